@@ -1,0 +1,89 @@
+"""countdown: a source plugin that counts down and stops.
+
+Open params are a number N as text (default 10). The capture emits N plugin events whose
+payload is the text "<k> events remaining" for k = N-1 down to 0, at most `batch_size`
+events per batch (config, default 4), then ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from falco_plugin import (
+    Eof,
+    Metric,
+    MetricType,
+    OpenParam,
+    PluginError,
+    PluginEvent,
+    Progress,
+    SourceInstance,
+    SourcePlugin,
+)
+
+
+@dataclasses.dataclass
+class CountdownConfig:
+    """Configuration of the countdown plugin."""
+
+    batch_size: int = dataclasses.field(
+        default=4, metadata={"description": "Most events returned by one next_batch call"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+
+
+class CountdownInstance(SourceInstance):
+    def __init__(self, plugin: Countdown, total: int) -> None:
+        self.plugin = plugin
+        self.total = total
+        self.remaining = total
+
+    def next_batch(self, batch) -> None:
+        n = min(self.remaining, self.plugin.config.batch_size)
+        for _ in range(n):
+            self.remaining -= 1
+            batch.add(f"{self.remaining} events remaining")
+        self.plugin.events_emitted += n
+        if self.remaining == 0:
+            raise Eof  # the events added above are still delivered
+
+    def get_progress(self) -> Progress:
+        done = self.total - self.remaining
+        percent = 100.0 if self.total == 0 else 100.0 * done / self.total
+        return Progress(percent, f"{done}/{self.total} events")
+
+
+class Countdown(SourcePlugin):
+    NAME = "countdown"
+    VERSION = "0.1.0"
+    DESCRIPTION = "Emits N events counting down to zero, then ends"
+    CONTACT = "https://github.com/falco-plugin/falco-plugin"
+    PLUGIN_ID = 999
+    EVENT_SOURCE = "countdown"
+
+    def __init__(self, config: CountdownConfig) -> None:
+        self.config = config
+        self.events_emitted = 0
+
+    def open(self, params: str) -> CountdownInstance:
+        text = params.strip() or "10"
+        try:
+            total = int(text)
+        except ValueError:
+            raise PluginError(f"open params must be a number of events, got {params!r}") from None
+        if total < 0:
+            raise PluginError(f"the number of events cannot be negative, got {total}")
+        self.logger.info("counting down from %d", total)
+        return CountdownInstance(self, total)
+
+    def list_open_params(self) -> list[OpenParam]:
+        return [OpenParam("10", "ten events (the default)"), OpenParam("1000", "a thousand")]
+
+    def event_to_string(self, event: PluginEvent) -> str:
+        return event.payload.decode()
+
+    def get_metrics(self) -> list[Metric]:
+        return [Metric("events_emitted", self.events_emitted, MetricType.MONOTONIC)]

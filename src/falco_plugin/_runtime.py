@@ -1,0 +1,143 @@
+"""The dispatch layer between the C shim and the author's classes.
+
+The shim calls only this module (and, on the hot path, the instance's bound ``next_batch``).
+Everything here takes and returns plain Python values (str, bytes, ints, tuples): the shim
+owns every buffer the host sees. Any exception raised here is caught by the shim, turned
+into an error code and a message for ``get_last_error`` via :func:`format_error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from typing import Any
+
+from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
+from .config import ConfigError, config_type_of, parse_config
+from .events import PluginEvent
+from .loader import PluginRef, load_class
+from .logs import HostLogFn, RateLimiter, host_handler
+from .source import SourceInstance, SourcePlugin, open_params_json
+
+_CLEAN_ERRORS = (PluginError, ConfigError)
+
+
+def format_error(exc: BaseException) -> str:
+    """A one-line message for the host: the author's text, the exception kind and where."""
+    if isinstance(exc, _CLEAN_ERRORS):
+        return str(exc)
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name})"
+    return text
+
+
+def create(
+    module_file: str, module_name: str, class_name: str, config: str, log: Any, extra_paths: str
+) -> Runtime:
+    """Import the plugin, route its logger to the host, parse the config, build the plugin.
+
+    ``extra_paths`` (newline-separated) are added to ``sys.path`` first: the folder the
+    plugin was built from, for ``module:Class`` plugins.
+    """
+    for folder in filter(None, extra_paths.split("\n")):
+        if folder not in sys.path:
+            sys.path.append(folder)
+    cls = load_class(PluginRef(module_file, module_name, class_name))
+    return Runtime(cls, config, log)
+
+
+class Runtime:
+    """One per ``ss_plugin_t*``: the author's plugin object and the API calls on it."""
+
+    def __init__(self, cls: type[Plugin], raw_config: str, log: HostLogFn | None) -> None:
+        self.cls = cls
+        self.config_type = config_type_of(cls)
+        self._handler = host_handler(plugin_logger_name(cls))
+        self.logger = logging.getLogger(plugin_logger_name(cls))
+        if log is not None:
+            self._handler.attach(id(self), log)
+        self._limiter = RateLimiter()
+        try:
+            if self.config_type is None:
+                self.plugin = cls()
+            else:
+                self.plugin = cls(parse_config(self.config_type, raw_config))  # type: ignore[call-arg]
+        except BaseException:
+            self._handler.detach(id(self))
+            raise
+
+    # ------------------------------------------------------------------ base capability
+
+    def destroy(self) -> None:
+        try:
+            self.plugin.destroy()
+        finally:
+            self._handler.detach(id(self))
+
+    def set_config(self, raw: str) -> None:
+        config = raw if self.config_type is None else parse_config(self.config_type, raw)
+        self.plugin.set_config(config)  # type: ignore[attr-defined]
+
+    def metrics(self) -> list[tuple[bytes, int, int, int | float]]:
+        return [
+            (m.name.encode(), int(m.type), int(m.resolved_value_type()), m.value)
+            for m in iter_metrics(self.plugin)
+        ]
+
+    def report(self, where: str, exc: BaseException) -> str:
+        """Log a failure the host would not show (rate-limited) and return its message."""
+        message = format_error(exc)
+        allowed, held = self._limiter.allow(where)
+        if allowed:
+            suffix = f" ({held} similar messages suppressed)" if held else ""
+            self.logger.error("%s failed: %s%s", where, message, suffix)
+        return message
+
+    # ---------------------------------------------------------------- source capability
+
+    @property
+    def source(self) -> SourcePlugin:
+        assert isinstance(self.plugin, SourcePlugin)
+        return self.plugin
+
+    def open(self, params: str) -> SourceInstance:
+        instance = self.source.open(params)
+        if not callable(getattr(instance, "next_batch", None)):
+            raise TypeError(
+                f"open() must return a SourceInstance, got {type(instance).__name__}"
+            )
+        return instance
+
+    def close(self, instance: SourceInstance) -> None:
+        self.source.close(instance)
+
+    def open_params(self) -> bytes:
+        return open_params_json(self.source.list_open_params()).encode()  # type: ignore[attr-defined]
+
+    def progress(self, instance: SourceInstance) -> tuple[int, bytes | None]:
+        progress = instance.get_progress()
+        if progress is None:
+            return 0, None
+        pct, detail = progress.encoded()
+        return pct, None if detail is None else detail.encode()
+
+    def event_to_string(self, raw: bytes, evtnum: int, source: str) -> bytes:
+        event = PluginEvent.decode(raw, evtnum=evtnum, source=source)
+        text = self.source.event_to_string(event)  # type: ignore[attr-defined]
+        if not isinstance(text, str):
+            raise TypeError(f"event_to_string must return str, got {type(text).__name__}")
+        return text.encode()
+
+
+def exported_hooks(cls: type[Plugin]) -> dict[str, bool]:
+    """Which optional API symbols the plugin implements (the shim exports only those)."""
+    return {
+        "set_config": defines(cls, "set_config"),
+        "get_metrics": defines(cls, "get_metrics"),
+        "list_open_params": defines(cls, "list_open_params"),
+        "event_to_string": defines(cls, "event_to_string"),
+    }

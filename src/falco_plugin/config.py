@@ -1,0 +1,304 @@
+"""Typed init configuration: JSON schema (draft-07) from a type, and parsing with defaults.
+
+The config type is the annotation of the ``config`` parameter of the plugin's ``__init__``:
+``str`` (or no annotation) means the raw init string; a dataclass or a pydantic model means
+JSON, described to the host by a draft-07 schema (the draft Falco's validator accepts) and
+parsed here with defaults applied, so the plugin always receives a complete, typed object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import json
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin
+
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+
+
+class ConfigError(ValueError):
+    """The init config does not fit the plugin's config type; the message names the path."""
+
+
+def config_type_of(cls: type) -> Any:
+    """The annotated type of ``config`` in ``cls.__init__``, or ``str`` when absent."""
+    init = cls.__init__  # type: ignore[misc]
+    try:
+        sig = inspect.signature(init)
+    except (TypeError, ValueError):
+        return str
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    if not params:
+        return None
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception as exc:  # unresolved forward reference: a build-time error with a reason
+        raise TypeError(f"cannot resolve the type hints of {cls.__name__}.__init__: {exc}") from exc
+    return hints.get(params[0].name, str)
+
+
+def is_raw(tp: Any) -> bool:
+    """True for the raw-string config (no schema)."""
+    return tp is None or tp is str or tp is Any
+
+
+def _is_pydantic(tp: Any) -> bool:
+    return isinstance(tp, type) and hasattr(tp, "model_json_schema") and hasattr(
+        tp, "model_validate"
+    )
+
+
+# ---------------------------------------------------------------------------------- schema
+
+
+def json_schema(tp: Any) -> dict[str, Any] | None:
+    """The draft-07 JSON schema for a config type, or None for a raw-string config."""
+    if is_raw(tp):
+        return None
+    if _is_pydantic(tp):
+        schema = _pydantic_to_draft07(tp.model_json_schema())
+    elif dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        defs: dict[str, Any] = {}
+        schema = _dataclass_schema(tp, defs)
+        if defs:
+            schema["definitions"] = defs
+    else:
+        raise TypeError(
+            f"unsupported config type {tp!r}: use str, a dataclass or a pydantic model"
+        )
+    return {"$schema": DRAFT_07, **schema}
+
+
+def _pydantic_to_draft07(schema: Any) -> Any:
+    """Rewrite pydantic's 2020-12 flavoured schema into draft-07 ($defs -> definitions)."""
+    if isinstance(schema, dict):
+        out = {}
+        for key, value in schema.items():
+            if key == "$defs":
+                out["definitions"] = _pydantic_to_draft07(value)
+            elif key == "$ref" and isinstance(value, str):
+                out[key] = value.replace("#/$defs/", "#/definitions/")
+            elif key == "prefixItems":
+                out["items"] = _pydantic_to_draft07(value)
+            else:
+                out[key] = _pydantic_to_draft07(value)
+        return out
+    if isinstance(schema, list):
+        return [_pydantic_to_draft07(v) for v in schema]
+    return schema
+
+
+def _dataclass_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
+    hints = typing.get_type_hints(tp)
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for f in dataclasses.fields(tp):
+        if not f.init:
+            continue
+        prop = _type_schema(hints[f.name], defs)
+        desc = f.metadata.get("description")
+        if desc:
+            prop["description"] = str(desc)
+        default = _field_default(f)
+        if default is dataclasses.MISSING:
+            required.append(f.name)
+        else:
+            prop["default"] = _jsonable(default)
+        props[f.name] = prop
+    schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    doc = inspect.getdoc(tp)
+    if doc and not doc.startswith(tp.__name__ + "("):  # skip the auto-generated dataclass doc
+        schema["description"] = doc.splitlines()[0]
+    return schema
+
+
+def _field_default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    origin = get_origin(tp)
+    if tp is Any:
+        return {}
+    if tp is bool:
+        return {"type": "boolean"}
+    if tp is int:
+        return {"type": "integer"}
+    if tp is float:
+        return {"type": "number"}
+    if tp is str:
+        return {"type": "string"}
+    if tp is type(None):
+        return {"type": "null"}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {"enum": [m.value for m in tp]}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if tp.__name__ not in defs:
+            defs[tp.__name__] = {}  # placeholder against recursion
+            defs[tp.__name__] = _dataclass_schema(tp, defs)
+        return {"$ref": f"#/definitions/{tp.__name__}"}
+    if origin is Literal:
+        return {"enum": list(get_args(tp))}
+    if origin in (Union, types.UnionType):
+        options = get_args(tp)
+        return {"anyOf": [_type_schema(o, defs) for o in options]}
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return {
+                "type": "array",
+                "items": [_type_schema(a, defs) for a in args],
+                "minItems": len(args),
+                "maxItems": len(args),
+            }
+        return {"type": "array", "items": _type_schema(args[0], defs)} if args else {
+            "type": "array"
+        }
+    if origin is dict or tp is dict:
+        args = get_args(tp)
+        if args and args[0] is not str:
+            raise TypeError(f"config dict keys must be str, got {args[0]!r}")
+        schema: dict[str, Any] = {"type": "object"}
+        if args:
+            schema["additionalProperties"] = _type_schema(args[1], defs)
+        return schema
+    raise TypeError(f"unsupported type in config: {tp!r}")
+
+
+# --------------------------------------------------------------------------------- parsing
+
+
+def parse_config(tp: Any, raw: str) -> Any:
+    """Turn the host's init string into the plugin's config object, defaults applied."""
+    if is_raw(tp):
+        return raw
+    text = raw.strip() or "{}"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config is not valid JSON: {exc}") from exc
+    if _is_pydantic(tp):
+        try:
+            return tp.model_validate(data)
+        except Exception as exc:  # pydantic's ValidationError, message lists the paths
+            raise ConfigError(f"invalid config: {exc}") from exc
+    return _convert(tp, data, "config")
+
+
+def _describe(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else f"a {type(value).__name__}"
+    )
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected a boolean, got {_describe(value)}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{path}: expected an integer, got {_describe(value)}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{path}: expected a number, got {_describe(value)}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{path}: expected a string, got {_describe(value)}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{path}: expected null, got {_describe(value)}")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in tp)
+            raise ConfigError(f"{path}: {value!r} is not one of {allowed}") from None
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _convert_dataclass(tp, value, path)
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise ConfigError(f"{path}: {value!r} is not one of {list(get_args(tp))!r}")
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in get_args(tp):
+            try:
+                return _convert(option, value, path)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{path}: no alternative matched ({'; '.join(errors)})")
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected an array, got {_describe(value)}")
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}")
+            return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        items = [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return (origin or list)(items) if origin in (tuple, set, frozenset) else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected an object, got {_describe(value)}")
+        args = get_args(tp)
+        item = args[1] if args else Any
+        return {k: _convert(item, v, f"{path}.{k}") for k, v in value.items()}
+    raise ConfigError(f"{path}: unsupported type {tp!r}")
+
+
+def _convert_dataclass(tp: type, value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected an object, got {_describe(value)}")
+    hints = typing.get_type_hints(tp)
+    fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in value:
+            kwargs[name] = _convert(hints[name], value[name], f"{path}.{name}")
+        elif _field_default(f) is dataclasses.MISSING:
+            raise ConfigError(f"{path}: missing required key {name!r}")
+    try:
+        return tp(**kwargs)
+    except (TypeError, ValueError) as exc:  # __post_init__ checks of the author
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def schema_json(tp: Any) -> str:
+    """The schema as the compact JSON string baked into the shim ('' for raw configs)."""
+    schema = json_schema(tp)
+    return "" if schema is None else json.dumps(schema, separators=(",", ":"), sort_keys=False)

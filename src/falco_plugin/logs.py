@@ -1,0 +1,118 @@
+"""Python ``logging`` routed to the host's logger (Falco's log), and rate-limited reports.
+
+Each plugin logs through the logger named after its module (``self.logger`` or
+``logging.getLogger(__name__)`` in the plugin file). Once the host has initialised the
+plugin, records on that logger go to the host's ``log_fn`` with the severity mapped; before
+that (or in plain Python) they go to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+# ss_plugin_log_severity values
+SEV_FATAL, SEV_CRITICAL, SEV_ERROR, SEV_WARNING = 1, 2, 3, 4
+SEV_NOTICE, SEV_INFO, SEV_DEBUG, SEV_TRACE = 5, 6, 7, 8
+
+HostLogFn = Callable[[str | None, str, int], None]
+
+
+def host_severity(levelno: int) -> int:
+    """Map a ``logging`` level to the API's severity (NOTICE sits between INFO and WARNING)."""
+    if levelno > logging.CRITICAL:
+        return SEV_FATAL
+    if levelno >= logging.CRITICAL:
+        return SEV_CRITICAL
+    if levelno >= logging.ERROR:
+        return SEV_ERROR
+    if levelno >= logging.WARNING:
+        return SEV_WARNING
+    if levelno > logging.INFO:
+        return SEV_NOTICE
+    if levelno >= logging.INFO:
+        return SEV_INFO
+    if levelno >= logging.DEBUG:
+        return SEV_DEBUG
+    return SEV_TRACE
+
+
+class HostLogHandler(logging.Handler):
+    """Sends records to the most recently attached live host logger, else to stderr.
+
+    One handler serves a logger name; several plugin states of the same plugin (Falco
+    initialises one per event source) each attach their host log function.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self._sinks: list[tuple[int, HostLogFn]] = []
+        self._sinks_lock = threading.Lock()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def attach(self, key: int, sink: HostLogFn) -> None:
+        with self._sinks_lock:
+            self._sinks.append((key, sink))
+
+    def detach(self, key: int) -> None:
+        with self._sinks_lock:
+            self._sinks = [s for s in self._sinks if s[0] != key]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = self.format(record)
+            with self._sinks_lock:
+                sink = self._sinks[-1][1] if self._sinks else None
+            if sink is None:
+                sys.stderr.write(f"[{record.name}] {record.levelname}: {msg}\n")
+                return
+            sink(None, msg, host_severity(record.levelno))
+        except Exception:
+            self.handleError(record)
+
+
+_handlers: dict[str, HostLogHandler] = {}
+_handlers_lock = threading.Lock()
+
+
+def host_handler(logger_name: str) -> HostLogHandler:
+    """The routing handler of a logger, installed on first use (level DEBUG: the host filters)."""
+    with _handlers_lock:
+        handler = _handlers.get(logger_name)
+        if handler is None:
+            handler = _handlers[logger_name] = HostLogHandler()
+            logger = logging.getLogger(logger_name)
+            logger.addHandler(handler)
+            logger.setLevel(logging.DEBUG)
+            logger.propagate = False
+        return handler
+
+
+class RateLimiter:
+    """Allows ``burst`` reports per ``period`` seconds per key and counts what it held back.
+
+    Used for failures the host would otherwise swallow silently (a failed extraction looks
+    like an absent field, a failed parse is ignored) without flooding Falco's log.
+    """
+
+    def __init__(self, burst: int = 5, period: float = 10.0) -> None:
+        self.burst = burst
+        self.period = period
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[float, int, int]] = {}  # key -> (window start, sent, held)
+
+    def allow(self, key: str) -> tuple[bool, int]:
+        """Whether to report now, and how many reports were suppressed since the last one."""
+        now = time.monotonic()
+        with self._lock:
+            start, sent, held = self._state.get(key, (now, 0, 0))
+            if now - start >= self.period:
+                start, sent = now, 0
+            if sent < self.burst:
+                self._state[key] = (start, sent + 1, 0)
+                return True, held
+            self._state[key] = (start, sent, held + 1)
+            return False, 0

@@ -1,0 +1,158 @@
+"""The event source capability: open a stream, fill batches of events, close it.
+
+A source plugin subclasses :class:`SourcePlugin`; ``open(params)`` returns a
+:class:`SourceInstance` whose ``next_batch(batch)`` adds events to the batch and returns.
+Raise :class:`Timeout` when nothing is available now and :class:`Eof` at the end of the
+stream; events added to the batch before the exception are still delivered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from .base import Plugin
+from .events import PluginEvent, encode_plugin_event
+
+Payload = bytes | bytearray | memoryview | str
+
+
+class Timeout(Exception):
+    """No event is ready now; the host calls ``next_batch`` again soon."""
+
+
+class Eof(Exception):
+    """The stream is over; the host stops reading this source."""
+
+
+class EventBatchLike(Protocol):
+    """What ``next_batch`` receives: the C-owned batch inside the host, a list in tests."""
+
+    def add(self, payload: Payload, ts: int | None = None) -> None: ...
+
+    def add_many(self, payloads: Iterable[Payload]) -> None: ...
+
+    def add_event(self, event: bytes | bytearray | memoryview) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+class EventBatch:
+    """An in-process batch with the same methods as the C one, for tests and tools.
+
+    ``add`` frames a payload as a plugin event (type 322); ``ts=None`` lets the host stamp
+    it. ``add_many`` adds payloads in bulk (much faster in the real host). ``add_event``
+    takes an already encoded event.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[bytes] = []
+
+    def add(self, payload: Payload, ts: int | None = None) -> None:
+        """Append one plugin event carrying ``payload``."""
+        self.events.append(encode_plugin_event(payload, ts=ts))
+
+    def add_many(self, payloads: Iterable[Payload]) -> None:
+        """Append one plugin event per payload, all stamped by the host."""
+        for payload in payloads:
+            self.add(payload)
+
+    def add_event(self, event: bytes | bytearray | memoryview) -> None:
+        """Append an already encoded event (header and parameters)."""
+        PluginEvent.decode(event)  # in-process batches only carry plugin events
+        self.events.append(bytes(event))
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def payloads(self) -> list[bytes]:
+        """The payloads of the plugin events added so far."""
+        return [PluginEvent.decode(e).payload for e in self.events]
+
+
+@dataclass(frozen=True)
+class OpenParam:
+    """A suggested open parameter (what ``falco --plugin-info`` lists)."""
+
+    value: str
+    desc: str = ""
+    separator: str = ""
+
+    @classmethod
+    def sequence(cls, values: Iterable[str], separator: str, desc: str = "") -> OpenParam:
+        """Several values usable together, joined with ``separator``."""
+        items = list(values)
+        if not separator:
+            raise ValueError("a sequence of open params needs a separator")
+        for v in items:
+            if separator in v:
+                raise ValueError(f"open param {v!r} contains the separator {separator!r}")
+        return cls(separator.join(items), desc, separator)
+
+
+def open_params_json(params: Iterable[OpenParam | str]) -> str:
+    """Serialize suggested open params as the JSON array the API expects."""
+    out = []
+    for p in params:
+        item = OpenParam(p) if isinstance(p, str) else p
+        entry = {"value": item.value}
+        if item.desc:
+            entry["desc"] = item.desc
+        if item.separator:
+            entry["separator"] = item.separator
+        out.append(entry)
+    return json.dumps(out)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far an instance has read: ``percent`` in 0..100 and an optional text."""
+
+    percent: float
+    detail: str | None = None
+
+    def encoded(self) -> tuple[int, str | None]:
+        """The API's form: hundredths of a percent (0..10000) and the text."""
+        pct = min(max(float(self.percent), 0.0), 100.0)
+        return round(pct * 100), self.detail
+
+
+class SourceInstance:
+    """An open capture. Subclasses implement ``next_batch`` and may override the rest."""
+
+    def next_batch(self, batch: EventBatchLike) -> None:
+        """Add events to ``batch``; raise Timeout / Eof as documented in the module."""
+        raise NotImplementedError
+
+    def get_progress(self) -> Progress | None:
+        """Read progress, for tools that read finite inputs; None when unknown."""
+        return None
+
+    def close(self) -> None:
+        """Release the instance's resources (threads, files, sockets)."""
+
+
+class SourcePlugin(Plugin):
+    """A plugin with the event source capability.
+
+    ``PLUGIN_ID`` and ``EVENT_SOURCE`` are set together (an id registered with the Falco
+    project and the source name rules match on) or both left unset (a plugin that produces
+    events for the ``syscall`` source or any other without its own id).
+    """
+
+    PLUGIN_ID: ClassVar[int] = 0
+    EVENT_SOURCE: ClassVar[str] = ""
+
+    def open(self, params: str) -> SourceInstance:
+        """Start a capture with the open params string; return the instance."""
+        raise NotImplementedError
+
+    def close(self, instance: SourceInstance) -> None:
+        """End a capture; by default calls ``instance.close()``."""
+        instance.close()
+
+    # Optional hooks, exported only when a subclass defines them:
+    #   def list_open_params(self) -> Iterable[OpenParam | str]
+    #   def event_to_string(self, event: PluginEvent) -> str

@@ -1,0 +1,139 @@
+"""Build-time checks of a plugin class and the static facts baked into its shim.
+
+Everything the host asks before ``init`` (name, version, id, schema, which symbols exist)
+is computed here once, so the ``.so`` answers without starting Python, and so that a
+mistake is reported by ``falco-plugin build`` with a clear message instead of by Falco.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .base import Plugin, defines
+from .config import config_type_of, schema_json
+from .loader import PluginRef
+from .source import SourcePlugin
+
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+SEMVER_RE = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
+RESERVED_SOURCES = {"syscall"}
+
+# The minor plugin API version each part needs. A plugin must advertise the lowest version
+# whose host structures contain every field the shim reads, so older Falco still loads it.
+# Symbols a host does not know are simply never called, so they need no version of their own.
+API_MINOR_BASE = 3  # ss_plugin_init_input.log_fn (with the owner argument) arrived in 3.3.0
+
+
+class PluginDefinitionError(Exception):
+    """The plugin class cannot be built; ``problems`` lists every issue found."""
+
+    def __init__(self, cls_name: str, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"plugin class {cls_name} cannot be built:\n{lines}")
+
+
+@dataclass(frozen=True)
+class PluginMeta:
+    """The static facts of a plugin, as baked into its shim."""
+
+    ref: PluginRef
+    class_name: str
+    name: str
+    version: str
+    description: str
+    contact: str
+    required_api_version: str
+    init_schema: str  # "" when the config is a raw string
+    has_source: bool
+    plugin_id: int
+    event_source: str
+    hooks: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def capabilities(self) -> list[str]:
+        return ["source"] if self.has_source else []
+
+
+def _check_str(cls: type, attr: str, problems: list[str]) -> str:
+    value = getattr(cls, attr, "")
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{attr} must be a non-empty string (got {value!r})")
+        return ""
+    if "\x00" in value:
+        problems.append(f"{attr} must not contain NUL characters")
+    return value
+
+
+def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
+    """Validate a plugin class and compute its static facts; raises PluginDefinitionError."""
+    problems: list[str] = []
+    name = _check_str(cls, "NAME", problems)
+    if name and not NAME_RE.fullmatch(name):
+        problems.append(f"NAME {name!r} must match {NAME_RE.pattern} (it names lib<NAME>.so)")
+    version = _check_str(cls, "VERSION", problems)
+    if version and not SEMVER_RE.fullmatch(version):
+        problems.append(f"VERSION {version!r} is not a semantic version like 1.2.3")
+    description = _check_str(cls, "DESCRIPTION", problems)
+    contact = _check_str(cls, "CONTACT", problems)
+
+    schema = ""
+    try:
+        schema = schema_json(config_type_of(cls))
+    except TypeError as exc:
+        problems.append(f"config: {exc}")
+
+    has_source = issubclass(cls, SourcePlugin)
+    plugin_id, event_source = 0, ""
+    if has_source:
+        plugin_id, event_source = _check_source(cls, problems)
+    else:
+        problems.append("the plugin implements no capability (subclass SourcePlugin)")
+
+    hooks = {
+        "set_config": defines(cls, "set_config"),
+        "get_metrics": defines(cls, "get_metrics"),
+        "list_open_params": has_source and defines(cls, "list_open_params"),
+        "event_to_string": has_source and defines(cls, "event_to_string"),
+    }
+    if problems:
+        raise PluginDefinitionError(cls.__name__, problems)
+    return PluginMeta(
+        ref=ref,
+        class_name=cls.__name__,
+        name=name,
+        version=version,
+        description=description,
+        contact=contact,
+        required_api_version=f"3.{API_MINOR_BASE}.0",
+        init_schema=schema,
+        has_source=has_source,
+        plugin_id=plugin_id,
+        event_source=event_source,
+        hooks=hooks,
+    )
+
+
+def _check_source(cls: type, problems: list[str]) -> tuple[int, str]:
+    plugin_id = getattr(cls, "PLUGIN_ID", 0)
+    source = getattr(cls, "EVENT_SOURCE", "")
+    if isinstance(plugin_id, bool) or not isinstance(plugin_id, int):
+        problems.append(f"PLUGIN_ID must be an int, got {plugin_id!r}")
+        plugin_id = 0
+    elif not 0 <= plugin_id < 2**32:
+        problems.append(f"PLUGIN_ID {plugin_id} is out of range (0 .. 2**32-1)")
+    if not isinstance(source, str):
+        problems.append(f"EVENT_SOURCE must be a str, got {source!r}")
+        source = ""
+    if plugin_id and not source:
+        problems.append("PLUGIN_ID is set but EVENT_SOURCE is empty: set both or neither")
+    if source and not plugin_id:
+        problems.append("EVENT_SOURCE is set but PLUGIN_ID is 0: set both or neither")
+    if source in RESERVED_SOURCES:
+        problems.append(f"EVENT_SOURCE {source!r} is reserved for the host's own events")
+    if source and (source != source.strip() or "\x00" in source):
+        problems.append(f"EVENT_SOURCE {source!r} has leading/trailing blanks or NULs")
+    if not defines(cls, "open"):
+        problems.append("a source plugin must define open(self, params) -> SourceInstance")
+    return plugin_id, source
