@@ -1,0 +1,195 @@
+"""The SDK's own plugin host, ``fp-host``: a small C program that loads plugins like libsinsp.
+
+It is compiled on demand from ``_native/host.c`` (plus ``_native/fp_abi.h``) with the system
+C compiler (``$CC``, else ``cc``) into the cache directory, under a name that contains a hash
+of the sources and of the compiler, and reused from there::
+
+    from falco_plugin.host import run_host, parse_json_lines
+
+    proc = run_host(["run", "--json", "libcountdown.so", "--open-params", "3"])
+    records = parse_json_lines(proc.stdout)
+
+``python -m falco_plugin.host ARGS...`` runs the host directly. The host does not link
+libpython: a Python plugin starts its own interpreter, as it does inside Falco.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HostBuildError", "cache_dir", "host_binary", "parse_json_lines", "run_host"]
+
+HOST_SOURCES = ("host.c", "fp_abi.h")
+CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra")
+LIBS = ("-ldl", "-lpthread")
+
+_lock = threading.Lock()
+_built: dict[tuple[str, ...], Path] = {}
+
+
+class HostBuildError(RuntimeError):
+    """The C host could not be compiled; the message carries the compiler's output."""
+
+
+def cache_dir() -> Path:
+    """The SDK's cache: ``$FALCO_PLUGIN_CACHE``, else ``$XDG_CACHE_HOME/falco-plugin``,
+    else ``~/.cache/falco-plugin``."""
+    env = os.environ.get("FALCO_PLUGIN_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "falco-plugin"
+
+
+def _compiler() -> list[str]:
+    cc = shlex.split(os.environ.get("CC") or "cc")
+    if not cc:
+        raise HostBuildError("the C compiler command ($CC) is empty")
+    return cc
+
+
+def _sources() -> dict[str, bytes]:
+    native = resources.files("falco_plugin").joinpath("_native")
+    out: dict[str, bytes] = {}
+    for name in HOST_SOURCES:
+        try:
+            out[name] = native.joinpath(name).read_bytes()
+        except OSError as exc:
+            raise HostBuildError(f"the host source _native/{name} is missing: {exc}") from exc
+    return out
+
+
+def _compiler_identity(cc: list[str]) -> str:
+    """What ``cc --version`` says, so that a different compiler gives a different binary."""
+    try:
+        proc = subprocess.run(
+            [*cc, "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HostBuildError(
+            f"cannot run the C compiler {shlex.join(cc)!r} (set $CC to a working compiler): {exc}"
+        ) from exc
+    return proc.stdout + proc.stderr
+
+
+def _build(cc: list[str]) -> Path:
+    sources = _sources()
+    digest = hashlib.sha256()
+    for name in HOST_SOURCES:
+        digest.update(name.encode() + b"\0" + sources[name] + b"\0")
+    digest.update(shlex.join([*cc, *CFLAGS, *LIBS]).encode() + b"\0")
+    digest.update(_compiler_identity(cc).encode())
+    out = cache_dir() / "host" / f"fp-host-{digest.hexdigest()[:20]}"
+    if out.is_file() and os.access(out, os.X_OK):
+        return out
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # build next to the target so that the final rename is atomic (same file system):
+    # concurrent builders each rename a complete binary, never a partial one
+    with tempfile.TemporaryDirectory(prefix=".fp-host-build-", dir=out.parent) as tmp:
+        work = Path(tmp)
+        for name, data in sources.items():
+            (work / name).write_bytes(data)
+        tmp_out = work / out.name
+        cmd = [*cc, *CFLAGS, "-o", str(tmp_out), str(work / "host.c"), *LIBS]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise HostBuildError(f"cannot run the C compiler: {shlex.join(cmd)}\n{exc}") from exc
+        if proc.returncode != 0 or not tmp_out.is_file():
+            raise HostBuildError(
+                f"compiling the SDK host failed (exit code {proc.returncode}):\n"
+                f"$ {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
+            )
+        tmp_out.chmod(0o755)
+        os.replace(tmp_out, out)
+    return out
+
+
+def host_binary() -> Path:
+    """The path of the compiled host, compiling it first when the cache has no current build.
+
+    Raises :class:`HostBuildError` (a ``RuntimeError``) with the compiler's output on failure.
+    """
+    cc = _compiler()
+    key = (*cc, str(cache_dir()))
+    with _lock:
+        known = _built.get(key)
+        if known is not None and known.is_file():
+            return known
+        path = _build(cc)
+        _built[key] = path
+        return path
+
+
+def run_host(
+    args: Sequence[str],
+    *,
+    timeout: float = 120,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the host with ``args`` (e.g. ``["run", "--json", "lib.so"]``) and capture its output.
+
+    The exit code is not checked: 0 means success, 1 a plugin or host error (reported on
+    stderr, or as an ``{"error": ...}`` line on stdout with ``--json``), 2 a usage error.
+    """
+    return subprocess.run(
+        [str(host_binary()), *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+        env=dict(env) if env is not None else None,
+        check=False,
+    )
+
+
+def parse_json_lines(stdout: str, *, strict: bool = False) -> list[dict[str, Any]]:
+    """The JSON objects the host printed with ``--json``, one per line, in order.
+
+    Lines that are not JSON objects (e.g. a plugin printing to stdout) are skipped, or raise
+    ``ValueError`` when ``strict`` is true.
+    """
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(stdout.splitlines(), 1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            value = json.loads(text) if text.startswith("{") else None
+        except json.JSONDecodeError as exc:
+            if strict:
+                raise ValueError(f"line {number} is not valid JSON: {exc}: {text[:200]}") from exc
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+        elif strict:
+            raise ValueError(f"line {number} is not a JSON object: {text[:200]}")
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m falco_plugin.host ARGS...``: run the host with the given arguments."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        binary = host_binary()
+    except HostBuildError as exc:
+        print(f"falco-plugin: {exc}", file=sys.stderr)
+        return 2
+    return subprocess.run([str(binary), *args], check=False).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
