@@ -65,7 +65,7 @@ class Runtime:
             if self.config_type is None:
                 self.plugin = cls()
             else:
-                self.plugin = cls(parse_config(self.config_type, raw_config))  # type: ignore[call-arg]
+                self.plugin = cls(parse_config(self.config_type, raw_config))
         except BaseException:
             self._handler.detach(id(self))
             raise
@@ -107,9 +107,7 @@ class Runtime:
     def open(self, params: str) -> SourceInstance:
         instance = self.source.open(params)
         if not callable(getattr(instance, "next_batch", None)):
-            raise TypeError(
-                f"open() must return a SourceInstance, got {type(instance).__name__}"
-            )
+            raise TypeError(f"open() must return a SourceInstance, got {type(instance).__name__}")
         return instance
 
     def close(self, instance: SourceInstance) -> None:

@@ -18,6 +18,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from .host import cache_dir
 from .loader import PluginRef, load_class
 from .validate import PluginMeta, plugin_meta
 
@@ -121,16 +122,9 @@ def compile_command(cc: str, source: Path, include: Path, output: Path) -> list[
     ]
 
 
-def cache_dir() -> Path:
-    """Where built hosts and plugins are cached: $FALCO_PLUGIN_CACHE, else the user cache."""
-    env = os.environ.get("FALCO_PLUGIN_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "falco-plugin"
-
-
-def build(target: str, output: str | os.PathLike[str] | None = None, *, cc: str | None = None) -> Path:
+def build(
+    target: str, output: str | os.PathLike[str] | None = None, *, cc: str | None = None
+) -> Path:
     """Build the plugin ``target`` into a shared library; returns its path."""
     meta = inspect_plugin(target)
     out = Path(output) if output else Path.cwd() / f"lib{meta.name}.so"

@@ -46,8 +46,8 @@ def is_raw(tp: Any) -> bool:
 
 
 def _is_pydantic(tp: Any) -> bool:
-    return isinstance(tp, type) and hasattr(tp, "model_json_schema") and hasattr(
-        tp, "model_validate"
+    return (
+        isinstance(tp, type) and hasattr(tp, "model_json_schema") and hasattr(tp, "model_validate")
     )
 
 
@@ -66,9 +66,7 @@ def json_schema(tp: Any) -> dict[str, Any] | None:
         if defs:
             schema["definitions"] = defs
     else:
-        raise TypeError(
-            f"unsupported config type {tp!r}: use str, a dataclass or a pydantic model"
-        )
+        raise TypeError(f"unsupported config type {tp!r}: use str, a dataclass or a pydantic model")
     return {"$schema": DRAFT_07, **schema}
 
 
@@ -172,9 +170,9 @@ def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
                 "minItems": len(args),
                 "maxItems": len(args),
             }
-        return {"type": "array", "items": _type_schema(args[0], defs)} if args else {
-            "type": "array"
-        }
+        return (
+            {"type": "array", "items": _type_schema(args[0], defs)} if args else {"type": "array"}
+        )
     if origin is dict or tp is dict:
         args = get_args(tp)
         if args and args[0] is not str:
@@ -265,7 +263,10 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}")
-            return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(
+                _convert(a, v, f"{path}[{i}]")
+                for i, (a, v) in enumerate(zip(args, value, strict=True))
+            )
         item = args[0] if args else Any
         items = [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
         return (origin or list)(items) if origin in (tuple, set, frozenset) else items

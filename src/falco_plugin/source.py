@@ -61,7 +61,7 @@ class EventBatch:
 
     def add_event(self, event: bytes | bytearray | memoryview) -> None:
         """Append an already encoded event (header and parameters)."""
-        PluginEvent.decode(event)  # in-process batches only carry plugin events
+        PluginEvent.decode(bytes(event))  # in-process batches only carry plugin events
         self.events.append(bytes(event))
 
     def __len__(self) -> int:

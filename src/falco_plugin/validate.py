@@ -16,7 +16,9 @@ from .loader import PluginRef
 from .source import SourcePlugin
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-SEMVER_RE = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
+SEMVER_RE = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?"
+)
 RESERVED_SOURCES = {"syscall"}
 
 # The minor plugin API version each part needs. A plugin must advertise the lowest version

@@ -162,8 +162,15 @@ static void fp_signals_save(fp_sigsave *s) {
     for (size_t i = 0; i < FP_NSIGNALS; i++) sigaction(fp_signals[i], NULL, &s->act[i]);
 }
 
-static void fp_signals_restore(const fp_sigsave *s) {
-    for (size_t i = 0; i < FP_NSIGNALS; i++) sigaction(fp_signals[i], &s->act[i], NULL);
+/* Put the saved dispositions back; returns the first signal found changed, or 0. */
+static int fp_signals_restore(const fp_sigsave *s) {
+    int changed = 0;
+    for (size_t i = 0; i < FP_NSIGNALS; i++) {
+        struct sigaction now;
+        sigaction(fp_signals[i], &s->act[i], &now);
+        if (!changed && now.sa_handler != s->act[i].sa_handler) changed = fp_signals[i];
+    }
+    return changed;
 }
 
 /* ------------------------------------------------------------------ the event batch */
@@ -490,7 +497,7 @@ static int fp_python_start(char *err, size_t errlen) {
                 (void)PyEval_SaveThread();
                 fp_tls_pinned = 1;
             }
-            fp_signals_restore(&saved);
+            (void)fp_signals_restore(&saved);
         } else if (!fp_version_matches(err, errlen)) {
             rc = -1;
         } else {
@@ -548,8 +555,15 @@ FP_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc 
     }
     Py_XDECREF(logger);
     Py_XDECREF(config);
-    fp_signals_restore(&saved);
+    int changed = fp_signals_restore(&saved);
     fp_leave(g);
+    if (changed && in && in->log_fn) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "plugin init changed the handler of signal %d; the host's handler was restored",
+                 changed);
+        in->log_fn(in->owner, NULL, msg, SS_PLUGIN_LOG_SEV_WARNING);
+    }
     return st;
 }
 

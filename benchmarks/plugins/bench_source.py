@@ -1,0 +1,66 @@
+"""Benchmark source: countdown-like events through the per-event or the bulk batch API.
+
+Open params are the number of events; the config picks the batch size and the path:
+``add`` (one call per event), ``add_many`` (one call per batch), and whether payloads are
+formatted per event (``"<k> events remaining"``, like countdown) or reused (SDK cost only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from falco_plugin import Eof, SourceInstance, SourcePlugin
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    batch_size: int = 512
+    bulk: bool = False
+    format_payloads: bool = True
+
+
+class BenchInstance(SourceInstance):
+    def __init__(self, config: BenchConfig, total: int) -> None:
+        self.remaining = total
+        self.size = config.batch_size
+        self.bulk = config.bulk
+        self.format = config.format_payloads
+        self.fixed = b"1234567 events remaining"
+
+    def next_batch(self, batch) -> None:
+        start = self.remaining
+        stop = max(start - self.size, 0)
+        if start == 0:
+            raise Eof
+        if self.bulk:
+            if self.format:
+                batch.add_many([f"{k} events remaining" for k in range(start - 1, stop - 1, -1)])
+            else:
+                batch.add_many([self.fixed] * (start - stop))
+        elif self.format:
+            add = batch.add
+            for k in range(start - 1, stop - 1, -1):
+                add(f"{k} events remaining")
+        else:
+            add = batch.add
+            fixed = self.fixed
+            for _ in range(start - stop):
+                add(fixed)
+        self.remaining = stop
+        if stop == 0:
+            raise Eof  # with the last events, like the C reference
+
+
+class BenchSource(SourcePlugin):
+    NAME = "bench_source"
+    VERSION = "1.0.0"
+    DESCRIPTION = "Countdown-like events for benchmarks"
+    CONTACT = "falco-plugin benchmarks"
+    PLUGIN_ID = 997
+    EVENT_SOURCE = "bench_source"
+
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+
+    def open(self, params: str) -> BenchInstance:
+        return BenchInstance(self.config, int(params or "1000000"))

@@ -1,0 +1,134 @@
+"""Source benchmarks through the SDK's C host, next to a C reference plugin in the same run.
+
+    python benchmarks/run.py [--events N] [--repeat R]
+
+Prints events/s and ns/event for batch sizes 1/10/100/1000, per-event API (``add``) and
+bulk API (``add_many``), with payloads formatted per event (countdown-like) or reused (SDK
+cost only), each as a ratio to the C reference plugin; then the time from dlopen to a
+successful init and the RSS after init. Every figure is the median of R runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+from falco_plugin.build import build_cached
+from falco_plugin.host import run_host
+
+HERE = Path(__file__).resolve().parent
+BATCH_SIZES = [1, 10, 100, 1000]
+
+
+def build_c_reference(out_dir: Path) -> Path:
+    """Compile the C reference plugin with the same flags the shim gets."""
+    out = out_dir / "libcountdown_ref.so"
+    native = HERE.parent / "src" / "falco_plugin" / "_native"
+    cc = os.environ.get("CC", "cc")
+    subprocess.run(
+        [
+            cc,
+            "-O2",
+            "-fPIC",
+            "-shared",
+            f"-I{native}",
+            str(HERE / "c_reference" / "countdown_ref.c"),
+            "-o",
+            str(out),
+        ],
+        check=True,
+    )
+    return out
+
+
+def run_once(library: Path, config: dict[str, object], events: int) -> dict[str, float]:
+    """One capture with no printing; returns the host's summary."""
+    proc = run_host(
+        [
+            "run",
+            "--json",
+            "--quiet",
+            "--no-event-to-string",
+            str(library),
+            "--config",
+            json.dumps(config),
+            "--open-params",
+            str(events),
+        ],
+        timeout=600,
+    )
+    summary = None
+    for line in proc.stdout.splitlines():
+        record = json.loads(line)
+        if "error" in record:
+            raise RuntimeError(f"{library.name}: {record['error']}")
+        summary = record.get("summary", summary)
+    if proc.returncode != 0 or summary is None or summary["events"] != events:
+        raise RuntimeError(f"{library.name} run failed: {proc.stdout[-500:]} {proc.stderr[-500:]}")
+    return summary
+
+
+def median_of(repeat: int, fn: object, *args: object) -> dict[str, float]:
+    runs = [fn(*args) for _ in range(repeat)]  # type: ignore[operator]
+    return {
+        key: statistics.median(r[key] for r in runs)
+        for key in ("events_per_second", "init_ms", "rss_kb_after_init")
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events per Python run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        c_lib = build_c_reference(Path(tmp))
+        py_lib = build_cached(str(HERE / "plugins" / "bench_source.py"))
+        c_events = args.events * 10  # C is fast: a longer run keeps its timing meaningful
+
+        print(
+            f"source benchmark: {args.events:,} Python events per run "
+            f"({c_events:,} for C), median of {args.repeat}\n"
+        )
+        header = f"{'batch':>6} {'variant':<24} {'events/s':>13} {'ns/event':>9} {'x C time':>9}"
+        print(header)
+        print("-" * len(header))
+        for batch in BATCH_SIZES:
+            ref = median_of(args.repeat, run_once, c_lib, {"batch_size": batch}, c_events)
+            ref_ns = 1e9 / ref["events_per_second"]
+            print(
+                f"{batch:>6} {'C reference':<24} {ref['events_per_second']:>13,.0f} "
+                f"{ref_ns:>9.1f} {1.0:>9.1f}"
+            )
+            for bulk in (False, True):
+                for fmt in (True, False):
+                    name = ("add_many" if bulk else "add") + (" formatted" if fmt else " reused")
+                    cfg = {"batch_size": batch, "bulk": bulk, "format_payloads": fmt}
+                    res = median_of(args.repeat, run_once, py_lib, cfg, args.events)
+                    ns = 1e9 / res["events_per_second"]
+                    print(
+                        f"{batch:>6} {name:<24} {res['events_per_second']:>13,.0f} "
+                        f"{ns:>9.1f} {ns / ref_ns:>9.1f}"
+                    )
+            print()
+
+        init = median_of(max(args.repeat, 5), run_once, py_lib, {"batch_size": 512}, 1)
+        c_init = median_of(max(args.repeat, 5), run_once, c_lib, {"batch_size": 512}, 1)
+        print(
+            f"dlopen to successful init: Python plugin {init['init_ms']:.1f} ms, "
+            f"C reference {c_init['init_ms']:.2f} ms"
+        )
+        print(
+            f"RSS after init: Python plugin {init['rss_kb_after_init'] / 1024:.1f} MiB, "
+            f"C reference {c_init['rss_kb_after_init'] / 1024:.1f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()

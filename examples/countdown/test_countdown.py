@@ -1,0 +1,56 @@
+"""The countdown plugin: the CLI's ten lines, the host run, and plain-Python calls."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from falco_plugin import Eof, EventBatch, PluginError
+from falco_plugin.loader import PluginRef, import_module
+
+PLUGIN = str(Path(__file__).with_name("plugin.py"))
+
+
+def test_cli_run_prints_the_ten_expected_lines() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "falco_plugin.cli", "run", PLUGIN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 10
+    for i, line in enumerate(lines):
+        match = re.fullmatch(r"(\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (.*)", line)
+        assert match, line
+        assert int(match[1]) == i + 1
+        assert match[3] == f"{9 - i} events remaining"
+    assert "counting down from 10" in proc.stderr  # the plugin's log, through the host
+
+
+def test_progress_and_metric(falco_capture) -> None:
+    cap = falco_capture(PLUGIN, open_params="7", config='{"batch_size": 3}')
+    assert cap.ok
+    assert cap.texts == [f"{k} events remaining" for k in range(6, -1, -1)]
+    assert cap.progress[0]["pct"] == 10000
+    assert cap.metrics[0]["items"][0]["value"] == 7
+
+
+def test_in_process_batches() -> None:
+    module = import_module(PluginRef.parse(PLUGIN))
+    plugin = module.Countdown(module.CountdownConfig(batch_size=2))
+    instance = plugin.open("3")
+    first = EventBatch()
+    instance.next_batch(first)
+    assert first.payloads() == [b"2 events remaining", b"1 events remaining"]
+    last = EventBatch()
+    with pytest.raises(Eof):
+        instance.next_batch(last)
+    assert last.payloads() == [b"0 events remaining"]
+    with pytest.raises(PluginError):
+        plugin.open("-1")
