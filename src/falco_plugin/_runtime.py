@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import traceback
 from typing import Any
 
 from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
@@ -28,10 +27,12 @@ def format_error(exc: BaseException) -> str:
     if isinstance(exc, _CLEAN_ERRORS):
         return str(exc)
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        last = frames[-1]
-        text += f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name})"
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:  # the frame that raised
+        tb = tb.tb_next
+    if tb is not None:
+        code = tb.tb_frame.f_code
+        text += f" (at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name})"
     return text
 
 

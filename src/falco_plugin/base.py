@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 
 class PluginError(Exception):
@@ -46,8 +45,7 @@ _INT_RANGES = {
 }
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(NamedTuple):
     """One metric reported to the host (Falco shows plugin metrics in its stats).
 
     ``value_type`` defaults to U64 for non-negative ints, S64 for negative ints and DOUBLE

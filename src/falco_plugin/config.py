@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import inspect
 import json
 import types
 import typing
@@ -26,18 +25,18 @@ class ConfigError(ValueError):
 def config_type_of(cls: type) -> Any:
     """The annotated type of ``config`` in ``cls.__init__``, or ``str`` when absent."""
     init = cls.__init__  # type: ignore[misc]
-    try:
-        sig = inspect.signature(init)
-    except (TypeError, ValueError):
-        return str
-    params = [p for p in sig.parameters.values() if p.name != "self"]
+    code = getattr(init, "__code__", None)
+    if code is None:  # object.__init__ or a C-level constructor: no config taken
+        return None
+    # positional parameters after self (cheaper than inspect.signature at plugin start)
+    params = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
     if not params:
         return None
     try:
         hints = typing.get_type_hints(init)
     except Exception as exc:  # unresolved forward reference: a build-time error with a reason
         raise TypeError(f"cannot resolve the type hints of {cls.__name__}.__init__: {exc}") from exc
-    return hints.get(params[0].name, str)
+    return hints.get(params[0], str)
 
 
 def is_raw(tp: Any) -> bool:
@@ -109,7 +108,7 @@ def _dataclass_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     if required:
         schema["required"] = required
-    doc = inspect.getdoc(tp)
+    doc = (tp.__doc__ or "").strip()
     if doc and not doc.startswith(tp.__name__ + "("):  # skip the auto-generated dataclass doc
         schema["description"] = doc.splitlines()[0]
     return schema

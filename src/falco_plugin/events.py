@@ -7,7 +7,7 @@ parameter lengths, the u32 plugin id and the payload; the payload starts at byte
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PLUGIN_EVENT_TYPE = 322
 ASYNC_EVENT_TYPE = 402
@@ -44,8 +44,7 @@ def encode_plugin_event(
     return header + _PLUGIN_PARAMS.pack(4, len(data), plugin_id) + data
 
 
-@dataclass(frozen=True)
-class PluginEvent:
+class PluginEvent(NamedTuple):
     """A plugin event as the host hands it back (e.g. to ``event_to_string``)."""
 
     ts: int

@@ -3,15 +3,14 @@ or ``package.module:Class``; used both at build time and inside the embedded int
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
-import inspect
+import os
 import re
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+import zlib
 from types import ModuleType
+from typing import NamedTuple
 
 from .base import Plugin
 
@@ -20,8 +19,7 @@ class PluginLoadError(Exception):
     """The plugin module or class could not be found or imported."""
 
 
-@dataclass(frozen=True)
-class PluginRef:
+class PluginRef(NamedTuple):
     """Where a plugin class lives: a file (absolute) or an importable module, and a name."""
 
     module_file: str  # absolute path, or "" for an importable module
@@ -35,11 +33,11 @@ class PluginRef:
         head, sep, tail = target.rpartition(":")
         if sep and tail.isidentifier():
             path_part, class_name = head, tail
-        if path_part.endswith(".py") or "/" in path_part or Path(path_part).is_file():
-            path = Path(path_part).expanduser().resolve()
-            if not path.is_file():
+        if path_part.endswith(".py") or os.sep in path_part or os.path.isfile(path_part):
+            path = os.path.realpath(os.path.expanduser(path_part))
+            if not os.path.isfile(path):
                 raise PluginLoadError(f"no such plugin file: {path_part}")
-            return cls(str(path), "", class_name)
+            return cls(path, "", class_name)
         if not re.fullmatch(r"[A-Za-z_][\w.]*", path_part):
             raise PluginLoadError(f"not a file or module name: {target!r}")
         return cls("", path_part, class_name)
@@ -47,9 +45,8 @@ class PluginRef:
 
 def unique_module_name(path: str) -> str:
     """A module name for a plugin file that cannot collide with another plugin's."""
-    stem = re.sub(r"\W", "_", Path(path).stem)
-    digest = hashlib.sha1(path.encode()).hexdigest()[:10]
-    return f"falco_plugin_user_{stem}_{digest}"
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    return f"falco_plugin_user_{stem}_{zlib.crc32(path.encode()):08x}"
 
 
 def import_module(ref: PluginRef) -> ModuleType:
@@ -62,7 +59,7 @@ def import_module(ref: PluginRef) -> ModuleType:
     name = unique_module_name(ref.module_file)
     if name in sys.modules:
         return sys.modules[name]
-    folder = str(Path(ref.module_file).parent)
+    folder = os.path.dirname(ref.module_file)
     if folder not in sys.path:  # sibling modules of the plugin file
         sys.path.append(folder)
     spec = importlib.util.spec_from_file_location(name, ref.module_file)
@@ -82,16 +79,16 @@ def find_class(module: ModuleType, class_name: str) -> type[Plugin]:
     """The named class, or the only Plugin subclass defined in the module."""
     if class_name:
         cls = getattr(module, class_name, None)
-        if not (inspect.isclass(cls) and issubclass(cls, Plugin)):
+        if not (isinstance(cls, type) and issubclass(cls, Plugin)):
             raise PluginLoadError(f"{module.__name__} has no Plugin subclass {class_name!r}")
         return cls
     found = [
         obj
         for obj in vars(module).values()
-        if inspect.isclass(obj)
+        if isinstance(obj, type)
         and issubclass(obj, Plugin)
         and obj.__module__ == module.__name__
-        and not inspect.isabstract(obj)
+        and not getattr(obj, "__abstractmethods__", None)
     ]
     if len(found) != 1:
         names = ", ".join(sorted(c.__name__ for c in found)) or "none"

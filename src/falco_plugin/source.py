@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 from .base import Plugin
 from .events import PluginEvent, encode_plugin_event
@@ -72,8 +71,7 @@ class EventBatch:
         return [PluginEvent.decode(e).payload for e in self.events]
 
 
-@dataclass(frozen=True)
-class OpenParam:
+class OpenParam(NamedTuple):
     """A suggested open parameter (what ``falco --plugin-info`` lists)."""
 
     value: str
@@ -106,8 +104,7 @@ def open_params_json(params: Iterable[OpenParam | str]) -> str:
     return json.dumps(out)
 
 
-@dataclass(frozen=True)
-class Progress:
+class Progress(NamedTuple):
     """How far an instance has read: ``percent`` in 0..100 and an optional text."""
 
     percent: float
