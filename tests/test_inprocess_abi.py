@@ -1,0 +1,116 @@
+"""The built .so loaded into this (already running) Python process through ctypes.
+
+This is the "host already runs Python" case: the shim must reuse this interpreter, take
+the GIL per call, and still speak the plain C ABI. Calls go through ctypes.CDLL, which
+releases the GIL around foreign calls like any C host thread would not hold it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SUCCESS, FAILURE, TIMEOUT, EOF = 0, 1, -1, 2
+
+
+class Event(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [
+        ("ts", ctypes.c_uint64),
+        ("tid", ctypes.c_uint64),
+        ("len", ctypes.c_uint32),
+        ("type", ctypes.c_uint16),
+        ("nparams", ctypes.c_uint32),
+    ]
+
+
+LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int)
+
+
+class InitInput(ctypes.Structure):
+    _fields_ = [
+        ("config", ctypes.c_char_p),
+        ("owner", ctypes.c_void_p),
+        ("get_owner_last_error", ctypes.c_void_p),
+        ("tables", ctypes.c_void_p),
+        ("log_fn", LOG_FN),
+    ]
+
+
+@pytest.fixture(scope="module")
+def lib(falco_build) -> ctypes.CDLL:
+    path = falco_build(str(ROOT / "examples" / "countdown" / "plugin.py"))
+    so = ctypes.CDLL(str(path), mode=os.RTLD_LOCAL | os.RTLD_NOW)
+    so.plugin_get_name.restype = ctypes.c_char_p
+    so.plugin_get_required_api_version.restype = ctypes.c_char_p
+    so.plugin_get_last_error.restype = ctypes.c_char_p
+    so.plugin_get_last_error.argtypes = [ctypes.c_void_p]
+    so.plugin_init.restype = ctypes.c_void_p
+    so.plugin_init.argtypes = [ctypes.POINTER(InitInput), ctypes.POINTER(ctypes.c_int)]
+    so.plugin_open.restype = ctypes.c_void_p
+    so.plugin_open.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+    so.plugin_next_batch.restype = ctypes.c_int
+    so.plugin_next_batch.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_uint32),
+        ctypes.POINTER(ctypes.POINTER(ctypes.POINTER(Event))),
+    ]
+    so.plugin_close.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    so.plugin_destroy.argtypes = [ctypes.c_void_p]
+    return so
+
+
+def read_all(lib: ctypes.CDLL, state: int, inst: int) -> list[bytes]:
+    payloads = []
+    while True:
+        n = ctypes.c_uint32()
+        evts = ctypes.POINTER(ctypes.POINTER(Event))()
+        rc = lib.plugin_next_batch(state, inst, ctypes.byref(n), ctypes.byref(evts))
+        assert rc in (SUCCESS, EOF), lib.plugin_get_last_error(state)
+        for i in range(n.value):
+            ev = evts[i].contents
+            assert ev.type == 322 and ev.nparams == 2
+            raw = ctypes.string_at(ctypes.addressof(ev), ev.len)
+            payloads.append(raw[38:])
+        if rc == EOF:
+            return payloads
+
+
+def test_metadata_needs_no_python(lib: ctypes.CDLL) -> None:
+    assert lib.plugin_get_name() == b"countdown"
+    assert lib.plugin_get_required_api_version() == b"3.3.0"
+
+
+def test_capture_inside_a_python_process(lib: ctypes.CDLL) -> None:
+    logs: list[bytes] = []
+    log_fn = LOG_FN(lambda owner, comp, msg, sev: logs.append(msg))
+    init = InitInput(b'{"batch_size": 3}', None, None, None, log_fn)
+    rc = ctypes.c_int(-99)
+    state = lib.plugin_init(ctypes.byref(init), ctypes.byref(rc))
+    assert rc.value == SUCCESS and state
+    inst = lib.plugin_open(state, b"5", ctypes.byref(rc))
+    assert rc.value == SUCCESS, lib.plugin_get_last_error(state)
+    # next_batch from another thread, as libsinsp's event thread would
+    result: list[list[bytes]] = []
+    worker = threading.Thread(target=lambda: result.append(read_all(lib, state, inst)))
+    worker.start()
+    worker.join(30)
+    assert result == [[f"{k} events remaining".encode() for k in range(4, -1, -1)]]
+    assert logs == [b"counting down from 5"]
+    lib.plugin_close(state, inst)
+    lib.plugin_destroy(state)
+
+
+def test_init_failure_returns_a_state_with_the_message(lib: ctypes.CDLL) -> None:
+    init = InitInput(b'{"batch_size": -1}', None, None, None, LOG_FN(lambda *a: None))
+    rc = ctypes.c_int(-99)
+    state = lib.plugin_init(ctypes.byref(init), ctypes.byref(rc))
+    assert rc.value == FAILURE and state
+    assert b"batch_size must be at least 1, got -1" in lib.plugin_get_last_error(state)
+    lib.plugin_destroy(state)
