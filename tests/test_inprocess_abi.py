@@ -42,9 +42,8 @@ class InitInput(ctypes.Structure):
     ]
 
 
-@pytest.fixture(scope="module")
-def lib(falco_build) -> ctypes.CDLL:
-    path = falco_build(str(ROOT / "examples" / "countdown" / "plugin.py"))
+def load(path: Path) -> ctypes.CDLL:
+    """dlopen the way libsinsp does and declare the signatures used here."""
     so = ctypes.CDLL(str(path), mode=os.RTLD_LOCAL | os.RTLD_NOW)
     so.plugin_get_name.restype = ctypes.c_char_p
     so.plugin_get_required_api_version.restype = ctypes.c_char_p
@@ -64,6 +63,26 @@ def lib(falco_build) -> ctypes.CDLL:
     so.plugin_close.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     so.plugin_destroy.argtypes = [ctypes.c_void_p]
     return so
+
+
+@pytest.fixture(scope="module")
+def lib(falco_build) -> ctypes.CDLL:
+    return load(falco_build(str(ROOT / "examples" / "countdown" / "plugin.py")))
+
+
+@pytest.fixture(scope="module")
+def faulty(falco_build) -> ctypes.CDLL:
+    so = load(falco_build(str(ROOT / "tests" / "plugins" / "faulty.py")))
+    so.plugin_list_open_params.restype = ctypes.c_char_p
+    so.plugin_list_open_params.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+    return so
+
+
+def init_state(so: ctypes.CDLL, config: bytes) -> tuple[int, int]:
+    rc = ctypes.c_int(-99)
+    init = InitInput(config, None, None, None, LOG_FN(lambda *a: None))
+    state = so.plugin_init(ctypes.byref(init), ctypes.byref(rc))
+    return state, rc.value
 
 
 def read_all(lib: ctypes.CDLL, state: int, inst: int) -> list[bytes]:
@@ -108,9 +127,34 @@ def test_capture_inside_a_python_process(lib: ctypes.CDLL) -> None:
 
 
 def test_init_failure_returns_a_state_with_the_message(lib: ctypes.CDLL) -> None:
-    init = InitInput(b'{"batch_size": -1}', None, None, None, LOG_FN(lambda *a: None))
-    rc = ctypes.c_int(-99)
-    state = lib.plugin_init(ctypes.byref(init), ctypes.byref(rc))
-    assert rc.value == FAILURE and state
+    state, rc = init_state(lib, b'{"batch_size": -1}')
+    assert rc == FAILURE and state
     assert b"batch_size must be at least 1, got -1" in lib.plugin_get_last_error(state)
     lib.plugin_destroy(state)
+
+
+def test_config_that_no_host_validated_is_still_checked(lib: ctypes.CDLL) -> None:
+    # an old or lax host may skip schema validation: the SDK's own parser reports it
+    for config, message in [
+        (b"not json", b"config is not valid JSON"),
+        (b'{"batch_size": "x"}', b"config.batch_size: expected an integer, got a string"),
+    ]:
+        state, rc = init_state(lib, config)
+        assert rc == FAILURE and message in lib.plugin_get_last_error(state)
+        lib.plugin_destroy(state)
+
+
+def test_list_open_params_failure(faulty: ctypes.CDLL) -> None:
+    state, rc = init_state(faulty, b'{"fail_in": "list_open_params"}')
+    assert rc == SUCCESS
+    out_rc = ctypes.c_int(-99)
+    assert faulty.plugin_list_open_params(state, ctypes.byref(out_rc)) is None
+    assert out_rc.value == FAILURE
+    assert b"RuntimeError: boom in list_open_params" in faulty.plugin_get_last_error(state)
+    faulty.plugin_destroy(state)
+    state, rc = init_state(faulty, b"{}")
+    assert faulty.plugin_list_open_params(state, ctypes.byref(out_rc)) == (
+        b'[{"value": "x", "desc": "an x"}]'
+    )
+    assert out_rc.value == SUCCESS
+    faulty.plugin_destroy(state)

@@ -149,13 +149,11 @@ def test_exceptions_in_other_entry_points_are_logged(faulty: Path, where: str, k
         assert cap.infos == ["ok: event 1", "ok: event 2", "ok: event 3"]
 
 
-def test_list_open_params_failure_is_reported(faulty: Path, falco_host: Path) -> None:
+def test_info_lists_open_params(faulty: Path) -> None:
     from falco_plugin.host import run_host
 
-    proc = run_host(["info", str(faulty)])
-    assert "x" in proc.stdout  # the open param
-    bad = run_host(["info", "--json", str(faulty)])
-    assert json.loads(bad.stdout)["open_params"] == [{"value": "x", "desc": "an x"}]
+    info = json.loads(run_host(["info", "--json", str(faulty)]).stdout)
+    assert info["open_params"] == [{"value": "x", "desc": "an x"}]
 
 
 def test_events_before_a_failure_are_not_delivered_as_success(faulty: Path) -> None:
