@@ -15,6 +15,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -92,6 +93,8 @@ def main() -> None:
         py_lib = build_cached(str(HERE / "plugins" / "bench_source.py"))
         c_events = args.events * 10  # C is fast: a longer run keeps its timing meaningful
 
+        venv = "a virtualenv" if sys.prefix != sys.base_prefix else "no virtualenv"
+        print(f"interpreter: Python {sys.version.split()[0]} ({venv})")
         print(
             f"source benchmark: {args.events:,} Python events per run "
             f"({c_events:,} for C), median of {args.repeat}\n"

@@ -792,6 +792,10 @@ FP_EXPORT ss_plugin_rc plugin_next_batch(ss_plugin_t *s, ss_instance_t *h, uint3
                                          ss_plugin_event ***evts) {
     fp_state *st = s;
     fp_instance *inst = h;
+    if (!nevts || !evts) {
+        fp_set_error(st, "next_batch called without output pointers");
+        return SS_PLUGIN_FAILURE;
+    }
     *nevts = 0;
     *evts = NULL;
     if (!fp_ready(st)) return SS_PLUGIN_FAILURE;
