@@ -8,49 +8,20 @@ releases the GIL around foreign calls like any C host thread would not hold it.
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 from pathlib import Path
 
 import pytest
 
+from tests.abi import EOF, FAILURE, LOG_FN, SUCCESS, Event, InitInput
+from tests.abi import load as abi_load
+
 ROOT = Path(__file__).resolve().parent.parent
-SUCCESS, FAILURE, TIMEOUT, EOF = 0, 1, -1, 2
-
-
-class Event(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [
-        ("ts", ctypes.c_uint64),
-        ("tid", ctypes.c_uint64),
-        ("len", ctypes.c_uint32),
-        ("type", ctypes.c_uint16),
-        ("nparams", ctypes.c_uint32),
-    ]
-
-
-LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int)
-
-
-class InitInput(ctypes.Structure):
-    _fields_ = [
-        ("config", ctypes.c_char_p),
-        ("owner", ctypes.c_void_p),
-        ("get_owner_last_error", ctypes.c_void_p),
-        ("tables", ctypes.c_void_p),
-        ("log_fn", LOG_FN),
-    ]
 
 
 def load(path: Path) -> ctypes.CDLL:
-    """dlopen the way libsinsp does and declare the signatures used here."""
-    so = ctypes.CDLL(str(path), mode=os.RTLD_LOCAL | os.RTLD_NOW)
-    so.plugin_get_name.restype = ctypes.c_char_p
-    so.plugin_get_required_api_version.restype = ctypes.c_char_p
-    so.plugin_get_last_error.restype = ctypes.c_char_p
-    so.plugin_get_last_error.argtypes = [ctypes.c_void_p]
-    so.plugin_init.restype = ctypes.c_void_p
-    so.plugin_init.argtypes = [ctypes.POINTER(InitInput), ctypes.POINTER(ctypes.c_int)]
+    """tests.abi.load plus the source entry points used here."""
+    so = abi_load(path)
     so.plugin_open.restype = ctypes.c_void_p
     so.plugin_open.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
     so.plugin_next_batch.restype = ctypes.c_int
@@ -61,7 +32,6 @@ def load(path: Path) -> ctypes.CDLL:
         ctypes.POINTER(ctypes.POINTER(ctypes.POINTER(Event))),
     ]
     so.plugin_close.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    so.plugin_destroy.argtypes = [ctypes.c_void_p]
     return so
 
 

@@ -2,7 +2,8 @@
 
 Open params are a number N as text (default 10). The capture emits N plugin events whose
 payload is the text "<k> events remaining" for k = N-1 down to 0, at most `batch_size`
-events per batch (config, default 4), then ends.
+events per batch (config, default 4), then ends. Fields: countdown.remaining (k),
+countdown.text (the payload) and countdown.divisible[N] (whether k is divisible by N).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import dataclasses
 
 from falco_plugin import (
     Eof,
+    ExtractEvent,
+    ExtractPlugin,
     Metric,
     MetricType,
     OpenParam,
@@ -19,6 +22,7 @@ from falco_plugin import (
     Progress,
     SourceInstance,
     SourcePlugin,
+    field,
 )
 
 
@@ -56,7 +60,7 @@ class CountdownInstance(SourceInstance):
         return Progress(percent, f"{done}/{self.total} events")
 
 
-class Countdown(SourcePlugin):
+class Countdown(SourcePlugin, ExtractPlugin):
     NAME = "countdown"
     VERSION = "0.1.0"
     DESCRIPTION = "Emits N events counting down to zero, then ends"
@@ -84,6 +88,23 @@ class Countdown(SourcePlugin):
 
     def event_to_string(self, event: PluginEvent) -> str:
         return event.payload.decode()
+
+    @field("countdown.remaining")
+    def remaining(self, event: ExtractEvent) -> int:
+        """How many events come after this one."""
+        return int(event.payload.split(b" ", 1)[0])
+
+    @field("countdown.text")
+    def text(self, event: ExtractEvent) -> str:
+        """The event's text, e.g. "3 events remaining"."""
+        return event.payload.decode()
+
+    @field("countdown.divisible")
+    def divisible(self, event: ExtractEvent, divisor: int) -> bool:
+        """Whether countdown.remaining is divisible by the index, e.g. countdown.divisible[3]."""
+        if divisor == 0:
+            raise PluginError("countdown.divisible needs a divisor above 0")
+        return self.remaining(event) % divisor == 0
 
     def get_metrics(self) -> list[Metric]:
         return [Metric("events_emitted", self.events_emitted, MetricType.MONOTONIC)]

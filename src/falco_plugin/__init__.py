@@ -7,6 +7,7 @@ A plugin is a Python class; ``falco-plugin build plugin.py`` turns it into
 from .base import Metric, MetricType, MetricValueType, Plugin, PluginError
 from .config import ConfigError
 from .events import TS_NOW, PluginEvent, encode_plugin_event
+from .extract import ExtractEvent, ExtractPlugin, Located, field, in_payload
 from .source import (
     Eof,
     EventBatch,
@@ -24,6 +25,9 @@ __all__ = [
     "ConfigError",
     "Eof",
     "EventBatch",
+    "ExtractEvent",
+    "ExtractPlugin",
+    "Located",
     "Metric",
     "MetricType",
     "MetricValueType",
@@ -39,4 +43,6 @@ __all__ = [
     "TS_NOW",
     "Timeout",
     "encode_plugin_event",
+    "field",
+    "in_payload",
 ]

@@ -8,6 +8,8 @@ into an error code and a message for ``get_last_error`` via :func:`format_error`
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import logging
 import sys
 from typing import Any
@@ -15,6 +17,15 @@ from typing import Any
 from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
 from .config import ConfigError, config_type_of, parse_config
 from .events import PluginEvent
+from .extract import (
+    FTYPE_ABSTIME,
+    FTYPE_IPADDR,
+    FTYPE_IPNET,
+    FTYPE_RELTIME,
+    ExtractPlugin,
+    Located,
+    field_specs,
+)
 from .loader import PluginRef, load_class
 from .logs import HostLogFn, RateLimiter, host_handler
 from .source import SourceInstance, SourcePlugin, open_params_json
@@ -131,12 +142,74 @@ class Runtime:
             raise TypeError(f"event_to_string must return str, got {type(text).__name__}")
         return text.encode()
 
+    # ------------------------------------------------------------ extract capability
 
-def exported_hooks(cls: type[Plugin]) -> dict[str, bool]:
-    """Which optional API symbols the plugin implements (the shim exports only those)."""
-    return {
-        "set_config": defines(cls, "set_config"),
-        "get_metrics": defines(cls, "get_metrics"),
-        "list_open_params": defines(cls, "list_open_params"),
-        "event_to_string": defines(cls, "event_to_string"),
-    }
+    def extractors(self) -> list[tuple[Any, int, bool, int, bool, bool]]:
+        """Per field id: (callable, ftype, is_list, arg kind, arg required, offsets).
+
+        int, str and bool fields call the author's bound method directly (the hot path);
+        time and address fields go through a wrapper that turns them into ints / bytes.
+        """
+        out = []
+        for spec in field_specs(type(self.plugin)):
+            method = getattr(self.plugin, spec.attr)
+            convert = _CONVERTERS.get(spec.ftype)
+            fn = method if convert is None else _converting(method, convert, spec.is_list)
+            out.append((fn, spec.ftype, spec.is_list, spec.arg, spec.arg_required, spec.offsets))
+        return out
+
+    def context_factory(self) -> Any:
+        """The plugin's make_context hook (bound), or None."""
+        if isinstance(self.plugin, ExtractPlugin) and defines(type(self.plugin), "make_context"):
+            return self.plugin.make_context  # type: ignore[attr-defined]
+        return None
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _reltime_ns(value: Any) -> int:
+    if isinstance(value, dt.timedelta):
+        return (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+    return int(value)
+
+
+def _abstime_ns(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return _reltime_ns(aware - _EPOCH)
+    return int(value)
+
+
+def _ip_bytes(value: Any) -> bytes:
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return value.network_address.packed
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return value.packed
+    return ipaddress.ip_address(value).packed
+
+
+_CONVERTERS = {
+    FTYPE_RELTIME: _reltime_ns,
+    FTYPE_ABSTIME: _abstime_ns,
+    FTYPE_IPADDR: _ip_bytes,
+    FTYPE_IPNET: _ip_bytes,
+}
+
+
+def _converting(method: Any, convert: Any, is_list: bool) -> Any:
+    """Wrap a field method so its value reaches the shim as int / bytes."""
+
+    def call(*args: Any) -> Any:
+        value = method(*args)
+        located = type(value) is Located
+        inner = value.value if located else value
+        if inner is None:
+            converted = None
+        elif is_list:
+            converted = [convert(v) for v in inner]
+        else:
+            converted = convert(inner)
+        return Located(converted, value.start, value.length) if located else converted
+
+    return call

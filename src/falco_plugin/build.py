@@ -9,6 +9,7 @@ against this interpreter's headers and libpython. The ``.so`` records this inter
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -67,6 +68,13 @@ def meta_header(meta: PluginMeta, extra_sys_path: list[str]) -> str:
         "FP_HAS_METRICS": str(int(meta.hooks["get_metrics"])),
         "FP_HAS_LIST_OPEN_PARAMS": str(int(meta.hooks["list_open_params"])),
         "FP_HAS_EVENT_TO_STRING": str(int(meta.hooks["event_to_string"])),
+        "FP_HAS_EXTRACT": str(int(meta.has_extract)),
+        "FP_META_FIELDS": c_string(meta.fields_json),
+        "FP_HAS_EXTRACT_SOURCES": str(int(meta.extract_sources is not None)),
+        "FP_META_EXTRACT_SOURCES": c_string(json.dumps(meta.extract_sources or [])),
+        "FP_NUM_EXTRACT_TYPES": str(len(meta.extract_types or [])),
+        "FP_EXTRACT_TYPES": "{" + ", ".join(str(t) for t in meta.extract_types or [0]) + "}",
+        "FP_EXTRACT_OFFSETS": str(int(meta.offsets)),
         "FP_PY_EXECUTABLE": c_string(python_executable()),
         "FP_SDK_PATH": c_string(str(SDK_PATH)),
         "FP_MODULE_FILE": c_string(meta.ref.module_file),

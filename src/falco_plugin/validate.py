@@ -7,11 +7,13 @@ mistake is reported by ``falco-plugin build`` with a clear message instead of by
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
 from .base import Plugin, defines
 from .config import config_type_of, schema_json
+from .extract import ExtractPlugin, FieldDefinitionError, FieldSpec, field_specs
 from .loader import PluginRef
 from .source import SourcePlugin
 
@@ -25,6 +27,7 @@ RESERVED_SOURCES = {"syscall"}
 # whose host structures contain every field the shim reads, so older Falco still loads it.
 # Symbols a host does not know are simply never called, so they need no version of their own.
 API_MINOR_BASE = 3  # ss_plugin_init_input.log_fn (with the owner argument) arrived in 3.3.0
+API_MINOR_VALUE_OFFSETS = 11  # ss_plugin_field_extract_input.value_offsets arrived in 3.11.0
 
 
 class PluginDefinitionError(Exception):
@@ -52,10 +55,26 @@ class PluginMeta:
     plugin_id: int
     event_source: str
     hooks: dict[str, bool] = field(default_factory=dict)
+    fields: list[FieldSpec] = field(default_factory=list)
+    extract_sources: list[str] | None = None
+    extract_types: list[int] | None = None
+
+    @property
+    def has_extract(self) -> bool:
+        return bool(self.fields)
 
     @property
     def capabilities(self) -> list[str]:
-        return ["source"] if self.has_source else []
+        return [c for c, on in (("source", self.has_source), ("extract", self.has_extract)) if on]
+
+    @property
+    def fields_json(self) -> str:
+        return json.dumps([f.json_entry() for f in self.fields])
+
+    @property
+    def offsets(self) -> bool:
+        """True when a field reports value offsets (the plugin then reads value_offsets)."""
+        return any(f.offsets for f in self.fields)
 
 
 def _check_str(cls: type, attr: str, problems: list[str]) -> str:
@@ -90,8 +109,14 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
     plugin_id, event_source = 0, ""
     if has_source:
         plugin_id, event_source = _check_source(cls, problems)
-    else:
-        problems.append("the plugin implements no capability (subclass SourcePlugin)")
+    fields: list[FieldSpec] = []
+    sources = types = None
+    if issubclass(cls, ExtractPlugin):
+        fields, sources, types = _check_extract(cls, problems)
+    if not has_source and not fields and not problems:
+        problems.append(
+            "the plugin implements no capability (subclass SourcePlugin and/or ExtractPlugin)"
+        )
 
     hooks = {
         "set_config": defines(cls, "set_config"),
@@ -108,12 +133,55 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         version=version,
         description=description,
         contact=contact,
-        required_api_version=f"3.{API_MINOR_BASE}.0",
+        required_api_version=required_api_version(fields),
         init_schema=schema,
         has_source=has_source,
         plugin_id=plugin_id,
         event_source=event_source,
         hooks=hooks,
+        fields=fields,
+        extract_sources=sources,
+        extract_types=types,
+    )
+
+
+def required_api_version(fields: list[FieldSpec]) -> str:
+    """The lowest API version whose host structures hold every field the shim will read."""
+    minor = API_MINOR_BASE
+    if any(f.offsets for f in fields):
+        minor = max(minor, API_MINOR_VALUE_OFFSETS)
+    return f"3.{minor}.0"
+
+
+def _check_extract(
+    cls: type, problems: list[str]
+) -> tuple[list[FieldSpec], list[str] | None, list[int] | None]:
+    try:
+        fields = field_specs(cls)
+    except FieldDefinitionError as exc:
+        problems.append(str(exc))
+        fields = []
+    else:
+        if not fields:
+            problems.append("an extract plugin must declare at least one @field method")
+    sources = getattr(cls, "EXTRACT_EVENT_SOURCES", None)
+    if sources is not None and (
+        not isinstance(sources, (list, tuple))
+        or not all(isinstance(s, str) and s.strip() for s in sources)
+    ):
+        problems.append(f"EXTRACT_EVENT_SOURCES must be a list of source names, got {sources!r}")
+        sources = None
+    types = getattr(cls, "EXTRACT_EVENT_TYPES", None)
+    if types is not None and (
+        not isinstance(types, (list, tuple))
+        or not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2**16 for t in types)
+    ):
+        problems.append(f"EXTRACT_EVENT_TYPES must be a list of event type codes, got {types!r}")
+        types = None
+    return (
+        fields,
+        None if sources is None else list(sources),
+        None if types is None else list(types),
     )
 
 

@@ -120,6 +120,61 @@ typedef struct ss_plugin_metric {
     ss_plugin_metric_value_type value_type;
 } ss_plugin_metric;
 
+/* ---- field extraction ---- */
+
+typedef enum {
+    FTYPE_UINT64 = 8,
+    FTYPE_STRING = 9,
+    FTYPE_RELTIME = 20,
+    FTYPE_ABSTIME = 21,
+    FTYPE_BOOL = 25,
+    FTYPE_IPADDR = 40,
+    FTYPE_IPNET = 41,
+} ss_plugin_field_type;
+
+typedef struct ss_plugin_byte_buffer {
+    uint32_t len;
+    const void *ptr;
+} ss_plugin_byte_buffer;
+
+/* One requested field (input) and its values (output, plugin-owned memory). */
+typedef struct ss_plugin_extract_field {
+    union {
+        const char **str;
+        uint64_t *u64;
+        uint32_t *u32;
+        ss_plugin_bool *boolean;
+        ss_plugin_byte_buffer *buf;
+    } res;
+    uint64_t res_len;
+    uint32_t field_id;
+    const char *field;
+    const char *arg_key;
+    uint64_t arg_index;
+    ss_plugin_bool arg_present;
+    uint32_t ftype;
+    ss_plugin_bool flist;
+} ss_plugin_extract_field;
+
+/* 3.11+: where each field's value lies in the event; arrays owned by the plugin. */
+typedef struct ss_plugin_extract_value_offsets {
+    uint32_t *start;
+    uint32_t *length;
+} ss_plugin_extract_value_offsets;
+
+/* The deprecated by-value table reader (four entries); opaque to this SDK for now. */
+typedef struct { void *fn[4]; } fp_table_reader_v0;
+
+typedef struct ss_plugin_field_extract_input {
+    ss_plugin_owner_t *owner;
+    const char *(*get_owner_last_error)(ss_plugin_owner_t *o);
+    uint32_t num_fields;
+    ss_plugin_extract_field *fields;
+    fp_table_reader_v0 table_reader;
+    void *table_reader_ext;
+    ss_plugin_extract_value_offsets *value_offsets; /* only read when required API >= 3.11 */
+} ss_plugin_field_extract_input;
+
 /* Signatures of the exported symbols (each exported as plugin_<name>). */
 typedef const char *(*fp_get_str_fn)(void);
 typedef const char *(*fp_get_init_schema_fn)(ss_plugin_schema_type *t);
@@ -134,6 +189,10 @@ typedef void (*fp_close_fn)(ss_plugin_t *s, ss_instance_t *h);
 typedef const char *(*fp_list_open_params_fn)(ss_plugin_t *s, ss_plugin_rc *rc);
 typedef const char *(*fp_get_progress_fn)(ss_plugin_t *s, ss_instance_t *h, uint32_t *pct);
 typedef const char *(*fp_event_to_string_fn)(ss_plugin_t *s, const ss_plugin_event_input *evt);
+typedef const char *(*fp_get_fields_fn)(void);
+typedef ss_plugin_rc (*fp_extract_fields_fn)(ss_plugin_t *s, const ss_plugin_event_input *evt,
+                                             const ss_plugin_field_extract_input *in);
+typedef uint16_t *(*fp_get_extract_event_types_fn)(uint32_t *numtypes, ss_plugin_t *s);
 typedef ss_plugin_rc (*fp_next_batch_fn)(ss_plugin_t *s, ss_instance_t *h, uint32_t *nevts,
                                          ss_plugin_event ***evts);
 

@@ -1,0 +1,146 @@
+"""Field extraction through the raw ABI (ctypes, the way libsinsp calls it): every type as
+plain / optional-absent / list / empty list, arguments, offsets, per-event context,
+failures, and two states of one .so on two threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from falco_plugin import encode_plugin_event
+from tests.abi import FAILURE, SUCCESS, Extractor, load
+
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+ROOT = Path(__file__).resolve().parent.parent
+
+EV = encode_plugin_event(b"alpha beta", plugin_id=424246)
+ABSENT = encode_plugin_event(b"absent", plugin_id=424246)
+EMPTY = encode_plugin_event(b"empty", plugin_id=424246)
+NS = 1_000_000_000
+
+EXPECTED = {
+    "u64": (2**64 - 1, [0, 1, 2**40]),
+    "str": ("héllo", ["a", "", "c"]),
+    "bool": (True, [True, False]),
+    "reltime": (2 * NS + 5000, [0]),
+    "abstime": (
+        int(dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc).timestamp()) * NS + 6000,
+        [],
+    ),
+    "ipaddr": (ipaddress.ip_address("10.1.2.3"), [ipaddress.ip_address("::1")]),
+    "ipnet": (ipaddress.ip_address("10.0.0.0"), [ipaddress.ip_address("fe80::")]),
+}
+
+
+@pytest.fixture(scope="module")
+def so(falco_build):
+    return load(falco_build(str(PLUGINS / "alltypes.py")))
+
+
+@pytest.fixture
+def x(so):
+    ex = Extractor(so, offsets=True)
+    assert ex.init_rc == SUCCESS, ex.last_error
+    yield ex
+    ex.close()
+
+
+def test_fields_json_declares_types_lists_and_args(so) -> None:
+    fields = {f["name"]: f for f in json.loads(so.plugin_get_fields())}
+    assert fields["at.u64"]["type"] == "uint64" and "isList" not in fields["at.u64"]
+    assert fields["at.ipnet.list"] == {
+        "name": "at.ipnet.list",
+        "type": "ipnet",
+        "desc": "a list of ipnet",
+        "isList": True,
+    }
+    assert fields["at.index"]["arg"] == {"isRequired": True, "isIndex": True, "isKey": False}
+    assert fields["at.key.opt"]["arg"] == {"isRequired": False, "isIndex": False, "isKey": True}
+    assert fields["at.key.opt"]["properties"] == ["hidden"]
+    assert fields["at.key.opt"]["display"] == "Key"
+    assert fields["at.word"]["addOutput"] is True
+    assert fields["at.ctx.words"]["desc"] == "Words in the payload, from the per-event context."
+    assert so.plugin_get_required_api_version() == b"3.11.0"  # it reports value offsets
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_every_type_plain_optional_list_empty(x: Extractor, kind: str) -> None:
+    plain, many = EXPECTED[kind]
+    assert x.extract(EV, f"at.{kind}")[:2] == (SUCCESS, plain)
+    assert x.extract(EV, f"at.{kind}.opt")[:2] == (SUCCESS, plain)
+    assert x.extract(ABSENT, f"at.{kind}.opt")[:2] == (SUCCESS, None)
+    assert x.extract(EV, f"at.{kind}.list")[:2] == (SUCCESS, many)
+    assert x.extract(EMPTY, f"at.{kind}.list")[:2] == (SUCCESS, [])
+
+
+def test_arguments(x: Extractor) -> None:
+    assert x.extract(EV, "at.index[21]")[:2] == (SUCCESS, 42)
+    assert x.extract(EV, "at.index.opt[5]")[:2] == (SUCCESS, 5)
+    assert x.extract(EV, "at.index.opt")[:2] == (SUCCESS, 1000)
+    assert x.extract(EV, "at.key[abc]")[:2] == (SUCCESS, "ABC")
+    assert x.extract(EV, "at.key.opt[k]")[:2] == (SUCCESS, "k")
+    assert x.extract(EV, "at.key.opt")[:2] == (SUCCESS, None)
+    rc, _, _ = x.extract(EV, "at.key")  # a required argument missing
+    assert rc == FAILURE and "requires an argument" in x.last_error
+
+
+def test_offsets(x: Extractor) -> None:
+    assert x.extract(EV, "at.word") == (SUCCESS, "alpha", (38, 5))
+    assert x.extract(EV, "at.u64")[2] == (0, 0)  # no offsets: 0..0
+
+
+def test_context_is_computed_once_per_event(x: Extractor) -> None:
+    assert x.extract(EV, "at.ctx.words", evtnum=1)[1] == 2
+    assert x.extract(EV, "at.ctx.calls", evtnum=1)[1] == 1  # same event: reused
+    assert x.extract(EV, "at.ctx.words", evtnum=1)[1] == 2
+    assert x.extract(EV, "at.ctx.calls", evtnum=2)[1] == 2  # next event: computed again
+    assert x.extract(ABSENT, "at.ctx.words", evtnum=3)[1] == 1
+
+
+def test_failures_are_reported_and_logged(x: Extractor) -> None:
+    rc, _, _ = x.extract(EV, "at.fail")
+    assert rc == FAILURE and "ValueError: no such thing" in x.last_error
+    rc, _, _ = x.extract(EV, "at.bad")
+    assert rc == FAILURE and "expected an int value, got str" in x.last_error
+    assert any(b"extracting at.fail failed" in m for m in x.logs)
+    for _ in range(20):  # rate-limited: the log does not grow with every failure
+        x.extract(EV, "at.fail")
+    assert sum(b"at.fail" in m for m in x.logs) <= 6
+
+
+def test_two_states_on_two_threads(so) -> None:
+    states = [Extractor(so) for _ in range(2)]
+    errors: list[str] = []
+
+    def work(ex: Extractor, base: int) -> None:
+        for i in range(300):
+            raw = encode_plugin_event(f"w{base + i} x y".encode(), plugin_id=424246)
+            rc, words, _ = ex.extract(raw, "at.ctx.words", evtnum=base + i)
+            rc2, word, _ = ex.extract(raw, "at.word", evtnum=base + i)
+            if (rc, words, rc2, word) != (SUCCESS, 3, SUCCESS, f"w{base + i}"):
+                errors.append(f"{base + i}: {rc} {words} {rc2} {word}")
+
+    threads = [threading.Thread(target=work, args=(ex, 10_000 * n)) for n, ex in enumerate(states)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    for ex in states:
+        ex.close()
+
+
+def test_countdown_fields(falco_build) -> None:
+    ex = Extractor(load(falco_build(str(ROOT / "examples" / "countdown" / "plugin.py"))), b"{}")
+    raw = encode_plugin_event(b"12 events remaining", plugin_id=999)
+    assert ex.extract(raw, "countdown.remaining")[:2] == (SUCCESS, 12)
+    assert ex.extract(raw, "countdown.text")[:2] == (SUCCESS, "12 events remaining")
+    assert ex.extract(raw, "countdown.divisible[4]")[:2] == (SUCCESS, True)
+    assert ex.extract(raw, "countdown.divisible[5]")[:2] == (SUCCESS, False)
+    assert ex.extract(raw, "countdown.divisible[0]")[0] == FAILURE
+    ex.close()
