@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from falco_plugin import Eof, SourceInstance, SourcePlugin
+from falco_plugin import Eof, ExtractEvent, ExtractPlugin, SourceInstance, SourcePlugin, field
 
 
 @dataclasses.dataclass
@@ -17,6 +17,7 @@ class BenchConfig:
     batch_size: int = 512
     bulk: bool = False
     format_payloads: bool = True
+    json_payloads: bool = False  # {"id": k, "user": {"name": ...}} instead of text
 
 
 class BenchInstance(SourceInstance):
@@ -26,13 +27,21 @@ class BenchInstance(SourceInstance):
         self.bulk = config.bulk
         self.format = config.format_payloads
         self.fixed = b"1234567 events remaining"
+        self.json = config.json_payloads
 
     def next_batch(self, batch) -> None:
         start = self.remaining
         stop = max(start - self.size, 0)
         if start == 0:
             raise Eof
-        if self.bulk:
+        if self.json:
+            batch.add_many(
+                [
+                    f'{{"id": {k}, "user": {{"name": "u{k % 7}"}}}}'
+                    for k in range(start - 1, stop - 1, -1)
+                ]
+            )
+        elif self.bulk:
             if self.format:
                 batch.add_many([f"{k} events remaining" for k in range(start - 1, stop - 1, -1)])
             else:
@@ -51,7 +60,7 @@ class BenchInstance(SourceInstance):
             raise Eof  # with the last events, like the C reference
 
 
-class BenchSource(SourcePlugin):
+class BenchSource(SourcePlugin, ExtractPlugin):
     NAME = "bench_source"
     VERSION = "1.0.0"
     DESCRIPTION = "Countdown-like events for benchmarks"
@@ -64,3 +73,8 @@ class BenchSource(SourcePlugin):
 
     def open(self, params: str) -> BenchInstance:
         return BenchInstance(self.config, int(params or "1000000"))
+
+    @field("bench_source.remaining")
+    def remaining(self, event: ExtractEvent) -> int:
+        """The count at the start of the payload."""
+        return int(event.payload.split(b" ", 1)[0])

@@ -33,12 +33,17 @@ def format_ts(ts: int) -> str:
     return f"{stamp:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
 
 
-def event_line(event: dict[str, object]) -> str:
-    """One printed line per event: number, time and what %evt.plugininfo shows."""
-    info = event.get("info")
+def event_line(event: dict[str, Any]) -> str:
+    """One printed line per event: number, time and what %evt.plugininfo shows (or the
+    --output line), then the --fields values."""
     ts = event.get("ts")
     when = format_ts(ts) if isinstance(ts, int) else "?"
-    return f"{event.get('evtnum')} {when} {info if info is not None else ''}".rstrip()
+    text = event.get("output", event.get("info"))
+    line = f"{event.get('evtnum')} {when} {text if text is not None else ''}".rstrip()
+    if "fields" in event and "output" not in event:
+        pairs = " ".join(f"{k}={json.dumps(v)}" for k, v in event["fields"].items())
+        line = f"{line} {pairs}"
+    return line
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -49,11 +54,20 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     library = plugin_library(args.plugin)
-    cmd = [str(host_binary()), "run", "--json", "--max-events", str(args.max_events), str(library)]
+    cmd = [str(host_binary()), "run", "--json", "--max-events", str(args.max_events)]
+    for option in ("fields", "output", "filter"):
+        if getattr(args, option) is not None:
+            cmd += [f"--{option}", getattr(args, option)]
+    cmd.append(str(library))
     if args.config is not None:
         cmd += ["--config", args.config]
     if args.open_params is not None:
         cmd += ["--open-params", args.open_params]
+    configs = args.extractor_config or []
+    for i, extractor in enumerate(args.extractor or []):
+        cmd.append(str(plugin_library(extractor)))
+        if i < len(configs):
+            cmd += ["--config", configs[i]]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -98,6 +112,19 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--open-params", help="the open params string")
     r.add_argument("--max-events", type=int, default=0, help="stop after N events (0: no limit)")
     r.add_argument("--json", action="store_true", help="print the host's JSON lines")
+    r.add_argument("--fields", help="comma-separated fields to print, e.g. countdown.remaining")
+    r.add_argument("--output", help="an output format like Falco's, e.g. '%%countdown.text'")
+    r.add_argument("--filter", help="only events matching, e.g. 'countdown.remaining > 3'")
+    r.add_argument(
+        "--extractor",
+        action="append",
+        help="an extract-only plugin to load too (repeatable)",
+    )
+    r.add_argument(
+        "--extractor-config",
+        action="append",
+        help="init config of the extractor given at the same position",
+    )
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("info", help="what `falco --plugin-info` would print")
