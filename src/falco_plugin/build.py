@@ -119,6 +119,7 @@ def compile_command(cc: str, source: Path, include: Path, output: Path) -> list[
         f"-I{include}",
         f"-I{NATIVE_DIR}",
         f"-I{sysconfig.get_paths()['include']}",
+        *shlex.split(os.environ.get("FALCO_PLUGIN_CFLAGS", "")),  # e.g. sanitizers
         str(source),
         "-o",
         str(output),
@@ -151,6 +152,7 @@ def build_cached(target: str, *, cc: str | None = None) -> Path:
     for name in ("shim.c", "fp_abi.h"):
         digest.update((NATIVE_DIR / name).read_bytes())
     digest.update((cc or os.environ.get("CC") or "cc").encode())
+    digest.update(os.environ.get("FALCO_PLUGIN_CFLAGS", "").encode())
     out = cache_dir() / "plugins" / digest.hexdigest()[:20] / f"lib{meta.name}.so"
     return out if out.is_file() else _compile(meta, out, cc)
 
