@@ -144,3 +144,47 @@ def test_countdown_fields(falco_build) -> None:
     assert ex.extract(raw, "countdown.divisible[5]")[:2] == (SUCCESS, False)
     assert ex.extract(raw, "countdown.divisible[0]")[0] == FAILURE
     ex.close()
+
+
+SYSCALL_EXTRACTOR = """
+from falco_plugin import ExtractPlugin, field
+
+class Sys(ExtractPlugin):
+    NAME = "sysx"
+    VERSION = "1.0.0"
+    DESCRIPTION = "d"
+    CONTACT = "c"
+    EXTRACT_EVENT_SOURCES = ["syscall", "countdown"]
+    EXTRACT_EVENT_TYPES = [2, 3, 322]
+
+    @field("sysx.tid")
+    def tid(self, event) -> int:
+        "The event's thread id."
+        return event.tid
+"""
+
+
+def test_declared_event_sources_and_types_are_exported(falco_build, tmp_path: Path) -> None:
+    import ctypes
+
+    path = tmp_path / "sysx.py"
+    path.write_text(SYSCALL_EXTRACTOR)
+    so = load(falco_build(str(path)))
+    so.plugin_get_extract_event_sources.restype = ctypes.c_char_p
+    assert json.loads(so.plugin_get_extract_event_sources()) == ["syscall", "countdown"]
+    so.plugin_get_extract_event_types.restype = ctypes.POINTER(ctypes.c_uint16)
+    n = ctypes.c_uint32()
+    types = so.plugin_get_extract_event_types(ctypes.byref(n), None)
+    assert [types[i] for i in range(n.value)] == [2, 3, 322]
+    # a non-plugin event (type 2 with one param) reaches the field; payload is not needed
+    raw = bytearray(encode_plugin_event(b"x"))
+    raw[20:22] = (2).to_bytes(2, "little")
+    raw[8:16] = (77).to_bytes(8, "little")
+    ex = Extractor(so)
+    assert ex.extract(bytes(raw), "sysx.tid")[:2] == (SUCCESS, 77)
+    ex.close()
+
+
+def test_plugins_without_declarations_export_no_filters(so) -> None:
+    assert not hasattr(so, "plugin_get_extract_event_sources")
+    assert not hasattr(so, "plugin_get_extract_event_types")
