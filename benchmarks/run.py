@@ -47,19 +47,27 @@ def build_c_reference(out_dir: Path) -> Path:
     return out
 
 
-def run_once(library: Path, config: dict[str, object], events: int) -> dict[str, float]:
-    """One capture with no printing; returns the host's summary."""
+def run_once(
+    library: Path,
+    config: dict[str, object],
+    events: int,
+    options: list[str] | None = None,
+    extra: list[str] | None = None,
+) -> dict[str, float]:
+    """One capture with no printing; returns the host's summary for ``library``."""
     proc = run_host(
         [
             "run",
             "--json",
             "--quiet",
             "--no-event-to-string",
+            *(options or []),
             str(library),
             "--config",
             json.dumps(config),
             "--open-params",
             str(events),
+            *(extra or []),
         ],
         timeout=600,
     )
@@ -68,18 +76,60 @@ def run_once(library: Path, config: dict[str, object], events: int) -> dict[str,
         record = json.loads(line)
         if "error" in record:
             raise RuntimeError(f"{library.name}: {record['error']}")
-        summary = record.get("summary", summary)
+        if "summary" in record and summary is None:
+            summary = record["summary"]  # the source plugin's, printed first
     if proc.returncode != 0 or summary is None or summary["events"] != events:
         raise RuntimeError(f"{library.name} run failed: {proc.stdout[-500:]} {proc.stderr[-500:]}")
     return summary
 
 
+KEYS = ("events_per_second", "init_ms", "rss_kb_after_init", "extract_ns_per_call")
+
+
 def median_of(repeat: int, fn: object, *args: object) -> dict[str, float]:
     runs = [fn(*args) for _ in range(repeat)]  # type: ignore[operator]
-    return {
-        key: statistics.median(r[key] for r in runs)
-        for key in ("events_per_second", "init_ms", "rss_kb_after_init")
-    }
+    return {key: statistics.median(r[key] for r in runs) for key in KEYS if key in runs[0]}
+
+
+def extraction(args: argparse.Namespace, c_lib: Path, py_lib: Path) -> None:
+    """One-field u64 extract_fields calls, and a JSON field with and without the cache."""
+    events, repeat = 20_000, 20
+    opts = ["--extract-repeat", str(repeat), "--fields"]
+    ref = median_of(
+        args.repeat,
+        run_once,
+        c_lib,
+        {"batch_size": 512},
+        events,
+        [*opts, "countdown_ref.remaining"],
+    )
+    py = median_of(
+        args.repeat,
+        run_once,
+        py_lib,
+        {"batch_size": 512},
+        events,
+        [*opts, "bench_source.remaining"],
+    )
+    ref_ns, py_ns = ref["extract_ns_per_call"], py["extract_ns_per_call"]
+    print(f"extract_fields, one u64 field, {events * repeat:,} calls per run:")
+    print(f"  C reference {ref_ns:8.1f} ns/call")
+    print(f"  Python      {py_ns:8.1f} ns/call   {py_ns / ref_ns:6.1f} x C time")
+    json_lib = build_cached(str(HERE.parent / "examples" / "json" / "plugin.py"))
+    fields = "json.value[/user/name],json.value[/id]"
+    for cache in (True, False):
+        res = median_of(
+            args.repeat,
+            run_once,
+            py_lib,
+            {"batch_size": 512, "json_payloads": True},
+            events,
+            ["--extract-repeat", "5", "--fields", fields],
+            [str(json_lib), "--config", json.dumps({"cache": cache})],
+        )
+        label = "decoded once per event" if cache else "decoded per call     "
+        print(f"  JSON field, payload {label} {res['extract_ns_per_call']:8.1f} ns/call")
+    print()
 
 
 def main() -> None:
@@ -121,6 +171,7 @@ def main() -> None:
                     )
             print()
 
+        extraction(args, c_lib, py_lib)
         init = median_of(max(args.repeat, 5), run_once, py_lib, {"batch_size": 512}, 1)
         c_init = median_of(max(args.repeat, 5), run_once, c_lib, {"batch_size": 512}, 1)
         print(

@@ -11,6 +11,10 @@
  * The name, id and source can be changed at build time (-DCR_NAME='"x"' -DCR_ID=997
  * -DCR_SOURCE='"x"') to load two copies in one process.
  *
+ * It also extracts two fields from its own events: <name>.remaining (uint64, the k
+ * of the payload) and <name>.text (string, the payload), the reference for the cost
+ * of a one-field u64 extraction.
+ *
  * Speed matters here: one buffer per instance holds a whole batch, headers are
  * copied from a prebuilt template, and the countdown number is kept as decimal
  * text that is decremented in place and copied with one fixed-size copy.
@@ -46,12 +50,24 @@
 #define CR_TEXT 64u  /* >= CR_DIGITS + CR_COPY */
 #define CR_SLACK 64u /* the fixed-size copy may write past the last event */
 
+#define CR_FIELD_REMAINING 0u
+#define CR_FIELD_TEXT 1u
+#define CR_XFIXED 4u /* result slots kept in the state; more fields per call are allocated */
+
 typedef struct {
     char lasterr[FP_MAX_ERRLEN];
     uint32_t batch_size;
     uint64_t emitted;
     ss_plugin_metric metric;
     char text[CR_MAX_PAYLOAD + 1]; /* event_to_string result */
+    /* extract_fields results: valid until the next call on this state */
+    uint64_t xu64_fixed[CR_XFIXED];
+    const char *xstr_fixed[CR_XFIXED];
+    uint64_t *xu64;
+    const char **xstr;
+    uint32_t xcap;
+    char *xtext;
+    size_t xtext_cap;
 } cr_state;
 
 typedef struct {
@@ -228,6 +244,9 @@ CR_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc 
         *rc = SS_PLUGIN_FAILURE;
         return NULL;
     }
+    s->xu64 = s->xu64_fixed;
+    s->xstr = s->xstr_fixed;
+    s->xcap = CR_XFIXED;
     s->metric.name = "events_emitted";
     s->metric.type = SS_PLUGIN_METRIC_TYPE_MONOTONIC;
     s->metric.value_type = SS_PLUGIN_METRIC_VALUE_TYPE_U64;
@@ -239,7 +258,18 @@ CR_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc 
     return s;
 }
 
-CR_EXPORT void plugin_destroy(ss_plugin_t *s) { free(s); }
+CR_EXPORT void plugin_destroy(ss_plugin_t *st)
+{
+    cr_state *s = st;
+    if (!s)
+        return;
+    if (s->xu64 != s->xu64_fixed)
+        free(s->xu64);
+    if (s->xstr != s->xstr_fixed)
+        free(s->xstr);
+    free(s->xtext);
+    free(s);
+}
 
 CR_EXPORT ss_plugin_rc plugin_set_config(ss_plugin_t *st, const ss_plugin_set_config_input *in)
 {
@@ -440,4 +470,144 @@ CR_EXPORT const char *plugin_get_progress(ss_plugin_t *st, ss_instance_t *hi, ui
     snprintf(h->progress, sizeof h->progress, "%llu/%llu events", (unsigned long long)done,
              (unsigned long long)h->total);
     return h->progress;
+}
+
+/* ---- field extraction ---- */
+
+CR_EXPORT const char *plugin_get_fields(void)
+{
+    return "[{\"type\": \"uint64\", \"name\": \"" CR_NAME ".remaining\", \"display\": "
+           "\"Remaining\", \"desc\": \"How many events follow this one (the k of the payload "
+           "'<k> events remaining')\"}, "
+           "{\"type\": \"string\", \"name\": \"" CR_NAME ".text\", \"display\": \"Text\", "
+           "\"desc\": \"The event payload\"}]";
+}
+
+CR_EXPORT const char *plugin_get_extract_event_sources(void) { return "[\"" CR_SOURCE "\"]"; }
+
+/* The value of the first nd (1..8) bytes at p, when they are all decimal digits; p must
+ * have 8 readable bytes. Eight digits are combined in three multiplications (pairs,
+ * quads, then the whole) instead of a chain of eight multiply-adds. */
+static inline int cr_digits8(const char *p, unsigned nd, uint64_t *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t lo = 0x0F0F0F0F0F0F0F0Full, hi = 0xF0F0F0F0F0F0F0F0ull;
+    uint64_t c, m;
+    memcpy(&c, p, 8);
+    c <<= 8 * (8 - nd); /* the digits to the top bytes, zero bytes (value 0) below */
+    m = ~0ull << (8 * (8 - nd));
+    if ((c & hi) != (0x3030303030303030ull & m) || (((c & lo) + 0x0606060606060606ull) & hi))
+        return 0;
+    c &= lo;
+    c = (c * 10 + (c >> 8)) & 0x00FF00FF00FF00FFull;
+    c = (c * 100 + (c >> 16)) & 0x0000FFFF0000FFFFull;
+    c = (c * 10000 + (c >> 32)) & 0xFFFFFFFFull;
+    *out = c;
+    return 1;
+#else
+    (void)p;
+    (void)nd;
+    (void)out;
+    return 0;
+#endif
+}
+
+/* Result arrays for n fields: the fixed slots, else allocated (kept for later calls). */
+static int cr_reserve(cr_state *s, uint32_t n)
+{
+    uint64_t *u;
+    const char **t;
+    if (n <= s->xcap)
+        return 1;
+    u = malloc((size_t)n * sizeof *u);
+    t = malloc((size_t)n * sizeof *t);
+    if (!u || !t) {
+        free(u);
+        free(t);
+        return 0;
+    }
+    if (s->xu64 != s->xu64_fixed)
+        free(s->xu64);
+    if (s->xstr != s->xstr_fixed)
+        free(s->xstr);
+    s->xu64 = u;
+    s->xstr = t;
+    s->xcap = n;
+    return 1;
+}
+
+CR_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *st, const ss_plugin_event_input *ev,
+                                             const ss_plugin_field_extract_input *in)
+{
+    cr_state *s = st;
+    const uint8_t *b = (const uint8_t *)ev->evt;
+    const char *payload;
+    const char *text = NULL;
+    uint32_t len, plen, i, n = in->num_fields;
+
+    if (!cr_reserve(s, n)) {
+        snprintf(s->lasterr, sizeof s->lasterr, "out of memory");
+        return SS_PLUGIN_FAILURE;
+    }
+    memcpy(&len, b + 16, 4);
+    if (ev->evt->type != FP_PLUGINEVENT_TYPE || len < FP_PLUGINEVENT_PAYLOAD_OFFSET) {
+        for (i = 0; i < n; i++)
+            in->fields[i].res_len = 0; /* not one of ours: no value */
+        return SS_PLUGIN_SUCCESS;
+    }
+    memcpy(&plen, b + 30, 4);
+    if (plen > len - FP_PLUGINEVENT_PAYLOAD_OFFSET)
+        plen = len - FP_PLUGINEVENT_PAYLOAD_OFFSET;
+    payload = (const char *)b + FP_PLUGINEVENT_PAYLOAD_OFFSET;
+
+    for (i = 0; i < n; i++) {
+        ss_plugin_extract_field *f = &in->fields[i];
+        switch (f->field_id) {
+        case CR_FIELD_REMAINING: {
+            uint64_t v = 0;
+            uint32_t k = 0;
+            /* fast path: our own payload "<k> events remaining" with k below 10^8 */
+            uint32_t nd = plen - (uint32_t)CR_SUFFIX_LEN;
+            if (plen > CR_SUFFIX_LEN && nd <= 8 && payload[nd] == ' ' &&
+                cr_digits8(payload, nd, &v)) {
+                k = nd;
+            } else {
+                while (k < plen && k < CR_DIGITS && payload[k] >= '0' && payload[k] <= '9')
+                    v = v * 10 + (uint64_t)(payload[k++] - '0');
+            }
+            if (k == 0) {
+                f->res_len = 0;
+                break;
+            }
+            s->xu64[i] = v;
+            f->res.u64 = &s->xu64[i];
+            f->res_len = 1;
+            break;
+        }
+        case CR_FIELD_TEXT:
+            if (!text) {
+                if (plen + 1 > s->xtext_cap) {
+                    char *t = realloc(s->xtext, (size_t)plen + 1);
+                    if (!t) {
+                        snprintf(s->lasterr, sizeof s->lasterr, "out of memory");
+                        return SS_PLUGIN_FAILURE;
+                    }
+                    s->xtext = t;
+                    s->xtext_cap = (size_t)plen + 1;
+                }
+                memcpy(s->xtext, payload, plen);
+                s->xtext[plen] = 0;
+                text = s->xtext;
+            }
+            s->xstr[i] = text;
+            f->res.str = &s->xstr[i];
+            f->res_len = 1;
+            break;
+        default:
+            snprintf(s->lasterr, sizeof s->lasterr, "unknown field id %u (%s)",
+                     (unsigned)f->field_id, f->field ? f->field : "?");
+            return SS_PLUGIN_FAILURE;
+        }
+    }
+    return SS_PLUGIN_SUCCESS;
 }

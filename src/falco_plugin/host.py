@@ -9,6 +9,17 @@ of the sources and of the compiler, and reused from there::
     proc = run_host(["run", "--json", "libcountdown.so", "--open-params", "3"])
     records = parse_json_lines(proc.stdout)
 
+Field extraction is driven by ``run`` options placed before the first path: ``--fields
+a.b,c.d[arg]`` adds a ``"fields"`` object to each JSON event record, ``--output FMT``
+formats ``%a.b`` tokens like Falco (``<NA>`` when absent), ``--filter EXPR`` keeps matching
+events (``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``contains``, ``startswith``,
+``endswith``, ``in (...)``, ``exists``, with ``and``/``or``/``not``), ``--offsets`` passes
+``value_offsets`` to 3.11+ plugins, ``--extract-threads N`` (with ``--inits N``) re-extracts
+on N states from N threads and compares, and ``--extract-repeat K`` times K extra calls per
+event and field (``extract_ns_per_call`` in the summary)::
+
+    proc = run_host(["run", "--json", "--fields", "countdown.remaining", "libcountdown.so"])
+
 ``python -m falco_plugin.host ARGS...`` runs the host directly. The host does not link
 libpython: a Python plugin starts its own interpreter, as it does inside Falco.
 """

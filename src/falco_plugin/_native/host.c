@@ -5,18 +5,24 @@
  * libsinsp and Falco do: dlopen with RTLD_LOCAL|RTLD_NOW, symbol and
  * capability checks, the required-API-version check, init config validation
  * against the plugin's JSON schema, init/open on the main thread and the
- * next_batch loop on one event thread per plugin. It prints what it sees as
- * text or as JSON lines so that tests and benchmarks can read it.
+ * next_batch loop on one event thread per plugin. Field extraction follows
+ * libsinsp too: get_fields parsed and checked at load, one field per
+ * extract_fields call, events routed by the extractor's sources and types. It
+ * prints what it sees as text or as JSON lines so that tests and benchmarks can
+ * read it.
  *
  *   fp-host info [--json] PATH.so
  *   fp-host run [run options] PATH.so [--config S] [--open-params S]
  *               [--set-config S] [PATH2.so ...]
+ *   run options for fields: --fields LIST, --output FMT, --filter EXPR, --offsets,
+ *               --extract-threads N, --extract-repeat K (see the usage text)
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra host.c -o fp-host -ldl -lpthread
  * It never links libpython: Python plugins bring their own interpreter.
  */
 #define _GNU_SOURCE
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -32,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -330,9 +337,17 @@ typedef struct {
     uint64_t inits;
     bool deepbind;
     bool no_e2s;
+    /* field extraction */
+    char **specs; /* --fields, split and trimmed */
+    size_t nspecs;
+    const char *output;
+    const char *filter;
+    bool offsets;
+    uint64_t extract_threads;
+    uint64_t extract_repeat;
 } host_opts;
 
-static host_opts g_opt = {0, false, false, 1, false, 1, false, false};
+static host_opts g_opt = {.cycles = 1, .inits = 1};
 
 /* Reports an error: JSON on stdout in JSON mode, "error: ..." on stderr otherwise. */
 __attribute__((format(printf, 3, 4))) static void report_error(const char *plugin,
@@ -1357,7 +1372,21 @@ typedef struct {
     fp_list_open_params_fn list_open_params;
     fp_get_progress_fn get_progress;
     fp_event_to_string_fn event_to_string;
+    fp_get_fields_fn get_fields;
+    fp_extract_fields_fn extract_fields;
+    fp_get_str_fn get_extract_event_sources;
+    fp_get_extract_event_types_fn get_extract_event_types;
 } plugin_syms;
+
+/* One entry of get_fields, as parsed. */
+typedef struct {
+    char *name, *display, *desc;
+    const char *type_name; /* static */
+    uint32_t ftype;
+    bool is_list, add_output;
+    bool arg_required, arg_index, arg_key;
+    bool hidden, info, conversation;
+} plugin_field;
 
 typedef struct host_plugin host_plugin;
 
@@ -1389,6 +1418,25 @@ struct host_plugin {
     char *schema_str;       /* the JSON schema text, NULL when none */
     jnode *schema;
     char *init_config; /* what init receives */
+    unsigned long req_minor; /* minor of the required API version */
+
+    /* field extraction (load time) */
+    plugin_field *fields;
+    size_t nfields;
+    char **xsources; /* get_extract_event_sources, non-empty entries */
+    size_t nxsources;
+    bool xsources_given; /* the plugin returned a list (possibly empty) */
+    /* field extraction (after init, per cycle) */
+    uint16_t *xtypes;
+    uint32_t nxtypes;
+    bool xtypes_given;
+    uint64_t *xtypes_bm; /* 65536 bits, when xtypes_given */
+    uint64_t ninit;      /* states to init this cycle */
+    uint64_t *slot_for;  /* per capturing plugin: the state serving its events, or X_NO_SLOT */
+    _Atomic uint64_t x_failures, x_calls, x_ns;
+    atomic_int x_warned;
+    uint64_t filtered_out;
+    struct xctx *xc; /* this plugin's capture: bindings and values */
 
     /* states */
     uint64_t nstates;
@@ -1547,6 +1595,10 @@ static void resolve_symbols(host_plugin *p)
     RESOLVE(p, list_open_params);
     RESOLVE(p, get_progress);
     RESOLVE(p, event_to_string);
+    RESOLVE(p, get_fields);
+    RESOLVE(p, extract_fields);
+    RESOLVE(p, get_extract_event_sources);
+    RESOLVE(p, get_extract_event_types);
 }
 
 typedef struct {
@@ -1567,8 +1619,39 @@ static const char *k_required[] = {"get_required_api_version", "get_version", "g
                                    "get_description", "get_contact", "init", "destroy",
                                    "get_last_error", NULL};
 
+static void free_fields(host_plugin *p)
+{
+    size_t i;
+    for (i = 0; i < p->nfields; i++) {
+        free(p->fields[i].name);
+        free(p->fields[i].display);
+        free(p->fields[i].desc);
+    }
+    free(p->fields);
+    p->fields = NULL;
+    p->nfields = 0;
+    for (i = 0; i < p->nxsources; i++)
+        free(p->xsources[i]);
+    free(p->xsources);
+    p->xsources = NULL;
+    p->nxsources = 0;
+    p->xsources_given = false;
+}
+
+static void free_xtypes(host_plugin *p)
+{
+    free(p->xtypes);
+    free(p->xtypes_bm);
+    p->xtypes = NULL;
+    p->xtypes_bm = NULL;
+    p->nxtypes = 0;
+    p->xtypes_given = false;
+}
+
 static void free_plugin_facts(host_plugin *p)
 {
+    free_fields(p);
+    free_xtypes(p);
     free(p->name);
     free(p->description);
     free(p->contact);
@@ -1589,6 +1672,262 @@ static void unload_plugin(host_plugin *p)
         dlclose(p->handle);
     p->handle = NULL;
     memset(&p->api, 0, sizeof p->api);
+}
+
+static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+static bool is_name_char(char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
+
+/* [a-zA-Z]+[a-zA-Z0-9_]*(\.[a-zA-Z]+[a-zA-Z0-9_]*)+ : two or more dot-separated parts,
+ * each a letter followed by letters, digits or underscores. */
+static bool valid_field_name(const char *s)
+{
+    int parts = 0;
+    for (;;) {
+        if (!is_alpha(*s))
+            return false;
+        while (is_name_char(*s))
+            s++;
+        parts++;
+        if (*s == 0)
+            return parts >= 2;
+        if (*s != '.')
+            return false;
+        s++;
+    }
+}
+
+static const struct {
+    const char *name;
+    uint32_t ftype;
+} k_ftypes[] = {
+    {"string", FTYPE_STRING}, {"uint64", FTYPE_UINT64}, {"reltime", FTYPE_RELTIME},
+    {"abstime", FTYPE_ABSTIME}, {"bool", FTYPE_BOOL},   {"ipaddr", FTYPE_IPADDR},
+    {"ipnet", FTYPE_IPNET},
+};
+
+static bool ftype_numeric(uint32_t t)
+{
+    return t == FTYPE_UINT64 || t == FTYPE_RELTIME || t == FTYPE_ABSTIME;
+}
+
+static bool ftype_ip(uint32_t t) { return t == FTYPE_IPADDR || t == FTYPE_IPNET; }
+
+/* An optional boolean member: absent or null is false; false when it is not a boolean. */
+static bool jopt_bool(const jnode *o, const char *key, bool *out)
+{
+    const jnode *v = jget(o, key);
+    *out = false;
+    if (!v || v->k == J_NULL)
+        return true;
+    if (v->k != J_BOOL)
+        return false;
+    *out = v->b;
+    return true;
+}
+
+/* Parses get_fields like libsinsp (plus the name, duplicate and isIndex+isKey checks). */
+static bool parse_fields(host_plugin *p, char *err, size_t errlen)
+{
+    char jerr[256];
+    const char *s = p->api.get_fields();
+    jnode *j;
+    size_t i, k;
+    bool ok = false;
+
+    if (!s) {
+        snprintf(err, errlen, "get_fields returned a null string");
+        return false;
+    }
+    j = json_parse(s, jerr, sizeof jerr);
+    if (!j) {
+        snprintf(err, errlen, "get_fields returned invalid JSON: %s", jerr);
+        return false;
+    }
+    if (j->k != J_ARR) {
+        snprintf(err, errlen, "get_fields did not return a JSON array");
+        goto done;
+    }
+    p->fields = xcalloc(j->n, sizeof *p->fields);
+    for (i = 0; i < j->n; i++) {
+        const jnode *e = j->v[i], *arg, *props;
+        const char *type, *name, *desc;
+        plugin_field *f = &p->fields[i];
+        if (e->k != J_OBJ) {
+            snprintf(err, errlen, "get_fields: entry %zu is not a JSON object", i);
+            goto done;
+        }
+        type = jget_str(e, "type");
+        name = jget_str(e, "name");
+        desc = jget_str(e, "desc");
+        if (!type || !type[0]) {
+            snprintf(err, errlen, "get_fields: field %zu has no type", i);
+            goto done;
+        }
+        if (!name || !name[0]) {
+            snprintf(err, errlen, "get_fields: field %zu has no name", i);
+            goto done;
+        }
+        f->name = xstrdup(name);
+        p->nfields = i + 1;
+        for (k = 0; k < sizeof k_ftypes / sizeof k_ftypes[0]; k++) {
+            if (!strcmp(type, k_ftypes[k].name)) {
+                f->type_name = k_ftypes[k].name;
+                f->ftype = k_ftypes[k].ftype;
+            }
+        }
+        if (!f->type_name) {
+            snprintf(err, errlen,
+                     "get_fields: field '%s' has an invalid type '%s' (expected string, uint64, "
+                     "reltime, abstime, bool, ipaddr or ipnet)",
+                     name, type);
+            goto done;
+        }
+        if (!valid_field_name(name)) {
+            snprintf(err, errlen,
+                     "get_fields: invalid field name '%s' (a name is two or more dot-separated "
+                     "parts, each a letter followed by letters, digits or '_')",
+                     name);
+            goto done;
+        }
+        for (k = 0; k < i; k++) {
+            if (!strcmp(p->fields[k].name, name)) {
+                snprintf(err, errlen, "get_fields: field '%s' is declared twice", name);
+                goto done;
+            }
+        }
+        if (!desc || !desc[0]) {
+            snprintf(err, errlen, "get_fields: field '%s' has no desc (a non-empty description "
+                                  "is required)",
+                     name);
+            goto done;
+        }
+        f->desc = xstrdup(desc);
+        {
+            const jnode *d = jget(e, "display");
+            if (d && d->k != J_NULL && d->k != J_STR) {
+                snprintf(err, errlen, "get_fields: field '%s': display is not a string", name);
+                goto done;
+            }
+            f->display = xstrdup(d && d->k == J_STR ? d->s : "");
+        }
+        if (!jopt_bool(e, "isList", &f->is_list)) {
+            snprintf(err, errlen, "get_fields: field '%s': isList is not a boolean", name);
+            goto done;
+        }
+        if (!jopt_bool(e, "addOutput", &f->add_output)) {
+            snprintf(err, errlen, "get_fields: field '%s': addOutput is not a boolean", name);
+            goto done;
+        }
+        arg = jget(e, "arg");
+        if (arg && arg->k != J_NULL) {
+            static const char *keys[] = {"isRequired", "isIndex", "isKey"};
+            bool *dst[3];
+            dst[0] = &f->arg_required;
+            dst[1] = &f->arg_index;
+            dst[2] = &f->arg_key;
+            if (arg->k != J_OBJ) {
+                snprintf(err, errlen, "get_fields: field '%s': arg is not a JSON object", name);
+                goto done;
+            }
+            for (k = 0; k < 3; k++) {
+                if (!jopt_bool(arg, keys[k], dst[k])) {
+                    snprintf(err, errlen, "get_fields: field '%s': arg.%s is not a boolean", name,
+                             keys[k]);
+                    goto done;
+                }
+            }
+            if (f->arg_index && f->arg_key) {
+                snprintf(err, errlen,
+                         "get_fields: field '%s': arg has both isIndex and isKey set (only one "
+                         "is allowed)",
+                         name);
+                goto done;
+            }
+            if (f->arg_required && !f->arg_index && !f->arg_key) {
+                snprintf(err, errlen,
+                         "get_fields: field '%s': arg has isRequired set, but neither isIndex "
+                         "nor isKey",
+                         name);
+                goto done;
+            }
+        }
+        props = jget(e, "properties");
+        if (props && props->k != J_NULL) {
+            if (props->k != J_ARR) {
+                snprintf(err, errlen, "get_fields: field '%s': properties is not an array", name);
+                goto done;
+            }
+            for (k = 0; k < props->n; k++) {
+                const jnode *v = props->v[k];
+                if (v->k != J_STR) {
+                    snprintf(err, errlen,
+                             "get_fields: field '%s': properties has an entry that is not a "
+                             "string",
+                             name);
+                    goto done;
+                }
+                if (!strcmp(v->s, "hidden")) {
+                    f->hidden = true;
+                } else if (!strcmp(v->s, "info")) {
+                    f->info = true;
+                } else if (!strcmp(v->s, "conversation")) {
+                    f->conversation = true;
+                } else {
+                    snprintf(err, errlen,
+                             "get_fields: field '%s': unknown property '%s' (expected hidden, "
+                             "info or conversation)",
+                             name, v->s);
+                    goto done;
+                }
+            }
+        }
+    }
+    ok = true;
+done:
+    jfree(j);
+    return ok;
+}
+
+static void names_add(char ***v, size_t *n, const char *s);
+
+/* get_extract_event_sources: a JSON array of strings; NULL or "" means not given. */
+static bool parse_xsources(host_plugin *p, char *err, size_t errlen)
+{
+    char jerr[256];
+    const char *s;
+    jnode *j;
+    size_t i, k;
+    if (!p->api.get_extract_event_sources)
+        return true;
+    s = p->api.get_extract_event_sources();
+    if (!s || !s[0])
+        return true;
+    j = json_parse(s, jerr, sizeof jerr);
+    if (!j || j->k != J_ARR) {
+        snprintf(err, errlen, "get_extract_event_sources did not return a JSON array%s%s",
+                 j ? "" : ": ", j ? "" : jerr);
+        jfree(j);
+        return false;
+    }
+    for (i = 0; i < j->n; i++) {
+        bool dup = false;
+        if (j->v[i]->k != J_STR) {
+            snprintf(err, errlen,
+                     "get_extract_event_sources returned an array with a non-string entry");
+            jfree(j);
+            return false;
+        }
+        if (!j->v[i]->s[0])
+            continue;
+        for (k = 0; k < p->nxsources && !dup; k++)
+            dup = !strcmp(p->xsources[k], j->v[i]->s);
+        if (!dup)
+            names_add(&p->xsources, &p->nxsources, j->v[i]->s);
+    }
+    p->xsources_given = true;
+    jfree(j);
+    return true;
 }
 
 /* dlopen, symbol, version, capability, source and schema checks. */
@@ -1641,6 +1980,7 @@ static bool load_plugin(host_plugin *p, char *err, size_t errlen)
                  s, FP_HOST_API_STR);
         return false;
     }
+    p->req_minor = req[1];
 
     p->name = xstrdup(p->api.get_name());
     p->description = xstrdup(p->api.get_description());
@@ -1676,6 +2016,8 @@ static bool load_plugin(host_plugin *p, char *err, size_t errlen)
         }
         if (have == total) {
             p->caps |= k_caps[i].bit;
+        } else if (k_caps[i].bit == CAP_EXTRACT && p->api.get_fields && !p->api.extract_fields) {
+            /* get_fields alone is not a capability: libsinsp ignores it */
         } else if (have > 0) {
             snprintf(err, errlen, "plugin has an incomplete %s capability: missing %s",
                      k_caps[i].label, sb_str(&missing));
@@ -1719,6 +2061,11 @@ static bool load_plugin(host_plugin *p, char *err, size_t errlen)
         }
     }
     p->evt_source = p->id ? p->source : "syscall";
+
+    if (p->caps & CAP_EXTRACT) {
+        if (!parse_fields(p, err, errlen) || !parse_xsources(p, err, errlen))
+            return false;
+    }
 
     if (p->api.get_init_schema) {
         ss_plugin_schema_type t = SS_PLUGIN_SCHEMA_NONE;
@@ -1950,6 +2297,1181 @@ static void exported_symbols(host_plugin *p, char ***out, size_t *nout)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Field extraction: requested fields, output format, filter                 */
+/* ------------------------------------------------------------------------ */
+
+#define X_NO_SLOT UINT64_MAX
+#define X_MAX_VALUES (1u << 20) /* more values than this for one field is a broken plugin */
+#define X_CHECK_EVENTS 10000u   /* events kept per plugin for --extract-threads */
+
+/* One field the host extracts: a field of one plugin, with its argument. Requests are
+ * shared by equal specs, so each is extracted once per event. */
+typedef struct {
+    char *canon; /* name or name[arg] */
+    host_plugin *ex;
+    uint32_t field_id;
+    const plugin_field *f;
+    bool arg_present;
+    char *arg;
+    uint64_t arg_index;
+    const char *arg_key;
+} field_req;
+
+typedef struct {
+    char *spec; /* as given (trimmed) */
+    size_t req;
+} field_spec;
+
+typedef struct {
+    char *lit; /* literal text, or NULL for a field */
+    size_t litlen;
+    size_t req;
+} fmt_part;
+
+/* One extracted value (host-owned copy: the plugin's memory lasts until its next call). */
+typedef struct {
+    uint64_t u; /* numbers; booleans as the raw ss_plugin_bool */
+    size_t soff; /* strings: offset in xvalue.s */
+    uint32_t slen;
+    uint8_t iplen;
+    uint8_t ip[16];
+} xelem;
+
+typedef struct {
+    bool present; /* SUCCESS with at least one value */
+    uint64_t n;
+    xelem *e;
+    uint64_t cap;
+    sbuf s;
+    bool off_given; /* the plugin filled its value_offsets arrays */
+    uint32_t off_start, off_len;
+} xvalue;
+
+/* How the events of one capturing plugin reach the extractor of one request. */
+typedef struct {
+    host_plugin *ex; /* NULL: the extractor does not take this plugin's events */
+    ss_plugin_t *st;
+    host_owner *ow;
+    bool offsets;     /* pass value_offsets (--offsets and required API >= 3.11) */
+    bool syscall_src; /* the events are from the "syscall" source */
+    uint64_t failures, calls, ns;
+} xbind;
+
+typedef struct xctx {
+    size_t nb; /* = g_nreq */
+    xbind *b;
+    xvalue *vals;
+    bool any; /* some extractor takes this plugin's events */
+    /* --extract-threads: copies of the first events and the first pass' results */
+    size_t nchk;
+    uint8_t **chk_evt;
+    uint64_t *chk_num;
+    size_t *chk_off;
+    sbuf chk_blob;
+} xctx;
+
+enum { F_AND, F_OR, F_NOT, F_CMP };
+enum {
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_CONTAINS,
+    OP_STARTSWITH,
+    OP_ENDSWITH,
+    OP_IN,
+    OP_EXISTS
+};
+
+typedef struct {
+    uint64_t u;
+    char *s;
+    size_t slen;
+    uint8_t iplen;
+    uint8_t ip[16];
+    int prefix; /* CIDR prefix length; -1 for one address */
+} fval;
+
+typedef struct fexpr fexpr;
+struct fexpr {
+    int kind;
+    fexpr *a, *b;
+    size_t req;
+    int op;
+    fval *v;
+    size_t nv;
+};
+
+/* Per cycle: what --fields, --output and --filter ask for. */
+static field_req *g_reqs;
+static size_t g_nreq;
+static field_spec *g_specs;
+static size_t g_nspecs;
+static fmt_part *g_fmt;
+static size_t g_nfmt;
+static fexpr *g_filter;
+
+static const char *op_name(int op)
+{
+    switch (op) {
+    case OP_EQ: return "=";
+    case OP_NE: return "!=";
+    case OP_LT: return "<";
+    case OP_LE: return "<=";
+    case OP_GT: return ">";
+    case OP_GE: return ">=";
+    case OP_CONTAINS: return "contains";
+    case OP_STARTSWITH: return "startswith";
+    case OP_ENDSWITH: return "endswith";
+    case OP_IN: return "in";
+    case OP_EXISTS: return "exists";
+    }
+    return "?";
+}
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* An unsigned integer index like libsinsp's: digits only, no leading zero, fits 64 bits. */
+static bool parse_index(const char *s, uint64_t *out)
+{
+    if (!s[0] || (s[0] == '0' && s[1]))
+        return false;
+    return parse_u64(s, out);
+}
+
+/* Finds the ']' matching the '[' at s[i]; returns n when there is none. */
+static size_t match_bracket(const char *s, size_t i, size_t n)
+{
+    int depth = 0;
+    for (; i < n; i++) {
+        if (s[i] == '[') {
+            depth++;
+        } else if (s[i] == ']' && --depth == 0) {
+            return i;
+        }
+    }
+    return n;
+}
+
+static const plugin_field *find_field(host_plugin *pl, size_t np, const char *name,
+                                      host_plugin **ex, uint32_t *id)
+{
+    size_t i, k;
+    for (i = 0; i < np; i++) {
+        if (!(pl[i].caps & CAP_EXTRACT))
+            continue;
+        for (k = 0; k < pl[i].nfields; k++) {
+            if (!strcmp(pl[i].fields[k].name, name)) {
+                *ex = &pl[i];
+                *id = (uint32_t)k;
+                return &pl[i].fields[k];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Resolves "name" or "name[arg]" (s, n bytes) to a request, checking the argument like
+ * libsinsp. On error, *who is the plugin the message is about (NULL for the host). */
+static bool req_resolve(host_plugin *pl, size_t np, const char *s, size_t n, size_t *out,
+                        const char **who, char *err, size_t errlen)
+{
+    sbuf name = {0}, arg = {0}, canon = {0};
+    size_t i = 0, close, k;
+    bool has_arg = false, ok = false;
+    host_plugin *ex = NULL;
+    uint32_t id = 0;
+    uint64_t index = 0;
+    const plugin_field *f;
+    field_req *r;
+
+    *who = NULL;
+    while (n && is_space(s[0])) {
+        s++;
+        n--;
+    }
+    while (n && is_space(s[n - 1]))
+        n--;
+    while (i < n && s[i] != '[')
+        i++;
+    sb_add(&name, s, i);
+    if (i < n) {
+        close = match_bracket(s, i, n);
+        if (close >= n) {
+            snprintf(err, errlen, "field '%.*s' has an unbalanced '[' in its argument", (int)n, s);
+            goto done;
+        }
+        if (close + 1 != n) {
+            snprintf(err, errlen, "unexpected text after the argument of field '%.*s'", (int)n,
+                     s);
+            goto done;
+        }
+        sb_add(&arg, s + i + 1, close - i - 1);
+        has_arg = true;
+    }
+    if (!name.n) {
+        snprintf(err, errlen, "empty field name in '%.*s'", (int)n, s);
+        goto done;
+    }
+    f = find_field(pl, np, sb_str(&name), &ex, &id);
+    if (!f) {
+        snprintf(err, errlen, "unknown field '%s': no loaded plugin with field extraction "
+                              "declares it",
+                 sb_str(&name));
+        goto done;
+    }
+    *who = ex->name;
+    if (has_arg && !f->arg_index && !f->arg_key) {
+        snprintf(err, errlen, "field '%s' takes no argument, but '[%s]' was given", f->name,
+                 sb_str(&arg));
+        goto done;
+    }
+    if (!has_arg && f->arg_required) {
+        snprintf(err, errlen, "field '%s' requires an argument (%s[%s])", f->name, f->name,
+                 f->arg_index ? "INDEX" : "KEY");
+        goto done;
+    }
+    if (has_arg && f->arg_index && !parse_index(sb_str(&arg), &index)) {
+        snprintf(err, errlen,
+                 "field '%s' needs an unsigned integer index as its argument, not '%s'",
+                 f->name, sb_str(&arg));
+        goto done;
+    }
+    sb_adds(&canon, f->name);
+    if (has_arg) {
+        sb_addc(&canon, '[');
+        sb_add(&canon, arg.p, arg.n);
+        sb_addc(&canon, ']');
+    }
+    for (k = 0; k < g_nreq; k++) {
+        if (g_reqs[k].ex == ex && g_reqs[k].field_id == id && !strcmp(g_reqs[k].canon, sb_str(&canon))) {
+            *out = k;
+            ok = true;
+            goto done;
+        }
+    }
+    g_reqs = xrealloc(g_reqs, (g_nreq + 1) * sizeof *g_reqs);
+    r = &g_reqs[g_nreq];
+    memset(r, 0, sizeof *r);
+    r->canon = xstrdup(sb_str(&canon));
+    r->ex = ex;
+    r->field_id = id;
+    r->f = f;
+    r->arg_present = has_arg;
+    if (has_arg) {
+        r->arg = xstrdup(sb_str(&arg));
+        if (f->arg_index)
+            r->arg_index = index;
+        else
+            r->arg_key = r->arg;
+    }
+    *out = g_nreq++;
+    ok = true;
+done:
+    sb_free(&name);
+    sb_free(&arg);
+    sb_free(&canon);
+    return ok;
+}
+
+/* --output: "%name" and "%name[arg]" become fields, the rest is kept as written. */
+static bool fmt_parse(host_plugin *pl, size_t np, const char *fmt, const char **who, char *err,
+                      size_t errlen)
+{
+    sbuf lit = {0};
+    size_t n = strlen(fmt), i = 0;
+    while (i < n) {
+        size_t st, e, req;
+        if (fmt[i] != '%' || !is_alpha(fmt[i + 1])) {
+            sb_addc(&lit, fmt[i++]);
+            continue;
+        }
+        st = i + 1;
+        e = st;
+        while (e < n && (is_name_char(fmt[e]) || fmt[e] == '.'))
+            e++;
+        while (e > st && fmt[e - 1] == '.')
+            e--;
+        if (e < n && fmt[e] == '[') {
+            size_t close = match_bracket(fmt, e, n);
+            if (close >= n) {
+                snprintf(err, errlen, "--output: unbalanced '[' after %%%.*s (position %zu)",
+                         (int)(e - st), fmt + st, e + 1);
+                sb_free(&lit);
+                return false;
+            }
+            e = close + 1;
+        }
+        if (!req_resolve(pl, np, fmt + st, e - st, &req, who, err, errlen)) {
+            sb_free(&lit);
+            return false;
+        }
+        g_fmt = xrealloc(g_fmt, (g_nfmt + 2) * sizeof *g_fmt);
+        if (lit.n) {
+            g_fmt[g_nfmt].lit = lit.p;
+            g_fmt[g_nfmt].litlen = lit.n;
+            g_fmt[g_nfmt].req = 0;
+            g_nfmt++;
+            memset(&lit, 0, sizeof lit);
+        }
+        g_fmt[g_nfmt].lit = NULL;
+        g_fmt[g_nfmt].litlen = 0;
+        g_fmt[g_nfmt].req = req;
+        g_nfmt++;
+        i = e;
+    }
+    if (lit.n) {
+        g_fmt = xrealloc(g_fmt, (g_nfmt + 1) * sizeof *g_fmt);
+        g_fmt[g_nfmt].lit = lit.p;
+        g_fmt[g_nfmt].litlen = lit.n;
+        g_fmt[g_nfmt].req = 0;
+        g_nfmt++;
+    }
+    return true;
+}
+
+/* ---- the filter language ---- */
+
+typedef struct {
+    const char *s;
+    size_t i, n;
+    host_plugin *pl;
+    size_t np;
+    int depth;
+    const char *who;
+    char err[4 * ERRBUF];
+} fparser;
+
+#define F_MAX_DEPTH 200
+
+__attribute__((format(printf, 3, 4))) static fexpr *fs_fail(fparser *f, size_t pos,
+                                                             const char *fmt, ...)
+{
+    char msg[2 * ERRBUF];
+    va_list ap;
+    if (f->err[0])
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(f->err, sizeof f->err, "filter error at position %zu: %s", pos + 1, msg);
+    return NULL;
+}
+
+static void fexpr_free(fexpr *x)
+{
+    size_t i;
+    if (!x)
+        return;
+    fexpr_free(x->a);
+    fexpr_free(x->b);
+    for (i = 0; i < x->nv; i++)
+        free(x->v[i].s);
+    free(x->v);
+    free(x);
+}
+
+static void fs_ws(fparser *f)
+{
+    while (f->i < f->n && is_space(f->s[f->i]))
+        f->i++;
+}
+
+static bool is_word_char(char c) { return c && !is_space(c) && !strchr("()\",=!<>", c); }
+
+/* Length of the bare word at the cursor (after whitespace). */
+static size_t fs_word(fparser *f)
+{
+    size_t k;
+    fs_ws(f);
+    for (k = f->i; k < f->n && is_word_char(f->s[k]); k++)
+        ;
+    return k - f->i;
+}
+
+static bool fs_keyword(fparser *f, const char *kw)
+{
+    size_t l = fs_word(f);
+    return l == strlen(kw) && !memcmp(f->s + f->i, kw, l);
+}
+
+/* A value: a double-quoted string (\" and \\ escapes) or a bare word. */
+static bool fs_value(fparser *f, sbuf *out, size_t *pos)
+{
+    fs_ws(f);
+    *pos = f->i;
+    if (f->i < f->n && f->s[f->i] == '"') {
+        f->i++;
+        for (;;) {
+            char c;
+            if (f->i >= f->n) {
+                fs_fail(f, *pos, "unterminated string");
+                return false;
+            }
+            c = f->s[f->i];
+            if (c == '"') {
+                f->i++;
+                return true;
+            }
+            if (c == '\\' && f->i + 1 < f->n && (f->s[f->i + 1] == '"' || f->s[f->i + 1] == '\\')) {
+                sb_addc(out, f->s[f->i + 1]);
+                f->i += 2;
+                continue;
+            }
+            sb_addc(out, c);
+            f->i++;
+        }
+    }
+    {
+        size_t l = fs_word(f);
+        if (!l) {
+            fs_fail(f, f->i, f->i < f->n ? "expected a value" : "expected a value, found the end");
+            return false;
+        }
+        sb_add(out, f->s + f->i, l);
+        f->i += l;
+    }
+    return true;
+}
+
+/* "a.b.c.d", "a.b.c.d/n", "::1", "fe80::/10" */
+static bool parse_ip(const char *txt, fval *v)
+{
+    char buf[128];
+    const char *slash = strchr(txt, '/');
+    size_t alen = slash ? (size_t)(slash - txt) : strlen(txt);
+    uint64_t prefix;
+    if (alen >= sizeof buf)
+        return false;
+    memcpy(buf, txt, alen);
+    buf[alen] = 0;
+    if (inet_pton(AF_INET, buf, v->ip) == 1)
+        v->iplen = 4;
+    else if (inet_pton(AF_INET6, buf, v->ip) == 1)
+        v->iplen = 16;
+    else
+        return false;
+    v->prefix = -1;
+    if (slash) {
+        if (!parse_u64(slash + 1, &prefix) || prefix > (uint64_t)v->iplen * 8)
+            return false;
+        v->prefix = (int)prefix;
+    }
+    return true;
+}
+
+/* Turns the text of a value into what the field's type compares with. */
+static bool fs_convert(fparser *f, const field_req *r, const sbuf *txt, size_t pos, fval *v)
+{
+    const char *t = sb_str(txt);
+    uint32_t ft = r->f->ftype;
+    memset(v, 0, sizeof *v);
+    v->prefix = -1;
+    if (ftype_numeric(ft)) {
+        if (!parse_u64(t, &v->u)) {
+            fs_fail(f, pos, "field '%s' is numeric (%s): '%s' is not an unsigned integer",
+                    r->canon, r->f->type_name, t);
+            return false;
+        }
+    } else if (ft == FTYPE_BOOL) {
+        if (!strcmp(t, "true"))
+            v->u = 1;
+        else if (!strcmp(t, "false"))
+            v->u = 0;
+        else {
+            fs_fail(f, pos, "field '%s' is a bool: compare it with true or false, not '%s'",
+                    r->canon, t);
+            return false;
+        }
+    } else if (ftype_ip(ft)) {
+        if (!parse_ip(t, v)) {
+            fs_fail(f, pos,
+                    "field '%s' is an IP address (%s): '%s' is not an IPv4 or IPv6 address or "
+                    "CIDR network",
+                    r->canon, r->f->type_name, t);
+            return false;
+        }
+    } else {
+        v->s = xmalloc(txt->n + 1);
+        memcpy(v->s, t, txt->n + 1);
+        v->slen = txt->n;
+    }
+    return true;
+}
+
+static fexpr *fs_or(fparser *f);
+
+static fexpr *fs_cmp(fparser *f)
+{
+    size_t start, k, opstart, req, pos;
+    int op;
+    fexpr *x;
+    const field_req *r;
+    uint32_t ft;
+    char err[ERRBUF];
+
+    fs_ws(f);
+    start = f->i;
+    for (k = start; k < f->n && (is_name_char(f->s[k]) || f->s[k] == '.'); k++)
+        ;
+    if (k == start)
+        return fs_fail(f, start, f->i < f->n ? "expected a field name" :
+                                               "expected a field name, found the end");
+    if (k < f->n && f->s[k] == '[') {
+        size_t close = match_bracket(f->s, k, f->n);
+        if (close >= f->n)
+            return fs_fail(f, k, "unbalanced '[' in the argument of field '%.*s'",
+                           (int)(k - start), f->s + start);
+        k = close + 1;
+    }
+    if (!req_resolve(f->pl, f->np, f->s + start, k - start, &req, &f->who, err, sizeof err))
+        return fs_fail(f, start, "%s", err);
+    f->i = k;
+    r = &g_reqs[req];
+    ft = r->f->ftype;
+
+    fs_ws(f);
+    opstart = f->i;
+    if (f->i + 1 < f->n && f->s[f->i] == '=' && f->s[f->i + 1] == '=') {
+        op = OP_EQ;
+        f->i += 2;
+    } else if (f->i < f->n && f->s[f->i] == '=') {
+        op = OP_EQ;
+        f->i++;
+    } else if (f->i + 1 < f->n && f->s[f->i] == '!' && f->s[f->i + 1] == '=') {
+        op = OP_NE;
+        f->i += 2;
+    } else if (f->i + 1 < f->n && f->s[f->i] == '<' && f->s[f->i + 1] == '=') {
+        op = OP_LE;
+        f->i += 2;
+    } else if (f->i < f->n && f->s[f->i] == '<') {
+        op = OP_LT;
+        f->i++;
+    } else if (f->i + 1 < f->n && f->s[f->i] == '>' && f->s[f->i + 1] == '=') {
+        op = OP_GE;
+        f->i += 2;
+    } else if (f->i < f->n && f->s[f->i] == '>') {
+        op = OP_GT;
+        f->i++;
+    } else {
+        static const int kw_ops[] = {OP_CONTAINS, OP_STARTSWITH, OP_ENDSWITH, OP_IN, OP_EXISTS};
+        size_t m;
+        op = -1;
+        for (m = 0; m < sizeof kw_ops / sizeof kw_ops[0]; m++) {
+            if (fs_keyword(f, op_name(kw_ops[m]))) {
+                op = kw_ops[m];
+                f->i += strlen(op_name(op));
+                break;
+            }
+        }
+        if (op < 0)
+            return fs_fail(f, opstart,
+                           "expected an operator (=, !=, <, <=, >, >=, contains, startswith, "
+                           "endswith, in, exists) after '%.*s'",
+                           (int)(k - start), f->s + start);
+    }
+    if ((op == OP_LT || op == OP_LE || op == OP_GT || op == OP_GE) && !ftype_numeric(ft))
+        return fs_fail(f, opstart, "operator '%s' needs a numeric field, but '%s' is a %s",
+                       op_name(op), r->canon, r->f->type_name);
+    if ((op == OP_CONTAINS || op == OP_STARTSWITH || op == OP_ENDSWITH) && ft != FTYPE_STRING)
+        return fs_fail(f, opstart, "operator '%s' needs a string field, but '%s' is a %s",
+                       op_name(op), r->canon, r->f->type_name);
+
+    x = xcalloc(1, sizeof *x);
+    x->kind = F_CMP;
+    x->req = req;
+    x->op = op;
+    if (op == OP_EXISTS)
+        return x;
+    if (op == OP_IN) {
+        fs_ws(f);
+        if (f->i >= f->n || f->s[f->i] != '(') {
+            fexpr_free(x);
+            return fs_fail(f, f->i, "expected '(' after 'in'");
+        }
+        f->i++;
+        for (;;) {
+            sbuf txt = {0};
+            bool ok;
+            x->v = xrealloc(x->v, (x->nv + 1) * sizeof *x->v);
+            ok = fs_value(f, &txt, &pos) && fs_convert(f, r, &txt, pos, &x->v[x->nv]);
+            sb_free(&txt);
+            if (!ok) {
+                fexpr_free(x);
+                return NULL;
+            }
+            x->nv++;
+            fs_ws(f);
+            if (f->i < f->n && f->s[f->i] == ',') {
+                f->i++;
+                continue;
+            }
+            if (f->i < f->n && f->s[f->i] == ')') {
+                f->i++;
+                break;
+            }
+            fexpr_free(x);
+            return fs_fail(f, f->i, "expected ',' or ')' in the list of 'in'");
+        }
+        return x;
+    }
+    {
+        sbuf txt = {0};
+        bool ok;
+        x->v = xcalloc(1, sizeof *x->v);
+        ok = fs_value(f, &txt, &pos) && fs_convert(f, r, &txt, pos, &x->v[0]);
+        sb_free(&txt);
+        if (!ok) {
+            fexpr_free(x);
+            return NULL;
+        }
+        x->nv = 1;
+    }
+    return x;
+}
+
+static fexpr *fs_node(int kind, fexpr *a, fexpr *b)
+{
+    fexpr *x = xcalloc(1, sizeof *x);
+    x->kind = kind;
+    x->a = a;
+    x->b = b;
+    return x;
+}
+
+static fexpr *fs_not(fparser *f)
+{
+    fexpr *x;
+    if (++f->depth > F_MAX_DEPTH)
+        return fs_fail(f, f->i, "expression nested too deeply");
+    if (fs_keyword(f, "not")) {
+        fexpr *a;
+        f->i += 3;
+        a = fs_not(f);
+        x = a ? fs_node(F_NOT, a, NULL) : NULL;
+    } else {
+        fs_ws(f);
+        if (f->i < f->n && f->s[f->i] == '(') {
+            size_t open = f->i;
+            f->i++;
+            x = fs_or(f);
+            fs_ws(f);
+            if (x && (f->i >= f->n || f->s[f->i] != ')')) {
+                fexpr_free(x);
+                x = fs_fail(f, f->i, "expected ')' to close the '(' at position %zu", open + 1);
+            } else if (x) {
+                f->i++;
+            }
+        } else {
+            x = fs_cmp(f);
+        }
+    }
+    f->depth--;
+    return x;
+}
+
+static fexpr *fs_and(fparser *f)
+{
+    fexpr *x = fs_not(f);
+    while (x && fs_keyword(f, "and")) {
+        fexpr *b;
+        f->i += 3;
+        b = fs_not(f);
+        if (!b) {
+            fexpr_free(x);
+            return NULL;
+        }
+        x = fs_node(F_AND, x, b);
+    }
+    return x;
+}
+
+static fexpr *fs_or(fparser *f)
+{
+    fexpr *x = fs_and(f);
+    while (x && fs_keyword(f, "or")) {
+        fexpr *b;
+        f->i += 2;
+        b = fs_and(f);
+        if (!b) {
+            fexpr_free(x);
+            return NULL;
+        }
+        x = fs_node(F_OR, x, b);
+    }
+    return x;
+}
+
+static fexpr *filter_parse(host_plugin *pl, size_t np, const char *expr, const char **who,
+                           char *err, size_t errlen)
+{
+    fparser f;
+    fexpr *x;
+    memset(&f, 0, sizeof f);
+    f.s = expr;
+    f.n = strlen(expr);
+    f.pl = pl;
+    f.np = np;
+    fs_ws(&f);
+    if (f.i >= f.n) {
+        fs_fail(&f, 0, "the filter is empty");
+        x = NULL;
+    } else {
+        x = fs_or(&f);
+        fs_ws(&f);
+        if (x && f.i < f.n) {
+            fexpr_free(x);
+            x = fs_fail(&f, f.i, "unexpected '%.20s'", f.s + f.i);
+        }
+    }
+    if (!x) {
+        snprintf(err, errlen, "%s", f.err);
+        *who = f.who;
+    }
+    return x;
+}
+
+static bool ip_match(const xelem *e, const fval *v)
+{
+    int bits, full, rest;
+    if (e->iplen != v->iplen)
+        return false;
+    if (v->prefix < 0)
+        return !memcmp(e->ip, v->ip, e->iplen);
+    bits = v->prefix;
+    full = bits / 8;
+    rest = bits % 8;
+    if (memcmp(e->ip, v->ip, (size_t)full))
+        return false;
+    if (rest) {
+        uint8_t mask = (uint8_t)(0xFF << (8 - rest));
+        return (e->ip[full] & mask) == (v->ip[full] & mask);
+    }
+    return true;
+}
+
+static bool felem_match(const field_req *r, int op, const xvalue *xv, const xelem *e,
+                        const fval *v)
+{
+    uint32_t ft = r->f->ftype;
+    if (ftype_numeric(ft)) {
+        switch (op) {
+        case OP_EQ: return e->u == v->u;
+        case OP_LT: return e->u < v->u;
+        case OP_LE: return e->u <= v->u;
+        case OP_GT: return e->u > v->u;
+        case OP_GE: return e->u >= v->u;
+        default: return false;
+        }
+    }
+    if (ft == FTYPE_BOOL)
+        return (e->u != 0) == (v->u != 0);
+    if (ftype_ip(ft))
+        return ip_match(e, v);
+    {
+        const char *s = xv->s.p + e->soff;
+        size_t n = e->slen;
+        switch (op) {
+        case OP_EQ: return n == v->slen && !memcmp(s, v->s, n);
+        case OP_CONTAINS: return v->slen == 0 || memmem(s, n, v->s, v->slen) != NULL;
+        case OP_STARTSWITH: return n >= v->slen && !memcmp(s, v->s, v->slen);
+        case OP_ENDSWITH: return n >= v->slen && !memcmp(s + n - v->slen, v->s, v->slen);
+        default: return false;
+        }
+    }
+}
+
+/* Absent values match nothing (like libsinsp, != included); lists match when any element
+ * does, and != is "no element is equal". */
+static bool filter_eval(const fexpr *x, const xvalue *vals)
+{
+    switch (x->kind) {
+    case F_AND: return filter_eval(x->a, vals) && filter_eval(x->b, vals);
+    case F_OR: return filter_eval(x->a, vals) || filter_eval(x->b, vals);
+    case F_NOT: return !filter_eval(x->a, vals);
+    default: break;
+    }
+    {
+        const xvalue *v = &vals[x->req];
+        const field_req *r = &g_reqs[x->req];
+        int op = (x->op == OP_NE || x->op == OP_IN) ? OP_EQ : x->op;
+        uint64_t i;
+        size_t k;
+        bool found = false;
+        if (x->op == OP_EXISTS)
+            return v->present;
+        if (!v->present)
+            return false;
+        for (i = 0; i < v->n && !found; i++)
+            for (k = 0; k < x->nv && !found; k++)
+                found = felem_match(r, op, v, &v->e[i], &x->v[k]);
+        return x->op == OP_NE ? !found : found;
+    }
+}
+
+/* ---- values ---- */
+
+static void xv_clear(xvalue *v)
+{
+    v->present = false;
+    v->n = 0;
+    v->off_given = false;
+    sb_reset(&v->s);
+}
+
+static void xv_free(xvalue *v)
+{
+    free(v->e);
+    sb_free(&v->s);
+    memset(v, 0, sizeof *v);
+}
+
+static void ip_text(sbuf *b, const xelem *e)
+{
+    char t[INET6_ADDRSTRLEN];
+    if (!inet_ntop(e->iplen == 4 ? AF_INET : AF_INET6, e->ip, t, sizeof t))
+        t[0] = 0;
+    sb_adds(b, t);
+}
+
+static void xe_text(sbuf *b, const field_req *r, const xvalue *v, const xelem *e)
+{
+    uint32_t ft = r->f->ftype;
+    if (ftype_numeric(ft))
+        sb_printf(b, "%" PRIu64, e->u);
+    else if (ft == FTYPE_BOOL)
+        sb_adds(b, e->u ? "true" : "false");
+    else if (ftype_ip(ft))
+        ip_text(b, e);
+    else
+        sb_add(b, v->s.p + e->soff, e->slen);
+}
+
+/* Text form like Falco's output: <NA> when absent, lists as (a,b). */
+static void xv_text(sbuf *b, const field_req *r, const xvalue *v)
+{
+    uint64_t i;
+    if (!v->present) {
+        sb_adds(b, "<NA>");
+        return;
+    }
+    if (!r->f->is_list) {
+        xe_text(b, r, v, &v->e[0]);
+        return;
+    }
+    sb_addc(b, '(');
+    for (i = 0; i < v->n; i++) {
+        if (i)
+            sb_addc(b, ',');
+        xe_text(b, r, v, &v->e[i]);
+    }
+    sb_addc(b, ')');
+}
+
+static void xe_json(sbuf *b, const field_req *r, const xvalue *v, const xelem *e)
+{
+    uint32_t ft = r->f->ftype;
+    if (ftype_numeric(ft)) {
+        sb_printf(b, "%" PRIu64, e->u);
+    } else if (ft == FTYPE_BOOL) {
+        sb_adds(b, e->u ? "true" : "false");
+    } else if (ftype_ip(ft)) {
+        sb_addc(b, '"');
+        ip_text(b, e);
+        sb_addc(b, '"');
+    } else {
+        sb_json_strn(b, v->s.p + e->soff, e->slen);
+    }
+}
+
+static void xv_json(sbuf *b, const field_req *r, const xvalue *v)
+{
+    uint64_t i;
+    if (!v->present) {
+        sb_adds(b, "null");
+        return;
+    }
+    if (!r->f->is_list) {
+        xe_json(b, r, v, &v->e[0]);
+        return;
+    }
+    sb_addc(b, '[');
+    for (i = 0; i < v->n; i++) {
+        if (i)
+            sb_adds(b, ", ");
+        xe_json(b, r, v, &v->e[i]);
+    }
+    sb_addc(b, ']');
+}
+
+/* A canonical byte form of a value, to compare two extractions. */
+static void xv_serialize(sbuf *b, const field_req *r, const xvalue *v)
+{
+    uint64_t i;
+    uint32_t ft = r->f->ftype;
+    sb_addc(b, v->present ? 'P' : 'A');
+    sb_add(b, (const char *)&v->n, sizeof v->n);
+    for (i = 0; i < v->n; i++) {
+        const xelem *e = &v->e[i];
+        if (ftype_numeric(ft) || ft == FTYPE_BOOL) {
+            sb_add(b, (const char *)&e->u, sizeof e->u);
+        } else if (ftype_ip(ft)) {
+            sb_addc(b, (char)e->iplen);
+            sb_add(b, (const char *)e->ip, e->iplen);
+        } else {
+            sb_add(b, (const char *)&e->slen, sizeof e->slen);
+            sb_add(b, v->s.p + e->soff, e->slen);
+        }
+    }
+    sb_addc(b, v->off_given ? 'O' : '-');
+    if (v->off_given) {
+        sb_add(b, (const char *)&v->off_start, sizeof v->off_start);
+        sb_add(b, (const char *)&v->off_len, sizeof v->off_len);
+    }
+}
+
+/* ---- calling the plugin ---- */
+
+static void x_setup(const field_req *r, const xbind *b, ss_plugin_field_extract_input *in,
+                    ss_plugin_extract_field *f, ss_plugin_extract_value_offsets *vo)
+{
+    memset(in, 0, sizeof *in);
+    memset(f, 0, sizeof *f);
+    f->field_id = r->field_id;
+    f->field = r->f->name;
+    f->arg_key = r->arg_key;
+    f->arg_index = r->arg_index;
+    f->arg_present = r->arg_present;
+    f->ftype = r->f->ftype;
+    f->flist = r->f->is_list;
+    in->owner = b->ow;
+    in->get_owner_last_error = host_get_owner_last_error;
+    in->num_fields = 1;
+    in->fields = f;
+    /* plugins older than 3.11 have the shorter input struct: they never get offsets */
+    in->value_offsets = vo;
+}
+
+/* Is an event of this type, from this binding's source, given to the extractor? */
+static inline bool xb_accepts(const xbind *b, uint16_t type)
+{
+    const host_plugin *ex = b->ex;
+    if (!ex)
+        return false;
+    if (ex->xtypes_given)
+        return (ex->xtypes_bm[type >> 6] >> (type & 63)) & 1;
+    return b->syscall_src || type == FP_PLUGINEVENT_TYPE;
+}
+
+/* Checks and copies what extract_fields returned; false (and err) on a contract violation. */
+static bool xv_store(const field_req *r, ss_plugin_rc rc, const ss_plugin_extract_field *f,
+                     const ss_plugin_extract_value_offsets *vo, xvalue *v, char *err,
+                     size_t errlen)
+{
+    uint64_t n = f->res_len, i;
+    uint32_t ft = r->f->ftype;
+    xv_clear(v);
+    if (rc != SS_PLUGIN_SUCCESS || n == 0)
+        return true;
+    if (n > 1 && !r->f->is_list) {
+        snprintf(err, errlen,
+                 "extract_fields returned %" PRIu64 " values (res_len) for the non-list field "
+                 "'%s': it must be 0 or 1",
+                 n, r->canon);
+        return false;
+    }
+    if (n > X_MAX_VALUES) {
+        snprintf(err, errlen,
+                 "extract_fields returned %" PRIu64 " values (res_len) for field '%s', more "
+                 "than the host accepts (%u)",
+                 n, r->canon, X_MAX_VALUES);
+        return false;
+    }
+    if (!f->res.u64) {
+        snprintf(err, errlen,
+                 "extract_fields returned %" PRIu64 " values for field '%s' but a NULL result "
+                 "pointer",
+                 n, r->canon);
+        return false;
+    }
+    if (n > v->cap) {
+        v->cap = n < 8 ? 8 : n;
+        v->e = xrealloc(v->e, v->cap * sizeof *v->e);
+    }
+    for (i = 0; i < n; i++) {
+        xelem *e = &v->e[i];
+        if (ftype_numeric(ft)) {
+            e->u = f->res.u64[i];
+        } else if (ft == FTYPE_BOOL) {
+            e->u = f->res.boolean[i];
+        } else if (ftype_ip(ft)) {
+            const ss_plugin_byte_buffer *bb = &f->res.buf[i];
+            if (bb->len != 4 && bb->len != 16) {
+                snprintf(err, errlen,
+                         "extract_fields returned a %" PRIu32 "-byte address (value %" PRIu64
+                         ") for the %s field '%s': it must be 4 (IPv4) or 16 (IPv6) bytes",
+                         bb->len, i, r->f->type_name, r->canon);
+                return false;
+            }
+            if (!bb->ptr) {
+                snprintf(err, errlen,
+                         "extract_fields returned a NULL buffer (value %" PRIu64
+                         ") for field '%s'",
+                         i, r->canon);
+                return false;
+            }
+            e->iplen = (uint8_t)bb->len;
+            memcpy(e->ip, bb->ptr, bb->len);
+        } else {
+            const char *s = f->res.str[i];
+            size_t len;
+            if (!s) {
+                snprintf(err, errlen,
+                         "extract_fields returned a NULL string (value %" PRIu64
+                         ") for field '%s'",
+                         i, r->canon);
+                return false;
+            }
+            len = strlen(s);
+            if (len > UINT32_MAX) {
+                snprintf(err, errlen, "extract_fields returned a string of %zu bytes for '%s'",
+                         len, r->canon);
+                return false;
+            }
+            e->soff = v->s.n;
+            e->slen = (uint32_t)len;
+            sb_add(&v->s, s, len);
+            sb_addc(&v->s, 0);
+        }
+    }
+    v->n = n;
+    v->present = true;
+    if (vo && vo->start && vo->length) {
+        v->off_given = true;
+        v->off_start = vo->start[0];
+        v->off_len = vo->length[0];
+    }
+    return true;
+}
+
+static void x_warn_failure(host_plugin *ex, ss_plugin_t *st, const field_req *r,
+                           ss_plugin_rc rc)
+{
+    if (atomic_exchange(&ex->x_warned, 1))
+        return;
+    report_warning(ex->name,
+                   "extract_fields failed for field '%s' (rc=%d): %s (the value is absent; "
+                   "further failures are only counted as extract_failures)",
+                   r->canon, (int)rc, plugin_last_error(ex, st));
+}
+
+/* First pass over one event: every request, one field per call (as libsinsp does). */
+static bool x_event(xctx *xc, const ss_plugin_event_input *ein, const char **who, char *err,
+                    size_t errlen)
+{
+    size_t i;
+    uint16_t type = ein->evt->type;
+    for (i = 0; i < xc->nb; i++) {
+        xbind *b = &xc->b[i];
+        const field_req *r = &g_reqs[i];
+        ss_plugin_field_extract_input in;
+        ss_plugin_extract_field f;
+        ss_plugin_extract_value_offsets vo;
+        ss_plugin_rc rc;
+        if (!xb_accepts(b, type)) {
+            xv_clear(&xc->vals[i]);
+            continue;
+        }
+        memset(&vo, 0, sizeof vo);
+        x_setup(r, b, &in, &f, b->offsets ? &vo : NULL);
+        rc = b->ex->api.extract_fields(b->st, ein, &in);
+        if (rc != SS_PLUGIN_SUCCESS) {
+            b->failures++;
+            x_warn_failure(b->ex, b->st, r, rc);
+        }
+        if (!xv_store(r, rc, &f, b->offsets ? &vo : NULL, &xc->vals[i], err, errlen)) {
+            *who = b->ex->name;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --extract-repeat: K more calls per request, timed (results are not looked at). */
+static void x_repeat(xctx *xc, const ss_plugin_event_input *ein, uint64_t k)
+{
+    size_t i;
+    uint16_t type = ein->evt->type;
+    for (i = 0; i < xc->nb; i++) {
+        xbind *b = &xc->b[i];
+        ss_plugin_field_extract_input in;
+        ss_plugin_extract_field f;
+        ss_plugin_extract_value_offsets vo;
+        ss_plugin_extract_value_offsets *pvo = b->offsets ? &vo : NULL;
+        fp_extract_fields_fn fn;
+        ss_plugin_t *st = b->st;
+        uint64_t t0, j;
+        if (!xb_accepts(b, type))
+            continue;
+        fn = b->ex->api.extract_fields;
+        x_setup(&g_reqs[i], b, &in, &f, pvo);
+        t0 = clock_ns(CLOCK_MONOTONIC);
+        for (j = 0; j < k; j++) {
+            f.res.u64 = NULL;
+            f.res_len = 0;
+            if (pvo)
+                pvo->start = pvo->length = NULL;
+            fn(st, ein, &in);
+        }
+        b->ns += clock_ns(CLOCK_MONOTONIC) - t0;
+        b->calls += k;
+    }
+}
+
+/* Adds a capture's counters to the extractors' totals. */
+static void x_flush(xctx *xc)
+{
+    size_t i;
+    if (!xc)
+        return;
+    for (i = 0; i < xc->nb; i++) {
+        xbind *b = &xc->b[i];
+        if (!b->ex)
+            continue;
+        atomic_fetch_add(&b->ex->x_failures, b->failures);
+        atomic_fetch_add(&b->ex->x_calls, b->calls);
+        atomic_fetch_add(&b->ex->x_ns, b->ns);
+        b->failures = b->calls = b->ns = 0;
+    }
+}
+
+/* --extract-threads: keeps a copy of the event and the first pass' results. */
+static void x_keep(xctx *xc, const ss_plugin_event *e, uint64_t evtnum)
+{
+    size_t i, at;
+    if (!xc->chk_evt) {
+        xc->chk_evt = xcalloc(X_CHECK_EVENTS, sizeof *xc->chk_evt);
+        xc->chk_num = xcalloc(X_CHECK_EVENTS, sizeof *xc->chk_num);
+        xc->chk_off = xcalloc(X_CHECK_EVENTS, sizeof *xc->chk_off);
+    }
+    xc->chk_evt[xc->nchk] = xmalloc(e->len);
+    memcpy(xc->chk_evt[xc->nchk], e, e->len);
+    xc->chk_num[xc->nchk] = evtnum;
+    xc->chk_off[xc->nchk] = xc->chk_blob.n;
+    for (i = 0; i < xc->nb; i++) {
+        uint32_t len;
+        at = xc->chk_blob.n;
+        sb_add(&xc->chk_blob, "\0\0\0\0", 4);
+        xv_serialize(&xc->chk_blob, &g_reqs[i], &xc->vals[i]);
+        len = (uint32_t)(xc->chk_blob.n - at - 4);
+        memcpy(xc->chk_blob.p + at, &len, 4);
+    }
+    xc->nchk++;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The capture: next_batch loop on an event thread                          */
 /* ------------------------------------------------------------------------ */
 
@@ -2053,10 +3575,22 @@ static bool check_event(host_plugin *p, ss_plugin_event *e, char *err, size_t er
     return true;
 }
 
+static void print_formatted(sbuf *b, const xctx *xc)
+{
+    size_t i;
+    for (i = 0; i < g_nfmt; i++) {
+        if (g_fmt[i].lit)
+            sb_add(b, g_fmt[i].lit, g_fmt[i].litlen);
+        else
+            xv_text(b, &g_reqs[g_fmt[i].req], &xc->vals[g_fmt[i].req]);
+    }
+}
+
 static void print_event(host_plugin *p, sbuf *line, const ss_plugin_event *e, uint64_t evtnum,
-                        const char *info)
+                        const char *info, const xctx *xc)
 {
     const uint8_t *b = (const uint8_t *)e;
+    size_t i;
     sb_reset(line);
     if (g_opt.json) {
         bool plugin_evt = p->id != 0;
@@ -2075,12 +3609,61 @@ static void print_event(host_plugin *p, sbuf *line, const ss_plugin_event *e, ui
             sb_hex(line, b + FP_PLUGINEVENT_PAYLOAD_OFFSET, rd32(b + 30));
         else
             sb_hex(line, b, e->len);
-        sb_adds(line, "\"}");
+        sb_addc(line, '"');
+        if (xc && g_nspecs) {
+            bool any_off = false;
+            sb_adds(line, ", \"fields\": {");
+            for (i = 0; i < g_nspecs; i++) {
+                const xvalue *v = &xc->vals[g_specs[i].req];
+                if (i)
+                    sb_adds(line, ", ");
+                sb_json_str(line, g_specs[i].spec);
+                sb_adds(line, ": ");
+                xv_json(line, &g_reqs[g_specs[i].req], v);
+                any_off = any_off || v->off_given;
+            }
+            sb_addc(line, '}');
+            if (any_off) {
+                bool first = true;
+                sb_adds(line, ", \"offsets\": {");
+                for (i = 0; i < g_nspecs; i++) {
+                    const xvalue *v = &xc->vals[g_specs[i].req];
+                    if (!v->off_given)
+                        continue;
+                    if (!first)
+                        sb_adds(line, ", ");
+                    first = false;
+                    sb_json_str(line, g_specs[i].spec);
+                    if (v->off_start == 0 && v->off_len == 0)
+                        sb_adds(line, ": null");
+                    else
+                        sb_printf(line, ": [%" PRIu32 ", %" PRIu32 "]", v->off_start,
+                                  v->off_len);
+                }
+                sb_addc(line, '}');
+            }
+        }
+        if (xc && g_nfmt) {
+            sbuf o = {0};
+            print_formatted(&o, xc);
+            sb_adds(line, ", \"output\": ");
+            sb_json_strn(line, sb_str(&o), o.n);
+            sb_free(&o);
+        }
+        sb_addc(line, '}');
     } else {
         sb_printf(line, "%" PRIu64 " %" PRIu64 " %s ", evtnum, (uint64_t)e->ts,
                   p->evt_source);
-        if (info)
+        if (xc && g_nfmt)
+            print_formatted(line, xc);
+        else if (info)
             sb_adds(line, info);
+        for (i = 0; xc && i < g_nspecs; i++) {
+            if (line->p[line->n - 1] != ' ')
+                sb_addc(line, ' ');
+            sb_printf(line, "%s=", g_specs[i].spec);
+            xv_text(line, &g_reqs[g_specs[i].req], &xc->vals[g_specs[i].req]);
+        }
     }
     out_line(stdout, line);
 }
@@ -2093,6 +3676,10 @@ static void *capture_main(void *arg)
     const bool quiet = g_opt.quiet;
     const bool e2s = !g_opt.no_e2s && p->api.event_to_string != NULL;
     const bool is_plugin_src = p->id != 0;
+    xctx *const xall = p->xc; /* values (all absent when no extractor takes these events) */
+    xctx *const xc = (xall && xall->any) ? xall : NULL;
+    const uint64_t repeat = g_opt.extract_repeat;
+    const bool keep = g_opt.extract_threads > 0;
     ss_plugin_event_input ein;
     char err[ERRBUF];
     sbuf line = {0};
@@ -2155,13 +3742,29 @@ static void *capture_main(void *arg)
             if (is_plugin_src)
                 e->tid = UINT64_MAX;
             n++;
-            if (e2s) {
-                ein.evt = e;
-                ein.evtnum = n;
-                info = p->api.event_to_string(st, &ein);
+            ein.evt = e;
+            ein.evtnum = n;
+            if (xc) {
+                const char *who = NULL;
+                if (!x_event(xc, &ein, &who, err, sizeof err)) {
+                    report_error(who, "extract", "%s (event %" PRIu64 " of %s)", err, n,
+                                 p->name);
+                    goto fail;
+                }
+                if (repeat)
+                    x_repeat(xc, &ein, repeat);
+                if (keep && xc->nchk < X_CHECK_EVENTS)
+                    x_keep(xc, e, n);
             }
+            if (g_filter && !filter_eval(g_filter, xall->vals)) {
+                p->filtered_out++;
+                goto next;
+            }
+            if (e2s)
+                info = p->api.event_to_string(st, &ein);
             if (!quiet)
-                print_event(p, &line, e, n, info);
+                print_event(p, &line, e, n, info, xall);
+        next:
             if (max && n >= max) {
                 p->eof = rc == SS_PLUGIN_EOF && i + 1 == nevts;
                 goto done;
@@ -2180,8 +3783,356 @@ fail:
 done:
     p->events = n;
     p->capture_seconds = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+    x_flush(p->xc);
     sb_free(&line);
     return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Field extraction: setup per cycle, and the --extract-threads check       */
+/* ------------------------------------------------------------------------ */
+
+/* Does the extractor take events of this source? Its own source (when it has an id) plus
+ * the listed ones; when there are none of either, every source. */
+static bool x_accepts_source(const host_plugin *ex, const char *src)
+{
+    bool listed = false;
+    size_t i;
+    if ((ex->caps & CAP_SOURCE) && ex->id) {
+        listed = true;
+        if (!strcmp(ex->source, src))
+            return true;
+    }
+    for (i = 0; i < ex->nxsources; i++) {
+        listed = true;
+        if (!strcmp(ex->xsources[i], src))
+            return true;
+    }
+    return !listed;
+}
+
+/* After init, like libsinsp: NULL or an empty list means the default. */
+static bool x_fetch_types(host_plugin *p, ss_plugin_t *st, char *err, size_t errlen)
+{
+    uint32_t n = 0, i;
+    uint16_t *t;
+    free_xtypes(p);
+    if (!(p->caps & CAP_EXTRACT) || !p->api.get_extract_event_types || !st)
+        return true;
+    t = p->api.get_extract_event_types(&n, st);
+    if (!t || !n)
+        return true;
+    if (n > 65536) {
+        snprintf(err, errlen,
+                 "get_extract_event_types returned %" PRIu32 " event types, more than exist",
+                 n);
+        return false;
+    }
+    p->xtypes = xmalloc(n * sizeof *p->xtypes);
+    memcpy(p->xtypes, t, n * sizeof *p->xtypes);
+    p->nxtypes = n;
+    p->xtypes_given = true;
+    p->xtypes_bm = xcalloc(65536 / 64, sizeof *p->xtypes_bm);
+    for (i = 0; i < n; i++)
+        p->xtypes_bm[t[i] >> 6] |= 1ull << (t[i] & 63);
+    return true;
+}
+
+/* Resolves --fields, --output and --filter against the loaded plugins and decides how many
+ * states each extractor needs: one per capturing plugin whose events it takes (Falco inits
+ * a plugin once per event source), and at least --inits. */
+static bool x_prepare(host_plugin *pl, size_t np)
+{
+    char err[4 * ERRBUF];
+    const char *who = NULL;
+    size_t i, k, s;
+    for (i = 0; i < np; i++) {
+        pl[i].ninit = g_opt.inits;
+        free(pl[i].slot_for);
+        pl[i].slot_for = NULL;
+    }
+    for (i = 0; i < g_opt.nspecs; i++) {
+        const char *spec = g_opt.specs[i];
+        size_t req;
+        bool dup = false;
+        for (k = 0; k < g_nspecs && !dup; k++)
+            dup = !strcmp(g_specs[k].spec, spec);
+        if (dup)
+            continue;
+        if (!req_resolve(pl, np, spec, strlen(spec), &req, &who, err, sizeof err)) {
+            report_error(who, "fields", "--fields: %s", err);
+            return false;
+        }
+        g_specs = xrealloc(g_specs, (g_nspecs + 1) * sizeof *g_specs);
+        g_specs[g_nspecs].spec = xstrdup(spec);
+        g_specs[g_nspecs].req = req;
+        g_nspecs++;
+    }
+    if (g_opt.output && !fmt_parse(pl, np, g_opt.output, &who, err, sizeof err)) {
+        report_error(who, "fields", "--output: %s", err);
+        return false;
+    }
+    if (g_opt.filter) {
+        g_filter = filter_parse(pl, np, g_opt.filter, &who, err, sizeof err);
+        if (!g_filter) {
+            report_error(who, "filter", "%s", err);
+            return false;
+        }
+    }
+    for (i = 0; i < np; i++) {
+        host_plugin *ex = &pl[i];
+        uint64_t next;
+        bool used = false;
+        for (k = 0; k < g_nreq && !used; k++)
+            used = g_reqs[k].ex == ex;
+        if (!used)
+            continue;
+        ex->slot_for = xmalloc(np * sizeof *ex->slot_for);
+        next = (ex->caps & CAP_SOURCE) ? 1 : 0;
+        for (s = 0; s < np; s++) {
+            ex->slot_for[s] = X_NO_SLOT;
+            if (!(pl[s].caps & CAP_SOURCE) || !x_accepts_source(ex, pl[s].evt_source))
+                continue;
+            ex->slot_for[s] = (s == i) ? 0 : next++;
+        }
+        if (next > ex->ninit)
+            ex->ninit = next;
+    }
+    return true;
+}
+
+/* Binds each capturing plugin's events to the extractor states (after init). */
+static void x_bind(host_plugin *pl, size_t np)
+{
+    size_t s, i;
+    if (!g_nreq)
+        return;
+    for (s = 0; s < np; s++) {
+        host_plugin *src = &pl[s];
+        xctx *xc;
+        if (!(src->caps & CAP_SOURCE))
+            continue;
+        xc = xcalloc(1, sizeof *xc);
+        xc->nb = g_nreq;
+        xc->b = xcalloc(g_nreq, sizeof *xc->b);
+        xc->vals = xcalloc(g_nreq, sizeof *xc->vals);
+        for (i = 0; i < g_nreq; i++) {
+            host_plugin *ex = g_reqs[i].ex;
+            xbind *b = &xc->b[i];
+            uint64_t slot;
+            if (!ex->slot_for || ex->slot_for[s] == X_NO_SLOT)
+                continue;
+            slot = ex->slot_for[s];
+            b->ex = ex;
+            b->st = ex->states[slot];
+            b->ow = &ex->owners[slot];
+            b->offsets = g_opt.offsets && ex->req_minor >= 11;
+            b->syscall_src = !strcmp(src->evt_source, "syscall");
+            xc->any = true;
+        }
+        src->xc = xc;
+    }
+}
+
+static void x_release(host_plugin *pl, size_t np)
+{
+    size_t i, k;
+    for (i = 0; i < np; i++) {
+        xctx *xc = pl[i].xc;
+        free(pl[i].slot_for);
+        pl[i].slot_for = NULL;
+        if (!xc)
+            continue;
+        for (k = 0; k < xc->nb; k++)
+            xv_free(&xc->vals[k]);
+        for (k = 0; k < xc->nchk; k++)
+            free(xc->chk_evt[k]);
+        free(xc->chk_evt);
+        free(xc->chk_num);
+        free(xc->chk_off);
+        sb_free(&xc->chk_blob);
+        free(xc->vals);
+        free(xc->b);
+        free(xc);
+        pl[i].xc = NULL;
+    }
+    for (i = 0; i < g_nreq; i++) {
+        free(g_reqs[i].canon);
+        free(g_reqs[i].arg);
+    }
+    free(g_reqs);
+    g_reqs = NULL;
+    g_nreq = 0;
+    for (i = 0; i < g_nspecs; i++)
+        free(g_specs[i].spec);
+    free(g_specs);
+    g_specs = NULL;
+    g_nspecs = 0;
+    for (i = 0; i < g_nfmt; i++)
+        free(g_fmt[i].lit);
+    free(g_fmt);
+    g_fmt = NULL;
+    g_nfmt = 0;
+    fexpr_free(g_filter);
+    g_filter = NULL;
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool go, abort;
+} xstart;
+
+typedef struct {
+    host_plugin *p;
+    uint64_t idx;
+    xstart *start;
+    uint64_t calls, mismatches;
+    bool failed;
+    const char *who;
+    char err[ERRBUF];
+} xcheck_thread;
+
+/* Thread idx re-extracts the kept events on state idx of each extractor. */
+static void *xcheck_main(void *arg)
+{
+    xcheck_thread *t = arg;
+    xctx *xc = t->p->xc;
+    xvalue *vals = xcalloc(xc->nb, sizeof *vals);
+    sbuf ser = {0};
+    ss_plugin_event_input ein;
+    size_t e, i;
+    bool abort_now;
+
+    pthread_mutex_lock(&t->start->mu);
+    while (!t->start->go)
+        pthread_cond_wait(&t->start->cv, &t->start->mu);
+    abort_now = t->start->abort;
+    pthread_mutex_unlock(&t->start->mu);
+
+    ein.evtsrc = t->p->evt_source;
+    for (e = 0; e < xc->nchk && !abort_now && !t->failed; e++) {
+        const uint8_t *blob = (const uint8_t *)xc->chk_blob.p + xc->chk_off[e];
+        size_t pos = 0;
+        ein.evt = (const ss_plugin_event *)xc->chk_evt[e];
+        ein.evtnum = xc->chk_num[e];
+        for (i = 0; i < xc->nb; i++) {
+            uint32_t seglen = rd32(blob + pos);
+            const uint8_t *seg = blob + pos + 4;
+            xbind b = xc->b[i];
+            pos += 4 + (size_t)seglen;
+            if (!xb_accepts(&b, ein.evt->type)) {
+                xv_clear(&vals[i]);
+            } else {
+                ss_plugin_field_extract_input in;
+                ss_plugin_extract_field f;
+                ss_plugin_extract_value_offsets vo;
+                ss_plugin_rc rc;
+                b.st = b.ex->states[t->idx];
+                b.ow = &b.ex->owners[t->idx];
+                memset(&vo, 0, sizeof vo);
+                x_setup(&g_reqs[i], &b, &in, &f, b.offsets ? &vo : NULL);
+                rc = b.ex->api.extract_fields(b.st, &ein, &in);
+                t->calls++;
+                if (!xv_store(&g_reqs[i], rc, &f, b.offsets ? &vo : NULL, &vals[i], t->err,
+                              sizeof t->err)) {
+                    t->failed = true;
+                    t->who = b.ex->name;
+                    break;
+                }
+            }
+            sb_reset(&ser);
+            xv_serialize(&ser, &g_reqs[i], &vals[i]);
+            if (ser.n != seglen || memcmp(ser.p, seg, seglen) != 0)
+                t->mismatches++;
+        }
+    }
+    for (i = 0; i < xc->nb; i++)
+        xv_free(&vals[i]);
+    free(vals);
+    sb_free(&ser);
+    return NULL;
+}
+
+/* --extract-threads N: the kept events of plugin p, re-extracted on N threads at once. */
+static bool x_check(host_plugin *p)
+{
+    uint64_t n = g_opt.extract_threads, i, started = 0, calls = 0, mism = 0;
+    xcheck_thread *th;
+    pthread_t *tids;
+    xstart start;
+    bool ok = true;
+    sbuf b = {0};
+    if (!p->xc || !p->xc->any)
+        return true;
+    th = xcalloc(n, sizeof *th);
+    tids = xcalloc(n, sizeof *tids);
+    pthread_mutex_init(&start.mu, NULL);
+    pthread_cond_init(&start.cv, NULL);
+    start.go = start.abort = false;
+    for (i = 0; i < n; i++) {
+        int e;
+        th[i].p = p;
+        th[i].idx = i;
+        th[i].start = &start;
+        e = pthread_create(&tids[i], NULL, xcheck_main, &th[i]);
+        if (e != 0) {
+            report_error(p->name, "extract_check", "cannot start a thread: %s", strerror(e));
+            ok = false;
+            break;
+        }
+        started++;
+    }
+    pthread_mutex_lock(&start.mu);
+    start.go = true;
+    start.abort = !ok;
+    pthread_cond_broadcast(&start.cv);
+    pthread_mutex_unlock(&start.mu);
+    for (i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    pthread_cond_destroy(&start.cv);
+    pthread_mutex_destroy(&start.mu);
+    if (!ok)
+        goto out;
+    for (i = 0; i < n; i++) {
+        calls += th[i].calls;
+        mism += th[i].mismatches;
+    }
+    if (g_opt.json) {
+        sb_adds(&b, "{\"extract_check\": {\"plugin\": ");
+        sb_json_str(&b, p->name);
+        sb_printf(&b,
+                  ", \"threads\": %" PRIu64 ", \"events\": %zu, \"calls\": %" PRIu64
+                  ", \"mismatches\": %" PRIu64 "}}",
+                  n, p->xc->nchk, calls, mism);
+    } else {
+        sb_printf(&b,
+                  "extract_check %s: %" PRIu64 " threads, %zu events, %" PRIu64
+                  " calls, %" PRIu64 " mismatches",
+                  p->name, n, p->xc->nchk, calls, mism);
+    }
+    out_line(stdout, &b);
+    for (i = 0; i < n; i++) {
+        if (th[i].failed) {
+            report_error(th[i].who, "extract", "%s (extract check thread %" PRIu64 ")",
+                         th[i].err, i);
+            ok = false;
+            break;
+        }
+    }
+    if (ok && mism) {
+        report_error(p->name, "extract_check",
+                     "%" PRIu64 " of %" PRIu64 " extractions on %" PRIu64
+                     " threads (one state each) differ from the first pass: extraction is not "
+                     "consistent across states and threads",
+                     mism, calls, n);
+        ok = false;
+    }
+out:
+    sb_free(&b);
+    free(th);
+    free(tids);
+    return ok;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2314,14 +4265,27 @@ static void report_summary(host_plugin *p, uint64_t cycle)
         sb_printf(&b,
                   ", \"cycle\": %" PRIu64 ", \"inits\": %" PRIu64 ", \"events\": %" PRIu64
                   ", \"timeouts\": %" PRIu64 ", \"eof\": %s, \"capture_seconds\": ",
-                  cycle, g_opt.inits, p->events, p->timeouts,
+                  cycle, p->ninit, p->events, p->timeouts,
                   p->eof ? "true" : "false");
         sb_json_double(&b, p->capture_seconds, "%.6f");
         sb_adds(&b, ", \"events_per_second\": ");
         sb_json_double(&b, eps, "%.1f");
         sb_adds(&b, ", \"init_ms\": ");
         sb_json_double(&b, p->init_ms, "%.3f");
-        sb_printf(&b, ", \"rss_kb_after_init\": %ld}}", p->rss_kb);
+        sb_printf(&b, ", \"rss_kb_after_init\": %ld", p->rss_kb);
+        if (g_nreq) {
+            sb_printf(&b, ", \"extract_failures\": %" PRIu64 ", \"filtered_out\": %" PRIu64,
+                      (uint64_t)atomic_load(&p->x_failures), p->filtered_out);
+        }
+        if (g_nreq && g_opt.extract_repeat) {
+            uint64_t calls = atomic_load(&p->x_calls);
+            sb_printf(&b, ", \"extract_calls\": %" PRIu64 ", \"extract_ns_per_call\": ", calls);
+            if (calls)
+                sb_json_double(&b, (double)atomic_load(&p->x_ns) / (double)calls, "%.3f");
+            else
+                sb_adds(&b, "null");
+        }
+        sb_adds(&b, "}}");
     } else {
         sb_printf(&b,
                   "summary %s: cycle %" PRIu64 ", %" PRIu64 " events, %" PRIu64
@@ -2329,6 +4293,15 @@ static void report_summary(host_plugin *p, uint64_t cycle)
                   "rss after init %ld kB",
                   p->name, cycle, p->events, p->timeouts, p->eof ? "yes" : "no",
                   p->capture_seconds, eps, p->init_ms, p->rss_kb);
+        if (g_nreq) {
+            sb_printf(&b, ", %" PRIu64 " extract failures, %" PRIu64 " filtered out",
+                      (uint64_t)atomic_load(&p->x_failures), p->filtered_out);
+        }
+        if (g_nreq && g_opt.extract_repeat) {
+            uint64_t calls = atomic_load(&p->x_calls);
+            sb_printf(&b, ", %" PRIu64 " extract calls, %.3f ns/call", calls,
+                      calls ? (double)atomic_load(&p->x_ns) / (double)calls : 0.0);
+        }
     }
     out_line(stdout, &b);
     sb_free(&b);
@@ -2354,14 +4327,21 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
     bool ok = true;
     size_t loaded_upto = 0; /* plugins [0, loaded_upto) went through load */
 
+    /* load every plugin first: the requested fields are resolved against all of them,
+     * and they decide how many states each extractor needs */
     for (i = 0; i < np; i++) {
         host_plugin *p = &pl[i];
-        uint64_t t0 = clock_ns(CLOCK_MONOTONIC), k;
 
         p->events = p->timeouts = 0;
         p->eof = p->failed = false;
         p->capture_seconds = 0;
         p->nstates = 0;
+        p->filtered_out = 0;
+        atomic_store(&p->x_failures, 0);
+        atomic_store(&p->x_calls, 0);
+        atomic_store(&p->x_ns, 0);
+        atomic_store(&p->x_warned, 0);
+        free_xtypes(p);
         if (!p->handle) {
             free_plugin_facts(p);
             if (!load_plugin(p, err, sizeof err)) {
@@ -2389,6 +4369,16 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
                 goto cleanup;
             }
         }
+    }
+    if (!x_prepare(pl, np)) {
+        ok = false;
+        goto cleanup;
+    }
+
+    for (i = 0; i < np; i++) {
+        host_plugin *p = &pl[i];
+        uint64_t t0 = clock_ns(CLOCK_MONOTONIC), k;
+
         free(p->init_config);
         p->init_config = prepare_config(p, p->config, "init config", err, sizeof err);
         if (!p->init_config) {
@@ -2397,12 +4387,17 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
             goto cleanup;
         }
         install_sigint();
-        for (k = 0; k < g_opt.inits; k++) {
+        for (k = 0; k < p->ninit; k++) {
             if (!init_state(p, k, p->init_config, err, sizeof err)) {
                 report_error(p->name, "init", "%s", err);
                 ok = false;
                 goto cleanup;
             }
+        }
+        if (!x_fetch_types(p, p->states[0], err, sizeof err)) {
+            report_error(p->name, "init", "%s", err);
+            ok = false;
+            goto cleanup;
         }
         p->init_ms = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e6;
         p->rss_kb = read_rss_kb();
@@ -2457,6 +4452,7 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
         }
         p->opened = true;
     }
+    x_bind(pl, np);
     atomic_store(&g_abort, 0);
     for (i = 0; i < np; i++) {
         host_plugin *p = &pl[i];
@@ -2480,6 +4476,11 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
                 ok = false;
         }
     }
+    /* every capture has ended: the extractors' states are free for the check threads */
+    for (i = 0; ok && g_opt.extract_threads && i < np; i++) {
+        if (pl[i].opened && !x_check(&pl[i]))
+            ok = false;
+    }
     for (i = 0; i < np; i++) {
         report_progress(&pl[i]);
         if (!report_metrics(&pl[i]))
@@ -2495,6 +4496,7 @@ cleanup:
         for (i = 0; i < np; i++)
             report_summary(&pl[i], cycle);
     }
+    x_release(pl, np);
     if (g_opt.reload || !ok || cycle == g_opt.cycles) {
         for (i = 0; i < loaded_upto; i++)
             unload_plugin(&pl[i]);
@@ -2508,8 +4510,9 @@ static int cmd_run(host_plugin *pl, size_t np)
     size_t i;
     int rc = 0;
     for (i = 0; i < np; i++) {
-        pl[i].states = xcalloc(g_opt.inits, sizeof *pl[i].states);
-        pl[i].owners = xcalloc(g_opt.inits, sizeof *pl[i].owners);
+        /* --inits, or one state per capturing plugin an extractor serves */
+        pl[i].states = xcalloc(g_opt.inits + np, sizeof *pl[i].states);
+        pl[i].owners = xcalloc(g_opt.inits + np, sizeof *pl[i].owners);
     }
     for (c = 1; c <= g_opt.cycles; c++) {
         if (!run_cycle(pl, np, c)) {
@@ -2561,6 +4564,93 @@ static void cap_names(const host_plugin *p, sbuf *text, sbuf *json)
     }
 }
 
+static void info_fields_json(sbuf *b, const host_plugin *p)
+{
+    size_t i;
+    if (!(p->caps & CAP_EXTRACT)) {
+        sb_adds(b, "null");
+        return;
+    }
+    sb_addc(b, '[');
+    for (i = 0; i < p->nfields; i++) {
+        const plugin_field *f = &p->fields[i];
+        bool first = true;
+        if (i)
+            sb_adds(b, ", ");
+        sb_adds(b, "{\"name\": ");
+        sb_json_str(b, f->name);
+        sb_adds(b, ", \"type\": ");
+        sb_json_str(b, f->type_name);
+        sb_adds(b, ", \"display\": ");
+        sb_json_str(b, f->display);
+        sb_adds(b, ", \"desc\": ");
+        sb_json_str(b, f->desc);
+        sb_printf(b,
+                  ", \"isList\": %s, \"addOutput\": %s, \"arg\": {\"isRequired\": %s, "
+                  "\"isIndex\": %s, \"isKey\": %s}, \"properties\": [",
+                  f->is_list ? "true" : "false", f->add_output ? "true" : "false",
+                  f->arg_required ? "true" : "false", f->arg_index ? "true" : "false",
+                  f->arg_key ? "true" : "false");
+        if (f->hidden) {
+            sb_adds(b, "\"hidden\"");
+            first = false;
+        }
+        if (f->info) {
+            sb_adds(b, first ? "\"info\"" : ", \"info\"");
+            first = false;
+        }
+        if (f->conversation)
+            sb_adds(b, first ? "\"conversation\"" : ", \"conversation\"");
+        sb_adds(b, "]}");
+    }
+    sb_addc(b, ']');
+}
+
+static void info_fields_text(sbuf *b, const host_plugin *p, bool inited)
+{
+    size_t i;
+    sb_adds(b, "Fields:\n");
+    for (i = 0; i < p->nfields; i++) {
+        const plugin_field *f = &p->fields[i];
+        sb_printf(b, "  %s (%s", f->name, f->type_name);
+        if (f->is_list)
+            sb_adds(b, ", list");
+        if (f->arg_index || f->arg_key)
+            sb_printf(b, ", %s %s arg", f->arg_required ? "required" : "optional",
+                      f->arg_index ? "index" : "key");
+        sb_adds(b, ")");
+        if (f->hidden)
+            sb_adds(b, " [hidden]");
+        sb_printf(b, ": %s\n", f->desc);
+    }
+    sb_adds(b, "Extract event sources: ");
+    {
+        bool any = false;
+        if ((p->caps & CAP_SOURCE) && p->id) {
+            sb_adds(b, p->source);
+            any = true;
+        }
+        for (i = 0; i < p->nxsources; i++) {
+            if ((p->caps & CAP_SOURCE) && p->id && !strcmp(p->xsources[i], p->source))
+                continue;
+            sb_printf(b, "%s%s", any ? ", " : "", p->xsources[i]);
+            any = true;
+        }
+        if (!any)
+            sb_adds(b, "all");
+    }
+    sb_adds(b, "\nExtract event types: ");
+    if (p->xtypes_given) {
+        for (i = 0; i < p->nxtypes; i++)
+            sb_printf(b, "%s%u", i ? ", " : "", (unsigned)p->xtypes[i]);
+        sb_addc(b, '\n');
+    } else if (inited) {
+        sb_adds(b, "default (322 for plugin sources, all for syscall)\n");
+    } else {
+        sb_adds(b, "unknown (init failed)\n");
+    }
+}
+
 static int cmd_info(host_plugin *p)
 {
     char err[4 * ERRBUF];
@@ -2602,6 +4692,8 @@ static int cmd_info(host_plugin *p)
     if (init_error)
         report_warning(p->name, "could not init the plugin to list its open params: %s",
                        init_error);
+    if (st && !x_fetch_types(p, st, err, sizeof err))
+        report_warning(p->name, "%s", err);
     if (st && p->api.list_open_params) {
         ss_plugin_rc rc = SS_PLUGIN_FAILURE;
         const char *s = p->api.list_open_params(st, &rc);
@@ -2678,6 +4770,29 @@ static int cmd_info(host_plugin *p)
         } else {
             sb_adds(&out, "null");
         }
+        sb_adds(&out, ", \"fields\": ");
+        info_fields_json(&out, p);
+        sb_adds(&out, ", \"extract_event_sources\": ");
+        if (p->xsources_given) {
+            sb_addc(&out, '[');
+            for (i = 0; i < p->nxsources; i++) {
+                if (i)
+                    sb_adds(&out, ", ");
+                sb_json_str(&out, p->xsources[i]);
+            }
+            sb_addc(&out, ']');
+        } else {
+            sb_adds(&out, "null");
+        }
+        sb_adds(&out, ", \"extract_event_types\": ");
+        if (p->xtypes_given) {
+            sb_addc(&out, '[');
+            for (i = 0; i < p->nxtypes; i++)
+                sb_printf(&out, "%s%u", i ? ", " : "", (unsigned)p->xtypes[i]);
+            sb_addc(&out, ']');
+        } else {
+            sb_adds(&out, "null");
+        }
         sb_adds(&out, ", \"init_error\": ");
         sb_json_str(&out, init_error);
         sb_adds(&out, ", \"exported\": [");
@@ -2713,6 +4828,8 @@ static int cmd_info(host_plugin *p)
                 sb_addc(&out, '\n');
             }
         }
+        if (p->caps & CAP_EXTRACT)
+            info_fields_text(&out, p, st != NULL);
         sb_add(&out, "Exported symbols:", 17);
         for (i = 0; i < nexp; i++)
             sb_printf(&out, " %s", exp[i]);
@@ -2758,6 +4875,15 @@ static const char k_usage[] =
     "  --inits N              init each plugin N times, all states alive together\n"
     "  --deepbind             dlopen with RTLD_DEEPBIND too\n"
     "  --no-event-to-string   skip event_to_string\n"
+    "  --fields LIST          extract fields: comma-separated NAME or NAME[ARG]\n"
+    "  --output FMT           print FMT per event, %NAME / %NAME[ARG] replaced by values\n"
+    "  --filter EXPR          keep events matching EXPR: FIELD OP VALUE (OP: = != < <= > >=\n"
+    "                         contains startswith endswith), FIELD in (V1, V2), FIELD exists,\n"
+    "                         combined with and, or, not and parentheses\n"
+    "  --offsets              pass value_offsets to plugins requiring API >= 3.11\n"
+    "  --extract-threads N    after each capture, re-extract its first 10000 events on N\n"
+    "                         threads at once (state i on thread i; needs --inits >= N)\n"
+    "  --extract-repeat K     call extract_fields K more times per event and field, timed\n"
     "\n"
     "host plugin API version " FP_HOST_API_STR "\n";
 
@@ -2773,6 +4899,37 @@ static int usage_error(const char *fmt, ...)
     fputs("\n", stderr);
     fputs(k_usage, stderr);
     return 2;
+}
+
+/* --fields LIST: split at the commas outside brackets, trimmed; false on an empty entry. */
+static bool add_field_specs(const char *list)
+{
+    size_t n = strlen(list), i = 0, start = 0;
+    int depth = 0;
+    for (i = 0; i <= n; i++) {
+        char c = list[i];
+        if (c == '[') {
+            depth++;
+        } else if (c == ']' && depth > 0) {
+            depth--;
+        } else if (c == 0 || (c == ',' && depth == 0)) {
+            size_t a = start, b = i;
+            char *spec;
+            while (a < b && is_space(list[a]))
+                a++;
+            while (b > a && is_space(list[b - 1]))
+                b--;
+            if (a == b)
+                return false;
+            spec = xmalloc(b - a + 1);
+            memcpy(spec, list + a, b - a);
+            spec[b - a] = 0;
+            g_opt.specs = xrealloc(g_opt.specs, (g_opt.nspecs + 1) * sizeof *g_opt.specs);
+            g_opt.specs[g_opt.nspecs++] = spec;
+            start = i + 1;
+        }
+    }
+    return true;
 }
 
 /* Splits "--name=value" or takes the next argument as the value. */
@@ -2800,8 +4957,12 @@ static bool opt_value(int argc, char **argv, int *i, const char *name, const cha
 
 static bool is_run_option(const char *a)
 {
-    static const char *opts[] = {"--max-events", "--json", "--quiet", "--cycles", "--reload",
-                                 "--inits", "--deepbind", "--no-event-to-string", NULL};
+    static const char *opts[] = {"--max-events",   "--json",          "--quiet",
+                                 "--cycles",       "--reload",        "--inits",
+                                 "--deepbind",     "--no-event-to-string",
+                                 "--fields",       "--output",        "--filter",
+                                 "--offsets",      "--extract-threads", "--extract-repeat",
+                                 NULL};
     size_t i;
     for (i = 0; opts[i]; i++) {
         size_t n = strlen(opts[i]);
@@ -2865,8 +5026,25 @@ int main(int argc, char **argv)
                 g_opt.deepbind = true;
             } else if (!strcmp(a, "--no-event-to-string")) {
                 g_opt.no_e2s = true;
+            } else if (!strcmp(a, "--offsets")) {
+                g_opt.offsets = true;
+            } else if (opt_value(argc, argv, &i, "--fields", &val, &m) && m) {
+                if (!add_field_specs(val))
+                    return usage_error("--fields needs comma-separated field names, not '%s'",
+                                       val);
+            } else if (!m && !strncmp(a, "--fields", 8) && (a[8] == 0 || a[8] == '=')) {
+                return usage_error("--fields needs a value");
+            } else if (opt_value(argc, argv, &i, "--output", &val, &m) && m) {
+                g_opt.output = val;
+            } else if (!m && !strcmp(a, "--output")) {
+                return usage_error("--output needs a value");
+            } else if (opt_value(argc, argv, &i, "--filter", &val, &m) && m) {
+                g_opt.filter = val;
+            } else if (!m && !strcmp(a, "--filter")) {
+                return usage_error("--filter needs a value");
             } else {
-                static const char *numeric[] = {"--max-events", "--cycles", "--inits", NULL};
+                static const char *numeric[] = {"--max-events", "--cycles", "--inits",
+                                                "--extract-threads", "--extract-repeat", NULL};
                 int k;
                 bool done = false;
                 for (k = 0; numeric[k] && !done; k++) {
@@ -2884,10 +5062,18 @@ int main(int argc, char **argv)
                         return usage_error("%s must be at least 1", numeric[k]);
                     } else if (k == 1) {
                         g_opt.cycles = v;
-                    } else {
+                    } else if (k == 2) {
                         if (v > 1000000)
                             return usage_error("--inits is limited to 1000000");
                         g_opt.inits = v;
+                    } else if (k == 3) {
+                        if (v > 1024)
+                            return usage_error("--extract-threads is limited to 1024");
+                        g_opt.extract_threads = v;
+                    } else {
+                        if (v > 1000000000)
+                            return usage_error("--extract-repeat is limited to 1000000000");
+                        g_opt.extract_repeat = v;
                     }
                 }
                 if (!done) {
@@ -2900,6 +5086,16 @@ int main(int argc, char **argv)
         }
         if (i >= argc)
             return usage_error("run needs at least one plugin path");
+        if (g_opt.extract_threads > g_opt.inits)
+            return usage_error("--extract-threads %" PRIu64 " needs --inits %" PRIu64
+                               " or more (thread i extracts on state i)",
+                               g_opt.extract_threads, g_opt.extract_threads);
+        if ((g_opt.extract_threads || g_opt.extract_repeat) && !g_opt.nspecs && !g_opt.output &&
+            !g_opt.filter)
+            return usage_error("--extract-threads and --extract-repeat need fields to extract "
+                               "(--fields, --output or --filter)");
+        if (g_opt.offsets && !g_opt.nspecs)
+            return usage_error("--offsets needs --fields");
 #define RUN_USAGE_ERROR(...)                                                                   \
     do {                                                                                       \
         free(pl);                                                                              \
