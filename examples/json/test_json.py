@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.abi import FAILURE, SUCCESS, Extractor, load
 
 from falco_plugin import encode_plugin_event
 from falco_plugin.loader import PluginRef, import_module
-from tests.abi import FAILURE, SUCCESS, Extractor, load
 
 PLUGIN = str(Path(__file__).with_name("plugin.py"))
 DOC = {"user": {"name": "root", "ids": [0, 7]}, "a/b": {"~x": True}, "n": None}
