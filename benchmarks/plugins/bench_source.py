@@ -76,5 +76,10 @@ class BenchSource(SourcePlugin, ExtractPlugin):
 
     @field("bench_source.remaining")
     def remaining(self, event: ExtractEvent) -> int:
-        """The count at the start of the payload."""
+        """The count at the start of the payload (parsing it is most of the cost)."""
         return int(event.payload.split(b" ", 1)[0])
+
+    @field("bench_source.len")
+    def length(self, event: ExtractEvent) -> int:
+        """The payload's length: a field with almost no work, to show the SDK's own cost."""
+        return len(event.payload)

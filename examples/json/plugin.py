@@ -26,15 +26,40 @@ class JsonConfig:
     )
 
 
+_TOKENS: dict[str, list[str]] = {}
+
+
+def pointer_tokens(pointer: str) -> list[str]:
+    """The reference tokens of a JSON pointer (parsed once per distinct pointer)."""
+    tokens = _TOKENS.get(pointer)
+    if tokens is None:
+        if pointer and not pointer.startswith("/"):
+            raise PluginError(f"a JSON pointer starts with '/', got {pointer!r}")
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
+        _TOKENS[pointer] = tokens if pointer else []
+        tokens = _TOKENS[pointer]
+    return tokens
+
+
+def json_text(value: Any) -> str:
+    """A value as JSON text; the common scalars without the cost of json.dumps."""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
 def resolve(document: Any, pointer: str) -> Any:
     """The value at a JSON pointer, or _MISSING."""
-    if pointer == "":
-        return document
-    if not pointer.startswith("/"):
-        raise PluginError(f"a JSON pointer starts with '/', got {pointer!r}")
     node = document
-    for token in pointer[1:].split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
+    for token in pointer_tokens(pointer):
         if isinstance(node, dict):
             if token not in node:
                 return _MISSING
@@ -74,9 +99,7 @@ class Json(ExtractPlugin):
         """The value at a JSON pointer, e.g. json.value[/user/name]."""
         doc = self.document(event)
         found = _MISSING if doc is _MISSING else resolve(doc, pointer)
-        if found is _MISSING:
-            return None
-        return found if isinstance(found, str) else json.dumps(found, separators=(",", ":"))
+        return None if found is _MISSING else json_text(found)
 
     @field("json.obj")
     def obj(self, event: ExtractEvent) -> str | None:
