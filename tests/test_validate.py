@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from falco_plugin import SourcePlugin
+from falco_plugin import ExtractPlugin, SourcePlugin, field
 from falco_plugin.build import c_string
 from falco_plugin.loader import PluginRef
 from falco_plugin.validate import PluginDefinitionError, plugin_meta
@@ -97,3 +97,90 @@ def test_optional_hooks_are_detected() -> None:
 
 def test_c_string_escapes_everything_unsafe() -> None:
     assert c_string('a"b\\c\n?é') == '"a\\"b\\\\c\\012\\077\\303\\251"'
+
+
+def extractor(**methods: object) -> type:
+    attrs = {"NAME": "x", "VERSION": "1.0.0", "DESCRIPTION": "d", "CONTACT": "c", **methods}
+    return type("X", (ExtractPlugin,), attrs)
+
+
+def _f(ret: object, *, arg: object = None, default: bool = False, doc: str = "A field.") -> object:
+    if arg is None:
+
+        def fn(self, event):  # type: ignore[no-untyped-def]
+            return None
+
+        fn.__annotations__ = {"return": ret}
+    elif default:
+
+        def fn(self, event, a=None):  # type: ignore[no-untyped-def]
+            return None
+
+        fn.__annotations__ = {"a": arg, "return": ret}
+    else:
+
+        def fn(self, event, a):  # type: ignore[no-untyped-def]
+            return None
+
+        fn.__annotations__ = {"a": arg, "return": ret}
+    fn.__doc__ = doc
+    return fn
+
+
+@pytest.mark.parametrize(
+    ("methods", "expected"),
+    [
+        ({"a": field("nodot")(_f(int))}, "the name must match"),
+        ({"a": field("x.1bad")(_f(int))}, "the name must match"),
+        ({"a": field("x.a")(_f(int)), "b": field("x.a")(_f(str))}, "declared twice"),
+        ({"a": field("x.a")(_f(dict))}, "is not one of int, str"),
+        ({"a": field("x.a")(_f(list))}, "a list field needs an item type"),
+        ({"a": field("x.a")(_f(int, arg=float))}, "must be annotated int (an index) or str"),
+        ({"a": field("x.a")(_f(int, doc=""))}, "give a description"),
+        ({}, "at least one @field"),
+        ({"EXTRACT_EVENT_TYPES": [70000], "a": field("x.a")(_f(int))}, "EXTRACT_EVENT_TYPES"),
+        ({"EXTRACT_EVENT_SOURCES": "syscall", "a": field("x.a")(_f(int))}, "EXTRACT_EVENT_SOURCES"),
+    ],
+)
+def test_field_definition_errors(methods: dict[str, object], expected: str) -> None:
+    found = problems(extractor(**methods))
+    assert any(expected in p for p in found), found
+
+
+def test_field_specs_from_annotations() -> None:
+    import datetime as dt
+    import ipaddress
+
+    cls = extractor(
+        a=field("x.a")(_f(int | None)),
+        b=field("x.b", info=True)(_f(list[str])),
+        c=field("x.c")(_f(dt.timedelta, arg=int)),
+        d=field("x.d")(_f(ipaddress.IPv4Address | ipaddress.IPv6Address, arg=str, default=True)),
+        e=field("x.e", offsets=True)(_f(dt.datetime)),
+    )
+    meta = plugin_meta(cls, REF)
+    assert [f.json_entry() for f in meta.fields] == [
+        {"name": "x.a", "type": "uint64", "desc": "A field."},
+        {
+            "name": "x.b",
+            "type": "string",
+            "desc": "A field.",
+            "isList": True,
+            "properties": ["info"],
+        },
+        {
+            "name": "x.c",
+            "type": "reltime",
+            "desc": "A field.",
+            "arg": {"isRequired": True, "isIndex": True, "isKey": False},
+        },
+        {
+            "name": "x.d",
+            "type": "ipaddr",
+            "desc": "A field.",
+            "arg": {"isRequired": False, "isIndex": False, "isKey": True},
+        },
+        {"name": "x.e", "type": "abstime", "desc": "A field."},
+    ]
+    assert meta.capabilities == ["extract"]
+    assert meta.required_api_version == "3.11.0"  # x.e reports offsets
