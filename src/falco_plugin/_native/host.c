@@ -3136,41 +3136,8 @@ static void ip_text(sbuf *b, const xelem *e)
     sb_adds(b, t);
 }
 
-static void xe_text(sbuf *b, const field_req *r, const xvalue *v, const xelem *e)
-{
-    uint32_t ft = r->f->ftype;
-    if (ftype_numeric(ft))
-        sb_printf(b, "%" PRIu64, e->u);
-    else if (ft == FTYPE_BOOL)
-        sb_adds(b, e->u ? "true" : "false");
-    else if (ftype_ip(ft))
-        ip_text(b, e);
-    else
-        sb_add(b, v->s.p + e->soff, e->slen);
-}
-
-/* Text form like Falco's output: <NA> when absent, lists as (a,b). */
-static void xv_text(sbuf *b, const field_req *r, const xvalue *v)
-{
-    uint64_t i;
-    if (!v->present) {
-        sb_adds(b, "<NA>");
-        return;
-    }
-    if (!r->f->is_list) {
-        xe_text(b, r, v, &v->e[0]);
-        return;
-    }
-    sb_addc(b, '(');
-    for (i = 0; i < v->n; i++) {
-        if (i)
-            sb_addc(b, ',');
-        xe_text(b, r, v, &v->e[i]);
-    }
-    sb_addc(b, ')');
-}
-
-static void xe_json(sbuf *b, const field_req *r, const xvalue *v, const xelem *e)
+/* One value, as Falco's output text (json=0) or as JSON (json=1). */
+static void xe_render(sbuf *b, const field_req *r, const xvalue *v, const xelem *e, int json)
 {
     uint32_t ft = r->f->ftype;
     if (ftype_numeric(ft)) {
@@ -3178,33 +3145,43 @@ static void xe_json(sbuf *b, const field_req *r, const xvalue *v, const xelem *e
     } else if (ft == FTYPE_BOOL) {
         sb_adds(b, e->u ? "true" : "false");
     } else if (ftype_ip(ft)) {
-        sb_addc(b, '"');
+        if (json)
+            sb_addc(b, '"');
         ip_text(b, e);
-        sb_addc(b, '"');
-    } else {
+        if (json)
+            sb_addc(b, '"');
+    } else if (json) {
         sb_json_strn(b, v->s.p + e->soff, e->slen);
+    } else {
+        sb_add(b, v->s.p + e->soff, e->slen);
     }
 }
 
-static void xv_json(sbuf *b, const field_req *r, const xvalue *v)
+/* A field's value(s): text is <NA> when absent and lists as (a,b) like Falco's output;
+ * JSON is null when absent and lists as arrays. */
+static void xv_render(sbuf *b, const field_req *r, const xvalue *v, int json)
 {
     uint64_t i;
     if (!v->present) {
-        sb_adds(b, "null");
+        sb_adds(b, json ? "null" : "<NA>");
         return;
     }
     if (!r->f->is_list) {
-        xe_json(b, r, v, &v->e[0]);
+        xe_render(b, r, v, &v->e[0], json);
         return;
     }
-    sb_addc(b, '[');
+    sb_addc(b, json ? '[' : '(');
     for (i = 0; i < v->n; i++) {
         if (i)
-            sb_adds(b, ", ");
-        xe_json(b, r, v, &v->e[i]);
+            sb_adds(b, json ? ", " : ",");
+        xe_render(b, r, v, &v->e[i], json);
     }
-    sb_addc(b, ']');
+    sb_addc(b, json ? ']' : ')');
 }
+
+static void xv_text(sbuf *b, const field_req *r, const xvalue *v) { xv_render(b, r, v, 0); }
+
+static void xv_json(sbuf *b, const field_req *r, const xvalue *v) { xv_render(b, r, v, 1); }
 
 /* A canonical byte form of a value, to compare two extractions. */
 static void xv_serialize(sbuf *b, const field_req *r, const xvalue *v)
