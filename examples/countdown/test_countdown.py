@@ -54,3 +54,18 @@ def test_in_process_batches() -> None:
     assert last.payloads() == [b"0 events remaining"]
     with pytest.raises(PluginError):
         plugin.open("-1")
+
+
+def test_fields_filter_and_output(falco_capture) -> None:
+    cap = falco_capture(
+        PLUGIN,
+        open_params="10",
+        fields=["countdown.remaining", "countdown.divisible[4]"],
+        filter="countdown.divisible[4] = true",
+        output="%countdown.text",
+    )
+    assert cap.ok, cap.error_message
+    assert cap.fields == [
+        {"countdown.remaining": k, "countdown.divisible[4]": True} for k in (8, 4, 0)
+    ]
+    assert [e["output"] for e in cap.events] == [f"{k} events remaining" for k in (8, 4, 0)]

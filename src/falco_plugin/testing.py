@@ -52,6 +52,11 @@ class Capture:
         return [e.get("info") for e in self.events]
 
     @property
+    def fields(self) -> list[dict[str, Any]]:
+        """Per event, the requested field values (None when absent)."""
+        return [e.get("fields", {}) for e in self.events]
+
+    @property
     def error_message(self) -> str:
         """All error messages, joined (empty when the run succeeded)."""
         return "\n".join(str(e.get("message")) for e in self.errors)
@@ -103,14 +108,24 @@ def run_capture(
     *,
     config: str | None = None,
     open_params: str | None = None,
+    fields: list[str] | None = None,
+    filter: str | None = None,
+    output: str | None = None,
     options: list[str] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
 ) -> Capture:
-    """Run the C host on one library (with config/open params) or several ``plugin_args``."""
+    """Run the C host on one library (with config/open params) or several ``plugin_args``;
+    ``fields`` / ``filter`` / ``output`` extract fields like Falco rules and outputs do."""
     if isinstance(plugins, (str, os.PathLike)):
         plugins = [plugin_args(plugins, config, open_params)]
     args = ["run", "--json", *(options or [])]
+    if fields:
+        args += ["--fields", ",".join(fields)]
+    if filter is not None:
+        args += ["--filter", filter]
+    if output is not None:
+        args += ["--output", output]
     for p in plugins:
         args += p
     proc = run_host(args, timeout=timeout, env=dict(env) if env is not None else None)
