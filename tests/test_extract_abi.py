@@ -188,3 +188,30 @@ def test_declared_event_sources_and_types_are_exported(falco_build, tmp_path: Pa
 def test_plugins_without_declarations_export_no_filters(so) -> None:
     assert not hasattr(so, "plugin_get_extract_event_sources")
     assert not hasattr(so, "plugin_get_extract_event_types")
+
+
+def test_syscall_readers_declare_the_event_schema_version(falco_build, tmp_path: Path) -> None:
+    import ctypes
+
+    from falco_plugin.event import EVENT_SCHEMA_VERSION
+
+    path = tmp_path / "sysx2.py"
+    path.write_text(SYSCALL_EXTRACTOR.replace('"sysx', '"sysy'))
+    so = load(falco_build(str(path)))
+    so.plugin_get_required_event_schema_version.restype = ctypes.c_char_p
+    version = so.plugin_get_required_event_schema_version(None).decode()
+    assert version == EVENT_SCHEMA_VERSION
+    pinned = tmp_path / "sysx3.py"
+    pinned.write_text(
+        SYSCALL_EXTRACTOR.replace('"sysx', '"sysz').replace(
+            "    EXTRACT_EVENT_TYPES",
+            '    REQUIRED_EVENT_SCHEMA_VERSION = "3.0.0"\n    EXTRACT_EVENT_TYPES',
+        )
+    )
+    so = load(falco_build(str(pinned)))
+    so.plugin_get_required_event_schema_version.restype = ctypes.c_char_p
+    assert so.plugin_get_required_event_schema_version(None) == b"3.0.0"
+
+
+def test_plugin_events_only_plugins_do_not_declare_a_schema_version(so) -> None:
+    assert not hasattr(so, "plugin_get_required_event_schema_version")

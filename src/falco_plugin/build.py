@@ -75,6 +75,8 @@ def meta_header(meta: PluginMeta, extra_sys_path: list[str]) -> str:
         "FP_NUM_EXTRACT_TYPES": str(len(meta.extract_types or [])),
         "FP_EXTRACT_TYPES": "{" + ", ".join(str(t) for t in meta.extract_types or [0]) + "}",
         "FP_EXTRACT_OFFSETS": str(int(meta.offsets)),
+        "FP_HAS_EVENT_SCHEMA_VERSION": str(int(bool(meta.event_schema_version))),
+        "FP_META_EVENT_SCHEMA_VERSION": c_string(meta.event_schema_version),
         "FP_PY_EXECUTABLE": c_string(python_executable()),
         "FP_SDK_PATH": c_string(str(SDK_PATH)),
         "FP_MODULE_FILE": c_string(meta.ref.module_file),

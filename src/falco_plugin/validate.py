@@ -58,6 +58,7 @@ class PluginMeta:
     fields: list[FieldSpec] = field(default_factory=list)
     extract_sources: list[str] | None = None
     extract_types: list[int] | None = None
+    event_schema_version: str = ""  # set for plugins that read syscall events
 
     @property
     def has_extract(self) -> bool:
@@ -142,7 +143,28 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         fields=fields,
         extract_sources=sources,
         extract_types=types,
+        event_schema_version=_event_schema_version(cls, sources, problems),
     )
+
+
+def _event_schema_version(cls: type, sources: list[str] | None, problems: list[str]) -> str:
+    """The event schema version a plugin reading syscall events needs ("" otherwise).
+
+    Hosts from API 3.12 check it against their driver's schema; older ones never ask. The
+    default is the schema the SDK's event model was generated from; a plugin that reads
+    only older events can declare a lower REQUIRED_EVENT_SCHEMA_VERSION.
+    """
+    declared = getattr(cls, "REQUIRED_EVENT_SCHEMA_VERSION", None)
+    if declared is not None:
+        if not isinstance(declared, str) or not SEMVER_RE.fullmatch(declared):
+            problems.append(f"REQUIRED_EVENT_SCHEMA_VERSION {declared!r} is not like 1.2.3")
+            return ""
+        return declared
+    if not sources or "syscall" not in sources:
+        return ""
+    from .event import EVENT_SCHEMA_VERSION
+
+    return EVENT_SCHEMA_VERSION
 
 
 def required_api_version(fields: list[FieldSpec]) -> str:

@@ -630,6 +630,13 @@ static const char *fp_keep_bytes(char **slot, PyObject *bytes) {
     return copy;
 }
 
+#if FP_HAS_EVENT_SCHEMA_VERSION
+/* API 3.12: the driver event schema this plugin's syscall-event code was written for. */
+FP_EXPORT const char *plugin_get_required_event_schema_version(ss_plugin_t *s) {
+    return FP_META_EVENT_SCHEMA_VERSION;
+}
+#endif
+
 #if FP_HAS_SET_CONFIG
 FP_EXPORT ss_plugin_rc plugin_set_config(ss_plugin_t *s, const ss_plugin_set_config_input *in) {
     fp_state *st = s;

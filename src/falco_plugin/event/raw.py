@@ -1,0 +1,174 @@
+"""Raw events: a checked, zero-copy view of one scap event in a buffer, and a stream walker.
+
+Layout (little-endian, packed): a 26-byte header ``ts u64, tid i64, len u32, type u16,
+nparams u32``; then ``nparams`` parameter lengths (u16 each, u32 for EF_LARGE_PAYLOAD types);
+then the parameter values back to back. ``len`` counts everything, header included.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+from ..events import EventFormatError
+from ._generated import EVENT_TABLE
+
+__all__ = ["HEADER_LEN", "EventFormatError", "RawEvent", "iter_events", "is_large"]
+
+HEADER_LEN = 26
+_HEADER = struct.Struct("<QqIHI")
+_LARGE = tuple(bool(row[6]) for row in EVENT_TABLE)
+_MAX_PARAMS = max(len(row[7]) for row in EVENT_TABLE)
+_LENGTHS: dict[tuple[int, bool], struct.Struct] = {}
+
+Buffer = bytes | bytearray | memoryview
+
+
+_new = object.__new__
+
+
+def is_large(event_type: int) -> bool:
+    """Whether events of this type have u32 parameter lengths; unknown types are an error."""
+    if 0 <= event_type < len(_LARGE):
+        return _LARGE[event_type]
+    raise EventFormatError(f"unknown event type {event_type}")
+
+
+def _lengths_struct(nparams: int, large: bool) -> struct.Struct:
+    key = (nparams, large)
+    st = _LENGTHS.get(key)
+    if st is None:
+        st = _LENGTHS[key] = struct.Struct(f"<{nparams}{'I' if large else 'H'}")
+    return st
+
+
+def _as_bytes_view(buf: Buffer) -> memoryview:
+    view = buf if isinstance(buf, memoryview) else memoryview(buf)
+    if view.format != "B" or view.ndim != 1:
+        if not view.c_contiguous:
+            raise TypeError("event buffers must be contiguous")
+        view = view.cast("B")
+    return view
+
+
+class RawEvent:
+    """One validated event inside a buffer; parameters are memoryview slices (no copies).
+
+    It keeps a view of the caller's buffer: the buffer must outlive it and not change.
+    """
+
+    __slots__ = ("ts", "tid", "len", "type", "nparams", "lengths", "_buf", "_off")
+
+    ts: int
+    tid: int
+    len: int
+    type: int
+    nparams: int
+    lengths: tuple[int, ...]
+    _buf: memoryview
+    _off: int
+
+    @classmethod
+    def parse(cls, buf: Buffer, offset: int = 0) -> RawEvent:
+        """Check the event at ``offset`` and view it; raises EventFormatError when malformed."""
+        view = _as_bytes_view(buf)
+        return _parse(view, offset)
+
+    @property
+    def large(self) -> bool:
+        """True when the parameter lengths are u32 (EF_LARGE_PAYLOAD)."""
+        return _LARGE[self.type]
+
+    @property
+    def data_offset(self) -> int:
+        """Where the first parameter value starts, from the start of the event."""
+        return HEADER_LEN + self.nparams * (4 if _LARGE[self.type] else 2)
+
+    def param(self, index: int) -> memoryview:
+        """The bytes of parameter ``index`` (empty when absent)."""
+        if not 0 <= index < self.nparams:
+            raise IndexError(f"parameter {index} of an event with {self.nparams}")
+        lengths = self.lengths
+        start = self._off + self.data_offset + sum(lengths[:index])
+        return self._buf[start : start + lengths[index]]
+
+    def params(self) -> list[memoryview]:
+        """The bytes of every parameter, in order."""
+        view = self._buf
+        pos = self._off + self.data_offset
+        out = []
+        for size in self.lengths:
+            out.append(view[pos : pos + size])
+            pos += size
+        return out
+
+    @property
+    def view(self) -> memoryview:
+        """The whole event (header included) as a memoryview of the caller's buffer."""
+        return self._buf[self._off : self._off + self.len]
+
+    def tobytes(self) -> bytes:
+        """A copy of the whole event."""
+        return self._buf[self._off : self._off + self.len].tobytes()
+
+    def __repr__(self) -> str:
+        return (
+            f"RawEvent(type={self.type}, ts={self.ts}, tid={self.tid}, len={self.len}, "
+            f"nparams={self.nparams})"
+        )
+
+
+def _parse(
+    view: memoryview,
+    offset: int,
+    _unpack: Any = _HEADER.unpack_from,
+    _large: tuple[bool, ...] = _LARGE,
+    _structs: dict[tuple[int, bool], struct.Struct] = _LENGTHS,
+) -> RawEvent:
+    size = len(view)
+    if offset < 0 or offset + HEADER_LEN > size:
+        raise EventFormatError(f"truncated event header at offset {offset}")
+    ts, tid, length, etype, nparams = _unpack(view, offset)
+    if length < HEADER_LEN:
+        raise EventFormatError(f"event length {length} below the header size at offset {offset}")
+    if offset + length > size:
+        raise EventFormatError(
+            f"event of {length} bytes at offset {offset} runs past the buffer ({size} bytes)"
+        )
+    if etype >= len(_large):
+        raise EventFormatError(f"unknown event type {etype} at offset {offset}")
+    large = _large[etype]
+    table = HEADER_LEN + nparams * (4 if large else 2)
+    if nparams > _MAX_PARAMS or table > length:
+        raise EventFormatError(
+            f"event at offset {offset}: {nparams} parameter lengths do not fit in {length} bytes"
+        )
+    st = _structs.get((nparams, large)) or _lengths_struct(nparams, large)
+    lengths = st.unpack_from(view, offset + HEADER_LEN)
+    if table + sum(lengths) != length:
+        raise EventFormatError(
+            f"event at offset {offset}: parameter lengths add up to {sum(lengths)}, "
+            f"but the event has {length - table} bytes of values"
+        )
+    ev = _new(RawEvent)
+    ev.ts = ts
+    ev.tid = tid
+    ev.len = length
+    ev.type = etype
+    ev.nparams = nparams
+    ev.lengths = lengths
+    ev._buf = view
+    ev._off = offset
+    return ev
+
+
+def iter_events(buf: Buffer) -> Iterator[RawEvent]:
+    """Yield the events stored back to back in ``buf``; a bad or truncated one raises."""
+    view = _as_bytes_view(buf)
+    offset = 0
+    end = len(view)
+    while offset < end:
+        ev = _parse(view, offset)
+        yield ev
+        offset += ev.len

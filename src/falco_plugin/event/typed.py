@@ -1,0 +1,212 @@
+"""Typed events: a header (ts, tid) plus the params object of the event's type.
+
+``decode`` turns bytes (or a RawEvent) into an :class:`Event`; ``Event.encode`` writes the
+exact bytes back. Events with fewer parameters than the schema (older captures) keep their
+count: the missing ones read as None and are not written back.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from ..events import TS_NOW, EventFormatError
+from ._generated import EVENT_CLASSES, EVENT_TABLE
+from .raw import HEADER_LEN, Buffer, RawEvent, _lengths_struct
+from .spec import EventParams
+from .values import RelPath
+
+__all__ = ["Event", "decode", "event_class", "EVENT_CLASSES"]
+
+_HEADER = struct.Struct("<QqIHI")
+_U64 = 1 << 64
+_MAX_LEN = (1 << 32) - 1
+_INDEX: dict[tuple[str, str | None], type[EventParams] | None] = {}
+
+
+def _index() -> dict[tuple[str, str | None], type[EventParams] | None]:
+    """Lookup keys -> class: ids, class names, and (event name, direction or None).
+
+    An event name maps to its current version (not EF_OLD_VERSION/EF_UNUSED, highest code);
+    the key without a direction maps to None when both directions exist.
+    """
+    if _INDEX:
+        return _INDEX
+    index: dict[tuple[str, str | None], type[EventParams] | None] = {}
+    ranked: dict[tuple[str, str | None], list[tuple[bool, int]]] = {}
+    for row, cls in zip(EVENT_TABLE, EVENT_CLASSES, strict=True):
+        code, event_id, name, direction, _cat, flags = row[:6]
+        index[(event_id, "id")] = cls
+        index[(cls.__name__, "id")] = cls
+        current = not {"EF_OLD_VERSION", "EF_UNUSED"} & set(flags)
+        keys: tuple[tuple[str, str | None], ...] = ((name, direction), (name, None))
+        for key in keys:
+            ranked.setdefault(key, []).append((current, code))
+    for key, found in ranked.items():
+        best = max(found)[1]
+        if key[1] is None:
+            pool = [code for current, code in found if current == max(found)[0]]
+            if len({EVENT_TABLE[code][3] for code in pool}) > 1:
+                index[key] = None
+                continue
+        index[key] = EVENT_CLASSES[best]
+    _INDEX.update(index)
+    return _INDEX
+
+
+def event_class(key: int | str, direction: str | None = None) -> type[EventParams]:
+    """The params class for a code, an id (``PPME_...``), a class name, or an event name.
+
+    An event name (``"open"``, or ``">open"``/``"<open"`` with the direction in front) gives
+    the current version of that event; pass ``direction`` ('>' or '<') when both exist.
+    """
+    if isinstance(key, int):
+        if 0 <= key < len(EVENT_CLASSES):
+            return EVENT_CLASSES[key]
+        raise KeyError(f"unknown event type {key}")
+    index = _index()
+    found = index.get((key, "id"))
+    if found is not None:
+        return found
+    name = key
+    if key[:1] in (">", "<"):
+        direction, name = key[0], key[1:]
+    found = index.get((name, direction))
+    if found is None:
+        if (name, direction) in index:
+            raise KeyError(f"event {name!r} has enter and exit types: give a direction")
+        raise KeyError(f"unknown event {key!r}")
+    return found
+
+
+class Event:
+    """A typed event: ``ts``, ``tid`` and ``params`` (the params class of its type)."""
+
+    __slots__ = ("ts", "tid", "params", "nparams")
+
+    ts: int
+    tid: int
+    params: EventParams
+    nparams: int
+
+    def __init__(
+        self,
+        params: EventParams,
+        ts: int | None = None,
+        tid: int | None = None,
+        nparams: int | None = None,
+    ) -> None:
+        if not isinstance(params, EventParams):
+            raise TypeError(f"params must be an event params object, got {type(params).__name__}")
+        self.params = params
+        self.ts = TS_NOW if ts is None else ts
+        self.tid = -1 if tid is None else (tid - _U64 if tid >= 1 << 63 else tid)
+        total = len(params.PARAMS)
+        if nparams is None:
+            nparams = total
+        elif not 0 <= nparams <= total:
+            raise ValueError(f"{type(params).__name__} has {total} parameters, not {nparams}")
+        self.nparams = nparams
+
+    @property
+    def type(self) -> int:
+        """The event type code."""
+        return self.params.CODE
+
+    @property
+    def name(self) -> str:
+        """The event name (``open``)."""
+        return self.params.NAME
+
+    @property
+    def direction(self) -> str:
+        """``'>'`` for enter events, ``'<'`` for exit events."""
+        return self.params.DIRECTION
+
+    def encode(self) -> bytes:
+        """The event's bytes: header, parameter lengths, parameter values."""
+        params = self.params
+        cls = type(params)
+        codecs = cls._CODECS
+        parts = []
+        for i, attr in enumerate(cls.__slots__[: self.nparams]):
+            value = getattr(params, attr)
+            if value is None:
+                parts.append(b"")
+                continue
+            try:
+                parts.append(codecs[i].encode(value))
+            except (struct.error, TypeError, ValueError, IndexError, AttributeError) as exc:
+                raise ValueError(f"{cls.__name__}.{attr}: cannot encode {value!r}: {exc}") from exc
+        lengths = [len(p) for p in parts]
+        large = cls.LARGE
+        if max(lengths, default=0) > (_MAX_LEN if large else 0xFFFF):
+            raise ValueError(f"{cls.__name__}: a parameter is too long for this event type")
+        total = HEADER_LEN + self.nparams * (4 if large else 2) + sum(lengths)
+        if total > _MAX_LEN:
+            raise ValueError(f"{cls.__name__}: event of {total} bytes is too long")
+        try:
+            header = _HEADER.pack(self.ts, self.tid, total, cls.CODE, self.nparams)
+        except struct.error as exc:
+            raise ValueError(f"bad event header (ts={self.ts!r}, tid={self.tid!r}): {exc}") from exc
+        table = _lengths_struct(self.nparams, large).pack(*lengths)
+        return b"".join((header, table, *parts))
+
+    def to_text(self) -> str:
+        """One line like Falco prints it: ``> open name=/etc/passwd flags=1(O_RDONLY) mode=0``."""
+        from .text import event_text
+
+        return event_text(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict: ts, tid, type, name, direction and the params."""
+        from .text import event_json
+
+        return event_json(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (
+            self.ts == other.ts
+            and self.tid == other.tid
+            and self.nparams == other.nparams
+            and self.params == other.params
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        extra = "" if self.nparams == len(self.params.PARAMS) else f", nparams={self.nparams}"
+        return f"Event(ts={self.ts}, tid={self.tid}, params={self.params!r}{extra})"
+
+
+def decode(data: RawEvent | Buffer, offset: int = 0) -> Event:
+    """Decode one event (bytes, a buffer and offset, or a RawEvent) into an :class:`Event`."""
+    raw = data if isinstance(data, RawEvent) else RawEvent.parse(data, offset)
+    cls = EVENT_CLASSES[raw.type]
+    nparams = raw.nparams
+    codecs = cls._CODECS
+    if nparams > len(codecs):
+        raise EventFormatError(
+            f"{cls.ID} event with {nparams} parameters; the schema knows {len(codecs)}"
+        )
+    start = raw._off
+    buf = raw._buf[start : start + raw.len].tobytes()
+    pos = HEADER_LEN + nparams * (4 if cls.LARGE else 2)
+    values = [
+        codec.decode(buf, pos, (pos := pos + size)) if size else None
+        for codec, size in zip(codecs, raw.lengths, strict=False)
+    ]
+    if nparams < len(codecs):
+        values.extend([None] * (len(codecs) - nparams))
+    for index, dirfd_index in cls._RELPATHS:
+        path = values[index]
+        if path is not None:
+            values[index] = RelPath(path, values[dirfd_index])
+    ev = Event.__new__(Event)
+    ev.params = cls(*values)
+    ev.ts = raw.ts
+    ev.tid = raw.tid
+    ev.nparams = nparams
+    return ev
