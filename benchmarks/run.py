@@ -1,11 +1,13 @@
-"""Source benchmarks through the SDK's C host, next to a C reference plugin in the same run.
+"""All benchmarks, next to C references built and run in the same run.
 
-    python benchmarks/run.py [--events N] [--repeat R]
+    python benchmarks/run.py [--events N] [--repeat R] [--skip-events]
 
-Prints events/s and ns/event for batch sizes 1/10/100/1000, per-event API (``add``) and
-bulk API (``add_many``), with payloads formatted per event (countdown-like) or reused (SDK
-cost only), each as a ratio to the C reference plugin; then the time from dlopen to a
-successful init and the RSS after init. Every figure is the median of R runs.
+Source: events/s and ns/event through the SDK's C host for batch sizes 1/10/100/1000, per-
+event API (``add``) and bulk API (``add_many``), with payloads formatted per event
+(countdown-like) or reused (SDK cost only), as ratios to a C reference plugin. Extraction:
+one-field extract_fields calls, and a JSON field with and without the per-event cache. Then
+the time from dlopen to a successful init and the RSS after init, and the event model
+benchmark (benchmarks/events.py). Every figure is the median of R runs.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events per Python run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--skip-events", action="store_true", help="skip the event model part")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,6 +184,13 @@ def main() -> None:
             f"RSS after init: Python plugin {init['rss_kb_after_init'] / 1024:.1f} MiB, "
             f"C reference {c_init['rss_kb_after_init'] / 1024:.1f} MiB"
         )
+
+
+    if not args.skip_events:
+        import events  # benchmarks/events.py: the event model against its C reference
+
+        print()
+        events.main(["--repeat", str(args.repeat)])
 
 
 if __name__ == "__main__":
