@@ -20,6 +20,18 @@ event and field (``extract_ns_per_call`` in the summary)::
 
     proc = run_host(["run", "--json", "--fields", "countdown.remaining", "libcountdown.so"])
 
+Plugins with ``plugin_parse_event`` get every event of their sources (after sourcing, before
+extraction; ``parse_calls`` and ``parse_failures`` in the summary). Parse and extract plugins
+get the state tables API: the host owns a ``threads`` table (int64 tid key, libsinsp's field
+names and types, nested ``file_descriptors``, ``args``, ``env`` and ``cgroups`` tables),
+registers the tables plugins add, checks every handle a plugin passes in, and reports entries
+not released before a call returns (``entry_leaks``). ``--thread-tid T`` stamps tid ``T`` on
+plugin events (and adds thread ``T``), ``--threads-fixture JSON`` (or ``@FILE``) adds threads,
+and ``--dump-table NAME`` prints a table after the capture as a ``{"table": ...}`` line::
+
+    proc = run_host(["run", "--json", "--thread-tid", "42", "--dump-table", "threads",
+                     "libsource.so", "libparser.so"])
+
 ``python -m falco_plugin.host ARGS...`` runs the host directly. The host does not link
 libpython: a Python plugin starts its own interpreter, as it does inside Falco.
 """

@@ -70,7 +70,155 @@ typedef struct ss_plugin_event_input {
 typedef void ss_plugin_t;
 typedef void ss_instance_t;
 typedef void ss_plugin_owner_t;
-typedef void ss_plugin_init_tables_input_t; /* opaque here: tables come later */
+typedef void ss_plugin_init_tables_input_t; /* older code: see ss_plugin_init_tables_input */
+
+/* ---- state tables (the _ext vtables are 3.1+; reader_ext/writer_ext of the init tables
+ * input were appended in 3.4-3.6) ---- */
+
+/* Opaque to the user of a table: the owner gives them meaning. */
+typedef void ss_plugin_table_t;
+typedef void ss_plugin_table_entry_t;
+typedef void ss_plugin_table_field_t;
+typedef void ss_plugin_table_iterator_state_t;
+
+/* The values mirror libs' internal type codes, hence the gaps. */
+typedef enum ss_plugin_state_type {
+    SS_PLUGIN_ST_INT8 = 1,
+    SS_PLUGIN_ST_INT16 = 2,
+    SS_PLUGIN_ST_INT32 = 3,
+    SS_PLUGIN_ST_INT64 = 4,
+    SS_PLUGIN_ST_UINT8 = 5,
+    SS_PLUGIN_ST_UINT16 = 6,
+    SS_PLUGIN_ST_UINT32 = 7,
+    SS_PLUGIN_ST_UINT64 = 8,
+    SS_PLUGIN_ST_STRING = 9,
+    SS_PLUGIN_ST_TABLE = 10,
+    SS_PLUGIN_ST_BOOL = 25,
+} ss_plugin_state_type;
+
+/* One value read from or written to a table (8 bytes). A string read points into memory
+ * owned by the table; a TABLE value is a table handle (an ss_plugin_table_input*). */
+typedef union ss_plugin_state_data {
+    int8_t s8;
+    int16_t s16;
+    int32_t s32;
+    int64_t s64;
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+    const char *str;
+    ss_plugin_bool b;
+    ss_plugin_table_t *table;
+} ss_plugin_state_data;
+
+typedef struct ss_plugin_table_info {
+    const char *name;
+    ss_plugin_state_type key_type;
+} ss_plugin_table_info;
+
+typedef struct ss_plugin_table_fieldinfo {
+    const char *name;
+    ss_plugin_state_type field_type;
+    ss_plugin_bool read_only;
+} ss_plugin_table_fieldinfo;
+
+/* Returns true to go on with the iteration. The entry is borrowed: valid during the call. */
+typedef ss_plugin_bool (*ss_plugin_table_iterator_func_t)(ss_plugin_table_iterator_state_t *s,
+                                                          ss_plugin_table_entry_t *e);
+
+/* The deprecated (3.0) by-value vtables, then the _ext ones (3.1+), which start with the
+ * same members. A table owner must fill both with the same function pointers. */
+typedef struct {
+    const char *(*get_table_name)(ss_plugin_table_t *t);
+    uint64_t (*get_table_size)(ss_plugin_table_t *t);
+    ss_plugin_table_entry_t *(*get_table_entry)(ss_plugin_table_t *t,
+                                                const ss_plugin_state_data *key);
+    ss_plugin_rc (*read_entry_field)(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                                     const ss_plugin_table_field_t *f, ss_plugin_state_data *out);
+} ss_plugin_table_reader_vtable;
+
+typedef struct {
+    const char *(*get_table_name)(ss_plugin_table_t *t);
+    uint64_t (*get_table_size)(ss_plugin_table_t *t);
+    ss_plugin_table_entry_t *(*get_table_entry)(ss_plugin_table_t *t,
+                                                const ss_plugin_state_data *key);
+    ss_plugin_rc (*read_entry_field)(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                                     const ss_plugin_table_field_t *f, ss_plugin_state_data *out);
+    void (*release_table_entry)(ss_plugin_table_t *t, ss_plugin_table_entry_t *e);
+    ss_plugin_bool (*iterate_entries)(ss_plugin_table_t *t, ss_plugin_table_iterator_func_t it,
+                                      ss_plugin_table_iterator_state_t *s);
+} ss_plugin_table_reader_vtable_ext;
+
+typedef struct {
+    ss_plugin_rc (*clear_table)(ss_plugin_table_t *t);
+    ss_plugin_rc (*erase_table_entry)(ss_plugin_table_t *t, const ss_plugin_state_data *key);
+    ss_plugin_table_entry_t *(*create_table_entry)(ss_plugin_table_t *t);
+    void (*destroy_table_entry)(ss_plugin_table_t *t, ss_plugin_table_entry_t *e);
+    ss_plugin_table_entry_t *(*add_table_entry)(ss_plugin_table_t *t,
+                                                const ss_plugin_state_data *key,
+                                                ss_plugin_table_entry_t *entry);
+    ss_plugin_rc (*write_entry_field)(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                                      const ss_plugin_table_field_t *f,
+                                      const ss_plugin_state_data *in);
+} ss_plugin_table_writer_vtable;
+
+typedef struct {
+    ss_plugin_rc (*clear_table)(ss_plugin_table_t *t);
+    ss_plugin_rc (*erase_table_entry)(ss_plugin_table_t *t, const ss_plugin_state_data *key);
+    ss_plugin_table_entry_t *(*create_table_entry)(ss_plugin_table_t *t);
+    void (*destroy_table_entry)(ss_plugin_table_t *t, ss_plugin_table_entry_t *e);
+    ss_plugin_table_entry_t *(*add_table_entry)(ss_plugin_table_t *t,
+                                                const ss_plugin_state_data *key,
+                                                ss_plugin_table_entry_t *entry);
+    ss_plugin_rc (*write_entry_field)(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                                      const ss_plugin_table_field_t *f,
+                                      const ss_plugin_state_data *in);
+} ss_plugin_table_writer_vtable_ext;
+
+typedef struct {
+    const ss_plugin_table_fieldinfo *(*list_table_fields)(ss_plugin_table_t *t,
+                                                          uint32_t *nfields);
+    ss_plugin_table_field_t *(*get_table_field)(ss_plugin_table_t *t, const char *name,
+                                                ss_plugin_state_type data_type);
+    ss_plugin_table_field_t *(*add_table_field)(ss_plugin_table_t *t, const char *name,
+                                                ss_plugin_state_type data_type);
+} ss_plugin_table_fields_vtable;
+
+typedef struct {
+    const ss_plugin_table_fieldinfo *(*list_table_fields)(ss_plugin_table_t *t,
+                                                          uint32_t *nfields);
+    ss_plugin_table_field_t *(*get_table_field)(ss_plugin_table_t *t, const char *name,
+                                                ss_plugin_state_type data_type);
+    ss_plugin_table_field_t *(*add_table_field)(ss_plugin_table_t *t, const char *name,
+                                                ss_plugin_state_type data_type);
+} ss_plugin_table_fields_vtable_ext;
+
+/* A table as add_table receives it from its owner, and what every table handle the host
+ * gives out points to (152 bytes). */
+typedef struct ss_plugin_table_input {
+    const char *name;
+    ss_plugin_state_type key_type;
+    ss_plugin_table_t *table;
+    ss_plugin_table_reader_vtable reader;  /* deprecated: same pointers as reader_ext */
+    ss_plugin_table_writer_vtable writer;  /* deprecated: same pointers as writer_ext */
+    ss_plugin_table_fields_vtable fields;  /* deprecated: same pointers as fields_ext */
+    ss_plugin_table_reader_vtable_ext *reader_ext;
+    ss_plugin_table_writer_vtable_ext *writer_ext;
+    ss_plugin_table_fields_vtable_ext *fields_ext;
+} ss_plugin_table_input;
+
+/* init_input.tables (72 bytes); NULL for a plugin with neither parse nor extract. */
+typedef struct ss_plugin_init_tables_input {
+    ss_plugin_table_info *(*list_tables)(ss_plugin_owner_t *o, uint32_t *ntables);
+    ss_plugin_table_t *(*get_table)(ss_plugin_owner_t *o, const char *name,
+                                    ss_plugin_state_type key_type);
+    ss_plugin_rc (*add_table)(ss_plugin_owner_t *o, const ss_plugin_table_input *in);
+    ss_plugin_table_fields_vtable fields; /* deprecated: same pointers as fields_ext */
+    ss_plugin_table_fields_vtable_ext *fields_ext;
+    ss_plugin_table_reader_vtable_ext *reader_ext;
+    ss_plugin_table_writer_vtable_ext *writer_ext;
+} ss_plugin_init_tables_input;
 
 /* The owner comes first (the final 3.3.0 form of the logger). */
 typedef void (*ss_plugin_log_fn_t)(ss_plugin_owner_t *o, const char *component, const char *msg,
@@ -80,7 +228,7 @@ typedef struct ss_plugin_init_input {
     const char *config;
     ss_plugin_owner_t *owner;
     const char *(*get_owner_last_error)(ss_plugin_owner_t *o);
-    const ss_plugin_init_tables_input_t *tables;
+    const ss_plugin_init_tables_input *tables;
     ss_plugin_log_fn_t log_fn;
 } ss_plugin_init_input;
 
@@ -162,7 +310,7 @@ typedef struct ss_plugin_extract_value_offsets {
     uint32_t *length;
 } ss_plugin_extract_value_offsets;
 
-/* The deprecated by-value table reader (four entries); opaque to this SDK for now. */
+/* Kept for older code: the by-value reader is ss_plugin_table_reader_vtable (same size). */
 typedef struct { void *fn[4]; } fp_table_reader_v0;
 
 typedef struct ss_plugin_field_extract_input {
@@ -170,10 +318,22 @@ typedef struct ss_plugin_field_extract_input {
     const char *(*get_owner_last_error)(ss_plugin_owner_t *o);
     uint32_t num_fields;
     ss_plugin_extract_field *fields;
-    fp_table_reader_v0 table_reader;
-    void *table_reader_ext;
+    ss_plugin_table_reader_vtable table_reader; /* deprecated: same pointers as the _ext one */
+    ss_plugin_table_reader_vtable_ext *table_reader_ext;
     ss_plugin_extract_value_offsets *value_offsets; /* only read when required API >= 3.11 */
 } ss_plugin_field_extract_input;
+
+/* ---- event parsing ---- */
+
+/* What parse_event receives besides the event (112 bytes). */
+typedef struct ss_plugin_event_parse_input {
+    ss_plugin_owner_t *owner;
+    const char *(*get_owner_last_error)(ss_plugin_owner_t *o);
+    ss_plugin_table_reader_vtable table_reader; /* deprecated: same pointers as the _ext one */
+    ss_plugin_table_writer_vtable table_writer; /* deprecated: same pointers as the _ext one */
+    ss_plugin_table_reader_vtable_ext *table_reader_ext;
+    ss_plugin_table_writer_vtable_ext *table_writer_ext;
+} ss_plugin_event_parse_input;
 
 /* Signatures of the exported symbols (each exported as plugin_<name>). */
 typedef const char *(*fp_get_str_fn)(void);
@@ -193,6 +353,10 @@ typedef const char *(*fp_get_fields_fn)(void);
 typedef ss_plugin_rc (*fp_extract_fields_fn)(ss_plugin_t *s, const ss_plugin_event_input *evt,
                                              const ss_plugin_field_extract_input *in);
 typedef uint16_t *(*fp_get_extract_event_types_fn)(uint32_t *numtypes, ss_plugin_t *s);
+/* plugin_get_parse_event_sources is an fp_get_str_fn: a JSON array of source names. */
+typedef uint16_t *(*fp_get_parse_event_types_fn)(uint32_t *numtypes, ss_plugin_t *s);
+typedef ss_plugin_rc (*fp_parse_event_fn)(ss_plugin_t *s, const ss_plugin_event_input *evt,
+                                          const ss_plugin_event_parse_input *in);
 typedef ss_plugin_rc (*fp_next_batch_fn)(ss_plugin_t *s, ss_instance_t *h, uint32_t *nevts,
                                          ss_plugin_event ***evts);
 

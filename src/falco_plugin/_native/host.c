@@ -7,15 +7,18 @@
  * against the plugin's JSON schema, init/open on the main thread and the
  * next_batch loop on one event thread per plugin. Field extraction follows
  * libsinsp too: get_fields parsed and checked at load, one field per
- * extract_fields call, events routed by the extractor's sources and types. It
- * prints what it sees as text or as JSON lines so that tests and benchmarks can
- * read it.
+ * extract_fields call, events routed by the extractor's sources and types.
+ * Parsers get each event of their sources before extraction, and parse and
+ * extract plugins get the state tables API: a libsinsp-like `threads` table,
+ * the tables plugins add, every handle checked before use. It prints what it
+ * sees as text or as JSON lines so that tests and benchmarks can read it.
  *
  *   fp-host info [--json] PATH.so
  *   fp-host run [run options] PATH.so [--config S] [--open-params S]
  *               [--set-config S] [PATH2.so ...]
  *   run options for fields: --fields LIST, --output FMT, --filter EXPR, --offsets,
  *               --extract-threads N, --extract-repeat K (see the usage text)
+ *   run options for tables: --thread-tid T, --threads-fixture JSON, --dump-table NAME
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra host.c -o fp-host -ldl -lpthread
  * It never links libpython: Python plugins bring their own interpreter.
@@ -345,6 +348,9 @@ typedef struct {
     bool offsets;
     uint64_t extract_threads;
     uint64_t extract_repeat;
+    /* state tables */
+    const char **dumps; /* --dump-table, in order */
+    size_t ndumps;
 } host_opts;
 
 static host_opts g_opt = {.cycles = 1, .inits = 1};
@@ -1376,6 +1382,9 @@ typedef struct {
     fp_extract_fields_fn extract_fields;
     fp_get_str_fn get_extract_event_sources;
     fp_get_extract_event_types_fn get_extract_event_types;
+    fp_parse_event_fn parse_event;
+    fp_get_str_fn get_parse_event_sources;
+    fp_get_parse_event_types_fn get_parse_event_types;
 } plugin_syms;
 
 /* One entry of get_fields, as parsed. */
@@ -1398,6 +1407,7 @@ typedef struct {
     host_plugin *plugin;
     uint64_t index;
     char last_error[FP_MAX_ERRLEN];
+    struct otrack *trk; /* its table handles (plugins with the tables input) */
 } host_owner;
 
 struct host_plugin {
@@ -1437,6 +1447,23 @@ struct host_plugin {
     atomic_int x_warned;
     uint64_t filtered_out;
     struct xctx *xc; /* this plugin's capture: bindings and values */
+
+    /* event parsing (load time, then after init) */
+    char **psources; /* get_parse_event_sources, non-empty entries */
+    size_t npsources;
+    bool psources_given;
+    uint16_t *ptypes;
+    uint32_t nptypes;
+    bool ptypes_given;
+    uint64_t *ptypes_bm;
+    struct pbind *pb; /* per capturing plugin: the parsers of its events, in order */
+    size_t npb;
+    _Atomic uint64_t p_failures, p_calls;
+    atomic_int p_warned;
+
+    /* state tables */
+    _Atomic uint64_t entry_leaks, table_misuse;
+    atomic_int leak_warned;
 
     /* states */
     uint64_t nstates;
@@ -1599,6 +1626,9 @@ static void resolve_symbols(host_plugin *p)
     RESOLVE(p, extract_fields);
     RESOLVE(p, get_extract_event_sources);
     RESOLVE(p, get_extract_event_types);
+    RESOLVE(p, parse_event);
+    RESOLVE(p, get_parse_event_sources);
+    RESOLVE(p, get_parse_event_types);
 }
 
 typedef struct {
@@ -1638,6 +1668,27 @@ static void free_fields(host_plugin *p)
     p->xsources_given = false;
 }
 
+static void free_ptypes(host_plugin *p)
+{
+    free(p->ptypes);
+    free(p->ptypes_bm);
+    p->ptypes = NULL;
+    p->ptypes_bm = NULL;
+    p->nptypes = 0;
+    p->ptypes_given = false;
+}
+
+static void free_psources(host_plugin *p)
+{
+    size_t i;
+    for (i = 0; i < p->npsources; i++)
+        free(p->psources[i]);
+    free(p->psources);
+    p->psources = NULL;
+    p->npsources = 0;
+    p->psources_given = false;
+}
+
 static void free_xtypes(host_plugin *p)
 {
     free(p->xtypes);
@@ -1652,6 +1703,8 @@ static void free_plugin_facts(host_plugin *p)
 {
     free_fields(p);
     free_xtypes(p);
+    free_ptypes(p);
+    free_psources(p);
     free(p->name);
     free(p->description);
     free(p->contact);
@@ -1892,42 +1945,56 @@ done:
 static void names_add(char ***v, size_t *n, const char *s);
 
 /* get_extract_event_sources: a JSON array of strings; NULL or "" means not given. */
-static bool parse_xsources(host_plugin *p, char *err, size_t errlen)
+/* A get_*_event_sources result (a JSON array of names, empty ones skipped). */
+static bool parse_source_list(const char *what, const char *s, char ***out, size_t *nout,
+                              bool *given, char *err, size_t errlen)
 {
     char jerr[256];
-    const char *s;
     jnode *j;
     size_t i, k;
-    if (!p->api.get_extract_event_sources)
-        return true;
-    s = p->api.get_extract_event_sources();
     if (!s || !s[0])
         return true;
     j = json_parse(s, jerr, sizeof jerr);
     if (!j || j->k != J_ARR) {
-        snprintf(err, errlen, "get_extract_event_sources did not return a JSON array%s%s",
-                 j ? "" : ": ", j ? "" : jerr);
+        snprintf(err, errlen, "%s did not return a JSON array%s%s", what, j ? "" : ": ",
+                 j ? "" : jerr);
         jfree(j);
         return false;
     }
     for (i = 0; i < j->n; i++) {
         bool dup = false;
         if (j->v[i]->k != J_STR) {
-            snprintf(err, errlen,
-                     "get_extract_event_sources returned an array with a non-string entry");
+            snprintf(err, errlen, "%s returned an array with a non-string entry", what);
             jfree(j);
             return false;
         }
         if (!j->v[i]->s[0])
             continue;
-        for (k = 0; k < p->nxsources && !dup; k++)
-            dup = !strcmp(p->xsources[k], j->v[i]->s);
+        for (k = 0; k < *nout && !dup; k++)
+            dup = !strcmp((*out)[k], j->v[i]->s);
         if (!dup)
-            names_add(&p->xsources, &p->nxsources, j->v[i]->s);
+            names_add(out, nout, j->v[i]->s);
     }
-    p->xsources_given = true;
+    *given = true;
     jfree(j);
     return true;
+}
+
+static bool parse_xsources(host_plugin *p, char *err, size_t errlen)
+{
+    if (!p->api.get_extract_event_sources)
+        return true;
+    return parse_source_list("get_extract_event_sources", p->api.get_extract_event_sources(),
+                             &p->xsources, &p->nxsources, &p->xsources_given, err, errlen);
+}
+
+static bool parse_psources(host_plugin *p, char *err, size_t errlen)
+{
+    free_psources(p);
+    if (!p->api.get_parse_event_sources)
+        return true;
+    return parse_source_list("get_parse_event_sources", p->api.get_parse_event_sources(),
+                             &p->psources, &p->npsources, &p->psources_given, err, errlen);
 }
 
 /* dlopen, symbol, version, capability, source and schema checks. */
@@ -2066,6 +2133,8 @@ static bool load_plugin(host_plugin *p, char *err, size_t errlen)
         if (!parse_fields(p, err, errlen) || !parse_xsources(p, err, errlen))
             return false;
     }
+    if ((p->caps & CAP_PARSE) && !parse_psources(p, err, errlen))
+        return false;
 
     if (p->api.get_init_schema) {
         ss_plugin_schema_type t = SS_PLUGIN_SCHEMA_NONE;
@@ -2126,6 +2195,2208 @@ static const char *plugin_last_error(host_plugin *p, ss_plugin_t *st)
     return (e && e[0]) ? e : "(the plugin's get_last_error returned no message)";
 }
 
+/* ------------------------------------------------------------------------ */
+/* State tables: the owner side of the tables API                           */
+/* ------------------------------------------------------------------------ */
+/*
+ * The host plays libsinsp's part:
+ * - a registry of tables: the host's own `threads` table (nested `file_descriptors`, `args`,
+ *   `env` and `cgroups` tables per entry) and the tables plugins add with add_table;
+ * - every table handle a plugin receives (get_table, a TABLE field read) is a host object
+ *   that starts with an ss_plugin_table_input whose `table` is the handle itself and whose
+ *   vtables are the host's, the same functions the init, parse and extract inputs carry;
+ *   operations on a plugin's table pass through to its owner's vtables;
+ * - entry and field handles are host objects too: each pointer a plugin passes in is looked
+ *   up among the live handles before it is used, so a stale or foreign pointer is reported
+ *   as an error instead of crashing the host;
+ * - entries obtained during a call (init, parse_event, extract_fields) must be released
+ *   before it returns: the host counts the others (entry_leaks) and releases them, and nested
+ *   table handles end with the call, like libsinsp's ephemeral accessors.
+ * One recursive lock serializes the whole table API across the event threads.
+ */
+
+#if UINTPTR_MAX == UINT64_MAX
+/* LP64 layouts (x86_64 offsets from the 3.11/3.12 bindings). */
+_Static_assert(sizeof(ss_plugin_state_type) == 4, "ss_plugin_state_type");
+_Static_assert(sizeof(ss_plugin_state_data) == 8 && _Alignof(ss_plugin_state_data) == 8,
+               "ss_plugin_state_data");
+_Static_assert(sizeof(ss_plugin_table_info) == 16 &&
+                   offsetof(ss_plugin_table_info, key_type) == 8,
+               "ss_plugin_table_info");
+_Static_assert(sizeof(ss_plugin_table_fieldinfo) == 16 &&
+                   offsetof(ss_plugin_table_fieldinfo, field_type) == 8 &&
+                   offsetof(ss_plugin_table_fieldinfo, read_only) == 12,
+               "ss_plugin_table_fieldinfo");
+_Static_assert(sizeof(ss_plugin_table_reader_vtable) == 32 &&
+                   offsetof(ss_plugin_table_reader_vtable, read_entry_field) == 24,
+               "ss_plugin_table_reader_vtable");
+_Static_assert(sizeof(ss_plugin_table_reader_vtable_ext) == 48 &&
+                   offsetof(ss_plugin_table_reader_vtable_ext, get_table_entry) == 16 &&
+                   offsetof(ss_plugin_table_reader_vtable_ext, release_table_entry) == 32 &&
+                   offsetof(ss_plugin_table_reader_vtable_ext, iterate_entries) == 40,
+               "ss_plugin_table_reader_vtable_ext");
+_Static_assert(sizeof(ss_plugin_table_writer_vtable) == 48 &&
+                   sizeof(ss_plugin_table_writer_vtable_ext) == 48 &&
+                   offsetof(ss_plugin_table_writer_vtable_ext, erase_table_entry) == 8 &&
+                   offsetof(ss_plugin_table_writer_vtable_ext, create_table_entry) == 16 &&
+                   offsetof(ss_plugin_table_writer_vtable_ext, destroy_table_entry) == 24 &&
+                   offsetof(ss_plugin_table_writer_vtable_ext, add_table_entry) == 32 &&
+                   offsetof(ss_plugin_table_writer_vtable_ext, write_entry_field) == 40,
+               "ss_plugin_table_writer_vtable(_ext)");
+_Static_assert(sizeof(ss_plugin_table_fields_vtable) == 24 &&
+                   sizeof(ss_plugin_table_fields_vtable_ext) == 24 &&
+                   offsetof(ss_plugin_table_fields_vtable_ext, get_table_field) == 8 &&
+                   offsetof(ss_plugin_table_fields_vtable_ext, add_table_field) == 16,
+               "ss_plugin_table_fields_vtable(_ext)");
+_Static_assert(sizeof(ss_plugin_table_input) == 152 &&
+                   offsetof(ss_plugin_table_input, key_type) == 8 &&
+                   offsetof(ss_plugin_table_input, table) == 16 &&
+                   offsetof(ss_plugin_table_input, reader) == 24 &&
+                   offsetof(ss_plugin_table_input, writer) == 56 &&
+                   offsetof(ss_plugin_table_input, fields) == 104 &&
+                   offsetof(ss_plugin_table_input, reader_ext) == 128 &&
+                   offsetof(ss_plugin_table_input, writer_ext) == 136 &&
+                   offsetof(ss_plugin_table_input, fields_ext) == 144,
+               "ss_plugin_table_input");
+_Static_assert(sizeof(ss_plugin_init_tables_input) == 72 &&
+                   offsetof(ss_plugin_init_tables_input, get_table) == 8 &&
+                   offsetof(ss_plugin_init_tables_input, add_table) == 16 &&
+                   offsetof(ss_plugin_init_tables_input, fields) == 24 &&
+                   offsetof(ss_plugin_init_tables_input, fields_ext) == 48 &&
+                   offsetof(ss_plugin_init_tables_input, reader_ext) == 56 &&
+                   offsetof(ss_plugin_init_tables_input, writer_ext) == 64,
+               "ss_plugin_init_tables_input");
+_Static_assert(sizeof(ss_plugin_init_input) == 40 &&
+                   offsetof(ss_plugin_init_input, tables) == 24 &&
+                   offsetof(ss_plugin_init_input, log_fn) == 32,
+               "ss_plugin_init_input");
+_Static_assert(sizeof(ss_plugin_field_extract_input) == 80 &&
+                   offsetof(ss_plugin_field_extract_input, table_reader) == 32 &&
+                   offsetof(ss_plugin_field_extract_input, table_reader_ext) == 64 &&
+                   offsetof(ss_plugin_field_extract_input, value_offsets) == 72,
+               "ss_plugin_field_extract_input");
+_Static_assert(sizeof(ss_plugin_event_parse_input) == 112 &&
+                   offsetof(ss_plugin_event_parse_input, get_owner_last_error) == 8 &&
+                   offsetof(ss_plugin_event_parse_input, table_reader) == 16 &&
+                   offsetof(ss_plugin_event_parse_input, table_writer) == 48 &&
+                   offsetof(ss_plugin_event_parse_input, table_reader_ext) == 96 &&
+                   offsetof(ss_plugin_event_parse_input, table_writer_ext) == 104,
+               "ss_plugin_event_parse_input");
+#endif
+
+/* ---- the set of live handles ---- */
+
+enum { PT_NONE = 0, PT_TABLE, PT_ENTRY, PT_HFIELD, PT_PFIELD, PT_OWNER };
+
+#define PS_TOMB ((void *)1)
+
+typedef struct {
+    void **k;
+    uint8_t *tag;
+    size_t cap, live, used;
+} ptrset;
+
+static size_t ps_hash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static void ps_add(ptrset *s, void *p, uint8_t tag);
+
+static void ps_grow(ptrset *s)
+{
+    ptrset n = {0};
+    size_t i;
+    n.cap = s->cap ? s->cap * 2 : 256;
+    while (s->live * 2 >= n.cap)
+        n.cap *= 2;
+    n.k = xcalloc(n.cap, sizeof *n.k);
+    n.tag = xcalloc(n.cap, 1);
+    for (i = 0; i < s->cap; i++)
+        if (s->k[i] && s->k[i] != PS_TOMB)
+            ps_add(&n, s->k[i], s->tag[i]);
+    free(s->k);
+    free(s->tag);
+    *s = n;
+}
+
+static void ps_add(ptrset *s, void *p, uint8_t tag)
+{
+    size_t i;
+    if ((s->used + 1) * 2 > s->cap)
+        ps_grow(s);
+    i = ps_hash(p) & (s->cap - 1);
+    while (s->k[i] && s->k[i] != PS_TOMB)
+        i = (i + 1) & (s->cap - 1);
+    if (!s->k[i])
+        s->used++;
+    s->k[i] = p;
+    s->tag[i] = tag;
+    s->live++;
+}
+
+static size_t ps_find(const ptrset *s, const void *p)
+{
+    size_t i;
+    if (!s->cap || !p || p == PS_TOMB)
+        return SIZE_MAX;
+    i = ps_hash(p) & (s->cap - 1);
+    while (s->k[i]) {
+        if (s->k[i] == p)
+            return i;
+        i = (i + 1) & (s->cap - 1);
+    }
+    return SIZE_MAX;
+}
+
+static uint8_t ps_tag(const ptrset *s, const void *p)
+{
+    size_t i = ps_find(s, p);
+    return i == SIZE_MAX ? PT_NONE : s->tag[i];
+}
+
+static void ps_del(ptrset *s, const void *p)
+{
+    size_t i = ps_find(s, p);
+    if (i == SIZE_MAX)
+        return;
+    s->k[i] = PS_TOMB;
+    s->tag[i] = PT_NONE;
+    s->live--;
+}
+
+static void ps_free(ptrset *s)
+{
+    free(s->k);
+    free(s->tag);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- state types and values ---- */
+
+static const char *st_name(ss_plugin_state_type t)
+{
+    switch (t) {
+    case SS_PLUGIN_ST_INT8: return "int8";
+    case SS_PLUGIN_ST_INT16: return "int16";
+    case SS_PLUGIN_ST_INT32: return "int32";
+    case SS_PLUGIN_ST_INT64: return "int64";
+    case SS_PLUGIN_ST_UINT8: return "uint8";
+    case SS_PLUGIN_ST_UINT16: return "uint16";
+    case SS_PLUGIN_ST_UINT32: return "uint32";
+    case SS_PLUGIN_ST_UINT64: return "uint64";
+    case SS_PLUGIN_ST_STRING: return "string";
+    case SS_PLUGIN_ST_TABLE: return "table";
+    case SS_PLUGIN_ST_BOOL: return "bool";
+    }
+    return NULL;
+}
+
+static const char *st_label(ss_plugin_state_type t)
+{
+    const char *n = st_name(t);
+    return n ? n : "an unknown type";
+}
+
+static bool st_signed(ss_plugin_state_type t)
+{
+    return t >= SS_PLUGIN_ST_INT8 && t <= SS_PLUGIN_ST_INT64;
+}
+
+/* Integers and booleans as 64 bits (signed ones sign-extended). */
+static uint64_t sd_get(ss_plugin_state_type t, const ss_plugin_state_data *d)
+{
+    switch (t) {
+    case SS_PLUGIN_ST_INT8: return (uint64_t)(int64_t)d->s8;
+    case SS_PLUGIN_ST_INT16: return (uint64_t)(int64_t)d->s16;
+    case SS_PLUGIN_ST_INT32: return (uint64_t)(int64_t)d->s32;
+    case SS_PLUGIN_ST_INT64: return (uint64_t)d->s64;
+    case SS_PLUGIN_ST_UINT8: return d->u8;
+    case SS_PLUGIN_ST_UINT16: return d->u16;
+    case SS_PLUGIN_ST_UINT32: return d->u32;
+    case SS_PLUGIN_ST_UINT64: return d->u64;
+    case SS_PLUGIN_ST_BOOL: return d->b ? 1 : 0;
+    default: return 0;
+    }
+}
+
+static void sd_put(ss_plugin_state_type t, ss_plugin_state_data *d, uint64_t v)
+{
+    switch (t) {
+    case SS_PLUGIN_ST_INT8: d->s8 = (int8_t)v; break;
+    case SS_PLUGIN_ST_INT16: d->s16 = (int16_t)v; break;
+    case SS_PLUGIN_ST_INT32: d->s32 = (int32_t)v; break;
+    case SS_PLUGIN_ST_INT64: d->s64 = (int64_t)v; break;
+    case SS_PLUGIN_ST_UINT8: d->u8 = (uint8_t)v; break;
+    case SS_PLUGIN_ST_UINT16: d->u16 = (uint16_t)v; break;
+    case SS_PLUGIN_ST_UINT32: d->u32 = (uint32_t)v; break;
+    case SS_PLUGIN_ST_UINT64: d->u64 = v; break;
+    case SS_PLUGIN_ST_BOOL: d->b = v != 0; break;
+    default: break;
+    }
+}
+
+/* Keeps a value in the range of its type (what a narrower C member would hold). */
+static uint64_t st_norm(ss_plugin_state_type t, uint64_t v)
+{
+    ss_plugin_state_data d;
+    memset(&d, 0, sizeof d);
+    sd_put(t, &d, v);
+    return sd_get(t, &d);
+}
+
+/* ---- the host's own tables ---- */
+
+#define HF_MAGIC 0x66706866u /* "fphf" */
+#define PF_MAGIC 0x66707066u /* "fppf" */
+#define TH_MAGIC 0x66707468u /* "fpth" */
+#define EH_MAGIC 0x66706568u /* "fpeh" */
+
+typedef struct hschema hschema;
+typedef struct htable htable;
+
+/* A field of a host table; the pointer is the field handle plugins get. */
+typedef struct hfield {
+    uint32_t magic;
+    hschema *sc;
+    char *name;
+    ss_plugin_state_type type;
+    bool read_only, dynamic;
+    size_t index;
+    uint64_t def;  /* integers: the value of a new entry */
+    hschema *sub;  /* TABLE fields: the nested tables' schema */
+} hfield;
+
+/* The fields of a kind of table (shared by all nested tables of one kind). */
+struct hschema {
+    char *name;
+    ss_plugin_state_type key_type;
+    bool fixed;    /* no dynamic fields */
+    int key_field; /* the field that mirrors the key (tid, fd), or -1 */
+    hfield **f;
+    size_t nf;
+    hschema *next;
+};
+
+typedef union {
+    uint64_t u;
+    char *s; /* NULL reads as "" */
+    htable *t;
+} hval;
+
+typedef struct hentry {
+    uint64_t key;
+    unsigned refs; /* the table holding it, plus each live handle */
+    bool in_table;
+    hschema *sc;
+    hval *v;
+    size_t nv; /* may lag behind sc->nf: later dynamic fields read as zero */
+} hentry;
+
+struct htable {
+    hschema *sc;
+    hentry **e; /* sorted by key */
+    size_t n, cap;
+};
+
+static void ht_free(htable *t);
+
+static htable *ht_new(hschema *sc)
+{
+    htable *t = xcalloc(1, sizeof *t);
+    t->sc = sc;
+    return t;
+}
+
+static hentry *he_new(hschema *sc)
+{
+    hentry *he = xcalloc(1, sizeof *he);
+    size_t i;
+    he->sc = sc;
+    he->nv = sc->nf;
+    he->v = xcalloc(he->nv ? he->nv : 1, sizeof *he->v);
+    for (i = 0; i < sc->nf; i++) {
+        const hfield *f = sc->f[i];
+        if (f->type == SS_PLUGIN_ST_TABLE)
+            he->v[i].t = ht_new(f->sub);
+        else if (f->type != SS_PLUGIN_ST_STRING)
+            he->v[i].u = f->def;
+    }
+    return he;
+}
+
+static void he_free(hentry *he)
+{
+    size_t i;
+    for (i = 0; i < he->nv; i++) {
+        const hfield *f = he->sc->f[i];
+        if (f->type == SS_PLUGIN_ST_STRING)
+            free(he->v[i].s);
+        else if (f->type == SS_PLUGIN_ST_TABLE)
+            ht_free(he->v[i].t);
+    }
+    free(he->v);
+    free(he);
+}
+
+static void he_unref(hentry *he)
+{
+    if (he && --he->refs == 0)
+        he_free(he);
+}
+
+static hval *he_val(hentry *he, const hfield *f)
+{
+    if (f->index >= he->nv) {
+        size_t n = he->sc->nf;
+        he->v = xrealloc(he->v, n * sizeof *he->v);
+        memset(he->v + he->nv, 0, (n - he->nv) * sizeof *he->v);
+        he->nv = n;
+    }
+    return &he->v[f->index];
+}
+
+static int key_cmp(const hschema *sc, uint64_t a, uint64_t b)
+{
+    if (st_signed(sc->key_type))
+        return (int64_t)a < (int64_t)b ? -1 : (int64_t)a > (int64_t)b;
+    return a < b ? -1 : a > b;
+}
+
+/* Binary search: the index of key, or where it would go (*found false). */
+static size_t ht_find(const htable *t, uint64_t key, bool *found)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = key_cmp(t->sc, t->e[mid]->key, key);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static hentry *ht_get(const htable *t, uint64_t key)
+{
+    bool found;
+    size_t i = ht_find(t, key, &found);
+    return found ? t->e[i] : NULL;
+}
+
+/* Puts he in the table under its key (one reference taken), replacing an entry there. */
+static void ht_put(htable *t, hentry *he)
+{
+    bool found;
+    size_t i = ht_find(t, he->key, &found);
+    he->refs++;
+    he->in_table = true;
+    if (found) {
+        hentry *old = t->e[i];
+        t->e[i] = he;
+        old->in_table = false;
+        he_unref(old);
+        return;
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        t->e = xrealloc(t->e, t->cap * sizeof *t->e);
+    }
+    memmove(t->e + i + 1, t->e + i, (t->n - i) * sizeof *t->e);
+    t->e[i] = he;
+    t->n++;
+}
+
+static bool ht_erase(htable *t, uint64_t key)
+{
+    bool found;
+    size_t i = ht_find(t, key, &found);
+    hentry *he;
+    if (!found)
+        return false;
+    he = t->e[i];
+    memmove(t->e + i, t->e + i + 1, (t->n - i - 1) * sizeof *t->e);
+    t->n--;
+    he->in_table = false;
+    he_unref(he);
+    return true;
+}
+
+static void ht_clear(htable *t)
+{
+    size_t i, n = t->n;
+    hentry **e = t->e;
+    t->e = NULL;
+    t->n = t->cap = 0;
+    for (i = 0; i < n; i++) {
+        e[i]->in_table = false;
+        he_unref(e[i]);
+    }
+    free(e);
+}
+
+static void ht_free(htable *t)
+{
+    if (!t)
+        return;
+    ht_clear(t);
+    free(t);
+}
+
+static hfield *sc_field(const hschema *sc, const char *name)
+{
+    size_t i;
+    for (i = 0; i < sc->nf; i++)
+        if (!strcmp(sc->f[i]->name, name))
+            return sc->f[i];
+    return NULL;
+}
+
+/* ---- the registry ---- */
+
+/* A table in the registry: the host's, or one a plugin added. */
+typedef struct reg_table {
+    char *name;
+    ss_plugin_state_type key_type;
+    host_owner *provider; /* the plugin state that added it; NULL: the host's */
+    htable *ht;           /* the host's tables */
+    ss_plugin_table_input in; /* plugin tables: the input as given, _ext pointing to copies */
+    ss_plugin_table_reader_vtable_ext rx;
+    ss_plugin_table_writer_vtable_ext wx;
+    ss_plugin_table_fields_vtable_ext fx;
+} reg_table;
+
+/* What a handle refers to: a host table instance, or a plugin's table input. */
+typedef struct {
+    htable *ht;
+    const ss_plugin_table_input *pin;
+    void *ptab;          /* pin->table, kept to compare tables without touching pin */
+    host_owner *provider;
+    reg_table *reg;      /* the registry table, for top-level tables */
+    const char *name;
+    ss_plugin_state_type key_type;
+} tref;
+
+/* A table handle: what ss_plugin_table_t* points to for plugins. */
+typedef struct tbl_handle {
+    ss_plugin_table_input input; /* first: plugins read key_type through it */
+    uint32_t magic;
+    host_owner *ow; /* the plugin state using it */
+    tref ref;
+    bool ephemeral;     /* a nested table: valid during the call that read it */
+    hentry *holder;     /* host nested tables: the entry that holds the table (a reference) */
+    ss_plugin_table_fieldinfo *finfo; /* list_table_fields, rebuilt on every call */
+    struct tbl_handle *next;
+} tbl_handle;
+
+enum { EH_GOT = 1, EH_CREATED, EH_BORROWED };
+
+typedef struct ehandle {
+    uint32_t magic;
+    int kind;
+    const char *dead; /* NULL while usable, else what ended it */
+    host_owner *ow;
+    htable *ht; /* host tables */
+    hentry *he;
+    const ss_plugin_table_input *pin; /* plugin tables */
+    void *ptab;
+    host_owner *provider;
+    void *raw;
+    struct ehandle *next;
+} ehandle;
+
+/* A field handle of a plugin's table. */
+typedef struct pfield {
+    uint32_t magic;
+    const void *family; /* the table it belongs to; NULL for nested tables (not checked) */
+    ss_plugin_table_field_t *raw;
+    ss_plugin_state_type type;
+    struct pfield *next;
+} pfield;
+
+/* Per plugin state: its table handles and what it holds during a call. */
+typedef struct otrack {
+    host_owner *ow;
+    tbl_handle *cached; /* get_table results, for the plugin's lifetime */
+    tbl_handle *ephem;  /* nested table handles of the current call */
+    ehandle *ents;      /* entry handles of the current call */
+    ss_plugin_table_info *tinfo;
+    atomic_int dirty;
+    struct otrack *next;
+} otrack;
+
+typedef struct {
+    bool active;
+    reg_table **t;
+    size_t n;
+    hschema *schemas;
+    hschema *sc_threads;
+    htable *threads;
+    otrack *tracks;
+    pfield *pfields;
+    ptrset live;
+} registry;
+
+static registry g_reg;
+static pthread_mutex_t g_tbl_mu;
+static pthread_once_t g_tbl_mu_once = PTHREAD_ONCE_INIT;
+static _Thread_local host_owner *tl_owner; /* the plugin state being called on this thread */
+static _Atomic uint64_t g_misuse_unowned;
+static host_owner g_host_ow = {OWNER_MAGIC, NULL, 0, {0}, NULL};
+
+static void tbl_mu_init(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE); /* iteration callbacks re-enter */
+    pthread_mutex_init(&g_tbl_mu, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
+static void tbl_lock(void)
+{
+    pthread_once(&g_tbl_mu_once, tbl_mu_init);
+    pthread_mutex_lock(&g_tbl_mu);
+}
+
+#define TLOCK() tbl_lock()
+#define TUNLOCK() pthread_mutex_unlock(&g_tbl_mu)
+
+static const char *owner_label(const host_owner *ow)
+{
+    if (ow == &g_host_ow)
+        return "fp-host";
+    if (ow && ow->plugin)
+        return plugin_label(ow->plugin);
+    return NULL;
+}
+
+__attribute__((format(printf, 2, 3))) static void ow_error(host_owner *ow, const char *fmt, ...)
+{
+    va_list ap;
+    if (!ow || ow->magic != OWNER_MAGIC)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(ow->last_error, sizeof ow->last_error, fmt, ap);
+    va_end(ap);
+}
+
+/* A plugin broke the table API contract: an error (the run fails), never a crash. */
+__attribute__((format(printf, 2, 3))) static void tbl_misuse(host_owner *ow, const char *fmt,
+                                                              ...)
+{
+    char msg[ERRBUF];
+    va_list ap;
+    uint64_t n;
+    host_owner *who = ow ? ow : tl_owner;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (who && who->plugin)
+        n = atomic_fetch_add(&who->plugin->table_misuse, 1);
+    else
+        n = atomic_fetch_add(&g_misuse_unowned, 1);
+    ow_error(who, "%s", msg);
+    if (n < 10)
+        report_error(owner_label(who), "tables", "table API misuse: %s", msg);
+}
+
+/* The error of the plugin owning a table, as the caller's last error. */
+static void copy_provider_error(host_owner *caller, host_owner *provider, const char *what)
+{
+    const char *e = NULL;
+    host_plugin *p = provider ? provider->plugin : NULL;
+    if (p && p->states && provider->index < p->nstates && p->states[provider->index])
+        e = p->api.get_last_error(p->states[provider->index]);
+    ow_error(caller, "%s failed in the table's owner (%s): %s", what,
+             p ? plugin_label(p) : "?", (e && e[0]) ? e : "no error message");
+}
+
+static otrack *trk_of(host_owner *ow)
+{
+    otrack *t;
+    if (!ow)
+        return NULL;
+    if (ow->trk)
+        return ow->trk;
+    t = xcalloc(1, sizeof *t);
+    t->ow = ow;
+    t->next = g_reg.tracks;
+    g_reg.tracks = t;
+    ow->trk = t;
+    return t;
+}
+
+/* ---- handles ---- */
+
+static ss_plugin_table_reader_vtable_ext g_reader_ext;
+static ss_plugin_table_writer_vtable_ext g_writer_ext;
+static ss_plugin_table_fields_vtable_ext g_fields_ext;
+static ss_plugin_table_reader_vtable g_reader_v0;
+static ss_plugin_table_writer_vtable g_writer_v0;
+static ss_plugin_table_fields_vtable g_fields_v0;
+
+static tbl_handle *th_new(host_owner *ow, const tref *ref, bool ephemeral)
+{
+    tbl_handle *h = xcalloc(1, sizeof *h);
+    otrack *trk = trk_of(ow);
+    h->input.name = ref->name;
+    h->input.key_type = ref->key_type;
+    h->input.table = h;
+    h->input.reader = g_reader_v0;
+    h->input.writer = g_writer_v0;
+    h->input.fields = g_fields_v0;
+    h->input.reader_ext = &g_reader_ext;
+    h->input.writer_ext = &g_writer_ext;
+    h->input.fields_ext = &g_fields_ext;
+    h->magic = TH_MAGIC;
+    h->ow = ow;
+    h->ref = *ref;
+    h->ephemeral = ephemeral;
+    if (ephemeral) {
+        h->next = trk->ephem;
+        trk->ephem = h;
+        atomic_store(&trk->dirty, 1);
+    } else {
+        h->next = trk->cached;
+        trk->cached = h;
+    }
+    ps_add(&g_reg.live, h, PT_TABLE);
+    return h;
+}
+
+static void th_free(tbl_handle *h)
+{
+    ps_del(&g_reg.live, h);
+    if (h->holder)
+        he_unref(h->holder);
+    free(h->finfo);
+    h->magic = 0;
+    free(h);
+}
+
+/* The handle behind t, or NULL (reported) when t is not a live table handle. */
+static tbl_handle *th_check(ss_plugin_table_t *t, const char *fn)
+{
+    if (!t) {
+        tbl_misuse(NULL, "%s was called with a NULL table", fn);
+        return NULL;
+    }
+    if (ps_tag(&g_reg.live, t) != PT_TABLE) {
+        tbl_misuse(NULL,
+                   "%s was called with %p, which is not a table handle the host gave out (or "
+                   "a nested table read during an earlier call)",
+                   fn, t);
+        return NULL;
+    }
+    return t;
+}
+
+static ehandle *eh_new(tbl_handle *th, int kind)
+{
+    ehandle *e = xcalloc(1, sizeof *e);
+    otrack *trk = trk_of(th->ow);
+    e->magic = EH_MAGIC;
+    e->kind = kind;
+    e->ow = th->ow;
+    e->ht = th->ref.ht;
+    e->pin = th->ref.pin;
+    e->ptab = th->ref.ptab;
+    e->provider = th->ref.provider;
+    e->next = trk->ents;
+    trk->ents = e;
+    atomic_store(&trk->dirty, 1);
+    ps_add(&g_reg.live, e, PT_ENTRY);
+    return e;
+}
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case EH_GOT: return "got";
+    case EH_CREATED: return "created";
+    default: return "borrowed";
+    }
+}
+
+/* The live entry handle e of table th, or NULL (reported). */
+static ehandle *eh_check(tbl_handle *th, ss_plugin_table_entry_t *e, const char *fn)
+{
+    ehandle *eh;
+    if (!e) {
+        tbl_misuse(th->ow, "%s on table '%s' was called with a NULL entry", fn, th->ref.name);
+        return NULL;
+    }
+    if (ps_tag(&g_reg.live, e) != PT_ENTRY) {
+        tbl_misuse(th->ow,
+                   "%s on table '%s' was called with %p, which is not an entry the host gave "
+                   "out (entries end when released and after the call that got them)",
+                   fn, th->ref.name, e);
+        return NULL;
+    }
+    eh = e;
+    if (eh->dead) {
+        tbl_misuse(th->ow, "%s on table '%s' was called with an entry that was already %s", fn,
+                   th->ref.name, eh->dead);
+        return NULL;
+    }
+    if (th->ref.ht ? eh->ht != th->ref.ht : eh->ptab != th->ref.ptab) {
+        tbl_misuse(th->ow, "%s on table '%s' was called with an entry of another table", fn,
+                   th->ref.name);
+        return NULL;
+    }
+    return eh;
+}
+
+/* Ends what an entry handle holds (release, or destroy for a created entry). */
+static void eh_end(ehandle *eh, const char *why)
+{
+    if (eh->dead)
+        return;
+    eh->dead = why;
+    if (eh->he) {
+        he_unref(eh->he);
+        eh->he = NULL;
+        return;
+    }
+    if (!eh->pin || eh->kind == EH_BORROWED)
+        return;
+    if (eh->kind == EH_CREATED) {
+        if (eh->pin->writer_ext && eh->pin->writer_ext->destroy_table_entry)
+            eh->pin->writer_ext->destroy_table_entry(eh->pin->table, eh->raw);
+    } else if (eh->pin->reader_ext && eh->pin->reader_ext->release_table_entry) {
+        eh->pin->reader_ext->release_table_entry(eh->pin->table, eh->raw);
+    }
+}
+
+/* A field handle f valid for table th: an hfield of its schema or a pfield of its family. */
+static const void *field_check(tbl_handle *th, const ss_plugin_table_field_t *f, const char *fn)
+{
+    uint8_t tag;
+    if (!f) {
+        tbl_misuse(th->ow, "%s on table '%s' was called with a NULL field", fn, th->ref.name);
+        return NULL;
+    }
+    tag = ps_tag(&g_reg.live, f);
+    if (th->ref.ht) {
+        const hfield *hf = f;
+        if (tag == PT_HFIELD && hf->sc == th->ref.ht->sc)
+            return hf;
+    } else {
+        const pfield *pf = f;
+        if (tag == PT_PFIELD && (!pf->family || pf->family == th->ref.ptab))
+            return pf;
+    }
+    tbl_misuse(th->ow,
+               "%s on table '%s' was called with %p, which is not a field of this table (field "
+               "handles come from get_table_field or add_table_field on the same table)",
+               fn, th->ref.name, (const void *)f);
+    return NULL;
+}
+
+/* Leak check and clean-up at the end of a call into owner ow's plugin. */
+static void tbl_end_call(host_owner *ow, const char *call)
+{
+    otrack *trk = ow ? ow->trk : NULL;
+    uint64_t leaks = 0;
+    ehandle *e, *en;
+    tbl_handle *h, *hn;
+    if (!trk || !atomic_load_explicit(&trk->dirty, memory_order_relaxed))
+        return;
+    TLOCK();
+    for (e = trk->ents; e; e = en) {
+        en = e->next;
+        if (!e->dead && e->kind != EH_BORROWED)
+            leaks++;
+        eh_end(e, "ended with its call");
+        ps_del(&g_reg.live, e);
+        e->magic = 0;
+        free(e);
+    }
+    trk->ents = NULL;
+    for (h = trk->ephem; h; h = hn) {
+        hn = h->next;
+        th_free(h);
+    }
+    trk->ephem = NULL;
+    atomic_store(&trk->dirty, 0);
+    TUNLOCK();
+    if (leaks && ow->plugin) {
+        atomic_fetch_add(&ow->plugin->entry_leaks, leaks);
+        if (!atomic_exchange(&ow->plugin->leak_warned, 1))
+            report_warning(ow->plugin->name,
+                           "%s returned with %" PRIu64
+                           " table entries not released (every entry from get_table_entry, "
+                           "add_table_entry or create_table_entry must be released or "
+                           "destroyed before the call returns); the host released them. "
+                           "Further leaks are only counted as entry_leaks",
+                           call, leaks);
+    }
+}
+
+static inline void tbl_after_call(host_owner *ow, const char *call)
+{
+    if (ow && ow->trk && atomic_load_explicit(&ow->trk->dirty, memory_order_relaxed))
+        tbl_end_call(ow, call);
+}
+
+/* ---- reader ---- */
+
+static const char *tr_get_table_name(ss_plugin_table_t *t)
+{
+    tbl_handle *th;
+    const char *r = NULL;
+    TLOCK();
+    th = th_check(t, "get_table_name");
+    if (th) {
+        if (th->ref.ht || !th->ref.pin->reader_ext->get_table_name)
+            r = th->ref.name;
+        else
+            r = th->ref.pin->reader_ext->get_table_name(th->ref.pin->table);
+    }
+    TUNLOCK();
+    return r;
+}
+
+static uint64_t tr_get_table_size(ss_plugin_table_t *t)
+{
+    tbl_handle *th;
+    uint64_t r = 0;
+    TLOCK();
+    th = th_check(t, "get_table_size");
+    if (th) {
+        if (th->ref.ht)
+            r = th->ref.ht->n;
+        else
+            r = th->ref.pin->reader_ext->get_table_size(th->ref.pin->table);
+    }
+    TUNLOCK();
+    return r;
+}
+
+static ss_plugin_table_entry_t *tr_get_table_entry(ss_plugin_table_t *t,
+                                                   const ss_plugin_state_data *key)
+{
+    tbl_handle *th;
+    ehandle *eh = NULL;
+    TLOCK();
+    th = th_check(t, "get_table_entry");
+    if (!th)
+        goto out;
+    if (!key) {
+        tbl_misuse(th->ow, "get_table_entry on table '%s' was called with a NULL key",
+                   th->ref.name);
+        goto out;
+    }
+    if (th->ref.ht) {
+        /* like libsinsp, the key is read as 64 bits for any integer key type */
+        uint64_t k = st_norm(th->ref.key_type, key->u64);
+        hentry *he = ht_get(th->ref.ht, k);
+        if (!he) {
+            ow_error(th->ow, "get_entry found no element at given key");
+            goto out;
+        }
+        eh = eh_new(th, EH_GOT);
+        eh->he = he;
+        he->refs++;
+    } else {
+        void *raw = th->ref.pin->reader_ext->get_table_entry(th->ref.pin->table, key);
+        if (!raw) {
+            copy_provider_error(th->ow, th->ref.provider, "get_table_entry");
+            goto out;
+        }
+        eh = eh_new(th, EH_GOT);
+        eh->raw = raw;
+    }
+out:
+    TUNLOCK();
+    return eh;
+}
+
+/* A nested table value of a host entry as a handle valid during the current call. */
+static ss_plugin_table_t *nested_handle(tbl_handle *th, hentry *holder, const hfield *f,
+                                        htable *sub)
+{
+    tref r;
+    tbl_handle *h;
+    memset(&r, 0, sizeof r);
+    r.ht = sub;
+    r.name = f->sub->name;
+    r.key_type = f->sub->key_type;
+    h = th_new(th->ow, &r, true);
+    h->holder = holder;
+    holder->refs++;
+    return h;
+}
+
+static ss_plugin_rc tr_read_entry_field(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                                        const ss_plugin_table_field_t *f,
+                                        ss_plugin_state_data *out)
+{
+    tbl_handle *th;
+    ehandle *eh;
+    const void *fv;
+    ss_plugin_rc rc = SS_PLUGIN_FAILURE;
+    TLOCK();
+    th = th_check(t, "read_entry_field");
+    if (!th || !(eh = eh_check(th, e, "read_entry_field")) ||
+        !(fv = field_check(th, f, "read_entry_field")))
+        goto out;
+    if (!out) {
+        tbl_misuse(th->ow, "read_entry_field on table '%s' was called with a NULL output",
+                   th->ref.name);
+        goto out;
+    }
+    if (th->ref.ht) {
+        const hfield *hf = fv;
+        hval *v = he_val(eh->he, hf);
+        memset(out, 0, sizeof *out);
+        if (hf->type == SS_PLUGIN_ST_STRING)
+            out->str = v->s ? v->s : "";
+        else if (hf->type == SS_PLUGIN_ST_TABLE)
+            out->table = nested_handle(th, eh->he, hf, v->t);
+        else
+            sd_put(hf->type, out, v->u);
+        rc = SS_PLUGIN_SUCCESS;
+    } else {
+        const pfield *pf = fv;
+        rc = th->ref.pin->reader_ext->read_entry_field(th->ref.pin->table, eh->raw, pf->raw,
+                                                       out);
+        if (rc != SS_PLUGIN_SUCCESS) {
+            copy_provider_error(th->ow, th->ref.provider, "read_entry_field");
+        } else if (pf->type == SS_PLUGIN_ST_TABLE) {
+            const ss_plugin_table_input *nin = out->table;
+            if (!nin || !nin->reader_ext || !nin->writer_ext || !nin->fields_ext) {
+                ow_error(th->ow,
+                         "the owner of table '%s' returned a nested table that is not an "
+                         "ss_plugin_table_input with its three _ext vtables",
+                         th->ref.name);
+                rc = SS_PLUGIN_FAILURE;
+            } else {
+                tref r;
+                memset(&r, 0, sizeof r);
+                r.pin = nin;
+                r.ptab = nin->table;
+                r.provider = th->ref.provider;
+                r.name = nin->name ? nin->name : "";
+                r.key_type = nin->key_type;
+                out->table = th_new(th->ow, &r, true);
+            }
+        }
+    }
+out:
+    TUNLOCK();
+    return rc;
+}
+
+static void tr_release_table_entry(ss_plugin_table_t *t, ss_plugin_table_entry_t *e)
+{
+    tbl_handle *th;
+    ehandle *eh;
+    TLOCK();
+    th = th_check(t, "release_table_entry");
+    if (th && (eh = eh_check(th, e, "release_table_entry"))) {
+        if (eh->kind == EH_BORROWED)
+            tbl_misuse(th->ow,
+                       "release_table_entry on table '%s' was called with an entry borrowed "
+                       "from iterate_entries (those must not be released)",
+                       th->ref.name);
+        else
+            eh_end(eh, "released");
+    }
+    TUNLOCK();
+}
+
+typedef struct {
+    tbl_handle *th;
+    ss_plugin_table_iterator_func_t it;
+    ss_plugin_table_iterator_state_t *s;
+} iter_ctx;
+
+static ss_plugin_bool iter_trampoline(ss_plugin_table_iterator_state_t *s,
+                                      ss_plugin_table_entry_t *raw)
+{
+    iter_ctx *c = s;
+    ehandle *eh;
+    ss_plugin_bool r;
+    TLOCK();
+    eh = eh_new(c->th, EH_BORROWED);
+    eh->raw = raw;
+    r = c->it(c->s, eh);
+    eh->dead = "borrowed by an iteration that moved on";
+    TUNLOCK();
+    return r;
+}
+
+static ss_plugin_bool tr_iterate_entries(ss_plugin_table_t *t, ss_plugin_table_iterator_func_t it,
+                                         ss_plugin_table_iterator_state_t *s)
+{
+    tbl_handle *th;
+    ss_plugin_bool ok = 0;
+    TLOCK();
+    th = th_check(t, "iterate_entries");
+    if (!th)
+        goto out;
+    if (!it) {
+        tbl_misuse(th->ow, "iterate_entries on table '%s' was called without a function",
+                   th->ref.name);
+        goto out;
+    }
+    if (th->ref.ht) {
+        /* on a snapshot: the callback may add or erase entries */
+        size_t n = th->ref.ht->n, i;
+        hentry **snap = xmalloc((n ? n : 1) * sizeof *snap);
+        memcpy(snap, th->ref.ht->e, n * sizeof *snap);
+        for (i = 0; i < n; i++)
+            snap[i]->refs++;
+        ok = 1;
+        for (i = 0; i < n && ok; i++) {
+            ehandle *eh;
+            if (!snap[i]->in_table)
+                continue;
+            eh = eh_new(th, EH_BORROWED);
+            eh->he = snap[i];
+            snap[i]->refs++;
+            ok = it(s, eh) ? 1 : 0;
+            eh_end(eh, "borrowed by an iteration that moved on");
+        }
+        for (i = 0; i < n; i++)
+            he_unref(snap[i]);
+        free(snap);
+    } else {
+        iter_ctx c;
+        if (!th->ref.pin->reader_ext->iterate_entries) {
+            ow_error(th->ow, "table '%s' does not support iterate_entries (API 3.0 owner)",
+                     th->ref.name);
+            goto out;
+        }
+        c.th = th;
+        c.it = it;
+        c.s = s;
+        ok = th->ref.pin->reader_ext->iterate_entries(th->ref.pin->table, iter_trampoline, &c);
+    }
+out:
+    TUNLOCK();
+    return ok;
+}
+
+/* ---- writer ---- */
+
+static ss_plugin_rc tw_clear_table(ss_plugin_table_t *t)
+{
+    tbl_handle *th;
+    ss_plugin_rc rc = SS_PLUGIN_FAILURE;
+    TLOCK();
+    th = th_check(t, "clear_table");
+    if (th) {
+        if (th->ref.ht) {
+            ht_clear(th->ref.ht);
+            rc = SS_PLUGIN_SUCCESS;
+        } else {
+            rc = th->ref.pin->writer_ext->clear_table(th->ref.pin->table);
+            if (rc != SS_PLUGIN_SUCCESS)
+                copy_provider_error(th->ow, th->ref.provider, "clear_table");
+        }
+    }
+    TUNLOCK();
+    return rc;
+}
+
+static ss_plugin_rc tw_erase_table_entry(ss_plugin_table_t *t, const ss_plugin_state_data *key)
+{
+    tbl_handle *th;
+    ss_plugin_rc rc = SS_PLUGIN_FAILURE;
+    TLOCK();
+    th = th_check(t, "erase_table_entry");
+    if (!th)
+        goto out;
+    if (!key) {
+        tbl_misuse(th->ow, "erase_table_entry on table '%s' was called with a NULL key",
+                   th->ref.name);
+        goto out;
+    }
+    if (th->ref.ht) {
+        if (ht_erase(th->ref.ht, st_norm(th->ref.key_type, key->u64)))
+            rc = SS_PLUGIN_SUCCESS;
+        else
+            ow_error(th->ow, "table entry not found");
+    } else {
+        rc = th->ref.pin->writer_ext->erase_table_entry(th->ref.pin->table, key);
+        if (rc != SS_PLUGIN_SUCCESS)
+            copy_provider_error(th->ow, th->ref.provider, "erase_table_entry");
+    }
+out:
+    TUNLOCK();
+    return rc;
+}
+
+static ss_plugin_table_entry_t *tw_create_table_entry(ss_plugin_table_t *t)
+{
+    tbl_handle *th;
+    ehandle *eh = NULL;
+    TLOCK();
+    th = th_check(t, "create_table_entry");
+    if (!th)
+        goto out;
+    if (th->ref.ht) {
+        eh = eh_new(th, EH_CREATED);
+        eh->he = he_new(th->ref.ht->sc);
+        eh->he->refs = 1;
+    } else {
+        void *raw = th->ref.pin->writer_ext->create_table_entry(th->ref.pin->table);
+        if (!raw) {
+            copy_provider_error(th->ow, th->ref.provider, "create_table_entry");
+            goto out;
+        }
+        eh = eh_new(th, EH_CREATED);
+        eh->raw = raw;
+    }
+out:
+    TUNLOCK();
+    return eh;
+}
+
+static void tw_destroy_table_entry(ss_plugin_table_t *t, ss_plugin_table_entry_t *e)
+{
+    tbl_handle *th;
+    ehandle *eh;
+    TLOCK();
+    th = th_check(t, "destroy_table_entry");
+    if (th && (eh = eh_check(th, e, "destroy_table_entry"))) {
+        if (eh->kind == EH_BORROWED)
+            tbl_misuse(th->ow,
+                       "destroy_table_entry on table '%s' was called with an entry borrowed "
+                       "from iterate_entries",
+                       th->ref.name);
+        else
+            eh_end(eh, "destroyed");
+    }
+    TUNLOCK();
+}
+
+static ss_plugin_table_entry_t *tw_add_table_entry(ss_plugin_table_t *t,
+                                                   const ss_plugin_state_data *key,
+                                                   ss_plugin_table_entry_t *e)
+{
+    tbl_handle *th;
+    ehandle *eh, *res = NULL;
+    TLOCK();
+    th = th_check(t, "add_table_entry");
+    if (!th || !(eh = eh_check(th, e, "add_table_entry")))
+        goto out;
+    if (!key) {
+        tbl_misuse(th->ow, "add_table_entry on table '%s' was called with a NULL key",
+                   th->ref.name);
+        goto out;
+    }
+    if (eh->kind != EH_CREATED) {
+        tbl_misuse(th->ow,
+                   "add_table_entry on table '%s' was called with a %s entry: it takes an "
+                   "entry from create_table_entry",
+                   th->ref.name, kind_name(eh->kind));
+        goto out;
+    }
+    if (th->ref.ht) {
+        hentry *he = eh->he;
+        he->key = st_norm(th->ref.key_type, key->u64);
+        if (he->sc->key_field >= 0)
+            he_val(he, he->sc->f[he->sc->key_field])->u = he->key;
+        ht_put(th->ref.ht, he);
+        res = eh_new(th, EH_GOT);
+        res->he = he;
+        he->refs++;
+        eh_end(eh, "consumed by add_table_entry");
+    } else {
+        void *raw = th->ref.pin->writer_ext->add_table_entry(th->ref.pin->table, key, eh->raw);
+        if (!raw) {
+            copy_provider_error(th->ow, th->ref.provider, "add_table_entry");
+            goto out;
+        }
+        eh->dead = "consumed by add_table_entry"; /* the owner took the entry */
+        res = eh_new(th, EH_GOT);
+        res->raw = raw;
+    }
+out:
+    TUNLOCK();
+    return res;
+}
+
+static ss_plugin_rc tw_write_entry_field(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                                         const ss_plugin_table_field_t *f,
+                                         const ss_plugin_state_data *in)
+{
+    tbl_handle *th;
+    ehandle *eh;
+    const void *fv;
+    ss_plugin_rc rc = SS_PLUGIN_FAILURE;
+    TLOCK();
+    th = th_check(t, "write_entry_field");
+    if (!th || !(eh = eh_check(th, e, "write_entry_field")) ||
+        !(fv = field_check(th, f, "write_entry_field")))
+        goto out;
+    if (!in) {
+        tbl_misuse(th->ow, "write_entry_field on table '%s' was called with a NULL value",
+                   th->ref.name);
+        goto out;
+    }
+    if (th->ref.ht) {
+        const hfield *hf = fv;
+        hval *v;
+        if (hf->type == SS_PLUGIN_ST_TABLE) {
+            ow_error(th->ow, "writing to table fields is currently not supported");
+            goto out;
+        }
+        if (hf->read_only) {
+            ow_error(th->ow, "field '%s' of table '%s' is read-only", hf->name, th->ref.name);
+            goto out;
+        }
+        v = he_val(eh->he, hf);
+        if (hf->type == SS_PLUGIN_ST_STRING) {
+            char *s = xstrdup(in->str ? in->str : "");
+            free(v->s);
+            v->s = s;
+        } else {
+            /* like libsinsp, writing the key member (tid, fd) does not move the entry */
+            v->u = sd_get(hf->type, in);
+        }
+        rc = SS_PLUGIN_SUCCESS;
+    } else {
+        const pfield *pf = fv;
+        rc = th->ref.pin->writer_ext->write_entry_field(th->ref.pin->table, eh->raw, pf->raw,
+                                                        in);
+        if (rc != SS_PLUGIN_SUCCESS)
+            copy_provider_error(th->ow, th->ref.provider, "write_entry_field");
+    }
+out:
+    TUNLOCK();
+    return rc;
+}
+
+/* ---- fields ---- */
+
+static const ss_plugin_table_fieldinfo *tf_list_table_fields(ss_plugin_table_t *t,
+                                                             uint32_t *nfields)
+{
+    tbl_handle *th;
+    const ss_plugin_table_fieldinfo *r = NULL;
+    TLOCK();
+    th = th_check(t, "list_table_fields");
+    if (!th)
+        goto out;
+    if (!nfields) {
+        tbl_misuse(th->ow, "list_table_fields on table '%s' was called with a NULL count",
+                   th->ref.name);
+        goto out;
+    }
+    if (th->ref.ht) {
+        const hschema *sc = th->ref.ht->sc;
+        size_t i;
+        free(th->finfo);
+        th->finfo = xcalloc(sc->nf ? sc->nf : 1, sizeof *th->finfo);
+        for (i = 0; i < sc->nf; i++) {
+            th->finfo[i].name = sc->f[i]->name;
+            th->finfo[i].field_type = sc->f[i]->type;
+            th->finfo[i].read_only = sc->f[i]->read_only;
+        }
+        *nfields = (uint32_t)sc->nf;
+        r = th->finfo;
+    } else {
+        r = th->ref.pin->fields_ext->list_table_fields(th->ref.pin->table, nfields);
+        if (!r)
+            copy_provider_error(th->ow, th->ref.provider, "list_table_fields");
+    }
+out:
+    TUNLOCK();
+    return r;
+}
+
+static pfield *pfield_of(tbl_handle *th, ss_plugin_table_field_t *raw, ss_plugin_state_type type)
+{
+    const void *family = th->ephemeral ? NULL : th->ref.ptab;
+    pfield *pf;
+    for (pf = g_reg.pfields; pf; pf = pf->next)
+        if (pf->raw == raw && pf->family == family && pf->type == type)
+            return pf;
+    pf = xcalloc(1, sizeof *pf);
+    pf->magic = PF_MAGIC;
+    pf->family = family;
+    pf->raw = raw;
+    pf->type = type;
+    pf->next = g_reg.pfields;
+    g_reg.pfields = pf;
+    ps_add(&g_reg.live, pf, PT_PFIELD);
+    return pf;
+}
+
+static hfield *sc_add(hschema *sc, const char *name, ss_plugin_state_type type, bool ro,
+                      bool dynamic, uint64_t def, hschema *sub)
+{
+    hfield *f = xcalloc(1, sizeof *f);
+    f->magic = HF_MAGIC;
+    f->sc = sc;
+    f->name = xstrdup(name);
+    f->type = type;
+    f->read_only = ro;
+    f->dynamic = dynamic;
+    f->index = sc->nf;
+    f->def = def;
+    f->sub = sub;
+    sc->f = xrealloc(sc->f, (sc->nf + 1) * sizeof *sc->f);
+    sc->f[sc->nf++] = f;
+    ps_add(&g_reg.live, f, PT_HFIELD);
+    return f;
+}
+
+static ss_plugin_table_field_t *tf_field(ss_plugin_table_t *t, const char *name,
+                                         ss_plugin_state_type type, bool add)
+{
+    const char *fn = add ? "add_table_field" : "get_table_field";
+    tbl_handle *th;
+    void *r = NULL;
+    TLOCK();
+    th = th_check(t, fn);
+    if (!th)
+        goto out;
+    if (!name) {
+        tbl_misuse(th->ow, "%s on table '%s' was called with a NULL name", fn, th->ref.name);
+        goto out;
+    }
+    if (!st_name(type)) {
+        ow_error(th->ow, "%s: unknown state type %d for field '%s'", fn, (int)type, name);
+        goto out;
+    }
+    if (th->ref.ht) {
+        hschema *sc = th->ref.ht->sc;
+        hfield *hf = sc_field(sc, name);
+        if (!add) {
+            if (!hf)
+                ow_error(th->ow, "undefined field '%s' in table '%s'", name, sc->name);
+            else if (hf->type != type)
+                ow_error(th->ow,
+                         "incompatible data types for %s field '%s' of table '%s': it is %s, "
+                         "not %s",
+                         hf->dynamic ? "dynamic" : "static", name, sc->name, st_label(hf->type),
+                         st_label(type));
+            else
+                r = hf;
+            goto out;
+        }
+        if (type == SS_PLUGIN_ST_TABLE) {
+            ow_error(th->ow, "can't add dynamic field of type table ('%s' in table '%s')", name,
+                     sc->name);
+        } else if (sc->fixed) {
+            ow_error(th->ow, "table '%s' does not accept dynamic fields ('%s')", sc->name, name);
+        } else if (hf && !hf->dynamic) {
+            ow_error(th->ow, "can't add dynamic field already defined as static: '%s' in '%s'",
+                     name, sc->name);
+        } else if (hf && hf->type != type) {
+            ow_error(th->ow,
+                     "multiple definitions of dynamic field with different types: '%s' in "
+                     "'%s' is %s, not %s",
+                     name, sc->name, st_label(hf->type), st_label(type));
+        } else {
+            r = hf ? hf : sc_add(sc, name, type, false, true, 0, NULL);
+        }
+    } else {
+        ss_plugin_table_fields_vtable_ext *fx = th->ref.pin->fields_ext;
+        ss_plugin_table_field_t *raw = add ? fx->add_table_field(th->ref.pin->table, name, type)
+                                           : fx->get_table_field(th->ref.pin->table, name, type);
+        if (!raw)
+            copy_provider_error(th->ow, th->ref.provider, fn);
+        else
+            r = pfield_of(th, raw, type);
+    }
+out:
+    TUNLOCK();
+    return r;
+}
+
+static ss_plugin_table_field_t *tf_get_table_field(ss_plugin_table_t *t, const char *name,
+                                                   ss_plugin_state_type type)
+{
+    return tf_field(t, name, type, false);
+}
+
+static ss_plugin_table_field_t *tf_add_table_field(ss_plugin_table_t *t, const char *name,
+                                                   ss_plugin_state_type type)
+{
+    return tf_field(t, name, type, true);
+}
+
+/* ---- the init input's registry functions ---- */
+
+static host_owner *owner_check(ss_plugin_owner_t *o, const char *fn)
+{
+    host_owner *ow = o;
+    if (ps_tag(&g_reg.live, o) != PT_OWNER) {
+        tbl_misuse(NULL, "%s was called with %p, which is not the owner from the init input",
+                   fn, o);
+        return NULL;
+    }
+    return ow;
+}
+
+static reg_table *reg_find(const char *name)
+{
+    size_t i;
+    for (i = 0; i < g_reg.n; i++)
+        if (!strcmp(g_reg.t[i]->name, name))
+            return g_reg.t[i];
+    return NULL;
+}
+
+static ss_plugin_table_info *tt_list_tables(ss_plugin_owner_t *o, uint32_t *ntables)
+{
+    host_owner *ow;
+    otrack *trk;
+    ss_plugin_table_info *r = NULL;
+    size_t i;
+    TLOCK();
+    ow = owner_check(o, "list_tables");
+    if (!ow)
+        goto out;
+    if (!ntables) {
+        tbl_misuse(ow, "list_tables was called with a NULL count");
+        goto out;
+    }
+    trk = trk_of(ow);
+    free(trk->tinfo);
+    trk->tinfo = xcalloc(g_reg.n ? g_reg.n : 1, sizeof *trk->tinfo);
+    for (i = 0; i < g_reg.n; i++) {
+        trk->tinfo[i].name = g_reg.t[i]->name;
+        trk->tinfo[i].key_type = g_reg.t[i]->key_type;
+    }
+    *ntables = (uint32_t)g_reg.n;
+    r = trk->tinfo;
+out:
+    TUNLOCK();
+    return r;
+}
+
+static tbl_handle *handle_for(host_owner *ow, reg_table *rt)
+{
+    otrack *trk = trk_of(ow);
+    tbl_handle *h;
+    tref r;
+    for (h = trk->cached; h; h = h->next)
+        if (h->ref.reg == rt)
+            return h;
+    memset(&r, 0, sizeof r);
+    r.reg = rt;
+    r.name = rt->name;
+    r.key_type = rt->key_type;
+    if (rt->ht) {
+        r.ht = rt->ht;
+    } else {
+        r.pin = &rt->in;
+        r.ptab = rt->in.table;
+        r.provider = rt->provider;
+    }
+    return th_new(ow, &r, false);
+}
+
+static ss_plugin_table_t *tt_get_table(ss_plugin_owner_t *o, const char *name,
+                                       ss_plugin_state_type key_type)
+{
+    host_owner *ow;
+    reg_table *rt;
+    tbl_handle *h = NULL;
+    TLOCK();
+    ow = owner_check(o, "get_table");
+    if (!ow)
+        goto out;
+    if (!name) {
+        tbl_misuse(ow, "get_table was called with a NULL name");
+        goto out;
+    }
+    rt = reg_find(name);
+    if (!rt)
+        goto out; /* no error, like libsinsp */
+    if (rt->key_type != key_type) {
+        ow_error(ow,
+                 "table in registry accessed with wrong key type: table '%s' has key type %s, "
+                 "not %s",
+                 name, st_label(rt->key_type), st_label(key_type));
+        goto out;
+    }
+    h = handle_for(ow, rt);
+out:
+    TUNLOCK();
+    return h;
+}
+
+static ss_plugin_rc tt_add_table(ss_plugin_owner_t *o, const ss_plugin_table_input *in)
+{
+    host_owner *ow;
+    reg_table *rt;
+    ss_plugin_rc rc = SS_PLUGIN_FAILURE;
+    TLOCK();
+    ow = owner_check(o, "add_table");
+    if (!ow)
+        goto out;
+    if (!in) {
+        ow_error(ow, "add_table: the table input is NULL");
+        goto out;
+    }
+    if (!in->name || !in->name[0]) {
+        ow_error(ow, "add_table: the table has no name");
+        goto out;
+    }
+    if (!st_name(in->key_type) || in->key_type == SS_PLUGIN_ST_TABLE) {
+        ow_error(ow, "add_table: table '%s' has an invalid key type %d", in->name,
+                 (int)in->key_type);
+        goto out;
+    }
+    if (!in->table) {
+        ow_error(ow, "add_table: table '%s' has a NULL table pointer", in->name);
+        goto out;
+    }
+    if (!in->reader_ext || !in->writer_ext || !in->fields_ext) {
+        if (ow->plugin && ow->plugin->req_minor >= 1) {
+            ow_error(ow,
+                     "add_table: table '%s' lacks reader_ext, writer_ext or fields_ext (a "
+                     "plugin requiring API 3.1 or later must give all three)",
+                     in->name);
+            goto out;
+        }
+    } else {
+        const ss_plugin_table_reader_vtable_ext *r = in->reader_ext;
+        const ss_plugin_table_writer_vtable_ext *w = in->writer_ext;
+        const ss_plugin_table_fields_vtable_ext *f = in->fields_ext;
+        if (!r->get_table_name || !r->get_table_size || !r->get_table_entry ||
+            !r->read_entry_field || !r->release_table_entry || !r->iterate_entries ||
+            r->get_table_name != in->reader.get_table_name ||
+            r->get_table_size != in->reader.get_table_size ||
+            r->get_table_entry != in->reader.get_table_entry ||
+            r->read_entry_field != in->reader.read_entry_field) {
+            ow_error(ow, "add_table: broken or inconsistent reader vtables for table '%s' (the "
+                         "_ext functions must be set and equal to the deprecated ones)",
+                     in->name);
+            goto out;
+        }
+        if (!w->clear_table || !w->erase_table_entry || !w->create_table_entry ||
+            !w->destroy_table_entry || !w->add_table_entry || !w->write_entry_field ||
+            w->clear_table != in->writer.clear_table ||
+            w->erase_table_entry != in->writer.erase_table_entry ||
+            w->create_table_entry != in->writer.create_table_entry ||
+            w->destroy_table_entry != in->writer.destroy_table_entry ||
+            w->add_table_entry != in->writer.add_table_entry ||
+            w->write_entry_field != in->writer.write_entry_field) {
+            ow_error(ow, "add_table: broken or inconsistent writer vtables for table '%s' (the "
+                         "_ext functions must be set and equal to the deprecated ones)",
+                     in->name);
+            goto out;
+        }
+        if (!f->list_table_fields || !f->get_table_field || !f->add_table_field ||
+            f->list_table_fields != in->fields.list_table_fields ||
+            f->get_table_field != in->fields.get_table_field ||
+            f->add_table_field != in->fields.add_table_field) {
+            ow_error(ow, "add_table: broken or inconsistent fields vtables for table '%s' (the "
+                         "_ext functions must be set and equal to the deprecated ones)",
+                     in->name);
+            goto out;
+        }
+    }
+    if (reg_find(in->name)) {
+        ow_error(ow, "table '%s' added to registry multiple times", in->name);
+        goto out;
+    }
+    rt = xcalloc(1, sizeof *rt);
+    rt->name = xstrdup(in->name);
+    rt->key_type = in->key_type;
+    rt->provider = ow;
+    rt->in = *in;
+    if (in->reader_ext) {
+        rt->rx = *in->reader_ext;
+        rt->wx = *in->writer_ext;
+        rt->fx = *in->fields_ext;
+    } else {
+        /* a 3.0 owner: only the deprecated vtables (no release, no iteration) */
+        memcpy(&rt->rx, &in->reader, sizeof in->reader);
+        memcpy(&rt->wx, &in->writer, sizeof in->writer);
+        memcpy(&rt->fx, &in->fields, sizeof in->fields);
+    }
+    rt->in.reader_ext = &rt->rx;
+    rt->in.writer_ext = &rt->wx;
+    rt->in.fields_ext = &rt->fx;
+    g_reg.t = xrealloc(g_reg.t, (g_reg.n + 1) * sizeof *g_reg.t);
+    g_reg.t[g_reg.n++] = rt;
+    rc = SS_PLUGIN_SUCCESS;
+out:
+    TUNLOCK();
+    return rc;
+}
+
+static ss_plugin_table_reader_vtable_ext g_reader_ext = {
+    tr_get_table_name,   tr_get_table_size,      tr_get_table_entry,
+    tr_read_entry_field, tr_release_table_entry, tr_iterate_entries,
+};
+static ss_plugin_table_writer_vtable_ext g_writer_ext = {
+    tw_clear_table,          tw_erase_table_entry, tw_create_table_entry,
+    tw_destroy_table_entry, tw_add_table_entry,   tw_write_entry_field,
+};
+static ss_plugin_table_fields_vtable_ext g_fields_ext = {
+    tf_list_table_fields,
+    tf_get_table_field,
+    tf_add_table_field,
+};
+static ss_plugin_table_reader_vtable g_reader_v0 = {
+    tr_get_table_name,
+    tr_get_table_size,
+    tr_get_table_entry,
+    tr_read_entry_field,
+};
+static ss_plugin_table_writer_vtable g_writer_v0 = {
+    tw_clear_table,          tw_erase_table_entry, tw_create_table_entry,
+    tw_destroy_table_entry, tw_add_table_entry,   tw_write_entry_field,
+};
+static ss_plugin_table_fields_vtable g_fields_v0 = {
+    tf_list_table_fields,
+    tf_get_table_field,
+    tf_add_table_field,
+};
+static ss_plugin_init_tables_input g_init_tables = {
+    tt_list_tables,
+    tt_get_table,
+    tt_add_table,
+    {tf_list_table_fields, tf_get_table_field, tf_add_table_field},
+    &g_fields_ext,
+    &g_reader_ext,
+    &g_writer_ext,
+};
+
+/* ---- the host's tables: schemas, contents, setup and teardown ---- */
+
+static hschema *sc_new(const char *name, ss_plugin_state_type key_type, bool fixed)
+{
+    hschema *sc = xcalloc(1, sizeof *sc);
+    sc->name = xstrdup(name);
+    sc->key_type = key_type;
+    sc->fixed = fixed;
+    sc->key_field = -1;
+    sc->next = g_reg.schemas;
+    g_reg.schemas = sc;
+    return sc;
+}
+
+typedef struct {
+    const char *name;
+    ss_plugin_state_type type;
+    bool ro;
+    int64_t def;
+} sfdef;
+
+#define ST(x) SS_PLUGIN_ST_##x
+
+/* libsinsp's static fields of a thread (threadinfo.cpp), in its order; TABLE fields are
+ * filled in by name. Defaults are those of sinsp_threadinfo::init(). */
+static const sfdef k_thread_fields[] = {
+    {"tid", ST(INT64), false, 0},
+    {"pid", ST(INT64), false, -1},
+    {"ptid", ST(INT64), false, -1},
+    {"reaper_tid", ST(INT64), false, -1},
+    {"sid", ST(INT64), false, -1},
+    {"comm", ST(STRING), false, 0},
+    {"exe", ST(STRING), false, 0},
+    {"exe_path", ST(STRING), false, 0},
+    {"exe_writable", ST(BOOL), false, 0},
+    {"exe_upper_layer", ST(BOOL), false, 0},
+    {"exe_lower_layer", ST(BOOL), false, 0},
+    {"exe_from_memfd", ST(BOOL), false, 0},
+    {"args", ST(TABLE), true, 0},
+    {"env", ST(TABLE), true, 0},
+    {"cgroups", ST(TABLE), true, 0},
+    {"flags", ST(UINT32), false, 0},
+    {"fd_limit", ST(INT64), false, -1},
+    {"uid", ST(UINT32), false, 0xffffffff},
+    {"gid", ST(UINT32), false, 0xffffffff},
+    {"loginuid", ST(UINT32), false, 0xffffffff},
+    {"exe_ino", ST(UINT64), false, 0},
+    {"exe_ino_ctime", ST(UINT64), false, 0},
+    {"exe_ino_mtime", ST(UINT64), false, 0},
+    {"vtid", ST(INT64), false, -1},
+    {"vpid", ST(INT64), false, -1},
+    {"vpgid", ST(INT64), false, -1},
+    {"pgid", ST(INT64), false, -1},
+    {"pidns_init_start_ts", ST(UINT64), false, 0},
+    {"root", ST(STRING), false, 0},
+    {"tty", ST(UINT32), false, 0},
+    {"file_descriptors", ST(TABLE), true, 0},
+    {"cwd", ST(STRING), true, 0},
+};
+
+/* libsinsp's static fields of a file descriptor (fdinfo.cpp). */
+static const sfdef k_fd_fields[] = {
+    {"type", ST(UINT8), false, 0},
+    {"open_flags", ST(UINT32), false, 0},
+    {"name", ST(STRING), false, 0},
+    {"name_raw", ST(STRING), false, 0},
+    {"old_name", ST(STRING), false, 0},
+    {"flags", ST(UINT32), false, 0},
+    {"dev", ST(UINT32), false, 0},
+    {"mount_id", ST(UINT32), false, 0},
+    {"ino", ST(UINT64), false, 0},
+    {"pid", ST(INT64), false, 0},
+    {"fd", ST(INT64), false, 0},
+    {"socket_ipv4_src_ip", ST(UINT32), false, 0},
+    {"socket_ipv4_dest_dip", ST(UINT32), false, 0},
+    {"socket_ipv4_src_port", ST(UINT16), false, 0},
+    {"socket_ipv4_dst_port", ST(UINT16), false, 0},
+    {"socket_ipv4_l4_proto", ST(UINT8), false, 0},
+    {"socket_ipv6_src_port", ST(UINT16), false, 0},
+    {"socket_ipv6_dst_port", ST(UINT16), false, 0},
+    {"socket_ipv6_l4_proto", ST(UINT8), false, 0},
+    {"socket_ipv4_server_ip", ST(UINT32), false, 0},
+    {"socket_ipv4_server_port", ST(UINT16), false, 0},
+    {"socket_ipv4_server_l4_proto", ST(UINT8), false, 0},
+    {"socket_ipv6_server_port", ST(UINT16), false, 0},
+    {"socket_ipv6_server_l4_proto", ST(UINT8), false, 0},
+    {"socket_unix_src", ST(UINT64), false, 0},
+    {"socket_unix_dest", ST(UINT64), false, 0},
+};
+
+/* What every run starts with: pid 1, like a /proc scan would find it. */
+static const char k_default_threads[] =
+    "[{\"tid\": 1, \"pid\": 1, \"ptid\": 0, \"sid\": 1, \"vtid\": 1, \"vpid\": 1, \"vpgid\": 1,"
+    " \"pgid\": 1, \"comm\": \"init\", \"exe\": \"/sbin/init\", \"exe_path\": \"/sbin/init\","
+    " \"uid\": 0, \"gid\": 0, \"fd_limit\": 1024, \"root\": \"/\", \"cwd\": \"/\","
+    " \"args\": [\"splash\"], \"cgroups\": [{\"first\": \"cpu\", \"second\": \"/init.scope\"}],"
+    " \"file_descriptors\": [{\"fd\": 0, \"type\": 16, \"name\": \"/dev/null\"},"
+    " {\"fd\": 1, \"type\": 16, \"name\": \"/dev/null\"},"
+    " {\"fd\": 2, \"type\": 16, \"name\": \"/dev/null\"}]}]";
+
+static jnode *g_fixture; /* --threads-fixture, parsed */
+
+static bool fx_entry(htable *t, const jnode *obj, uint64_t index, char *err, size_t errlen);
+
+static bool fx_value(hentry *he, const hfield *f, const jnode *v, char *err, size_t errlen)
+{
+    hval *hv = he_val(he, f);
+    size_t i;
+    if (f->type == SS_PLUGIN_ST_TABLE) {
+        if (v->k != J_ARR) {
+            snprintf(err, errlen, "field '%s' (a table) needs an array", f->name);
+            return false;
+        }
+        for (i = 0; i < v->n; i++)
+            if (!fx_entry(hv->t, v->v[i], i, err, errlen))
+                return false;
+        return true;
+    }
+    if (f->type == SS_PLUGIN_ST_STRING) {
+        if (v->k != J_STR) {
+            snprintf(err, errlen, "field '%s' needs a string", f->name);
+            return false;
+        }
+        free(hv->s);
+        hv->s = xstrdup(v->s);
+        return true;
+    }
+    if (f->type == SS_PLUGIN_ST_BOOL) {
+        if (v->k != J_BOOL) {
+            snprintf(err, errlen, "field '%s' needs true or false", f->name);
+            return false;
+        }
+        hv->u = v->b;
+        return true;
+    }
+    {
+        char *end = NULL;
+        uint64_t u = 0;
+        errno = 0;
+        if (v->k == J_NUM && st_signed(f->type))
+            u = (uint64_t)strtoll(v->raw, &end, 10);
+        else if (v->k == J_NUM && v->raw[0] != '-')
+            u = strtoull(v->raw, &end, 10);
+        if (v->k != J_NUM || !end || *end || errno || st_norm(f->type, u) != u) {
+            snprintf(err, errlen, "field '%s' needs an integer in the range of %s", f->name,
+                     st_label(f->type));
+            return false;
+        }
+        hv->u = u;
+    }
+    return true;
+}
+
+/* One fixture entry: an object of field values (a string for a table with one string field,
+ * like args); the key is the key field's value, else the position. */
+static bool fx_entry(htable *t, const jnode *obj, uint64_t index, char *err, size_t errlen)
+{
+    hschema *sc = t->sc;
+    hentry *he = he_new(sc);
+    size_t i;
+    if (obj->k == J_STR && sc->nf == 1 && sc->f[0]->type == SS_PLUGIN_ST_STRING) {
+        he_val(he, sc->f[0])->s = xstrdup(obj->s);
+    } else if (obj->k != J_OBJ) {
+        snprintf(err, errlen, "an entry of table '%s' must be an object", sc->name);
+        he_free(he);
+        return false;
+    } else {
+        for (i = 0; i < obj->n; i++) {
+            const hfield *f = sc_field(sc, obj->key[i]);
+            if (!f) {
+                snprintf(err, errlen, "table '%s' has no field '%s'", sc->name, obj->key[i]);
+                he_free(he);
+                return false;
+            }
+            if (!fx_value(he, f, obj->v[i], err, errlen)) {
+                he_free(he);
+                return false;
+            }
+        }
+    }
+    if (sc->key_field >= 0) {
+        const hfield *kf = sc->f[sc->key_field];
+        if (!jget(obj, kf->name)) {
+            snprintf(err, errlen, "an entry of table '%s' needs '%s' (its key)", sc->name,
+                     kf->name);
+            he_free(he);
+            return false;
+        }
+        he->key = he_val(he, kf)->u;
+    } else {
+        he->key = index;
+    }
+    ht_put(t, he);
+    return true;
+}
+
+static bool fx_apply(const jnode *arr, const char *what, char *err, size_t errlen)
+{
+    char sub[ERRBUF];
+    size_t i;
+    if (arr->k != J_ARR) {
+        snprintf(err, errlen, "%s must be a JSON array of thread objects", what);
+        return false;
+    }
+    for (i = 0; i < arr->n; i++) {
+        if (!fx_entry(g_reg.threads, arr->v[i], i, sub, sizeof sub)) {
+            snprintf(err, errlen, "%s, entry %zu: %s", what, i, sub);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool g_thread_tid_set;
+static int64_t g_thread_tid;
+
+static hschema *sc_static(const char *name, ss_plugin_state_type key, bool fixed,
+                          const sfdef *defs, size_t n, const char *key_field)
+{
+    hschema *sc = sc_new(name, key, fixed);
+    size_t i;
+    for (i = 0; i < n; i++) {
+        hfield *f = sc_add(sc, defs[i].name, defs[i].type, defs[i].ro, false,
+                           st_norm(defs[i].type, (uint64_t)defs[i].def), NULL);
+        if (key_field && !strcmp(defs[i].name, key_field))
+            sc->key_field = (int)f->index;
+    }
+    return sc;
+}
+
+/* A new registry with the host's tables, filled with the fixture. */
+static bool reg_setup(char *err, size_t errlen)
+{
+    static const sfdef value[] = {{"value", ST(STRING), false, 0}};
+    static const sfdef cgroup[] = {{"first", ST(STRING), false, 0},
+                                   {"second", ST(STRING), false, 0}};
+    hschema *args, *env, *cgroups, *fds, *threads;
+    reg_table *rt;
+    jnode *j;
+    char jerr[256];
+    bool ok = true;
+    size_t i;
+
+    TLOCK();
+    memset(&g_reg, 0, sizeof g_reg);
+    args = sc_static("args", ST(UINT64), true, value, 1, NULL);
+    env = sc_static("env", ST(UINT64), true, value, 1, NULL);
+    cgroups = sc_static("cgroups", ST(UINT64), true, cgroup, 2, NULL);
+    fds = sc_static("file_descriptors", ST(INT64), false, k_fd_fields,
+                    sizeof k_fd_fields / sizeof k_fd_fields[0], "fd");
+    threads = sc_static("threads", ST(INT64), false, k_thread_fields,
+                        sizeof k_thread_fields / sizeof k_thread_fields[0], "tid");
+    for (i = 0; i < threads->nf; i++) {
+        hfield *f = threads->f[i];
+        if (!strcmp(f->name, "args"))
+            f->sub = args;
+        else if (!strcmp(f->name, "env"))
+            f->sub = env;
+        else if (!strcmp(f->name, "cgroups"))
+            f->sub = cgroups;
+        else if (!strcmp(f->name, "file_descriptors"))
+            f->sub = fds;
+    }
+    g_reg.sc_threads = threads;
+    g_reg.threads = ht_new(threads);
+    rt = xcalloc(1, sizeof *rt);
+    rt->name = xstrdup("threads");
+    rt->key_type = ST(INT64);
+    rt->ht = g_reg.threads;
+    g_reg.t = xcalloc(1, sizeof *g_reg.t);
+    g_reg.t[g_reg.n++] = rt;
+    g_reg.active = true;
+    ps_add(&g_reg.live, &g_host_ow, PT_OWNER);
+
+    j = json_parse(k_default_threads, jerr, sizeof jerr);
+    ok = j && fx_apply(j, "the default threads", err, errlen);
+    jfree(j);
+    if (ok && g_thread_tid_set && g_thread_tid != 1) {
+        sbuf b = {0};
+        int64_t t = g_thread_tid;
+        sb_printf(&b,
+                  "[{\"tid\": %" PRId64 ", \"pid\": %" PRId64 ", \"ptid\": 1, \"sid\": %" PRId64
+                  ", \"vtid\": %" PRId64 ", \"vpid\": %" PRId64 ", \"vpgid\": %" PRId64
+                  ", \"pgid\": %" PRId64
+                  ", \"comm\": \"fp-host-test\", \"exe\": \"fp-host-test\","
+                  " \"exe_path\": \"/usr/local/bin/fp-host-test\", \"uid\": 1000, \"gid\": 1000,"
+                  " \"loginuid\": 1000, \"fd_limit\": 1024, \"root\": \"/\", \"cwd\": \"/tmp\","
+                  " \"args\": [\"--run\"], \"env\": [\"HOME=/tmp\"],"
+                  " \"file_descriptors\": [{\"fd\": 0, \"type\": 16, \"name\": \"/dev/pts/0\"},"
+                  " {\"fd\": 1, \"type\": 16, \"name\": \"/dev/pts/0\"},"
+                  " {\"fd\": 2, \"type\": 16, \"name\": \"/dev/pts/0\"},"
+                  " {\"fd\": 3, \"type\": 16, \"name\": \"/tmp/fp-host-test.log\","
+                  " \"open_flags\": 1}]}]",
+                  t, t, t, t, t, t, t);
+        j = json_parse(sb_str(&b), jerr, sizeof jerr);
+        ok = j && fx_apply(j, "the --thread-tid thread", err, errlen);
+        jfree(j);
+        sb_free(&b);
+    }
+    if (ok && g_fixture)
+        ok = fx_apply(g_fixture, "--threads-fixture", err, errlen);
+    TUNLOCK();
+    return ok;
+}
+
+static void trk_free(otrack *trk)
+{
+    ehandle *e, *en;
+    tbl_handle *h, *hn;
+    for (e = trk->ents; e; e = en) {
+        en = e->next;
+        if (!e->dead && e->he)
+            he_unref(e->he);
+        free(e);
+    }
+    for (h = trk->ephem; h; h = hn) {
+        hn = h->next;
+        th_free(h);
+    }
+    for (h = trk->cached; h; h = hn) {
+        hn = h->next;
+        th_free(h);
+    }
+    free(trk->tinfo);
+    trk->ow->trk = NULL;
+    free(trk);
+}
+
+/* After every plugin state is destroyed: frees the registry, the host's tables, handles. */
+static void reg_teardown(void)
+{
+    otrack *trk, *tn;
+    hschema *sc, *sn;
+    pfield *pf, *pn;
+    size_t i;
+    TLOCK();
+    if (!g_reg.active) {
+        TUNLOCK();
+        return;
+    }
+    for (trk = g_reg.tracks; trk; trk = tn) {
+        tn = trk->next;
+        trk_free(trk);
+    }
+    for (i = 0; i < g_reg.n; i++) {
+        ht_free(g_reg.t[i]->ht);
+        free(g_reg.t[i]->name);
+        free(g_reg.t[i]);
+    }
+    free(g_reg.t);
+    for (pf = g_reg.pfields; pf; pf = pn) {
+        pn = pf->next;
+        free(pf);
+    }
+    for (sc = g_reg.schemas; sc; sc = sn) {
+        sn = sc->next;
+        for (i = 0; i < sc->nf; i++) {
+            free(sc->f[i]->name);
+            free(sc->f[i]);
+        }
+        free(sc->f);
+        free(sc->name);
+        free(sc);
+    }
+    ps_free(&g_reg.live);
+    memset(&g_reg, 0, sizeof g_reg);
+    g_host_ow.last_error[0] = 0;
+    TUNLOCK();
+}
+
+/* ---- --dump-table ---- */
+
+typedef struct {
+    sbuf *b;
+    tbl_handle *th;
+    uint32_t nf;
+    char **names;
+    ss_plugin_state_type *types;
+    bool *ro;
+    ss_plugin_table_field_t **fh;
+    bool first;
+} dump_ctx;
+
+static void dump_value(sbuf *b, tbl_handle *th, ss_plugin_table_entry_t *e,
+                       ss_plugin_table_field_t *f, ss_plugin_state_type type)
+{
+    ss_plugin_state_data d;
+    memset(&d, 0, sizeof d);
+    if (!f || tr_read_entry_field(th, e, f, &d) != SS_PLUGIN_SUCCESS) {
+        sb_adds(b, "null");
+        return;
+    }
+    switch (type) {
+    case SS_PLUGIN_ST_STRING: sb_json_str(b, d.str ? d.str : ""); break;
+    case SS_PLUGIN_ST_BOOL: sb_adds(b, d.b ? "true" : "false"); break;
+    case SS_PLUGIN_ST_TABLE:
+        sb_printf(b, "{\"size\": %" PRIu64 "}", d.table ? tr_get_table_size(d.table) : 0);
+        break;
+    default:
+        if (st_signed(type))
+            sb_printf(b, "%" PRId64, (int64_t)sd_get(type, &d));
+        else
+            sb_printf(b, "%" PRIu64, sd_get(type, &d));
+    }
+}
+
+static ss_plugin_bool dump_entry(ss_plugin_table_iterator_state_t *s, ss_plugin_table_entry_t *e)
+{
+    dump_ctx *c = s;
+    const ehandle *eh = e;
+    uint32_t i;
+    if (!c->first)
+        sb_adds(c->b, ", ");
+    c->first = false;
+    sb_addc(c->b, '{');
+    if (eh->he) {
+        if (st_signed(c->th->ref.key_type))
+            sb_printf(c->b, "\"key\": %" PRId64 ", ", (int64_t)eh->he->key);
+        else
+            sb_printf(c->b, "\"key\": %" PRIu64 ", ", eh->he->key);
+    }
+    sb_adds(c->b, "\"fields\": {");
+    for (i = 0; i < c->nf; i++) {
+        if (i)
+            sb_adds(c->b, ", ");
+        sb_json_str(c->b, c->names[i]);
+        sb_adds(c->b, ": ");
+        dump_value(c->b, c->th, e, c->fh[i], c->types[i]);
+    }
+    sb_adds(c->b, "}}");
+    return 1;
+}
+
+/* Prints one table (all fields; nested tables as their sizes) as a JSON line. */
+static bool dump_table(const char *name)
+{
+    reg_table *rt;
+    tbl_handle *th;
+    const ss_plugin_table_fieldinfo *fi;
+    dump_ctx c;
+    sbuf b = {0};
+    uint32_t nf = 0, i;
+    bool ok = true;
+
+    TLOCK();
+    rt = reg_find(name);
+    if (!rt) {
+        sbuf names = {0};
+        size_t k;
+        for (k = 0; k < g_reg.n; k++)
+            sb_printf(&names, "%s'%s'", k ? ", " : "", g_reg.t[k]->name);
+        TUNLOCK();
+        report_error(NULL, "dump_table", "--dump-table: no table named '%s' (tables: %s)", name,
+                     sb_str(&names));
+        sb_free(&names);
+        return false;
+    }
+    tl_owner = &g_host_ow;
+    th = handle_for(&g_host_ow, rt);
+    memset(&c, 0, sizeof c);
+    fi = tf_list_table_fields(th, &nf);
+    if (!fi)
+        nf = 0;
+    c.b = &b;
+    c.th = th;
+    c.nf = nf;
+    c.first = true;
+    c.names = xcalloc(nf + 1, sizeof *c.names);
+    c.types = xcalloc(nf + 1, sizeof *c.types);
+    c.ro = xcalloc(nf + 1, sizeof *c.ro);
+    c.fh = xcalloc(nf + 1, sizeof *c.fh);
+    for (i = 0; i < nf; i++) {
+        c.names[i] = xstrdup(fi[i].name ? fi[i].name : "");
+        c.types[i] = fi[i].field_type;
+        c.ro[i] = fi[i].read_only != 0;
+    }
+    for (i = 0; i < nf; i++)
+        c.fh[i] = tf_get_table_field(th, c.names[i], c.types[i]);
+    sb_adds(&b, "{\"table\": {\"name\": ");
+    sb_json_str(&b, rt->name);
+    sb_adds(&b, ", \"owner\": ");
+    sb_json_str(&b, rt->provider ? owner_label(rt->provider) : "host");
+    sb_printf(&b, ", \"key_type\": \"%s\", \"size\": %" PRIu64 ", \"fields\": [",
+              st_label(rt->key_type), tr_get_table_size(th));
+    for (i = 0; i < nf; i++) {
+        sb_adds(&b, i ? ", {\"name\": " : "{\"name\": ");
+        sb_json_str(&b, c.names[i]);
+        sb_printf(&b, ", \"type\": \"%s\", \"read_only\": %s}", st_label(c.types[i]),
+                  c.ro[i] ? "true" : "false");
+    }
+    sb_adds(&b, "], \"entries\": [");
+    if (!tr_iterate_entries(th, dump_entry, &c)) {
+        report_error(rt->provider ? owner_label(rt->provider) : NULL, "dump_table",
+                     "iterating table '%s' failed: %s", rt->name,
+                     g_host_ow.last_error[0] ? g_host_ow.last_error : "no error message");
+        ok = false;
+    }
+    sb_adds(&b, "]}}");
+    TUNLOCK();
+    tbl_end_call(&g_host_ow, "--dump-table");
+    tl_owner = NULL;
+    if (ok) {
+        if (g_opt.json) {
+            out_line(stdout, &b);
+        } else {
+            sbuf t = {0};
+            sb_printf(&t, "table %s: ", rt->name);
+            sb_add(&t, b.p, b.n);
+            out_line(stdout, &t);
+            sb_free(&t);
+        }
+    }
+    for (i = 0; i < nf; i++)
+        free(c.names[i]);
+    free(c.names);
+    free(c.types);
+    free(c.ro);
+    free(c.fh);
+    sb_free(&b);
+    return ok;
+}
+
 /* Inits state slot k; the state is kept (for destroy) even when init fails. */
 static bool init_state(host_plugin *p, uint64_t k, const char *config, char *err, size_t errlen)
 {
@@ -2142,16 +4413,29 @@ static bool init_state(host_plugin *p, uint64_t k, const char *config, char *err
     in.config = config;
     in.owner = ow;
     in.get_owner_last_error = host_get_owner_last_error;
-    in.tables = NULL;
+    /* like libsinsp: the tables only for plugins that parse or extract */
+    in.tables = (p->caps & (CAP_PARSE | CAP_EXTRACT)) && g_reg.active ? &g_init_tables : NULL;
+    if (in.tables) {
+        TLOCK();
+        ps_add(&g_reg.live, ow, PT_OWNER); /* the owners the registry functions accept */
+        TUNLOCK();
+    }
     in.log_fn = host_log_fn;
 
+    tl_owner = ow;
     st = p->api.init(&in, &rc);
+    tl_owner = NULL;
     p->states[k] = st;
     if (k + 1 > p->nstates)
         p->nstates = k + 1;
+    tbl_after_call(ow, "init");
     if (rc != SS_PLUGIN_SUCCESS) {
         snprintf(err, errlen, "could not initialize plugin (rc=%d): %s", (int)rc,
                  plugin_last_error(p, st));
+        return false;
+    }
+    if (atomic_load(&p->table_misuse)) {
+        snprintf(err, errlen, "the plugin misused the table API during init (see above)");
         return false;
     }
     if (!sigint_unchanged()) {
@@ -2369,6 +4653,15 @@ typedef struct xctx {
     size_t *chk_off;
     sbuf chk_blob;
 } xctx;
+
+/* A parser of one capturing plugin's events (a state of a plugin with parse_event). */
+typedef struct pbind {
+    host_plugin *pl;
+    ss_plugin_t *st;
+    host_owner *ow;
+    bool syscall_src; /* the events are from the "syscall" source */
+    uint64_t calls, failures;
+} pbind;
 
 enum { F_AND, F_OR, F_NOT, F_CMP };
 enum {
@@ -3227,6 +5520,8 @@ static void x_setup(const field_req *r, const xbind *b, ss_plugin_field_extract_
     in->get_owner_last_error = host_get_owner_last_error;
     in->num_fields = 1;
     in->fields = f;
+    in->table_reader = g_reader_v0;
+    in->table_reader_ext = &g_reader_ext;
     /* plugins older than 3.11 have the shorter input struct: they never get offsets */
     in->value_offsets = vo;
 }
@@ -3363,7 +5658,15 @@ static bool x_event(xctx *xc, const ss_plugin_event_input *ein, const char **who
         }
         memset(&vo, 0, sizeof vo);
         x_setup(r, b, &in, &f, b->offsets ? &vo : NULL);
+        tl_owner = b->ow;
         rc = b->ex->api.extract_fields(b->st, ein, &in);
+        tl_owner = NULL;
+        tbl_after_call(b->ow, "extract_fields");
+        if (atomic_load_explicit(&b->ex->table_misuse, memory_order_relaxed)) {
+            snprintf(err, errlen, "extract_fields misused the table API (see above)");
+            *who = b->ex->name;
+            return false;
+        }
         if (rc != SS_PLUGIN_SUCCESS) {
             b->failures++;
             x_warn_failure(b->ex, b->st, r, rc);
@@ -3394,6 +5697,7 @@ static void x_repeat(xctx *xc, const ss_plugin_event_input *ein, uint64_t k)
             continue;
         fn = b->ex->api.extract_fields;
         x_setup(&g_reqs[i], b, &in, &f, pvo);
+        tl_owner = b->ow;
         t0 = clock_ns(CLOCK_MONOTONIC);
         for (j = 0; j < k; j++) {
             f.res.u64 = NULL;
@@ -3401,7 +5705,9 @@ static void x_repeat(xctx *xc, const ss_plugin_event_input *ein, uint64_t k)
             if (pvo)
                 pvo->start = pvo->length = NULL;
             fn(st, ein, &in);
+            tbl_after_call(b->ow, "extract_fields");
         }
+        tl_owner = NULL;
         b->ns += clock_ns(CLOCK_MONOTONIC) - t0;
         b->calls += k;
     }
@@ -3645,6 +5951,56 @@ static void print_event(host_plugin *p, sbuf *line, const ss_plugin_event *e, ui
     out_line(stdout, line);
 }
 
+/* Calls one parser on an event when its types take it; false on a fatal contract violation. */
+static bool p_event(pbind *b, const ss_plugin_event_input *ein, const char *src_name)
+{
+    host_plugin *pl = b->pl;
+    ss_plugin_event_parse_input in;
+    ss_plugin_rc rc;
+    uint16_t type = ein->evt->type;
+    if (pl->ptypes_given ? !((pl->ptypes_bm[type >> 6] >> (type & 63)) & 1)
+                         : !(b->syscall_src || type == FP_PLUGINEVENT_TYPE))
+        return true;
+    in.owner = b->ow;
+    in.get_owner_last_error = host_get_owner_last_error;
+    in.table_reader = g_reader_v0;
+    in.table_writer = g_writer_v0;
+    in.table_reader_ext = &g_reader_ext;
+    in.table_writer_ext = &g_writer_ext;
+    tl_owner = b->ow;
+    rc = pl->api.parse_event(b->st, ein, &in);
+    tl_owner = NULL;
+    b->calls++;
+    tbl_after_call(b->ow, "parse_event");
+    if (atomic_load_explicit(&pl->table_misuse, memory_order_relaxed)) {
+        report_error(pl->name, "parse",
+                     "parse_event misused the table API (see above) (event %" PRIu64 " of %s)",
+                     ein->evtnum, src_name);
+        return false;
+    }
+    if (rc != SS_PLUGIN_SUCCESS) {
+        b->failures++;
+        if (!atomic_exchange(&pl->p_warned, 1))
+            report_warning(pl->name,
+                           "parse_event failed (rc=%d) on event %" PRIu64 " of %s: %s "
+                           "(libsinsp ignores parse failures; further ones are only counted "
+                           "as parse_failures)",
+                           (int)rc, ein->evtnum, src_name, plugin_last_error(pl, b->st));
+    }
+    return true;
+}
+
+static void p_flush(host_plugin *p)
+{
+    size_t i;
+    for (i = 0; i < p->npb; i++) {
+        pbind *b = &p->pb[i];
+        atomic_fetch_add(&b->pl->p_calls, b->calls);
+        atomic_fetch_add(&b->pl->p_failures, b->failures);
+        b->calls = b->failures = 0;
+    }
+}
+
 static void *capture_main(void *arg)
 {
     host_plugin *p = arg;
@@ -3669,6 +6025,7 @@ static void *capture_main(void *arg)
 
     for (;;) {
         uint32_t nevts = 0, i;
+        size_t j;
         ss_plugin_event **evts = NULL;
         ss_plugin_rc rc;
         uint64_t stamp = 0;
@@ -3716,11 +6073,15 @@ static void *capture_main(void *arg)
                     stamp = clock_ns(CLOCK_REALTIME);
                 e->ts = stamp;
             }
-            if (is_plugin_src)
-                e->tid = UINT64_MAX;
+            if (is_plugin_src) /* --thread-tid: a thread for the parsers and extractors */
+                e->tid = g_thread_tid_set ? (uint64_t)g_thread_tid : UINT64_MAX;
             n++;
             ein.evt = e;
             ein.evtnum = n;
+            /* parsing comes after sourcing and before extraction, like in libsinsp */
+            for (j = 0; j < p->npb; j++)
+                if (!p_event(&p->pb[j], &ein, p->name))
+                    goto fail;
             if (xc) {
                 const char *who = NULL;
                 if (!x_event(xc, &ein, &who, err, sizeof err)) {
@@ -3761,6 +6122,7 @@ done:
     p->events = n;
     p->capture_seconds = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
     x_flush(p->xc);
+    p_flush(p);
     sb_free(&line);
     return NULL;
 }
@@ -3786,6 +6148,50 @@ static bool x_accepts_source(const host_plugin *ex, const char *src)
             return true;
     }
     return !listed;
+}
+
+/* The same rules for parsers, with get_parse_event_sources. */
+static bool p_accepts_source(const host_plugin *pl, const char *src)
+{
+    bool listed = false;
+    size_t i;
+    if ((pl->caps & CAP_SOURCE) && pl->id) {
+        listed = true;
+        if (!strcmp(pl->source, src))
+            return true;
+    }
+    for (i = 0; i < pl->npsources; i++) {
+        listed = true;
+        if (!strcmp(pl->psources[i], src))
+            return true;
+    }
+    return !listed;
+}
+
+/* get_parse_event_types after init; NULL or empty: 322 for plugin sources, all for syscall. */
+static bool p_fetch_types(host_plugin *p, ss_plugin_t *st, char *err, size_t errlen)
+{
+    uint32_t n = 0, i;
+    uint16_t *t;
+    free_ptypes(p);
+    if (!(p->caps & CAP_PARSE) || !p->api.get_parse_event_types || !st)
+        return true;
+    t = p->api.get_parse_event_types(&n, st);
+    if (!t || !n)
+        return true;
+    if (n > 65536) {
+        snprintf(err, errlen,
+                 "get_parse_event_types returned %" PRIu32 " event types, more than exist", n);
+        return false;
+    }
+    p->ptypes = xmalloc(n * sizeof *p->ptypes);
+    memcpy(p->ptypes, t, n * sizeof *p->ptypes);
+    p->nptypes = n;
+    p->ptypes_given = true;
+    p->ptypes_bm = xcalloc(65536 / 64, sizeof *p->ptypes_bm);
+    for (i = 0; i < n; i++)
+        p->ptypes_bm[t[i] >> 6] |= 1ull << (t[i] & 63);
+    return true;
 }
 
 /* After init, like libsinsp: NULL or an empty list means the default. */
@@ -3816,8 +6222,8 @@ static bool x_fetch_types(host_plugin *p, ss_plugin_t *st, char *err, size_t err
 }
 
 /* Resolves --fields, --output and --filter against the loaded plugins and decides how many
- * states each extractor needs: one per capturing plugin whose events it takes (Falco inits
- * a plugin once per event source), and at least --inits. */
+ * states each extractor and parser needs: one per capturing plugin whose events it takes
+ * (Falco inits a plugin once per event source), and at least --inits. */
 static bool x_prepare(host_plugin *pl, size_t np)
 {
     char err[4 * ERRBUF];
@@ -3859,16 +6265,18 @@ static bool x_prepare(host_plugin *pl, size_t np)
     for (i = 0; i < np; i++) {
         host_plugin *ex = &pl[i];
         uint64_t next;
-        bool used = false;
+        bool used = false, parser = (ex->caps & CAP_PARSE) != 0;
         for (k = 0; k < g_nreq && !used; k++)
             used = g_reqs[k].ex == ex;
-        if (!used)
+        if (!used && !parser)
             continue;
         ex->slot_for = xmalloc(np * sizeof *ex->slot_for);
         next = (ex->caps & CAP_SOURCE) ? 1 : 0;
         for (s = 0; s < np; s++) {
+            const char *src = pl[s].evt_source;
             ex->slot_for[s] = X_NO_SLOT;
-            if (!(pl[s].caps & CAP_SOURCE) || !x_accepts_source(ex, pl[s].evt_source))
+            if (!(pl[s].caps & CAP_SOURCE) || !((used && x_accepts_source(ex, src)) ||
+                                                (parser && p_accepts_source(ex, src))))
                 continue;
             ex->slot_for[s] = (s == i) ? 0 : next++;
         }
@@ -3911,6 +6319,33 @@ static void x_bind(host_plugin *pl, size_t np)
     }
 }
 
+/* Gives each capturing plugin the parsers of its events, in plugin order (after init). */
+static void p_bind(host_plugin *pl, size_t np)
+{
+    size_t s, i;
+    for (s = 0; s < np; s++) {
+        host_plugin *src = &pl[s];
+        if (!(src->caps & CAP_SOURCE))
+            continue;
+        for (i = 0; i < np; i++) {
+            host_plugin *pp = &pl[i];
+            pbind *b;
+            uint64_t slot;
+            if (!(pp->caps & CAP_PARSE) || !pp->slot_for || pp->slot_for[s] == X_NO_SLOT ||
+                !p_accepts_source(pp, src->evt_source))
+                continue;
+            slot = pp->slot_for[s];
+            src->pb = xrealloc(src->pb, (src->npb + 1) * sizeof *src->pb);
+            b = &src->pb[src->npb++];
+            memset(b, 0, sizeof *b);
+            b->pl = pp;
+            b->st = pp->states[slot];
+            b->ow = &pp->owners[slot];
+            b->syscall_src = !strcmp(src->evt_source, "syscall");
+        }
+    }
+}
+
 static void x_release(host_plugin *pl, size_t np)
 {
     size_t i, k;
@@ -3918,6 +6353,9 @@ static void x_release(host_plugin *pl, size_t np)
         xctx *xc = pl[i].xc;
         free(pl[i].slot_for);
         pl[i].slot_for = NULL;
+        free(pl[i].pb);
+        pl[i].pb = NULL;
+        pl[i].npb = 0;
         if (!xc)
             continue;
         for (k = 0; k < xc->nb; k++)
@@ -4009,7 +6447,10 @@ static void *xcheck_main(void *arg)
                 b.ow = &b.ex->owners[t->idx];
                 memset(&vo, 0, sizeof vo);
                 x_setup(&g_reqs[i], &b, &in, &f, b.offsets ? &vo : NULL);
+                tl_owner = b.ow;
                 rc = b.ex->api.extract_fields(b.st, &ein, &in);
+                tl_owner = NULL;
+                tbl_after_call(b.ow, "extract_fields");
                 t->calls++;
                 if (!xv_store(&g_reqs[i], rc, &f, b.offsets ? &vo : NULL, &vals[i], t->err,
                               sizeof t->err)) {
@@ -4262,6 +6703,11 @@ static void report_summary(host_plugin *p, uint64_t cycle)
             else
                 sb_adds(&b, "null");
         }
+        if (p->caps & CAP_PARSE)
+            sb_printf(&b, ", \"parse_calls\": %" PRIu64 ", \"parse_failures\": %" PRIu64,
+                      (uint64_t)atomic_load(&p->p_calls), (uint64_t)atomic_load(&p->p_failures));
+        if (p->caps & (CAP_PARSE | CAP_EXTRACT))
+            sb_printf(&b, ", \"entry_leaks\": %" PRIu64, (uint64_t)atomic_load(&p->entry_leaks));
         sb_adds(&b, "}}");
     } else {
         sb_printf(&b,
@@ -4279,6 +6725,11 @@ static void report_summary(host_plugin *p, uint64_t cycle)
             sb_printf(&b, ", %" PRIu64 " extract calls, %.3f ns/call", calls,
                       calls ? (double)atomic_load(&p->x_ns) / (double)calls : 0.0);
         }
+        if (p->caps & CAP_PARSE)
+            sb_printf(&b, ", %" PRIu64 " parse calls, %" PRIu64 " parse failures",
+                      (uint64_t)atomic_load(&p->p_calls), (uint64_t)atomic_load(&p->p_failures));
+        if (p->caps & (CAP_PARSE | CAP_EXTRACT))
+            sb_printf(&b, ", %" PRIu64 " entry leaks", (uint64_t)atomic_load(&p->entry_leaks));
     }
     out_line(stdout, &b);
     sb_free(&b);
@@ -4318,7 +6769,14 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
         atomic_store(&p->x_calls, 0);
         atomic_store(&p->x_ns, 0);
         atomic_store(&p->x_warned, 0);
+        atomic_store(&p->p_calls, 0);
+        atomic_store(&p->p_failures, 0);
+        atomic_store(&p->p_warned, 0);
+        atomic_store(&p->entry_leaks, 0);
+        atomic_store(&p->table_misuse, 0);
+        atomic_store(&p->leak_warned, 0);
         free_xtypes(p);
+        free_ptypes(p);
         if (!p->handle) {
             free_plugin_facts(p);
             if (!load_plugin(p, err, sizeof err)) {
@@ -4351,6 +6809,12 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
         ok = false;
         goto cleanup;
     }
+    atomic_store(&g_misuse_unowned, 0);
+    if (!reg_setup(err, sizeof err)) {
+        report_error(NULL, "threads", "%s", err);
+        ok = false;
+        goto cleanup;
+    }
 
     for (i = 0; i < np; i++) {
         host_plugin *p = &pl[i];
@@ -4371,7 +6835,8 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
                 goto cleanup;
             }
         }
-        if (!x_fetch_types(p, p->states[0], err, sizeof err)) {
+        if (!x_fetch_types(p, p->states[0], err, sizeof err) ||
+            !p_fetch_types(p, p->states[0], err, sizeof err)) {
             report_error(p->name, "init", "%s", err);
             ok = false;
             goto cleanup;
@@ -4430,6 +6895,7 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
         p->opened = true;
     }
     x_bind(pl, np);
+    p_bind(pl, np);
     atomic_store(&g_abort, 0);
     for (i = 0; i < np; i++) {
         host_plugin *p = &pl[i];
@@ -4463,12 +6929,19 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
         if (!report_metrics(&pl[i]))
             ok = false;
     }
+    /* the plugins are still there: their tables can be read */
+    for (i = 0; ok && i < g_opt.ndumps; i++)
+        if (!dump_table(g_opt.dumps[i]))
+            ok = false;
+    if (atomic_load(&g_misuse_unowned))
+        ok = false; /* reported when it happened */
 
 cleanup:
     for (i = 0; i < np; i++)
         close_instance(&pl[i]);
     for (i = loaded_upto; i-- > 0;)
         destroy_states(&pl[i]);
+    reg_teardown();
     if (ok) {
         for (i = 0; i < np; i++)
             report_summary(&pl[i], cycle);
@@ -4628,6 +7101,35 @@ static void info_fields_text(sbuf *b, const host_plugin *p, bool inited)
     }
 }
 
+static void info_parse_text(sbuf *b, const host_plugin *p, bool inited)
+{
+    size_t i;
+    bool any = false;
+    sb_adds(b, "Parse event sources: ");
+    if ((p->caps & CAP_SOURCE) && p->id) {
+        sb_adds(b, p->source);
+        any = true;
+    }
+    for (i = 0; i < p->npsources; i++) {
+        if ((p->caps & CAP_SOURCE) && p->id && !strcmp(p->psources[i], p->source))
+            continue;
+        sb_printf(b, "%s%s", any ? ", " : "", p->psources[i]);
+        any = true;
+    }
+    if (!any)
+        sb_adds(b, "all");
+    sb_adds(b, "\nParse event types: ");
+    if (p->ptypes_given) {
+        for (i = 0; i < p->nptypes; i++)
+            sb_printf(b, "%s%u", i ? ", " : "", (unsigned)p->ptypes[i]);
+        sb_addc(b, '\n');
+    } else if (inited) {
+        sb_adds(b, "default (322 for plugin sources, all for syscall)\n");
+    } else {
+        sb_adds(b, "unknown (init failed)\n");
+    }
+}
+
 static int cmd_info(host_plugin *p)
 {
     char err[4 * ERRBUF];
@@ -4653,9 +7155,14 @@ static int cmd_info(host_plugin *p)
     /* like Falco's --plugin-info: init with the default config, then ask for open params */
     p->states = states;
     p->owners = &owner;
+    memset(&owner, 0, sizeof owner);
     {
         char *cfg = prepare_config(p, "", "the default init config", err, sizeof err);
-        if (!cfg) {
+        if (!reg_setup(err, sizeof err)) {
+            free(cfg);
+            cfg = NULL;
+            init_error = xstrdup(err);
+        } else if (!cfg) {
             init_error = xstrdup(err);
         } else {
             install_sigint();
@@ -4669,7 +7176,7 @@ static int cmd_info(host_plugin *p)
     if (init_error)
         report_warning(p->name, "could not init the plugin to list its open params: %s",
                        init_error);
-    if (st && !x_fetch_types(p, st, err, sizeof err))
+    if (st && (!x_fetch_types(p, st, err, sizeof err) || !p_fetch_types(p, st, err, sizeof err)))
         report_warning(p->name, "%s", err);
     if (st && p->api.list_open_params) {
         ss_plugin_rc rc = SS_PLUGIN_FAILURE;
@@ -4702,6 +7209,7 @@ static int cmd_info(host_plugin *p)
         }
     }
     destroy_states(p);
+    reg_teardown();
     p->states = NULL;
     p->owners = NULL;
 
@@ -4770,6 +7278,27 @@ static int cmd_info(host_plugin *p)
         } else {
             sb_adds(&out, "null");
         }
+        sb_adds(&out, ", \"parse_event_sources\": ");
+        if (p->psources_given) {
+            sb_addc(&out, '[');
+            for (i = 0; i < p->npsources; i++) {
+                if (i)
+                    sb_adds(&out, ", ");
+                sb_json_str(&out, p->psources[i]);
+            }
+            sb_addc(&out, ']');
+        } else {
+            sb_adds(&out, "null");
+        }
+        sb_adds(&out, ", \"parse_event_types\": ");
+        if (p->ptypes_given) {
+            sb_addc(&out, '[');
+            for (i = 0; i < p->nptypes; i++)
+                sb_printf(&out, "%s%u", i ? ", " : "", (unsigned)p->ptypes[i]);
+            sb_addc(&out, ']');
+        } else {
+            sb_adds(&out, "null");
+        }
         sb_adds(&out, ", \"init_error\": ");
         sb_json_str(&out, init_error);
         sb_adds(&out, ", \"exported\": [");
@@ -4807,6 +7336,8 @@ static int cmd_info(host_plugin *p)
         }
         if (p->caps & CAP_EXTRACT)
             info_fields_text(&out, p, st != NULL);
+        if (p->caps & CAP_PARSE)
+            info_parse_text(&out, p, st != NULL);
         sb_add(&out, "Exported symbols:", 17);
         for (i = 0; i < nexp; i++)
             sb_printf(&out, " %s", exp[i]);
@@ -4861,6 +7392,13 @@ static const char k_usage[] =
     "  --extract-threads N    after each capture, re-extract its first 10000 events on N\n"
     "                         threads at once (state i on thread i; needs --inits >= N)\n"
     "  --extract-repeat K     call extract_fields K more times per event and field, timed\n"
+    "  --thread-tid T         stamp tid T on plugin events (libsinsp uses -1) and add thread T\n"
+    "                         to the threads table, so parsers and extractors can look it up\n"
+    "  --threads-fixture J    more threads table entries: a JSON array of objects of threads\n"
+    "                         fields (tid required; file_descriptors, args, env, cgroups as\n"
+    "                         arrays); J is the JSON text or @FILE\n"
+    "  --dump-table NAME      after the capture, print the table NAME (every field, nested\n"
+    "                         tables as their sizes) as {\"table\": ...}; repeatable\n"
     "\n"
     "host plugin API version " FP_HOST_API_STR "\n";
 
@@ -4909,6 +7447,23 @@ static bool add_field_specs(const char *list)
     return true;
 }
 
+/* A whole file as a NUL-terminated string, or NULL (errno set). */
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    sbuf b = {0};
+    char buf[4096];
+    size_t n;
+    if (!f)
+        return NULL;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sb_add(&b, buf, n);
+    fclose(f);
+    if (!b.p)
+        return xstrdup("");
+    return b.p;
+}
+
 /* Splits "--name=value" or takes the next argument as the value. */
 static bool opt_value(int argc, char **argv, int *i, const char *name, const char **val,
                       bool *matched)
@@ -4932,6 +7487,13 @@ static bool opt_value(int argc, char **argv, int *i, const char *name, const cha
     return true;
 }
 
+/* a is "--name" or "--name=..." */
+static bool is_opt(const char *a, const char *name)
+{
+    size_t n = strlen(name);
+    return !strncmp(a, name, n) && (a[n] == 0 || a[n] == '=');
+}
+
 static bool is_run_option(const char *a)
 {
     static const char *opts[] = {"--max-events",   "--json",          "--quiet",
@@ -4939,6 +7501,7 @@ static bool is_run_option(const char *a)
                                  "--deepbind",     "--no-event-to-string",
                                  "--fields",       "--output",        "--filter",
                                  "--offsets",      "--extract-threads", "--extract-repeat",
+                                 "--thread-tid",   "--threads-fixture", "--dump-table",
                                  NULL};
     size_t i;
     for (i = 0; opts[i]; i++) {
@@ -5005,20 +7568,56 @@ int main(int argc, char **argv)
                 g_opt.no_e2s = true;
             } else if (!strcmp(a, "--offsets")) {
                 g_opt.offsets = true;
-            } else if (opt_value(argc, argv, &i, "--fields", &val, &m) && m) {
+            } else if (is_opt(a, "--fields")) {
+                if (!opt_value(argc, argv, &i, "--fields", &val, &m))
+                    return usage_error("--fields needs a value");
                 if (!add_field_specs(val))
                     return usage_error("--fields needs comma-separated field names, not '%s'",
                                        val);
-            } else if (!m && !strncmp(a, "--fields", 8) && (a[8] == 0 || a[8] == '=')) {
-                return usage_error("--fields needs a value");
-            } else if (opt_value(argc, argv, &i, "--output", &val, &m) && m) {
+            } else if (is_opt(a, "--output")) {
+                if (!opt_value(argc, argv, &i, "--output", &val, &m))
+                    return usage_error("--output needs a value");
                 g_opt.output = val;
-            } else if (!m && !strcmp(a, "--output")) {
-                return usage_error("--output needs a value");
-            } else if (opt_value(argc, argv, &i, "--filter", &val, &m) && m) {
+            } else if (is_opt(a, "--filter")) {
+                if (!opt_value(argc, argv, &i, "--filter", &val, &m))
+                    return usage_error("--filter needs a value");
                 g_opt.filter = val;
-            } else if (!m && !strcmp(a, "--filter")) {
-                return usage_error("--filter needs a value");
+            } else if (is_opt(a, "--dump-table")) {
+                if (!opt_value(argc, argv, &i, "--dump-table", &val, &m))
+                    return usage_error("--dump-table needs a value");
+                if (!val[0])
+                    return usage_error("--dump-table needs a table name");
+                g_opt.dumps = xrealloc(g_opt.dumps, (g_opt.ndumps + 1) * sizeof *g_opt.dumps);
+                g_opt.dumps[g_opt.ndumps++] = val;
+            } else if (is_opt(a, "--thread-tid")) {
+                char *end = NULL;
+                long long t;
+                if (!opt_value(argc, argv, &i, "--thread-tid", &val, &m))
+                    return usage_error("--thread-tid needs a value");
+                errno = 0;
+                t = strtoll(val, &end, 10);
+                if (!val[0] || *end || errno)
+                    return usage_error("--thread-tid needs an integer, not '%s'", val);
+                g_thread_tid = (int64_t)t;
+                g_thread_tid_set = true;
+            } else if (is_opt(a, "--threads-fixture")) {
+                char jerr[256];
+                char *text = NULL;
+                if (!opt_value(argc, argv, &i, "--threads-fixture", &val, &m))
+                    return usage_error("--threads-fixture needs a value");
+                if (val[0] == '@') {
+                    text = read_text_file(val + 1);
+                    if (!text)
+                        return usage_error("--threads-fixture: cannot read '%s': %s", val + 1,
+                                           strerror(errno));
+                }
+                jfree(g_fixture);
+                g_fixture = json_parse(text ? text : val, jerr, sizeof jerr);
+                free(text);
+                if (!g_fixture)
+                    return usage_error("--threads-fixture is not valid JSON: %s", jerr);
+                if (g_fixture->k != J_ARR)
+                    return usage_error("--threads-fixture must be a JSON array of objects");
             } else {
                 static const char *numeric[] = {"--max-events", "--cycles", "--inits",
                                                 "--extract-threads", "--extract-repeat", NULL};
