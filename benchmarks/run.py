@@ -185,7 +185,6 @@ def main() -> None:
             f"C reference {c_init['rss_kb_after_init'] / 1024:.1f} MiB"
         )
 
-
     if not args.skip_events:
         import events  # benchmarks/events.py: the event model against its C reference
 

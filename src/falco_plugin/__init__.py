@@ -8,6 +8,7 @@ from .base import Metric, MetricType, MetricValueType, Plugin, PluginError
 from .config import ConfigError
 from .events import TS_NOW, PluginEvent, encode_plugin_event
 from .extract import ExtractEvent, ExtractPlugin, Located, field, in_payload
+from .parse import ParsePlugin
 from .source import (
     Eof,
     EventBatch,
@@ -32,6 +33,7 @@ __all__ = [
     "MetricType",
     "MetricValueType",
     "OpenParam",
+    "ParsePlugin",
     "Plugin",
     "PluginError",
     "PluginEvent",

@@ -22,13 +22,13 @@ from .extract import (
     FTYPE_IPADDR,
     FTYPE_IPNET,
     FTYPE_RELTIME,
-    ExtractPlugin,
     Located,
     field_specs,
 )
 from .loader import PluginRef, load_class
 from .logs import HostLogFn, RateLimiter, host_handler
 from .source import SourceInstance, SourcePlugin, open_params_json
+from .tables import TableError, TablesInit
 
 _CLEAN_ERRORS = (PluginError, ConfigError)
 
@@ -48,7 +48,13 @@ def format_error(exc: BaseException) -> str:
 
 
 def create(
-    module_file: str, module_name: str, class_name: str, config: str, log: Any, extra_paths: str
+    module_file: str,
+    module_name: str,
+    class_name: str,
+    config: str,
+    log: Any,
+    extra_paths: str,
+    tables: Any = None,
 ) -> Runtime:
     """Import the plugin, route its logger to the host, parse the config, build the plugin.
 
@@ -59,13 +65,15 @@ def create(
         if folder not in sys.path:
             sys.path.append(folder)
     cls = load_class(PluginRef(module_file, module_name, class_name))
-    return Runtime(cls, config, log)
+    return Runtime(cls, config, log, tables)
 
 
 class Runtime:
     """One per ``ss_plugin_t*``: the author's plugin object and the API calls on it."""
 
-    def __init__(self, cls: type[Plugin], raw_config: str, log: HostLogFn | None) -> None:
+    def __init__(
+        self, cls: type[Plugin], raw_config: str, log: HostLogFn | None, tables: Any = None
+    ) -> None:
         self.cls = cls
         self.config_type = config_type_of(cls)
         self._handler = host_handler(plugin_logger_name(cls))
@@ -73,11 +81,18 @@ class Runtime:
         if log is not None:
             self._handler.attach(id(self), log)
         self._limiter = RateLimiter()
+        kwargs: dict[str, Any] = {}
+        if wants_tables(cls):
+            if tables is None:
+                raise TableError("the host gave this plugin no tables API")
+            self._tables_backend = tables
+            kwargs["tables"] = TablesInit(tables, self._export)
+        self.exported: list[Any] = []
         try:
             if self.config_type is None:
-                self.plugin = cls()
+                self.plugin = cls(**kwargs)
             else:
-                self.plugin = cls(parse_config(self.config_type, raw_config))
+                self.plugin = cls(parse_config(self.config_type, raw_config), **kwargs)
         except BaseException:
             self._handler.detach(id(self))
             raise
@@ -158,11 +173,31 @@ class Runtime:
             out.append((fn, spec.ftype, spec.is_list, spec.arg, spec.arg_required, spec.offsets))
         return out
 
+    # -------------------------------------------------------------- parse capability
+
+    def parser(self) -> tuple[Any, Any]:
+        """(the bound parse_event, the bound make_context or None) for the shim."""
+        return self.plugin.parse_event, self.context_factory()  # type: ignore[attr-defined]
+
+    def _export(self, table: Any) -> None:
+        """Register a table the plugin exports (the shim implements its vtables)."""
+        self._tables_backend.add_table(table, table.name, int(table.key_type))
+        self.exported.append(table)
+
     def context_factory(self) -> Any:
         """The plugin's make_context hook (bound), or None."""
-        if isinstance(self.plugin, ExtractPlugin) and defines(type(self.plugin), "make_context"):
+        if defines(type(self.plugin), "make_context"):
             return self.plugin.make_context  # type: ignore[attr-defined]
         return None
+
+
+def wants_tables(cls: type) -> bool:
+    """True when the plugin's __init__ takes a ``tables`` parameter."""
+    code = getattr(cls.__init__, "__code__", None)  # type: ignore[misc]
+    return (
+        code is not None
+        and "tables" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    )
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

@@ -75,6 +75,11 @@ def meta_header(meta: PluginMeta, extra_sys_path: list[str]) -> str:
         "FP_NUM_EXTRACT_TYPES": str(len(meta.extract_types or [])),
         "FP_EXTRACT_TYPES": "{" + ", ".join(str(t) for t in meta.extract_types or [0]) + "}",
         "FP_EXTRACT_OFFSETS": str(int(meta.offsets)),
+        "FP_HAS_PARSE": str(int(meta.has_parse)),
+        "FP_HAS_PARSE_SOURCES": str(int(meta.parse_sources is not None)),
+        "FP_META_PARSE_SOURCES": c_string(json.dumps(meta.parse_sources or [])),
+        "FP_NUM_PARSE_TYPES": str(len(meta.parse_types or [])),
+        "FP_PARSE_TYPES": "{" + ", ".join(str(t) for t in meta.parse_types or [0]) + "}",
         "FP_HAS_EVENT_SCHEMA_VERSION": str(int(bool(meta.event_schema_version))),
         "FP_META_EVENT_SCHEMA_VERSION": c_string(meta.event_schema_version),
         "FP_PY_EXECUTABLE": c_string(python_executable()),
@@ -151,7 +156,14 @@ def build_cached(target: str, *, cc: str | None = None) -> Path:
     meta = inspect_plugin(target)
     digest = hashlib.sha256()
     digest.update(meta_header(meta, _extra_paths(meta)).encode())
-    for name in ("shim.c", "fp_abi.h"):
+    for name in (
+        "shim.c",
+        "shim_event.c",
+        "shim_tables.c",
+        "shim_extract.c",
+        "shim_parse.c",
+        "fp_abi.h",
+    ):
         digest.update((NATIVE_DIR / name).read_bytes())
     digest.update((cc or os.environ.get("CC") or "cc").encode())
     digest.update(os.environ.get("FALCO_PLUGIN_CFLAGS", "").encode())

@@ -55,9 +55,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     library = plugin_library(args.plugin)
     cmd = [str(host_binary()), "run", "--json", "--max-events", str(args.max_events)]
-    for option in ("fields", "output", "filter"):
+    for option in ("fields", "output", "filter", "thread_tid"):
         if getattr(args, option) is not None:
-            cmd += [f"--{option}", getattr(args, option)]
+            cmd += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
     cmd.append(str(library))
     if args.config is not None:
         cmd += ["--config", args.config]
@@ -85,8 +85,10 @@ def _print_record(record: dict[str, Any]) -> None:
         print(f"error ({err.get('stage')}): {err.get('message')}", file=sys.stderr)
     elif "summary" in record:
         s = record["summary"]
+        if not s.get("events") and not s.get("eof") and not s.get("capture_seconds"):
+            return  # a parse/extract-only plugin: it ran no capture of its own
         end = "end of stream" if s.get("eof") else "stopped"
-        print(f"-- {s.get('events')} events, {end}", file=sys.stderr)
+        print(f"-- {s.get('plugin')}: {s.get('events')} events, {end}", file=sys.stderr)
     elif "evtnum" in record:
         print(event_line(record), flush=True)
 
@@ -118,7 +120,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--extractor",
         action="append",
-        help="an extract-only plugin to load too (repeatable)",
+        help="a parse or extract plugin to load too (repeatable)",
+    )
+    r.add_argument(
+        "--thread-tid",
+        type=int,
+        help="stamp this tid on plugin events (a thread of the host's threads table)",
     )
     r.add_argument(
         "--extractor-config",

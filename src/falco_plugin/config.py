@@ -28,8 +28,11 @@ def config_type_of(cls: type) -> Any:
     code = getattr(init, "__code__", None)
     if code is None:  # object.__init__ or a C-level constructor: no config taken
         return None
-    # positional parameters after self (cheaper than inspect.signature at plugin start)
-    params = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
+    # positional parameters after self (cheaper than inspect.signature at plugin start);
+    # a parameter named "tables" receives the tables API, not the config
+    params = [
+        p for p in code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount] if p != "tables"
+    ]
     if not params:
         return None
     try:

@@ -15,6 +15,7 @@ from .base import Plugin, defines
 from .config import config_type_of, schema_json
 from .extract import ExtractPlugin, FieldDefinitionError, FieldSpec, field_specs
 from .loader import PluginRef
+from .parse import ParsePlugin
 from .source import SourcePlugin
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -59,6 +60,9 @@ class PluginMeta:
     extract_sources: list[str] | None = None
     extract_types: list[int] | None = None
     event_schema_version: str = ""  # set for plugins that read syscall events
+    has_parse: bool = False
+    parse_sources: list[str] | None = None
+    parse_types: list[int] | None = None
 
     @property
     def has_extract(self) -> bool:
@@ -66,7 +70,12 @@ class PluginMeta:
 
     @property
     def capabilities(self) -> list[str]:
-        return [c for c, on in (("source", self.has_source), ("extract", self.has_extract)) if on]
+        flags = (
+            ("source", self.has_source),
+            ("extract", self.has_extract),
+            ("parse", self.has_parse),
+        )
+        return [c for c, on in flags if on]
 
     @property
     def fields_json(self) -> str:
@@ -114,10 +123,22 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
     sources = types = None
     if issubclass(cls, ExtractPlugin):
         fields, sources, types = _check_extract(cls, problems)
-    if not has_source and not fields and not problems:
+    has_parse = issubclass(cls, ParsePlugin)
+    parse_sources = parse_types = None
+    if has_parse:
+        if not defines(cls, "parse_event"):
+            problems.append("a parse plugin must define parse_event(self, event)")
+        parse_sources, parse_types = _check_event_filters(cls, "PARSE", problems)
+    if not has_source and not fields and not has_parse and not problems:
         problems.append(
-            "the plugin implements no capability (subclass SourcePlugin and/or ExtractPlugin)"
+            "the plugin implements no capability (subclass SourcePlugin, ExtractPlugin "
+            "or ParsePlugin)"
         )
+    from ._runtime import wants_tables
+
+    if wants_tables(cls) and not (fields or has_parse):
+        problems.append("only parse and extract plugins get the tables API (a `tables` parameter)")
+    readers = (sources or []) + (parse_sources or [])
 
     hooks = {
         "set_config": defines(cls, "set_config"),
@@ -143,7 +164,10 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         fields=fields,
         extract_sources=sources,
         extract_types=types,
-        event_schema_version=_event_schema_version(cls, sources, problems),
+        event_schema_version=_event_schema_version(cls, readers or None, problems),
+        has_parse=has_parse,
+        parse_sources=parse_sources,
+        parse_types=parse_types,
     )
 
 
@@ -186,22 +210,29 @@ def _check_extract(
     else:
         if not fields:
             problems.append("an extract plugin must declare at least one @field method")
-    sources = getattr(cls, "EXTRACT_EVENT_SOURCES", None)
+    sources, types = _check_event_filters(cls, "EXTRACT", problems)
+    return fields, sources, types
+
+
+def _check_event_filters(
+    cls: type, prefix: str, problems: list[str]
+) -> tuple[list[str] | None, list[int] | None]:
+    """<prefix>_EVENT_SOURCES and <prefix>_EVENT_TYPES, checked (None when not declared)."""
+    sources = getattr(cls, f"{prefix}_EVENT_SOURCES", None)
     if sources is not None and (
         not isinstance(sources, (list, tuple))
         or not all(isinstance(s, str) and s.strip() for s in sources)
     ):
-        problems.append(f"EXTRACT_EVENT_SOURCES must be a list of source names, got {sources!r}")
+        problems.append(f"{prefix}_EVENT_SOURCES must be a list of source names, got {sources!r}")
         sources = None
-    types = getattr(cls, "EXTRACT_EVENT_TYPES", None)
+    types = getattr(cls, f"{prefix}_EVENT_TYPES", None)
     if types is not None and (
         not isinstance(types, (list, tuple))
         or not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2**16 for t in types)
     ):
-        problems.append(f"EXTRACT_EVENT_TYPES must be a list of event type codes, got {types!r}")
+        problems.append(f"{prefix}_EVENT_TYPES must be a list of event type codes, got {types!r}")
         types = None
     return (
-        fields,
         None if sources is None else list(sources),
         None if types is None else list(types),
     )

@@ -46,10 +46,13 @@ __attribute__((constructor)) static void fp_on_load(void) {
 /* ------------------------------------------------------------------ state types */
 
 struct fp_extractor;
+struct fp_tables;
 
 typedef struct fp_state {
     PyObject *rt; /* falco_plugin._runtime.Runtime, NULL when init failed */
     struct fp_extractor *extract; /* field methods and result buffers (extract plugins) */
+    struct fp_tables *tables;     /* the host's tables API (parse/extract plugins), or NULL */
+    PyObject *parse;              /* the plugin's bound parse_event (parse plugins) */
     char last_error[FP_ERR_CAP];
     char *open_params;
     char *event_text;
@@ -520,6 +523,9 @@ static PyObject *fp_str(const char *s) {
 
 static int fp_extract_setup(fp_state *st);
 static void fp_extract_free(struct fp_extractor *x);
+static PyObject *fp_tables_new(const ss_plugin_init_input *in);
+static void fp_tables_end(struct fp_tables *tb);
+static void fp_tables_bind(struct fp_tables *tb, fp_state *st);
 
 /* ------------------------------------------------------------------ base API */
 
@@ -549,10 +555,18 @@ FP_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc 
     fp_signals_save(&saved); /* the author's code must not take the host's signals */
     PyObject *logger = fp_make_logger(in);
     PyObject *config = fp_str(in ? in->config : "");
+    PyObject *tables = logger && config ? fp_tables_new(in) : NULL;
+    if (tables && tables != Py_None) fp_tables_bind((struct fp_tables *)tables, st);
     PyObject *rt = NULL;
-    if (logger && config)
-        rt = PyObject_CallMethod(g_runtime, "create", "sssOOs", FP_MODULE_FILE, FP_MODULE_NAME,
-                                 FP_CLASS_NAME, config, logger, FP_EXTRA_SYS_PATH);
+    if (tables)
+        rt = PyObject_CallMethod(g_runtime, "create", "sssOOsO", FP_MODULE_FILE, FP_MODULE_NAME,
+                                 FP_CLASS_NAME, config, logger, FP_EXTRA_SYS_PATH, tables);
+    if (tables != NULL && tables != Py_None) {
+        st->tables = (struct fp_tables *)tables; /* keeps the reference */
+        fp_tables_end(st->tables);               /* init is over: its entries are released */
+    } else {
+        Py_XDECREF(tables);
+    }
     if (rt) {
         st->rt = rt;
         if (fp_extract_setup(st) == 0) {
@@ -586,13 +600,15 @@ FP_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc 
 FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
     fp_state *st = s;
     if (!st) return;
-    if (st->rt) {
+    if (st->rt || st->tables) {
         PyGILState_STATE g = fp_enter();
-        PyObject *res = PyObject_CallMethod(st->rt, "destroy", NULL);
+        PyObject *res = st->rt ? PyObject_CallMethod(st->rt, "destroy", NULL) : Py_NewRef(Py_None);
         if (!res) fp_error_from_python(st, "destroy");
         Py_XDECREF(res);
         fp_extract_free(st->extract);
         Py_CLEAR(st->rt);
+        Py_CLEAR(st->parse);
+        Py_CLEAR(st->tables);
         fp_leave(g);
     }
     free(st->open_params);
@@ -921,534 +937,26 @@ FP_EXPORT const char *plugin_event_to_string(ss_plugin_t *s, const ss_plugin_eve
 #endif
 #endif /* FP_HAS_SOURCE */
 
-/* ------------------------------------------------------------------ extract API */
+/* ------------------------------------------------------------------ other capabilities */
+
+#define FP_USES_EVENTS (FP_HAS_EXTRACT || FP_HAS_PARSE)
+
+#if FP_USES_EVENTS
+#include "shim_event.c"
+#include "shim_tables.c"
+#else
+static PyObject *fp_tables_new(const ss_plugin_init_input *in) { Py_RETURN_NONE; }
+static void fp_tables_end(struct fp_tables *tb) {}
+static void fp_tables_bind(struct fp_tables *tb, fp_state *st) {}
+#endif
 
 #if FP_HAS_EXTRACT
-/* The event a field method receives: a view of the host's event while the call runs,
- * with the payload copied once (on first use) and shared by every field of the event. */
-typedef struct fp_event {
-    PyObject_HEAD
-    const ss_plugin_event *raw; /* only valid during an extract_fields call */
-    uint64_t evtnum;
-    const char *source_c;
-    PyObject *source, *payload, *rawbytes, *context;
-    PyObject *make_context; /* the plugin's hook, or NULL */
-} fp_event;
-
-static PyObject *fp_event_gone(void) {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "this event is only readable during the extraction call that received it");
-    return NULL;
-}
-
-static int fp_event_is_plugin(const ss_plugin_event *e) {
-    uint32_t idlen;
-    if (e->type != FP_PLUGINEVENT_TYPE || e->nparams != 2 || e->len < FP_PLUGINEVENT_PAYLOAD_OFFSET)
-        return 0;
-    memcpy(&idlen, (const uint8_t *)e + FP_EVENT_HEADER_LEN, 4);
-    return idlen == 4;
-}
-
-static PyObject *fp_event_get_u64(fp_event *ev, void *which) {
-    if (!ev->raw) return fp_event_gone();
-    uint64_t v = 0;
-    switch ((intptr_t)which) {
-    case 0: v = ev->raw->ts; break;
-    case 1: return PyLong_FromLongLong((long long)ev->raw->tid);
-    case 2: v = ev->evtnum; break;
-    case 3: v = ev->raw->type; break;
-    case 4: {
-        uint32_t id = 0;
-        if (fp_event_is_plugin(ev->raw))
-            memcpy(&id, (const uint8_t *)ev->raw + FP_EVENT_HEADER_LEN + 8, 4);
-        v = id;
-        break;
-    }
-    }
-    return PyLong_FromUnsignedLongLong(v);
-}
-
-static PyObject *fp_event_get_payload(fp_event *ev, void *unused) {
-    if (!ev->payload) {
-        if (!ev->raw) return fp_event_gone();
-        if (!fp_event_is_plugin(ev->raw)) {
-            PyErr_SetString(PyExc_AttributeError, "only plugin events (type 322) have a payload");
-            return NULL;
-        }
-        uint32_t n;
-        memcpy(&n, (const uint8_t *)ev->raw + FP_EVENT_HEADER_LEN + 4, 4);
-        if ((uint64_t)n + FP_PLUGINEVENT_PAYLOAD_OFFSET > ev->raw->len) {
-            PyErr_SetString(PyExc_ValueError, "malformed plugin event: payload past its end");
-            return NULL;
-        }
-        ev->payload = PyBytes_FromStringAndSize(
-            (const char *)ev->raw + FP_PLUGINEVENT_PAYLOAD_OFFSET, (Py_ssize_t)n);
-        if (!ev->payload) return NULL;
-    }
-    Py_INCREF(ev->payload);
-    return ev->payload;
-}
-
-static PyObject *fp_event_get_raw(fp_event *ev, void *unused) {
-    if (!ev->rawbytes) {
-        if (!ev->raw) return fp_event_gone();
-        ev->rawbytes = PyBytes_FromStringAndSize((const char *)ev->raw, ev->raw->len);
-        if (!ev->rawbytes) return NULL;
-    }
-    Py_INCREF(ev->rawbytes);
-    return ev->rawbytes;
-}
-
-static PyObject *fp_event_get_source(fp_event *ev, void *unused) {
-    if (!ev->source) {
-        ev->source = fp_str(ev->source_c);
-        if (!ev->source) return NULL;
-    }
-    Py_INCREF(ev->source);
-    return ev->source;
-}
-
-static PyObject *fp_event_get_context(fp_event *ev, void *unused) {
-    if (!ev->context) {
-        if (!ev->make_context) {
-            PyErr_SetString(PyExc_AttributeError,
-                            "event.context needs a make_context(self, event) method on the plugin");
-            return NULL;
-        }
-        ev->context = PyObject_CallOneArg(ev->make_context, (PyObject *)ev);
-        if (!ev->context) return NULL;
-    }
-    Py_INCREF(ev->context);
-    return ev->context;
-}
-
-static int fp_event_set_context(fp_event *ev, PyObject *value, void *unused) {
-    Py_XINCREF(value);
-    Py_XSETREF(ev->context, value);
-    return 0;
-}
-
-static void fp_event_dealloc(PyObject *self) {
-    fp_event *ev = (fp_event *)self;
-    PyTypeObject *tp = Py_TYPE(self);
-    Py_XDECREF(ev->source);
-    Py_XDECREF(ev->payload);
-    Py_XDECREF(ev->rawbytes);
-    Py_XDECREF(ev->context);
-    Py_XDECREF(ev->make_context);
-    PyObject_Free(self);
-    Py_DECREF(tp);
-}
-
-static PyGetSetDef fp_event_getset[] = {
-    {"ts", (getter)fp_event_get_u64, NULL, "timestamp, ns since the epoch", (void *)0},
-    {"tid", (getter)fp_event_get_u64, NULL, "thread id (-1: none)", (void *)1},
-    {"evtnum", (getter)fp_event_get_u64, NULL, "the host's event number", (void *)2},
-    {"type", (getter)fp_event_get_u64, NULL, "event type code (322: plugin event)", (void *)3},
-    {"plugin_id", (getter)fp_event_get_u64, NULL, "plugin id of a plugin event", (void *)4},
-    {"payload", (getter)fp_event_get_payload, NULL, "plugin event payload (bytes)", NULL},
-    {"raw", (getter)fp_event_get_raw, NULL, "the whole event (bytes)", NULL},
-    {"source", (getter)fp_event_get_source, NULL, "the event source name", NULL},
-    {"context", (getter)fp_event_get_context, (setter)fp_event_set_context,
-     "per-event value from the plugin's make_context, computed once", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyType_Slot fp_event_slots[] = {
-    {Py_tp_getset, fp_event_getset},
-    {Py_tp_dealloc, (void *)fp_event_dealloc},
-    {Py_tp_doc, "An event handed to field extraction methods."},
-    {0, NULL},
-};
-
-static PyType_Spec fp_event_spec = {
-    "falco_plugin.ExtractEvent", sizeof(fp_event), 0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, fp_event_slots,
-};
-
-static PyTypeObject *g_event_type;
-static PyObject *g_located_cls;
-
-typedef struct fp_field {
-    PyObject *fn;
-    uint32_t ftype;
-    uint8_t is_list, arg_kind, arg_required, offsets;
-} fp_field;
-
-/* Results of one extract_fields call; reused, valid until the next call on the state. */
-typedef struct fp_results {
-    uint64_t *u64;
-    uint32_t *u32;
-    size_t *str_off; /* string offsets in the arena, turned into str pointers at the end */
-    const char **str;
-    size_t *buf_off;
-    uint32_t *buf_len;
-    ss_plugin_byte_buffer *buf;
-    char *arena;
-    size_t n_u64, n_u32, n_str, n_buf, arena_len;
-    size_t cap_u64, cap_u32, cap_str, cap_strp, cap_buf, cap_buflen, cap_bufp, cap_arena;
-    uint32_t *start, *length; /* value offsets, one per requested field */
-    size_t *first;            /* per requested field: index of its first value */
-    size_t cap_fields;
-} fp_results;
-
-typedef struct fp_extractor {
-    fp_field *fields;
-    uint32_t nfields;
-    PyObject *make_context;
-    fp_event *cur;
-    uint64_t cur_evtnum, cur_ts;
-    const void *cur_ptr;
-    fp_results r;
-} fp_extractor;
-
-static int fp_grow(void *pp, size_t *cap, size_t need, size_t elem) {
-    void **p = pp;
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap : 16;
-    while (n < need) n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
-/* The per-requested-field arrays (value offsets, first value index), grown together. */
-static int fp_grow_fields(fp_results *r, size_t need) {
-    if (need <= r->cap_fields) return 0;
-    size_t n = r->cap_fields ? r->cap_fields : 4;
-    while (n < need) n *= 2;
-    uint32_t *start = realloc(r->start, n * sizeof *start);
-    if (start) r->start = start;
-    uint32_t *length = start ? realloc(r->length, n * sizeof *length) : NULL;
-    if (length) r->length = length;
-    size_t *first = length ? realloc(r->first, n * sizeof *first) : NULL;
-    if (!first) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    r->first = first;
-    r->cap_fields = n;
-    return 0;
-}
-
-static int fp_arena_put(fp_results *r, const void *data, size_t n, int nul, size_t *off) {
-    if (fp_grow(&r->arena, &r->cap_arena, r->arena_len + n + 1, 1) < 0) return -1;
-    *off = r->arena_len;
-    if (n) memcpy(r->arena + r->arena_len, data, n);
-    r->arena_len += n;
-    if (nul) r->arena[r->arena_len++] = '\0';
-    return 0;
-}
-
-/* Store one Python value of a field of type ftype. */
-static int fp_put_value(fp_results *r, uint32_t ftype, PyObject *v) {
-    switch (ftype) {
-    case FTYPE_UINT64:
-    case FTYPE_RELTIME:
-    case FTYPE_ABSTIME: {
-        if (!PyLong_Check(v)) {
-            PyErr_Format(PyExc_TypeError, "expected an int value, got %.100s", Py_TYPE(v)->tp_name);
-            return -1;
-        }
-        unsigned long long n = PyLong_AsUnsignedLongLong(v);
-        if (n == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "an integer field value must be in [0, 2**64)");
-            return -1;
-        }
-        if (fp_grow(&r->u64, &r->cap_u64, r->n_u64 + 1, sizeof *r->u64) < 0) return -1;
-        r->u64[r->n_u64++] = n;
-        return 0;
-    }
-    case FTYPE_BOOL: {
-        int b = PyObject_IsTrue(v);
-        if (b < 0) return -1;
-        if (fp_grow(&r->u32, &r->cap_u32, r->n_u32 + 1, sizeof *r->u32) < 0) return -1;
-        r->u32[r->n_u32++] = (uint32_t)b;
-        return 0;
-    }
-    case FTYPE_STRING: {
-        if (!PyUnicode_Check(v)) {
-            PyErr_Format(PyExc_TypeError, "expected a str value, got %.100s", Py_TYPE(v)->tp_name);
-            return -1;
-        }
-        Py_ssize_t n;
-        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
-        if (!s) return -1;
-        if (memchr(s, '\0', (size_t)n)) {
-            PyErr_SetString(PyExc_ValueError, "a string field value cannot contain NUL");
-            return -1;
-        }
-        if (fp_grow(&r->str_off, &r->cap_str, r->n_str + 1, sizeof *r->str_off) < 0) return -1;
-        return fp_arena_put(r, s, (size_t)n, 1, &r->str_off[r->n_str++]);
-    }
-    case FTYPE_IPADDR:
-    case FTYPE_IPNET: {
-        char *data;
-        Py_ssize_t n;
-        if (!PyBytes_Check(v) || PyBytes_AsStringAndSize(v, &data, &n) < 0 || (n != 4 && n != 16)) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_TypeError, "an address field value must be an IPv4/IPv6 address");
-            return -1;
-        }
-        if (fp_grow(&r->buf_off, &r->cap_buf, r->n_buf + 1, sizeof *r->buf_off) < 0 ||
-            fp_grow(&r->buf_len, &r->cap_buflen, r->n_buf + 1, sizeof *r->buf_len) < 0)
-            return -1;
-        r->buf_len[r->n_buf] = (uint32_t)n;
-        return fp_arena_put(r, data, (size_t)n, 0, &r->buf_off[r->n_buf++]);
-    }
-    }
-    PyErr_Format(PyExc_ValueError, "unknown field type %u", ftype);
-    return -1;
-}
-
-static size_t fp_count_of(const fp_results *r, uint32_t ftype) {
-    switch (ftype) {
-    case FTYPE_BOOL: return r->n_u32;
-    case FTYPE_STRING: return r->n_str;
-    case FTYPE_IPADDR:
-    case FTYPE_IPNET: return r->n_buf;
-    default: return r->n_u64;
-    }
-}
-
-/* Call the field method for one requested field and store its value(s). */
-static int fp_extract_one(fp_extractor *x, ss_plugin_extract_field *f, size_t i) {
-    fp_results *r = &x->r;
-    fp_field *fd = &x->fields[f->field_id];
-    PyObject *res;
-    r->start[i] = r->length[i] = 0;
-    if (fd->arg_kind == 0 || !f->arg_present) {
-        if (fd->arg_kind != 0 && fd->arg_required) {
-            PyErr_Format(PyExc_ValueError, "field %s requires an argument", f->field);
-            return -1;
-        }
-        res = PyObject_CallOneArg(fd->fn, (PyObject *)x->cur);
-    } else {
-        PyObject *arg = fd->arg_kind == 1 ? PyLong_FromUnsignedLongLong(f->arg_index)
-                                          : fp_str(f->arg_key);
-        if (!arg) return -1;
-        PyObject *args[2] = {(PyObject *)x->cur, arg};
-        res = PyObject_Vectorcall(fd->fn, args, 2, NULL);
-        Py_DECREF(arg);
-    }
-    if (!res) return -1;
-    PyObject *value = res;
-    if (fd->offsets && Py_TYPE(res) == (PyTypeObject *)g_located_cls) {
-        value = PyTuple_GET_ITEM(res, 0);
-        unsigned long s = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(res, 1));
-        unsigned long n = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(res, 2));
-        if (PyErr_Occurred()) {
-            Py_DECREF(res);
-            return -1;
-        }
-        r->start[i] = (uint32_t)s;
-        r->length[i] = (uint32_t)n;
-    }
-    r->first[i] = fp_count_of(r, fd->ftype);
-    int rc = 0;
-    if (value != Py_None) {
-        if (fd->is_list) {
-            PyObject *seq = PySequence_Fast(value, "a list field must return a list of values");
-            if (!seq) {
-                rc = -1;
-            } else {
-                Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-                for (Py_ssize_t k = 0; k < n && rc == 0; k++)
-                    rc = fp_put_value(r, fd->ftype, PySequence_Fast_GET_ITEM(seq, k));
-                Py_DECREF(seq);
-            }
-        } else {
-            rc = fp_put_value(r, fd->ftype, value);
-        }
-    }
-    Py_DECREF(res);
-    if (rc == 0) f->res_len = fp_count_of(r, fd->ftype) - r->first[i];
-    return rc;
-}
-
-/* Point each field's result at its values, now that no buffer moves any more. */
-static int fp_extract_finish(fp_extractor *x, const ss_plugin_field_extract_input *in) {
-    fp_results *r = &x->r;
-    if (fp_grow(&r->str, &r->cap_strp, r->n_str + 1, sizeof *r->str) < 0 ||
-        fp_grow(&r->buf, &r->cap_bufp, r->n_buf + 1, sizeof *r->buf) < 0)
-        return -1;
-    for (size_t k = 0; k < r->n_str; k++) r->str[k] = r->arena + r->str_off[k];
-    for (size_t k = 0; k < r->n_buf; k++) {
-        r->buf[k].ptr = r->arena + r->buf_off[k];
-        r->buf[k].len = r->buf_len[k];
-    }
-    for (uint32_t i = 0; i < in->num_fields; i++) {
-        ss_plugin_extract_field *f = &in->fields[i];
-        size_t first = r->first[i];
-        switch (x->fields[f->field_id].ftype) {
-        case FTYPE_BOOL: f->res.u32 = r->u32 + first; break;
-        case FTYPE_STRING: f->res.str = r->str + first; break;
-        case FTYPE_IPADDR:
-        case FTYPE_IPNET: f->res.buf = r->buf + first; break;
-        default: f->res.u64 = r->u64 + first; break;
-        }
-    }
-#if FP_EXTRACT_OFFSETS /* value_offsets exists in the input struct from API 3.11 on */
-    if (in->value_offsets) {
-        in->value_offsets->start = r->start;
-        in->value_offsets->length = r->length;
-    }
-#endif
-    return 0;
-}
-
-/* The event object for this call: the same one for every field of one event. */
-static int fp_extract_event(fp_extractor *x, const ss_plugin_event_input *evt) {
-    if (x->cur && x->cur_evtnum == evt->evtnum && x->cur_ptr == evt->evt &&
-        x->cur_ts == evt->evt->ts) {
-        x->cur->raw = evt->evt;
-        return 0;
-    }
-    fp_event *ev = PyObject_New(fp_event, g_event_type);
-    if (!ev) return -1;
-    ev->raw = evt->evt;
-    ev->evtnum = evt->evtnum;
-    ev->source_c = NULL;
-    ev->source = ev->payload = ev->rawbytes = ev->context = NULL;
-    ev->make_context = x->make_context;
-    Py_XINCREF(ev->make_context);
-    ev->source = fp_str(evt->evtsrc);
-    if (!ev->source) {
-        Py_DECREF(ev);
-        return -1;
-    }
-    Py_XSETREF(x->cur, ev);
-    x->cur_evtnum = evt->evtnum;
-    x->cur_ptr = evt->evt;
-    x->cur_ts = evt->evt->ts;
-    return 0;
-}
-
-FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_event_input *evt,
-                                             const ss_plugin_field_extract_input *in) {
-    fp_state *st = s;
-    if (!fp_ready(st)) return SS_PLUGIN_FAILURE;
-    fp_extractor *x = st->extract;
-    if (!x || !evt || !evt->evt || !in || (in->num_fields && !in->fields)) {
-        fp_set_error(st, "extract_fields called without an event or fields");
-        return SS_PLUGIN_FAILURE;
-    }
-    ss_plugin_rc rc = SS_PLUGIN_SUCCESS;
-    PyGILState_STATE g = fp_enter();
-    fp_results *r = &x->r;
-    r->n_u64 = r->n_u32 = r->n_str = r->n_buf = r->arena_len = 0;
-    const char *failed = NULL;
-    if (fp_grow_fields(r, (size_t)in->num_fields + 1) < 0 || fp_extract_event(x, evt) < 0)
-        failed = "extract_fields";
-    for (uint32_t i = 0; !failed && i < in->num_fields; i++) {
-        ss_plugin_extract_field *f = &in->fields[i];
-        f->res_len = 0;
-        if (f->field_id >= x->nfields) {
-            PyErr_Format(PyExc_ValueError, "unknown field id %u", f->field_id);
-            failed = "extract_fields";
-        } else if (fp_extract_one(x, f, i) < 0) {
-            failed = f->field ? f->field : "extract_fields";
-        }
-    }
-    if (!failed && fp_extract_finish(x, in) < 0) failed = "extract_fields";
-    if (x->cur) x->cur->raw = NULL; /* the host's memory is not ours after the call */
-    if (failed) {
-        char where[160];
-        snprintf(where, sizeof where, "extracting %s", failed);
-        fp_error_from_python(st, where);
-        rc = SS_PLUGIN_FAILURE;
-    }
-    fp_leave(g);
-    return rc;
-}
-
-FP_EXPORT const char *plugin_get_fields(void) { return FP_META_FIELDS; }
-
-#if FP_HAS_EXTRACT_SOURCES
-FP_EXPORT const char *plugin_get_extract_event_sources(void) { return FP_META_EXTRACT_SOURCES; }
-#endif
-
-#if FP_NUM_EXTRACT_TYPES
-static uint16_t fp_extract_types[] = FP_EXTRACT_TYPES;
-FP_EXPORT uint16_t *plugin_get_extract_event_types(uint32_t *numtypes, ss_plugin_t *s) {
-    if (numtypes) *numtypes = FP_NUM_EXTRACT_TYPES;
-    return fp_extract_types;
-}
-#endif
-
-/* With the GIL held, after the runtime was created: cache the field methods. */
-static int fp_extract_setup(fp_state *st) {
-    if (!g_event_type) {
-        g_event_type = (PyTypeObject *)PyType_FromSpec(&fp_event_spec);
-        g_located_cls = g_event_type ? fp_import_attr("falco_plugin.extract", "Located") : NULL;
-        if (!g_located_cls) {
-            Py_CLEAR(g_event_type);
-            return -1;
-        }
-    }
-    fp_extractor *x = calloc(1, sizeof *x);
-    if (!x) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    st->extract = x;
-    PyObject *list = PyObject_CallMethod(st->rt, "extractors", NULL);
-    if (!list) return -1;
-    Py_ssize_t n = PyList_Size(list);
-    x->fields = calloc((size_t)(n > 0 ? n : 1), sizeof *x->fields);
-    if (!x->fields) {
-        Py_DECREF(list);
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *fn;
-        unsigned int ftype;
-        int is_list, arg_kind, required, offsets;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "OIpipp", &fn, &ftype, &is_list,
-                              &arg_kind, &required, &offsets)) {
-            Py_DECREF(list);
-            return -1;
-        }
-        Py_INCREF(fn);
-        x->fields[i] = (fp_field){fn, ftype, (uint8_t)is_list, (uint8_t)arg_kind,
-                                  (uint8_t)required, (uint8_t)offsets};
-        x->nfields = (uint32_t)(i + 1);
-    }
-    Py_DECREF(list);
-    x->make_context = PyObject_CallMethod(st->rt, "context_factory", NULL);
-    if (!x->make_context) return -1;
-    if (x->make_context == Py_None) Py_CLEAR(x->make_context);
-    return 0;
-}
-
-/* With the GIL held: drop the Python references and free the result buffers. */
-static void fp_extract_free(fp_extractor *x) {
-    if (!x) return;
-    for (uint32_t i = 0; i < x->nfields; i++) Py_XDECREF(x->fields[i].fn);
-    free(x->fields);
-    Py_XDECREF(x->make_context);
-    Py_XDECREF((PyObject *)x->cur);
-    fp_results *r = &x->r;
-    free(r->u64);
-    free(r->u32);
-    free(r->str_off);
-    free(r->str);
-    free(r->buf_off);
-    free(r->buf_len);
-    free(r->buf);
-    free(r->arena);
-    free(r->start);
-    free(r->length);
-    free(r->first);
-    free(x);
-}
+#include "shim_extract.c"
 #else
 static int fp_extract_setup(fp_state *st) { return 0; }
 static void fp_extract_free(struct fp_extractor *x) {}
-#endif /* FP_HAS_EXTRACT */
+#endif
+
+#if FP_HAS_PARSE
+#include "shim_parse.c"
+#endif

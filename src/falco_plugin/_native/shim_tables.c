@@ -1,0 +1,937 @@
+/*
+ * State tables for Python plugins, included by shim.c: the import side of the tables API
+ * (tables owned by the host or by other plugins) as a Python object that hands out small
+ * integer handles instead of pointers, and the call-scope rules around it.
+ *
+ * Tables and fields are looked up at init and stay valid. Entries, and nested tables read
+ * from entries, belong to one API call: when the call returns the SDK releases what the
+ * plugin still holds and every handle of that call stops working (a clear TableError
+ * instead of a pointer into freed host memory).
+ */
+
+#define FP_SCOPE_NONE 0
+#define FP_SCOPE_INIT 1  /* fields may be looked up and added; entries read and written */
+#define FP_SCOPE_READ 2  /* extract: read only */
+#define FP_SCOPE_WRITE 3 /* parse, capture listening: read and write */
+
+#define FP_GEN_SHIFT 24
+#define FP_INDEX_MASK ((1u << FP_GEN_SHIFT) - 1)
+#define FP_SCOPED_TABLE (1ull << 52) /* marks a nested table id, valid in its call only */
+
+enum { FP_ENTRY_FREE, FP_ENTRY_OWNED, FP_ENTRY_BORROWED, FP_ENTRY_STAGED };
+
+typedef struct {
+    ss_plugin_table_t *t;
+    ss_plugin_table_entry_t *e;
+    int state;
+} fp_entry_ref;
+
+struct fp_xtable;
+
+typedef struct fp_tables {
+    PyObject_HEAD
+    fp_state *st; /* for error reports from exported tables */
+    struct fp_xtable *exported;
+    ss_plugin_owner_t *owner;
+    const char *(*owner_error)(ss_plugin_owner_t *o);
+    ss_plugin_table_info *(*list_tables)(ss_plugin_owner_t *o, uint32_t *n);
+    ss_plugin_table_t *(*get_table)(ss_plugin_owner_t *o, const char *name,
+                                    ss_plugin_state_type key_type);
+    ss_plugin_rc (*add_table)(ss_plugin_owner_t *o, const ss_plugin_table_input *in);
+    ss_plugin_table_fields_vtable_ext *fields;
+    ss_plugin_table_reader_vtable_ext *init_reader, *reader;
+    ss_plugin_table_writer_vtable_ext *init_writer, *writer;
+    int scope;
+    uint64_t gen; /* bumped when a call ends: the call's entry and nested-table ids die */
+    ss_plugin_table_t **tables;
+    uint32_t ntables, cap_tables;
+    ss_plugin_table_t **scoped;
+    uint32_t nscoped, cap_scoped;
+    ss_plugin_table_field_t **fieldv;
+    uint32_t nfields, cap_fields;
+    fp_entry_ref *entries;
+    uint32_t nentries, cap_entries;
+} fp_tables;
+
+static PyObject *g_table_error; /* falco_plugin.tables.TableError */
+
+static PyObject *fp_table_error(fp_tables *tb, const char *what) {
+    const char *owner = tb->owner_error ? tb->owner_error(tb->owner) : NULL;
+    if (owner && *owner)
+        PyErr_Format(g_table_error, "%s: %s", what, owner);
+    else
+        PyErr_SetString(g_table_error, what);
+    return NULL;
+}
+
+static int fp_need(fp_tables *tb, int write) {
+    if (tb->scope == FP_SCOPE_NONE || (write && tb->scope == FP_SCOPE_READ)) {
+        PyErr_SetString(g_table_error,
+                        write ? "tables can only be written during init, parse_event and "
+                                "capture listening"
+                              : "tables can only be used during init and the API calls that "
+                                "allow it (extract, parse, capture listening)");
+        return -1;
+    }
+    if (!tb->reader || (write && !tb->writer)) {
+        PyErr_SetString(g_table_error, "the host gave no table access for this call");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ handles */
+
+static int fp_push_ptr(void ***arr, uint32_t *n, uint32_t *cap, void *p) {
+    if (*n == *cap) {
+        uint32_t c = *cap ? *cap * 2 : 8;
+        void **q = realloc(*arr, c * sizeof *q);
+        if (!q) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *arr = q;
+        *cap = c;
+    }
+    (*arr)[(*n)++] = p;
+    return 0;
+}
+
+static ss_plugin_table_t *fp_table_of(fp_tables *tb, unsigned long long id) {
+    if (id & FP_SCOPED_TABLE) {
+        uint64_t gen = (id & ~FP_SCOPED_TABLE) >> FP_GEN_SHIFT;
+        uint32_t idx = (uint32_t)(id & FP_INDEX_MASK);
+        if (gen == tb->gen && idx < tb->nscoped && tb->scope != FP_SCOPE_NONE)
+            return tb->scoped[idx];
+        PyErr_SetString(g_table_error,
+                        "this nested table was read in an earlier call: read it again");
+        return NULL;
+    }
+    if (id < tb->ntables) return tb->tables[id];
+    PyErr_SetString(g_table_error, "unknown table handle");
+    return NULL;
+}
+
+static fp_entry_ref *fp_entry_of(fp_tables *tb, unsigned long long id, ss_plugin_table_t *t) {
+    uint64_t gen = id >> FP_GEN_SHIFT;
+    uint32_t idx = (uint32_t)(id & FP_INDEX_MASK);
+    fp_entry_ref *r = (gen == tb->gen && idx < tb->nentries) ? &tb->entries[idx] : NULL;
+    if (!r || r->state == FP_ENTRY_FREE || tb->scope == FP_SCOPE_NONE) {
+        PyErr_SetString(g_table_error,
+                        "this table entry is no longer valid (released, or from an earlier "
+                        "call): get it again");
+        return NULL;
+    }
+    if (r->t != t) {
+        PyErr_SetString(g_table_error, "this entry belongs to another table");
+        return NULL;
+    }
+    return r;
+}
+
+static PyObject *fp_new_entry(fp_tables *tb, ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                              int state) {
+    if (tb->nentries == tb->cap_entries) {
+        uint32_t c = tb->cap_entries ? tb->cap_entries * 2 : 16;
+        fp_entry_ref *q = realloc(tb->entries, c * sizeof *q);
+        if (!q) return PyErr_NoMemory();
+        tb->entries = q;
+        tb->cap_entries = c;
+    }
+    if (tb->nentries > FP_INDEX_MASK) {
+        PyErr_SetString(g_table_error, "too many table entries held in one call");
+        return NULL;
+    }
+    tb->entries[tb->nentries] = (fp_entry_ref){t, e, state};
+    return PyLong_FromUnsignedLongLong((tb->gen << FP_GEN_SHIFT) | tb->nentries++);
+}
+
+/* The end of a call (or of init): give back what the plugin still holds. */
+static void fp_tables_end(fp_tables *tb) {
+    if (!tb) return;
+    for (uint32_t i = 0; i < tb->nentries; i++) {
+        fp_entry_ref *r = &tb->entries[i];
+        if (r->state == FP_ENTRY_OWNED && tb->reader && tb->reader->release_table_entry)
+            tb->reader->release_table_entry(r->t, r->e);
+        else if (r->state == FP_ENTRY_STAGED && tb->writer && tb->writer->destroy_table_entry)
+            tb->writer->destroy_table_entry(r->t, r->e);
+        r->state = FP_ENTRY_FREE;
+    }
+    tb->nentries = 0;
+    tb->nscoped = 0;
+    tb->gen++;
+    tb->scope = FP_SCOPE_NONE;
+    tb->reader = tb->init_reader;
+    tb->writer = tb->init_writer;
+}
+
+static void fp_tables_bind(fp_tables *tb, fp_state *st) { tb->st = st; }
+
+static void fp_tables_begin(fp_tables *tb, int scope, ss_plugin_table_reader_vtable_ext *reader,
+                            ss_plugin_table_writer_vtable_ext *writer) {
+    if (!tb) return;
+    tb->scope = scope;
+    tb->reader = reader ? reader : tb->init_reader;
+    tb->writer = scope == FP_SCOPE_READ ? NULL : (writer ? writer : tb->init_writer);
+}
+
+/* ------------------------------------------------------------------ values */
+
+static int fp_to_state(PyObject *v, int kind, ss_plugin_state_data *out) {
+    memset(out, 0, sizeof *out);
+    switch (kind) {
+    case SS_PLUGIN_ST_INT8: out->s8 = (int8_t)PyLong_AsLongLong(v); break;
+    case SS_PLUGIN_ST_INT16: out->s16 = (int16_t)PyLong_AsLongLong(v); break;
+    case SS_PLUGIN_ST_INT32: out->s32 = (int32_t)PyLong_AsLongLong(v); break;
+    case SS_PLUGIN_ST_INT64: out->s64 = PyLong_AsLongLong(v); break;
+    case SS_PLUGIN_ST_UINT8: out->u8 = (uint8_t)PyLong_AsUnsignedLongLong(v); break;
+    case SS_PLUGIN_ST_UINT16: out->u16 = (uint16_t)PyLong_AsUnsignedLongLong(v); break;
+    case SS_PLUGIN_ST_UINT32: out->u32 = (uint32_t)PyLong_AsUnsignedLongLong(v); break;
+    case SS_PLUGIN_ST_UINT64: out->u64 = PyLong_AsUnsignedLongLong(v); break;
+    case SS_PLUGIN_ST_BOOL: {
+        int b = PyObject_IsTrue(v);
+        if (b < 0) return -1;
+        out->b = (ss_plugin_bool)b;
+        break;
+    }
+    case SS_PLUGIN_ST_STRING:
+        out->str = PyUnicode_AsUTF8(v); /* lives as long as v: the caller holds it */
+        if (!out->str) return -1;
+        break;
+    default: PyErr_SetString(g_table_error, "this value type cannot be written"); return -1;
+    }
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *fp_from_state(fp_tables *tb, const ss_plugin_state_data *d, int kind) {
+    switch (kind) {
+    case SS_PLUGIN_ST_INT8: return PyLong_FromLong(d->s8);
+    case SS_PLUGIN_ST_INT16: return PyLong_FromLong(d->s16);
+    case SS_PLUGIN_ST_INT32: return PyLong_FromLong(d->s32);
+    case SS_PLUGIN_ST_INT64: return PyLong_FromLongLong(d->s64);
+    case SS_PLUGIN_ST_UINT8: return PyLong_FromUnsignedLong(d->u8);
+    case SS_PLUGIN_ST_UINT16: return PyLong_FromUnsignedLong(d->u16);
+    case SS_PLUGIN_ST_UINT32: return PyLong_FromUnsignedLong(d->u32);
+    case SS_PLUGIN_ST_UINT64: return PyLong_FromUnsignedLongLong(d->u64);
+    case SS_PLUGIN_ST_BOOL: return PyBool_FromLong(d->b != 0);
+    case SS_PLUGIN_ST_STRING: /* the host's buffer lives until its next call: copy now */
+        return fp_str(d->str);
+    case SS_PLUGIN_ST_TABLE:
+        if (!tb) break; /* keys and exported values are never tables */
+        if (!d->table) return fp_table_error(tb, "the entry has no nested table");
+        if (fp_push_ptr((void ***)&tb->scoped, &tb->nscoped, &tb->cap_scoped, d->table) < 0)
+            return NULL;
+        return PyLong_FromUnsignedLongLong(FP_SCOPED_TABLE | (tb->gen << FP_GEN_SHIFT) |
+                                           (tb->nscoped - 1));
+    }
+    PyErr_Format(g_table_error, "unknown value type %d", kind);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ methods */
+
+static PyObject *fp_tb_list_tables(PyObject *self, PyObject *unused) {
+    fp_tables *tb = (fp_tables *)self;
+    uint32_t n = 0;
+    ss_plugin_table_info *info = tb->list_tables ? tb->list_tables(tb->owner, &n) : NULL;
+    if (!info && n) return fp_table_error(tb, "list_tables failed");
+    PyObject *out = PyList_New(0);
+    for (uint32_t i = 0; out && i < n; i++) {
+        PyObject *item = Py_BuildValue("(Ni)", fp_str(info[i].name), (int)info[i].key_type);
+        if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
+        Py_XDECREF(item);
+    }
+    return out;
+}
+
+static PyObject *fp_tb_get_table(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    const char *name;
+    int key_type;
+    if (!PyArg_ParseTuple(args, "si", &name, &key_type)) return NULL;
+    if (tb->scope != FP_SCOPE_INIT) {
+        PyErr_SetString(g_table_error, "tables are imported in __init__ only");
+        return NULL;
+    }
+    ss_plugin_table_t *t = tb->get_table(tb->owner, name, (ss_plugin_state_type)key_type);
+    if (!t) {
+        char what[320];
+        snprintf(what, sizeof what, "no table %s with key type %d", name, key_type);
+        return fp_table_error(tb, what);
+    }
+    if (fp_push_ptr((void ***)&tb->tables, &tb->ntables, &tb->cap_tables, t) < 0) return NULL;
+    return PyLong_FromUnsignedLong(tb->ntables - 1);
+}
+
+static PyObject *fp_tb_list_fields(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id;
+    if (!PyArg_ParseTuple(args, "K", &id)) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (!t) return NULL;
+    uint32_t n = 0;
+    const ss_plugin_table_fieldinfo *info = tb->fields->list_table_fields(t, &n);
+    if (!info && n) return fp_table_error(tb, "list_table_fields failed");
+    PyObject *out = PyList_New(0);
+    for (uint32_t i = 0; out && i < n; i++) {
+        PyObject *item = Py_BuildValue("(NiO)", fp_str(info[i].name), (int)info[i].field_type,
+                                       info[i].read_only ? Py_True : Py_False);
+        if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
+        Py_XDECREF(item);
+    }
+    return out;
+}
+
+static PyObject *fp_tb_field(fp_tables *tb, PyObject *args, int add) {
+    unsigned long long id;
+    const char *name;
+    int kind;
+    if (!PyArg_ParseTuple(args, "Ksi", &id, &name, &kind)) return NULL;
+    if (tb->scope != FP_SCOPE_INIT) {
+        PyErr_SetString(g_table_error, "table fields are looked up and added in __init__ only");
+        return NULL;
+    }
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (!t) return NULL;
+    ss_plugin_table_field_t *f = add ? tb->fields->add_table_field(t, name, kind)
+                                     : tb->fields->get_table_field(t, name, kind);
+    if (!f) {
+        char what[320];
+        snprintf(what, sizeof what, "cannot %s field %s of type %d", add ? "add" : "find", name,
+                 kind);
+        return fp_table_error(tb, what);
+    }
+    if (fp_push_ptr((void ***)&tb->fieldv, &tb->nfields, &tb->cap_fields, f) < 0) return NULL;
+    return PyLong_FromUnsignedLong(tb->nfields - 1);
+}
+
+static PyObject *fp_tb_get_field(PyObject *self, PyObject *args) {
+    return fp_tb_field((fp_tables *)self, args, 0);
+}
+
+static PyObject *fp_tb_add_field(PyObject *self, PyObject *args) {
+    return fp_tb_field((fp_tables *)self, args, 1);
+}
+
+static PyObject *fp_tb_table_size(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id;
+    if (!PyArg_ParseTuple(args, "K", &id) || fp_need(tb, 0) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (!t) return NULL;
+    uint64_t n = tb->reader->get_table_size(t);
+    if (n == UINT64_MAX) return fp_table_error(tb, "get_table_size failed");
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *fp_tb_get_entry(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id;
+    int key_type;
+    PyObject *key;
+    ss_plugin_state_data k;
+    if (!PyArg_ParseTuple(args, "KiO", &id, &key_type, &key) || fp_need(tb, 0) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (!t || fp_to_state(key, key_type, &k) < 0) return NULL;
+    ss_plugin_table_entry_t *e = tb->reader->get_table_entry(t, &k);
+    if (!e) Py_RETURN_NONE; /* absent (the host gives no way to tell an error apart) */
+    return fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
+}
+
+static PyObject *fp_tb_read(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id, eid;
+    unsigned int fid;
+    int kind;
+    if (!PyArg_ParseTuple(args, "KKIi", &id, &eid, &fid, &kind) || fp_need(tb, 0) < 0)
+        return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    fp_entry_ref *r = t ? fp_entry_of(tb, eid, t) : NULL;
+    if (!r) return NULL;
+    if (fid >= tb->nfields) {
+        PyErr_SetString(g_table_error, "unknown field handle");
+        return NULL;
+    }
+    ss_plugin_state_data out;
+    memset(&out, 0, sizeof out);
+    if (tb->reader->read_entry_field(t, r->e, tb->fieldv[fid], &out) != SS_PLUGIN_SUCCESS)
+        return fp_table_error(tb, "read_entry_field failed");
+    return fp_from_state(tb, &out, kind);
+}
+
+static PyObject *fp_tb_write(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id, eid;
+    unsigned int fid;
+    int kind;
+    PyObject *value;
+    ss_plugin_state_data in;
+    if (!PyArg_ParseTuple(args, "KKIiO", &id, &eid, &fid, &kind, &value) || fp_need(tb, 1) < 0)
+        return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    fp_entry_ref *r = t ? fp_entry_of(tb, eid, t) : NULL;
+    if (!r || fp_to_state(value, kind, &in) < 0) return NULL;
+    if (fid >= tb->nfields) {
+        PyErr_SetString(g_table_error, "unknown field handle");
+        return NULL;
+    }
+    if (tb->writer->write_entry_field(t, r->e, tb->fieldv[fid], &in) != SS_PLUGIN_SUCCESS)
+        return fp_table_error(tb, "write_entry_field failed");
+    Py_RETURN_NONE;
+}
+
+static PyObject *fp_tb_release(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id, eid;
+    if (!PyArg_ParseTuple(args, "KK", &id, &eid) || fp_need(tb, 0) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    fp_entry_ref *r = t ? fp_entry_of(tb, eid, t) : NULL;
+    if (!r) return NULL;
+    if (r->state == FP_ENTRY_OWNED) tb->reader->release_table_entry(t, r->e);
+    if (r->state == FP_ENTRY_STAGED && tb->writer) tb->writer->destroy_table_entry(t, r->e);
+    r->state = FP_ENTRY_FREE; /* borrowed entries only stop being usable */
+    Py_RETURN_NONE;
+}
+
+typedef struct {
+    fp_tables *tb;
+    ss_plugin_table_t *t;
+    PyObject *fn;
+    int failed;
+} fp_iter_state;
+
+static ss_plugin_bool fp_iter_one(ss_plugin_table_iterator_state_t *s, ss_plugin_table_entry_t *e) {
+    fp_iter_state *it = s;
+    uint32_t idx = it->tb->nentries;
+    PyObject *id = fp_new_entry(it->tb, it->t, e, FP_ENTRY_BORROWED);
+    PyObject *res = id ? PyObject_CallOneArg(it->fn, id) : NULL;
+    if (idx < it->tb->nentries) it->tb->entries[idx].state = FP_ENTRY_FREE; /* borrowed: gone */
+    Py_XDECREF(id);
+    if (!res) {
+        it->failed = 1;
+        return 0;
+    }
+    int go_on = PyObject_IsTrue(res);
+    Py_DECREF(res);
+    if (go_on < 0) it->failed = 1;
+    return go_on > 0;
+}
+
+static PyObject *fp_tb_iterate(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id;
+    PyObject *fn;
+    if (!PyArg_ParseTuple(args, "KO", &id, &fn) || fp_need(tb, 0) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (!t) return NULL;
+    fp_iter_state it = {tb, t, fn, 0};
+    ss_plugin_bool done = tb->reader->iterate_entries(t, fp_iter_one, &it);
+    if (it.failed) return NULL; /* the callback's exception is pending */
+    return PyBool_FromLong(done != 0);
+}
+
+static PyObject *fp_tb_create_entry(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id;
+    if (!PyArg_ParseTuple(args, "K", &id) || fp_need(tb, 1) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (!t) return NULL;
+    ss_plugin_table_entry_t *e = tb->writer->create_table_entry(t);
+    if (!e) return fp_table_error(tb, "create_table_entry failed");
+    return fp_new_entry(tb, t, e, FP_ENTRY_STAGED);
+}
+
+static PyObject *fp_tb_add_entry(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id, eid;
+    int key_type;
+    PyObject *key;
+    ss_plugin_state_data k;
+    if (!PyArg_ParseTuple(args, "KiOK", &id, &key_type, &key, &eid) || fp_need(tb, 1) < 0)
+        return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    fp_entry_ref *r = t ? fp_entry_of(tb, eid, t) : NULL;
+    if (!r || fp_to_state(key, key_type, &k) < 0) return NULL;
+    if (r->state != FP_ENTRY_STAGED) {
+        PyErr_SetString(g_table_error, "only an entry made by create_entry can be added");
+        return NULL;
+    }
+    r->state = FP_ENTRY_FREE; /* the table owns it now, whatever the outcome */
+    ss_plugin_table_entry_t *e = tb->writer->add_table_entry(t, &k, r->e);
+    if (!e) return fp_table_error(tb, "add_table_entry failed");
+    return fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
+}
+
+static PyObject *fp_tb_destroy_entry(PyObject *self, PyObject *args) {
+    return fp_tb_release(self, args); /* a staged entry is destroyed by release */
+}
+
+static PyObject *fp_tb_erase(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id;
+    int key_type;
+    PyObject *key;
+    ss_plugin_state_data k;
+    if (!PyArg_ParseTuple(args, "KiO", &id, &key_type, &key) || fp_need(tb, 1) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (!t || fp_to_state(key, key_type, &k) < 0) return NULL;
+    if (tb->writer->erase_table_entry(t, &k) != SS_PLUGIN_SUCCESS)
+        return fp_table_error(tb, "erase_table_entry failed");
+    Py_RETURN_NONE;
+}
+
+static PyObject *fp_tb_clear(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long id;
+    if (!PyArg_ParseTuple(args, "K", &id) || fp_need(tb, 1) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (!t) return NULL;
+    if (tb->writer->clear_table(t) != SS_PLUGIN_SUCCESS) return fp_table_error(tb, "clear failed");
+    Py_RETURN_NONE;
+}
+
+
+/* ------------------------------------------------------------------ exported tables */
+
+/* A field of an exported table as other plugins see it: a stable pointer is the handle. */
+typedef struct fp_xfield {
+    char *name;
+    ss_plugin_state_type kind;
+} fp_xfield;
+
+typedef struct fp_xtable {
+    ss_plugin_table_input input; /* first: a pointer to the table is a pointer to its input */
+    ss_plugin_table_reader_vtable_ext reader;
+    ss_plugin_table_writer_vtable_ext writer;
+    ss_plugin_table_fields_vtable_ext fields;
+    PyObject *py; /* the plugin's ExportedTable */
+    fp_state *st;
+    char *name;
+    fp_xfield **fieldv;
+    uint32_t nfields, cap_fields;
+    ss_plugin_table_fieldinfo *info;
+    char *str; /* the last string read: valid until the next read, as the API allows */
+    struct fp_xtable *next;
+} fp_xtable;
+
+/* An entry handed to the host: the Python entry, and whether it is only staged (created,
+ * not yet added). Freed by release / destroy / add. */
+typedef struct {
+    PyObject *entry;
+    int staged;
+} fp_xentry;
+
+static void fp_x_failed(fp_xtable *xt, const char *what) {
+    char where[300];
+    snprintf(where, sizeof where, "table %s: %s", xt->name, what);
+    fp_error_from_python(xt->st, where);
+}
+
+static const char *fp_x_name(ss_plugin_table_t *t) { return ((fp_xtable *)t)->name; }
+
+static uint64_t fp_x_size(ss_plugin_table_t *t) {
+    fp_xtable *xt = t;
+    PyGILState_STATE g = fp_enter();
+    Py_ssize_t n = PyObject_Length(xt->py);
+    if (n < 0) fp_x_failed(xt, "size");
+    fp_leave(g);
+    return n < 0 ? UINT64_MAX : (uint64_t)n;
+}
+
+static fp_xentry *fp_x_box(PyObject *entry, int staged) {
+    fp_xentry *box = malloc(sizeof *box);
+    if (!box) {
+        Py_DECREF(entry);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    box->entry = entry; /* the reference passes to the box */
+    box->staged = staged;
+    return box;
+}
+
+static PyObject *fp_x_key(fp_xtable *xt, const ss_plugin_state_data *key) {
+    if (!key) {
+        PyErr_SetString(PyExc_ValueError, "no key");
+        return NULL;
+    }
+    return fp_from_state(NULL, key, xt->input.key_type);
+}
+
+static ss_plugin_table_entry_t *fp_x_get_entry(ss_plugin_table_t *t,
+                                               const ss_plugin_state_data *key) {
+    fp_xtable *xt = t;
+    fp_xentry *box = NULL;
+    PyGILState_STATE g = fp_enter();
+    PyObject *k = fp_x_key(xt, key);
+    PyObject *entry = k ? PyObject_CallMethod(xt->py, "get", "O", k) : NULL;
+    if (entry == Py_None)
+        Py_CLEAR(entry); /* absent */
+    else if (entry)
+        box = fp_x_box(entry, 0);
+    if (PyErr_Occurred()) fp_x_failed(xt, "get_table_entry");
+    Py_XDECREF(k);
+    fp_leave(g);
+    return box;
+}
+
+static void fp_x_release(ss_plugin_table_t *t, ss_plugin_table_entry_t *e) {
+    fp_xentry *box = e;
+    if (!box) return;
+    PyGILState_STATE g = fp_enter();
+    Py_XDECREF(box->entry);
+    fp_leave(g);
+    free(box);
+}
+
+static int fp_x_state(fp_xtable *xt, PyObject *v, int kind, ss_plugin_state_data *out) {
+    if (kind != SS_PLUGIN_ST_STRING) return fp_to_state(v, kind, out);
+    Py_ssize_t n;
+    const char *s = PyUnicode_Check(v) ? PyUnicode_AsUTF8AndSize(v, &n) : NULL;
+    if (!s) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "expected a str");
+        return -1;
+    }
+    char *copy = malloc((size_t)n + 1);
+    if (!copy) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(copy, s, (size_t)n + 1);
+    free(xt->str);
+    xt->str = copy;
+    memset(out, 0, sizeof *out);
+    out->str = copy;
+    return 0;
+}
+
+static ss_plugin_rc fp_x_read(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                              const ss_plugin_table_field_t *f, ss_plugin_state_data *out) {
+    fp_xtable *xt = t;
+    const fp_xfield *xf = f;
+    fp_xentry *box = e;
+    if (!box || !xf || !out) return SS_PLUGIN_FAILURE;
+    ss_plugin_rc rc = SS_PLUGIN_FAILURE;
+    PyGILState_STATE g = fp_enter();
+    PyObject *v = PyObject_CallMethod(xt->py, "api_read", "Os", box->entry, xf->name);
+    if (v && fp_x_state(xt, v, xf->kind, out) == 0) rc = SS_PLUGIN_SUCCESS;
+    if (PyErr_Occurred()) fp_x_failed(xt, "read_entry_field");
+    Py_XDECREF(v);
+    fp_leave(g);
+    return rc;
+}
+
+static ss_plugin_bool fp_x_iterate(ss_plugin_table_t *t, ss_plugin_table_iterator_func_t it,
+                                   ss_plugin_table_iterator_state_t *s) {
+    fp_xtable *xt = t;
+    ss_plugin_bool done = 1;
+    PyGILState_STATE g = fp_enter();
+    PyObject *entries = PyObject_CallMethod(xt->py, "api_entries", NULL);
+    if (!entries) {
+        fp_x_failed(xt, "iterate_entries");
+        done = 0;
+    }
+    for (Py_ssize_t i = 0; entries && i < PyList_GET_SIZE(entries); i++) {
+        fp_xentry box = {PyList_GET_ITEM(entries, i), 0}; /* borrowed for the callback */
+        if (!it(s, &box)) {
+            done = 0;
+            break;
+        }
+    }
+    Py_XDECREF(entries);
+    fp_leave(g);
+    return done;
+}
+
+static ss_plugin_rc fp_x_call(fp_xtable *xt, const char *what, PyObject *res) {
+    if (!res) {
+        fp_x_failed(xt, what);
+        return SS_PLUGIN_FAILURE;
+    }
+    Py_DECREF(res);
+    return SS_PLUGIN_SUCCESS;
+}
+
+static ss_plugin_rc fp_x_clear(ss_plugin_table_t *t) {
+    fp_xtable *xt = t;
+    PyGILState_STATE g = fp_enter();
+    ss_plugin_rc rc = fp_x_call(xt, "clear_table", PyObject_CallMethod(xt->py, "clear", NULL));
+    fp_leave(g);
+    return rc;
+}
+
+static ss_plugin_rc fp_x_erase(ss_plugin_table_t *t, const ss_plugin_state_data *key) {
+    fp_xtable *xt = t;
+    PyGILState_STATE g = fp_enter();
+    PyObject *k = fp_x_key(xt, key);
+    ss_plugin_rc rc = fp_x_call(
+        xt, "erase_table_entry", k ? PyObject_CallMethod(xt->py, "api_erase", "O", k) : NULL);
+    Py_XDECREF(k);
+    fp_leave(g);
+    return rc;
+}
+
+static ss_plugin_table_entry_t *fp_x_create(ss_plugin_table_t *t) {
+    fp_xtable *xt = t;
+    PyGILState_STATE g = fp_enter();
+    PyObject *entry = PyObject_CallMethod(xt->py, "api_create", NULL);
+    fp_xentry *box = entry ? fp_x_box(entry, 1) : NULL;
+    if (!box) fp_x_failed(xt, "create_table_entry");
+    fp_leave(g);
+    return box;
+}
+
+static void fp_x_destroy(ss_plugin_table_t *t, ss_plugin_table_entry_t *e) { fp_x_release(t, e); }
+
+static ss_plugin_table_entry_t *fp_x_add(ss_plugin_table_t *t, const ss_plugin_state_data *key,
+                                         ss_plugin_table_entry_t *e) {
+    fp_xtable *xt = t;
+    fp_xentry *staged = e, *box = NULL;
+    if (!staged) return NULL;
+    PyGILState_STATE g = fp_enter();
+    PyObject *k = fp_x_key(xt, key);
+    PyObject *entry = k ? PyObject_CallMethod(xt->py, "api_add", "OO", k, staged->entry) : NULL;
+    if (entry) box = fp_x_box(entry, 0);
+    if (!box) fp_x_failed(xt, "add_table_entry");
+    Py_XDECREF(k);
+    Py_CLEAR(staged->entry); /* the table owns the staged entry now */
+    fp_leave(g);
+    free(staged);
+    return box;
+}
+
+static ss_plugin_rc fp_x_write(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                               const ss_plugin_table_field_t *f, const ss_plugin_state_data *in) {
+    fp_xtable *xt = t;
+    const fp_xfield *xf = f;
+    fp_xentry *box = e;
+    if (!box || !xf || !in) return SS_PLUGIN_FAILURE;
+    PyGILState_STATE g = fp_enter();
+    PyObject *v = xf->kind == SS_PLUGIN_ST_STRING ? fp_str(in->str) : fp_from_state(NULL, in, xf->kind);
+    ss_plugin_rc rc = fp_x_call(
+        xt, "write_entry_field",
+        v ? PyObject_CallMethod(xt->py, "api_write", "OsO", box->entry, xf->name, v) : NULL);
+    Py_XDECREF(v);
+    fp_leave(g);
+    return rc;
+}
+
+/* The field handle for a name (made on first use): its name outlives every call. */
+static fp_xfield *fp_x_handle(fp_xtable *xt, const char *name, ss_plugin_state_type kind) {
+    for (uint32_t k = 0; k < xt->nfields; k++)
+        if (strcmp(xt->fieldv[k]->name, name) == 0) return xt->fieldv[k];
+    fp_xfield *xf = calloc(1, sizeof *xf);
+    char *copy = xf ? strdup(name) : NULL;
+    if (!copy || fp_push_ptr((void ***)&xt->fieldv, &xt->nfields, &xt->cap_fields, xf) < 0) {
+        free(xf);
+        free(copy);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return NULL;
+    }
+    xf->name = copy;
+    xf->kind = kind;
+    return xf;
+}
+
+static const ss_plugin_table_fieldinfo *fp_x_list_fields(ss_plugin_table_t *t, uint32_t *n) {
+    fp_xtable *xt = t;
+    ss_plugin_table_fieldinfo *info = NULL;
+    Py_ssize_t count = -1;
+    PyGILState_STATE g = fp_enter();
+    PyObject *list = PyObject_CallMethod(xt->py, "visible_fields", NULL);
+    if (list) count = PyList_Size(list);
+    if (count >= 0) info = calloc((size_t)count + 1, sizeof *info);
+    for (Py_ssize_t i = 0; info && i < count; i++) {
+        const char *name;
+        int kind, ro;
+        fp_xfield *xf = NULL;
+        if (PyArg_ParseTuple(PyList_GET_ITEM(list, i), "sip", &name, &kind, &ro))
+            xf = fp_x_handle(xt, name, (ss_plugin_state_type)kind);
+        if (!xf) {
+            free(info);
+            info = NULL;
+            break;
+        }
+        info[i] = (ss_plugin_table_fieldinfo){xf->name, (ss_plugin_state_type)kind,
+                                              (ss_plugin_bool)ro};
+    }
+    if (PyErr_Occurred()) fp_x_failed(xt, "list_table_fields");
+    Py_XDECREF(list);
+    fp_leave(g);
+    if (!info) {
+        if (n) *n = 0;
+        return NULL;
+    }
+    free(xt->info); /* the previous list: the API keeps only the latest valid */
+    xt->info = info;
+    if (n) *n = (uint32_t)count;
+    return info;
+}
+
+static ss_plugin_table_field_t *fp_x_field(ss_plugin_table_t *t, const char *name,
+                                           ss_plugin_state_type kind, int add) {
+    fp_xtable *xt = t;
+    fp_xfield *found = NULL;
+    if (!name) return NULL;
+    PyGILState_STATE g = fp_enter();
+    PyObject *ok = PyObject_CallMethod(xt->py, "api_field", "sii", name, (int)kind, add);
+    if (ok && PyObject_IsTrue(ok) == 1) {
+        found = fp_x_handle(xt, name, kind);
+        if (found && found->kind != kind) found = NULL;
+    }
+    if (PyErr_Occurred()) fp_x_failed(xt, add ? "add_table_field" : "get_table_field");
+    Py_XDECREF(ok);
+    fp_leave(g);
+    return found;
+}
+
+static ss_plugin_table_field_t *fp_x_get_field(ss_plugin_table_t *t, const char *name,
+                                               ss_plugin_state_type kind) {
+    return fp_x_field(t, name, kind, 0);
+}
+
+static ss_plugin_table_field_t *fp_x_add_field(ss_plugin_table_t *t, const char *name,
+                                               ss_plugin_state_type kind) {
+    return fp_x_field(t, name, kind, 1);
+}
+
+static void fp_xtables_free(fp_xtable *xt) {
+    while (xt) {
+        fp_xtable *next = xt->next;
+        for (uint32_t k = 0; k < xt->nfields; k++) {
+            free(xt->fieldv[k]->name);
+            free(xt->fieldv[k]);
+        }
+        free(xt->fieldv);
+        free(xt->info);
+        free(xt->str);
+        free(xt->name);
+        Py_XDECREF(xt->py);
+        free(xt);
+        xt = next;
+    }
+}
+
+/* add_table(py_table): register a table owned by this plugin with the host (init only). */
+static PyObject *fp_tb_add_table(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    PyObject *py;
+    const char *name;
+    int key_type;
+    if (!PyArg_ParseTuple(args, "Osi", &py, &name, &key_type)) return NULL;
+    if (tb->scope != FP_SCOPE_INIT || !tb->add_table) {
+        PyErr_SetString(g_table_error, "tables are exported in __init__ only");
+        return NULL;
+    }
+    fp_xtable *xt = calloc(1, sizeof *xt);
+    char *copy = xt ? strdup(name) : NULL;
+    if (!copy) {
+        free(xt);
+        return PyErr_NoMemory();
+    }
+    xt->name = copy;
+    xt->st = tb->st;
+    xt->py = Py_NewRef(py);
+    xt->reader = (ss_plugin_table_reader_vtable_ext){fp_x_name,    fp_x_size,    fp_x_get_entry,
+                                                      fp_x_read,    fp_x_release, fp_x_iterate};
+    xt->writer = (ss_plugin_table_writer_vtable_ext){fp_x_clear,  fp_x_erase, fp_x_create,
+                                                      fp_x_destroy, fp_x_add,   fp_x_write};
+    xt->fields = (ss_plugin_table_fields_vtable_ext){fp_x_list_fields, fp_x_get_field,
+                                                      fp_x_add_field};
+    xt->input.name = xt->name;
+    xt->input.key_type = (ss_plugin_state_type)key_type;
+    xt->input.table = xt;
+    memcpy(&xt->input.reader, &xt->reader, sizeof xt->input.reader); /* same leading members */
+    memcpy(&xt->input.writer, &xt->writer, sizeof xt->input.writer);
+    memcpy(&xt->input.fields, &xt->fields, sizeof xt->input.fields);
+    xt->input.reader_ext = &xt->reader;
+    xt->input.writer_ext = &xt->writer;
+    xt->input.fields_ext = &xt->fields;
+    xt->next = tb->exported;
+    tb->exported = xt; /* kept until the plugin is destroyed, even if the host refuses it */
+    if (tb->add_table(tb->owner, &xt->input) != SS_PLUGIN_SUCCESS) {
+        char what[320];
+        snprintf(what, sizeof what, "the host refused table %s", name);
+        return fp_table_error(tb, what);
+    }
+    Py_RETURN_NONE;
+}
+
+static void fp_tb_dealloc(PyObject *self) {
+    fp_tables *tb = (fp_tables *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    fp_xtables_free(tb->exported);
+    free(tb->tables);
+    free(tb->scoped);
+    free(tb->fieldv);
+    free(tb->entries);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef fp_tb_methods[] = {
+    {"list_tables", fp_tb_list_tables, METH_NOARGS, NULL},
+    {"get_table", fp_tb_get_table, METH_VARARGS, NULL},
+    {"list_fields", fp_tb_list_fields, METH_VARARGS, NULL},
+    {"get_field", fp_tb_get_field, METH_VARARGS, NULL},
+    {"add_field", fp_tb_add_field, METH_VARARGS, NULL},
+    {"table_size", fp_tb_table_size, METH_VARARGS, NULL},
+    {"get_entry", fp_tb_get_entry, METH_VARARGS, NULL},
+    {"read", fp_tb_read, METH_VARARGS, NULL},
+    {"write", fp_tb_write, METH_VARARGS, NULL},
+    {"release", fp_tb_release, METH_VARARGS, NULL},
+    {"iterate", fp_tb_iterate, METH_VARARGS, NULL},
+    {"create_entry", fp_tb_create_entry, METH_VARARGS, NULL},
+    {"add_entry", fp_tb_add_entry, METH_VARARGS, NULL},
+    {"destroy_entry", fp_tb_destroy_entry, METH_VARARGS, NULL},
+    {"erase", fp_tb_erase, METH_VARARGS, NULL},
+    {"clear", fp_tb_clear, METH_VARARGS, NULL},
+    {"add_table", fp_tb_add_table, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot fp_tb_slots[] = {
+    {Py_tp_methods, fp_tb_methods},
+    {Py_tp_dealloc, (void *)fp_tb_dealloc},
+    {Py_tp_doc, "The host's tables API for one plugin state, with handles instead of pointers."},
+    {0, NULL},
+};
+
+static PyType_Spec fp_tb_spec = {
+    "falco_plugin.TablesBackend", sizeof(fp_tables), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, fp_tb_slots,
+};
+
+static PyTypeObject *g_tables_type;
+
+/* With the GIL held, in init: the backend object for the host's tables input, or None. */
+static PyObject *fp_tables_new(const ss_plugin_init_input *in) {
+    if (!in || !in->tables) Py_RETURN_NONE;
+    const ss_plugin_init_tables_input *ti = in->tables;
+    if (!ti->get_table || !ti->fields_ext || !ti->reader_ext || !ti->writer_ext) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the host's tables input lacks the 3.x vtables this SDK needs");
+        return NULL;
+    }
+    if (!g_tables_type) {
+        g_tables_type = (PyTypeObject *)PyType_FromSpec(&fp_tb_spec);
+        g_table_error = g_tables_type ? fp_import_attr("falco_plugin.tables", "TableError") : NULL;
+        if (!g_table_error) {
+            Py_CLEAR(g_tables_type);
+            return NULL;
+        }
+    }
+    fp_tables *tb = PyObject_New(fp_tables, g_tables_type);
+    if (!tb) return NULL;
+    memset((char *)tb + sizeof(PyObject), 0, sizeof *tb - sizeof(PyObject));
+    tb->owner = in->owner;
+    tb->owner_error = in->get_owner_last_error;
+    tb->list_tables = ti->list_tables;
+    tb->get_table = ti->get_table;
+    tb->add_table = ti->add_table;
+    tb->fields = ti->fields_ext;
+    tb->init_reader = tb->reader = ti->reader_ext;
+    tb->init_writer = tb->writer = ti->writer_ext;
+    tb->scope = FP_SCOPE_INIT;
+    return (PyObject *)tb;
+}

@@ -1,0 +1,103 @@
+"""Parses events into a table it exports, and into fields it adds to the host's threads
+table (and to each thread's nested file_descriptors table)."""
+
+from __future__ import annotations
+
+from falco_plugin import ExtractEvent, ExtractPlugin, ParsePlugin, field
+from falco_plugin.tables import (
+    Entry,
+    ExportedEntry,
+    Field,
+    Int64,
+    Private,
+    Public,
+    ReadOnly,
+    Table,
+    TablesInit,
+    UInt64,
+)
+
+
+class Fd(Entry):
+    name = Field(str)
+    marks = Field(UInt64, add=True)  # a field this plugin adds to the nested table
+
+
+class Thread(Entry):
+    comm = Field(str)
+    seen = Field(UInt64, add=True)
+    fds = Field(Table(Fd), name="file_descriptors")
+
+
+class Counter(ExportedEntry):
+    count = Public(UInt64)
+    label = ReadOnly(str)
+    secret = Private(str)
+
+
+class TableOwner(ParsePlugin, ExtractPlugin):
+    NAME = "table_owner"
+    VERSION = "1.0.0"
+    DESCRIPTION = "Writes tables in parse_event"
+    CONTACT = "tests"
+    PARSE_EVENT_SOURCES = ["countdown"]
+    EXTRACT_EVENT_SOURCES = ["countdown"]
+
+    def __init__(self, config: str, tables: TablesInit) -> None:
+        self.threads = tables.import_table("threads", Int64, Thread)
+        self.counters = tables.export_table("counters", UInt64, Counter)
+        self.fd_count = 0
+        self.init_tables = [name for name, _ in tables.list_tables()]
+        self.kept = None
+
+    def parse_event(self, event: ExtractEvent) -> None:
+        remaining = int(event.payload.split(b" ", 1)[0])
+        entry = self.counters.get(remaining % 3)
+        if entry is None:
+            self.counters[remaining % 3] = entry = Counter(label=f"mod {remaining % 3}")
+        entry.count += 1
+        thread = self.threads.get(event.tid)
+        if thread is None:
+            return
+        thread.seen += 1
+        fds = thread.fds
+        self.fd_count = len(fds)
+        fds.each(self._mark)
+        self.kept = thread  # kept past the call on purpose: using it later must fail
+
+    @staticmethod
+    def _mark(fd: Fd) -> None:
+        fd.marks += 1
+
+    @field("owner.seen")
+    def seen(self, event: ExtractEvent) -> int | None:
+        """How many events of this thread were parsed."""
+        thread = self.threads.get(event.tid)
+        return None if thread is None else thread.seen
+
+    @field("owner.fd_marks")
+    def fd_marks(self, event: ExtractEvent) -> list[int]:
+        """The marks of every fd of the thread."""
+        thread = self.threads.get(event.tid)
+        marks: list[int] = []
+        if thread is not None:
+            thread.fds.each(lambda fd: marks.append(fd.marks))
+        return marks
+
+    @field("owner.stale")
+    def stale(self, event: ExtractEvent) -> str:
+        """What happens when an entry from an earlier call is used."""
+        try:
+            return str(self.kept.seen)  # type: ignore[union-attr]
+        except Exception as exc:
+            return type(exc).__name__ + ": " + str(exc)
+
+    @field("owner.write_in_extract")
+    def write_in_extract(self, event: ExtractEvent) -> str:
+        """Writing during extraction is refused."""
+        thread = self.threads.get(event.tid)
+        try:
+            thread.seen = 99  # type: ignore[union-attr]
+            return "written"
+        except Exception as exc:
+            return type(exc).__name__

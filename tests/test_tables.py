@@ -1,0 +1,99 @@
+"""State tables and event parsing through the C host: a parser writing the host's threads
+table (added fields, nested tables) and a table it exports, another plugin importing that
+table, the access rules, and init failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from falco_plugin.testing import plugin_args, run_capture
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+@pytest.fixture(scope="module")
+def libs(falco_build) -> dict[str, Path]:
+    names = ["table_owner", "table_reader", "table_wrongkey"]
+    out = {n: falco_build(str(PLUGINS / f"{n}.py")) for n in names}
+    out["countdown"] = falco_build(str(ROOT / "examples" / "countdown" / "plugin.py"))
+    return out
+
+
+def run(libs: dict[str, Path], *names: str, fields: list[str], extra: list[str] | None = None):
+    plugins = [plugin_args(libs["countdown"], open_params="6")]
+    plugins += [plugin_args(libs[n]) for n in names]
+    return run_capture(plugins, fields=fields, options=["--thread-tid", "1", *(extra or [])])
+
+
+def tables_of(cap) -> dict[str, dict]:
+    out = {}
+    for line in cap.stdout.splitlines():
+        record = json.loads(line)
+        if "table" in record:
+            out[record["table"]["name"]] = record["table"]
+    return out
+
+
+def test_parse_writes_added_and_nested_fields(libs) -> None:
+    cap = run(
+        libs,
+        "table_owner",
+        fields=["owner.seen", "owner.fd_marks"],
+        extra=["--dump-table", "threads"],
+    )
+    assert cap.ok, cap.error_message + cap.stderr
+    # parse runs before extraction for each event: the counts go 1..6
+    assert [f["owner.seen"] for f in cap.fields] == [1, 2, 3, 4, 5, 6]
+    # a field added to the nested file_descriptors table, written for each of tid 1's fds
+    assert [f["owner.fd_marks"] for f in cap.fields] == [[k] * 3 for k in range(1, 7)]
+    thread = tables_of(cap)["threads"]["entries"][0]
+    assert thread["fields"]["seen"] == 6  # the host's table holds the added field
+    assert cap.summaries[1]["parse_failures"] == 0
+    assert all(s.get("entry_leaks", 0) == 0 for s in cap.summaries)
+
+
+def test_exported_table_read_by_another_plugin(libs) -> None:
+    cap = run(
+        libs,
+        "table_owner",
+        "table_reader",
+        fields=["reader.count[0]", "reader.label[2]", "reader.size", "reader.listed"],
+        extra=["--dump-table", "counters"],
+    )
+    assert cap.ok, cap.error_message + cap.stderr
+    # remaining goes 5,4,3,2,1,0: after each event, counts per remaining % 3
+    assert [f["reader.count[0]"] for f in cap.fields] == [None, None, 1, 1, 1, 2]
+    assert [f["reader.label[2]"] for f in cap.fields] == ["mod 2"] * 6
+    assert [f["reader.size"] for f in cap.fields] == [1, 2, 3, 3, 3, 3]
+    assert cap.fields[0]["reader.listed"] == ["count", "label"]  # the private field is hidden
+    table = tables_of(cap)["counters"]
+    assert table["owner"] == "table_owner"
+    assert sorted((e["fields"]["label"], e["fields"]["count"]) for e in table["entries"]) == [
+        ("mod 0", 2),
+        ("mod 1", 2),
+        ("mod 2", 2),
+    ]
+
+
+def test_handles_outside_their_call_and_writes_in_extract(libs) -> None:
+    cap = run(libs, "table_owner", fields=["owner.stale", "owner.write_in_extract"])
+    assert cap.ok, cap.error_message + cap.stderr
+    stale = cap.fields[0]["owner.stale"]
+    assert stale.startswith("TableError: this table entry is no longer valid"), stale
+    assert cap.fields[0]["owner.write_in_extract"] == "TableError"
+
+
+def test_wrong_key_type_fails_init(libs) -> None:
+    cap = run(libs, "table_wrongkey", fields=["wrongkey.x"])
+    assert cap.returncode == 1
+    assert "no table threads with key type 8" in cap.error_message
+
+
+def test_source_only_plugins_get_no_tables(libs) -> None:
+    # countdown takes no tables parameter; the host passes NULL tables to source-only
+    # plugins and the SDK must not need them
+    assert run_capture(libs["countdown"], open_params="2").ok
