@@ -61,18 +61,29 @@ def test_exported_table_read_by_another_plugin(libs) -> None:
         libs,
         "table_owner",
         "table_reader",
-        fields=["reader.count[0]", "reader.label[2]", "reader.size", "reader.listed"],
+        fields=[
+            "reader.count[0]",
+            "reader.label[2]",
+            "reader.size",
+            "reader.listed",
+            "reader.count[100]",
+            "reader.readonly_write",
+        ],
         extra=["--dump-table", "counters"],
     )
     assert cap.ok, cap.error_message + cap.stderr
     # remaining goes 5,4,3,2,1,0: after each event, counts per remaining % 3
     assert [f["reader.count[0]"] for f in cap.fields] == [None, None, 1, 1, 1, 2]
     assert [f["reader.label[2]"] for f in cap.fields] == ["mod 2"] * 6
-    assert [f["reader.size"] for f in cap.fields] == [1, 2, 3, 3, 3, 3]
+    assert [f["reader.size"] for f in cap.fields] == [2, 3, 4, 4, 4, 4]  # + the reader's key 100
+    # the reader added key 100 through the API and adds 10 per event
+    assert [f["reader.count[100]"] for f in cap.fields] == [10, 20, 30, 40, 50, 60]
+    assert cap.fields[0]["reader.readonly_write"] == "TableError"
     assert cap.fields[0]["reader.listed"] == ["count", "label"]  # the private field is hidden
     table = tables_of(cap)["counters"]
     assert table["owner"] == "table_owner"
     assert sorted((e["fields"]["label"], e["fields"]["count"]) for e in table["entries"]) == [
+        ("", 60),  # the reader's entry: its label stayed the default
         ("mod 0", 2),
         ("mod 1", 2),
         ("mod 2", 2),

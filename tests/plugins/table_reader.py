@@ -1,17 +1,18 @@
-"""Reads the table another plugin exports, with fields looked up at run time."""
+"""Reads and writes the table another plugin exports, with fields looked up at run time."""
 
 from __future__ import annotations
 
-from falco_plugin import ExtractEvent, ExtractPlugin, field
+from falco_plugin import ExtractEvent, ExtractPlugin, ParsePlugin, field
 from falco_plugin.tables import TablesInit, UInt64, runtime_entry
 
 
-class TableReader(ExtractPlugin):
+class TableReader(ParsePlugin, ExtractPlugin):
     NAME = "table_reader"
     VERSION = "1.0.0"
     DESCRIPTION = "Reads an exported table"
     CONTACT = "tests"
     EXTRACT_EVENT_SOURCES = ["countdown"]
+    PARSE_EVENT_SOURCES = ["countdown"]
 
     def __init__(self, config: str, tables: TablesInit) -> None:
         # fields chosen at run time from what the table lists
@@ -21,6 +22,24 @@ class TableReader(ExtractPlugin):
         )
         self.counters = tables.import_table("counters", UInt64, Counter)
         self.listed = sorted(names)
+        self.readonly_write = ""
+
+    def parse_event(self, event: ExtractEvent) -> None:
+        # through the API into the other plugin's table: add an entry, then update it
+        entry = self.counters.get(100)
+        if entry is None:
+            entry = self.counters.add(100, count=0)
+        entry.count += 10  # type: ignore[attr-defined]
+        try:
+            entry.label = "mine"  # type: ignore[attr-defined]  # read-only for others
+            self.readonly_write = "written"
+        except Exception as exc:
+            self.readonly_write = type(exc).__name__
+
+    @field("reader.readonly_write")
+    def readonly(self, event: ExtractEvent) -> str:
+        """What writing a read-only field of the other plugin's table did."""
+        return self.readonly_write
 
     @field("reader.count")
     def count(self, event: ExtractEvent, key: int) -> int | None:
