@@ -68,6 +68,8 @@ def test_exported_table_read_by_another_plugin(libs) -> None:
             "reader.listed",
             "reader.count[100]",
             "reader.readonly_write",
+            "reader.hits[0]",
+            "reader.notes[0]",
         ],
         extra=["--dump-table", "counters"],
     )
@@ -79,7 +81,12 @@ def test_exported_table_read_by_another_plugin(libs) -> None:
     # the reader added key 100 through the API and adds 10 per event
     assert [f["reader.count[100]"] for f in cap.fields] == [10, 20, 30, 40, 50, 60]
     assert cap.fields[0]["reader.readonly_write"] == "TableError"
-    assert cap.fields[0]["reader.listed"] == ["count", "label"]  # the private field is hidden
+    # nested tables of an exported table, read through the API (remaining 3 and 0 -> key 0)
+    assert [f["reader.hits[0]"] for f in cap.fields] == [None, None, [3], [3], [3], [3, 6]]
+    # a field this reader added to the nested table, written in its parse_event
+    assert cap.fields[-1]["reader.notes[0]"] == ["seen 3", "seen 6"]
+    # the private field is hidden; the nested table is listed
+    assert cap.fields[0]["reader.listed"] == ["count", "hits", "label"]
     table = tables_of(cap)["counters"]
     assert table["owner"] == "table_owner"
     assert sorted((e["fields"]["label"], e["fields"]["count"]) for e in table["entries"]) == [

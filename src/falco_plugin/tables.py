@@ -378,7 +378,7 @@ class _Declared:
     def __init__(self, spec: Any, default: Any = None) -> None:
         self.kind = state_type(spec)
         if self.kind is StateType.TABLE:
-            raise TypeError("nested tables in exported tables are not supported yet")
+            raise TypeError("declare nested tables with Nested(EntryType, key)")
         self.default = default if default is not None else _zero(self.kind)
         self.attr = ""
 
@@ -406,6 +406,23 @@ class Private(_Declared):
     visibility = "private"
 
 
+class Nested(_Declared):
+    """A nested table in every entry (like a thread's file descriptors): its own
+    :class:`ExportedTable` of ``entry`` rows, read-only as a field (the table itself)."""
+
+    read_only = True
+
+    def __init__(self, entry: type[ExportedEntry], key: StateType = StateType.UINT64) -> None:
+        self.kind = StateType.TABLE
+        self.entry = entry
+        self.key = key
+        self.default = None
+        self.attr = ""
+        # fields other plugins add to this nested table: shared by every entry's instance,
+        # since they are looked up on one instance and used on all
+        self.added: dict[str, StateType] = {}
+
+
 class ExportedEntry:
     """Base of the entries of an exported table: plain attributes, typed by declarations.
 
@@ -426,6 +443,14 @@ class ExportedEntry:
     def __init__(self, **values: Any) -> None:
         self.extra: dict[str, Any] = {}
         for name, decl in self.DECLARED.items():
+            if isinstance(decl, Nested):
+                if name in values:
+                    raise TypeError(f"{name} is a nested table: fill it after creating the entry")
+                table_name = f"{type(self).__name__}.{name}"  # one name for all instances
+                nested: ExportedTable[Any] = ExportedTable(table_name, decl.key, decl.entry)
+                nested.added = decl.added
+                setattr(self, name, nested)
+                continue
             value = values.pop(name, decl.default)
             setattr(self, name, check_value(decl.kind, value, f"{type(self).__name__}.{name}"))
         if values:
@@ -500,7 +525,7 @@ class ExportedTable(Generic[X]):
             entry.extra[name] = check_value(self.added[name], value, name)
             return
         decl = self.entry_type.DECLARED[name]
-        if decl.read_only or decl.visibility != "public":
+        if decl.read_only or decl.visibility != "public":  # nested tables are read-only too
             raise TableError(f"field {name!r} of table {self.name!r} is read-only")
         setattr(entry, name, check_value(decl.kind, value, name))
 

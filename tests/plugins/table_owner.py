@@ -9,6 +9,7 @@ from falco_plugin.tables import (
     ExportedEntry,
     Field,
     Int64,
+    Nested,
     Private,
     Public,
     ReadOnly,
@@ -29,10 +30,15 @@ class Thread(Entry):
     fds = Field(Table(Fd), name="file_descriptors")
 
 
+class Hit(ExportedEntry):
+    evtnum = Public(UInt64)
+
+
 class Counter(ExportedEntry):
     count = Public(UInt64)
     label = ReadOnly(str)
     secret = Private(str)
+    hits = Nested(Hit, UInt64)  # a table per entry: the events counted there
 
 
 class TableOwner(ParsePlugin, ExtractPlugin):
@@ -56,6 +62,7 @@ class TableOwner(ParsePlugin, ExtractPlugin):
         if entry is None:
             self.counters[remaining % 3] = entry = Counter(label=f"mod {remaining % 3}")
         entry.count += 1
+        entry.hits[event.evtnum] = Hit(evtnum=event.evtnum)
         thread = self.threads.get(event.tid)
         if thread is None:
             return

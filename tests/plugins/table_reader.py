@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from falco_plugin import ExtractEvent, ExtractPlugin, ParsePlugin, field
-from falco_plugin.tables import TablesInit, UInt64, runtime_entry
+from falco_plugin.tables import Entry, Field, Table, TablesInit, UInt64, runtime_entry
+
+
+class Hit(Entry):
+    evtnum = Field(UInt64)
+    note = Field(str, add=True)  # added to the other plugin's nested table
 
 
 class TableReader(ParsePlugin, ExtractPlugin):
@@ -17,9 +22,9 @@ class TableReader(ParsePlugin, ExtractPlugin):
     def __init__(self, config: str, tables: TablesInit) -> None:
         # fields chosen at run time from what the table lists
         names = {name: kind for name, kind, _ in tables.fields("counters", UInt64)}
-        Counter = runtime_entry(
-            "Counter", {n: k for n, k in names.items() if n in ("count", "label")}
-        )
+        declared: dict[str, object] = {n: k for n, k in names.items() if n in ("count", "label")}
+        declared["hits"] = Field(Table(Hit, UInt64))  # a nested table, with a field added to it
+        Counter = runtime_entry("Counter", declared)
         self.counters = tables.import_table("counters", UInt64, Counter)
         self.listed = sorted(names)
         self.readonly_write = ""
@@ -30,11 +35,27 @@ class TableReader(ParsePlugin, ExtractPlugin):
         if entry is None:
             entry = self.counters.add(100, count=0)
         entry.count += 10  # type: ignore[attr-defined]
+        first = self.counters.get(0)
+        if first is not None:  # annotate the other plugin's nested rows (a field we added)
+            first.hits.each(self._note)  # type: ignore[attr-defined]
         try:
             entry.label = "mine"  # type: ignore[attr-defined]  # read-only for others
             self.readonly_write = "written"
         except Exception as exc:
             self.readonly_write = type(exc).__name__
+
+    @staticmethod
+    def _note(hit: Hit) -> None:
+        hit.note = f"seen {hit.evtnum}"
+
+    @field("reader.notes")
+    def notes(self, event: ExtractEvent, key: int) -> list[str]:
+        """The notes this plugin added to the nested rows of an entry."""
+        entry = self.counters.get(key)
+        found: list[str] = []
+        if entry is not None:
+            entry.hits.each(lambda hit: found.append(hit.note))  # type: ignore[attr-defined]
+        return sorted(found)
 
     @field("reader.readonly_write")
     def readonly(self, event: ExtractEvent) -> str:
@@ -52,6 +73,15 @@ class TableReader(ParsePlugin, ExtractPlugin):
         """The label stored under a key."""
         entry = self.counters.get(key)
         return None if entry is None else entry.label  # type: ignore[attr-defined]
+
+    @field("reader.hits")
+    def hits(self, event: ExtractEvent, key: int) -> list[int]:
+        """The event numbers in the nested table of an entry of the owner's table."""
+        entry = self.counters.get(key)
+        found: list[int] = []
+        if entry is not None:
+            entry.hits.each(lambda hit: found.append(hit.evtnum))  # type: ignore[attr-defined]
+        return sorted(found)
 
     @field("reader.listed")
     def listed_fields(self, event: ExtractEvent) -> list[str]:

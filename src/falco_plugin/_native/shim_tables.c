@@ -32,6 +32,8 @@ typedef struct fp_tables {
     PyObject_HEAD
     fp_state *st; /* for error reports from exported tables */
     struct fp_xtable *exported;
+    struct fp_xfield **xpool; /* field handles of exported tables, by (table, field) name */
+    uint32_t nxpool, cap_xpool;
     ss_plugin_owner_t *owner;
     const char *(*owner_error)(ss_plugin_owner_t *o);
     ss_plugin_table_info *(*list_tables)(ss_plugin_owner_t *o, uint32_t *n);
@@ -493,8 +495,11 @@ static PyObject *fp_tb_clear(PyObject *self, PyObject *args) {
 
 /* ------------------------------------------------------------------ exported tables */
 
-/* A field of an exported table as other plugins see it: a stable pointer is the handle. */
+/* A field of an exported table as other plugins see it: a stable pointer is the handle.
+ * Handles are shared by every instance of a nested table (looked up on one instance at
+ * init, used on all), so they live in the plugin state's pool, keyed by table name. */
 typedef struct fp_xfield {
+    char *table;
     char *name;
     ss_plugin_state_type kind;
 } fp_xfield;
@@ -504,11 +509,11 @@ typedef struct fp_xtable {
     ss_plugin_table_reader_vtable_ext reader;
     ss_plugin_table_writer_vtable_ext writer;
     ss_plugin_table_fields_vtable_ext fields;
-    PyObject *py; /* the plugin's ExportedTable */
+    PyObject *py; /* the plugin's ExportedTable (borrowed for nested tables: it owns us) */
     fp_state *st;
+    fp_tables *tb;
+    int nested;
     char *name;
-    fp_xfield **fieldv;
-    uint32_t nfields, cap_fields;
     ss_plugin_table_fieldinfo *info;
     char *str; /* the last string read: valid until the next read, as the API allows */
     struct fp_xtable *next;
@@ -584,7 +589,14 @@ static void fp_x_release(ss_plugin_table_t *t, ss_plugin_table_entry_t *e) {
     free(box);
 }
 
+static ss_plugin_table_t *fp_x_nested(fp_xtable *parent, PyObject *table);
+
 static int fp_x_state(fp_xtable *xt, PyObject *v, int kind, ss_plugin_state_data *out) {
+    if (kind == SS_PLUGIN_ST_TABLE) {
+        memset(out, 0, sizeof *out);
+        out->table = fp_x_nested(xt, v);
+        return out->table ? 0 : -1;
+    }
     if (kind != SS_PLUGIN_ST_STRING) return fp_to_state(v, kind, out);
     Py_ssize_t n;
     const char *s = PyUnicode_Check(v) ? PyUnicode_AsUTF8AndSize(v, &n) : NULL;
@@ -716,19 +728,24 @@ static ss_plugin_rc fp_x_write(ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
     return rc;
 }
 
-/* The field handle for a name (made on first use): its name outlives every call. */
+/* The field handle for a (table, field) name, made on first use; it outlives every call. */
 static fp_xfield *fp_x_handle(fp_xtable *xt, const char *name, ss_plugin_state_type kind) {
-    for (uint32_t k = 0; k < xt->nfields; k++)
-        if (strcmp(xt->fieldv[k]->name, name) == 0) return xt->fieldv[k];
+    fp_tables *tb = xt->tb;
+    for (uint32_t k = 0; k < tb->nxpool; k++)
+        if (strcmp(tb->xpool[k]->name, name) == 0 && strcmp(tb->xpool[k]->table, xt->name) == 0)
+            return tb->xpool[k];
     fp_xfield *xf = calloc(1, sizeof *xf);
     char *copy = xf ? strdup(name) : NULL;
-    if (!copy || fp_push_ptr((void ***)&xt->fieldv, &xt->nfields, &xt->cap_fields, xf) < 0) {
+    char *table = copy ? strdup(xt->name) : NULL;
+    if (!table || fp_push_ptr((void ***)&tb->xpool, &tb->nxpool, &tb->cap_xpool, xf) < 0) {
         free(xf);
         free(copy);
+        free(table);
         if (!PyErr_Occurred()) PyErr_NoMemory();
         return NULL;
     }
     xf->name = copy;
+    xf->table = table;
     xf->kind = kind;
     return xf;
 }
@@ -795,43 +812,37 @@ static ss_plugin_table_field_t *fp_x_add_field(ss_plugin_table_t *t, const char 
     return fp_x_field(t, name, kind, 1);
 }
 
+static void fp_xtable_free(fp_xtable *xt) {
+    free(xt->info);
+    free(xt->str);
+    free(xt->name);
+    if (!xt->nested) Py_XDECREF(xt->py);
+    free(xt);
+}
+
 static void fp_xtables_free(fp_xtable *xt) {
     while (xt) {
         fp_xtable *next = xt->next;
-        for (uint32_t k = 0; k < xt->nfields; k++) {
-            free(xt->fieldv[k]->name);
-            free(xt->fieldv[k]);
-        }
-        free(xt->fieldv);
-        free(xt->info);
-        free(xt->str);
-        free(xt->name);
-        Py_XDECREF(xt->py);
-        free(xt);
+        fp_xtable_free(xt);
         xt = next;
     }
 }
 
-/* add_table(py_table): register a table owned by this plugin with the host (init only). */
-static PyObject *fp_tb_add_table(PyObject *self, PyObject *args) {
-    fp_tables *tb = (fp_tables *)self;
-    PyObject *py;
-    const char *name;
-    int key_type;
-    if (!PyArg_ParseTuple(args, "Osi", &py, &name, &key_type)) return NULL;
-    if (tb->scope != FP_SCOPE_INIT || !tb->add_table) {
-        PyErr_SetString(g_table_error, "tables are exported in __init__ only");
-        return NULL;
-    }
+/* A table this plugin owns, as the API sees it: its input, vtables and Python object. */
+static fp_xtable *fp_xtable_new(fp_tables *tb, PyObject *py, const char *name, int key_type,
+                                int nested) {
     fp_xtable *xt = calloc(1, sizeof *xt);
     char *copy = xt ? strdup(name) : NULL;
     if (!copy) {
         free(xt);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return NULL;
     }
     xt->name = copy;
     xt->st = tb->st;
-    xt->py = Py_NewRef(py);
+    xt->tb = tb;
+    xt->nested = nested;
+    xt->py = nested ? py : Py_NewRef(py);
     xt->reader = (ss_plugin_table_reader_vtable_ext){fp_x_name,    fp_x_size,    fp_x_get_entry,
                                                       fp_x_read,    fp_x_release, fp_x_iterate};
     xt->writer = (ss_plugin_table_writer_vtable_ext){fp_x_clear,  fp_x_erase, fp_x_create,
@@ -847,6 +858,57 @@ static PyObject *fp_tb_add_table(PyObject *self, PyObject *args) {
     xt->input.reader_ext = &xt->reader;
     xt->input.writer_ext = &xt->writer;
     xt->input.fields_ext = &xt->fields;
+    return xt;
+}
+
+static void fp_xtable_capsule_free(PyObject *capsule) {
+    fp_xtable_free(PyCapsule_GetPointer(capsule, "falco_plugin.xtable"));
+}
+
+/* The handle of an entry's nested table: made on first use and freed with the Python
+ * table object (which holds it), so it is valid for as long as the entry exists. */
+static ss_plugin_table_t *fp_x_nested(fp_xtable *parent, PyObject *table) {
+    PyObject *capsule = PyObject_GetAttrString(table, "_fp_xtable");
+    if (!capsule) {
+        PyErr_Clear();
+        PyObject *name = PyObject_GetAttrString(table, "name");
+        PyObject *key = name ? PyObject_GetAttrString(table, "key_type") : NULL;
+        const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+        long key_type = key ? PyLong_AsLong(key) : -1;
+        fp_xtable *xt = cname && key_type >= 0
+                            ? fp_xtable_new(parent->tb, table, cname, (int)key_type, 1)
+                            : NULL;
+        Py_XDECREF(name);
+        Py_XDECREF(key);
+        if (!xt) return NULL;
+        capsule = PyCapsule_New(xt, "falco_plugin.xtable", fp_xtable_capsule_free);
+        if (!capsule) {
+            fp_xtable_free(xt);
+            return NULL;
+        }
+        if (PyObject_SetAttrString(table, "_fp_xtable", capsule) < 0) {
+            Py_DECREF(capsule);
+            return NULL;
+        }
+    }
+    fp_xtable *xt = PyCapsule_GetPointer(capsule, "falco_plugin.xtable");
+    Py_DECREF(capsule); /* the table object keeps it */
+    return xt ? &xt->input : NULL;
+}
+
+/* add_table(py_table): register a table owned by this plugin with the host (init only). */
+static PyObject *fp_tb_add_table(PyObject *self, PyObject *args) {
+    fp_tables *tb = (fp_tables *)self;
+    PyObject *py;
+    const char *name;
+    int key_type;
+    if (!PyArg_ParseTuple(args, "Osi", &py, &name, &key_type)) return NULL;
+    if (tb->scope != FP_SCOPE_INIT || !tb->add_table) {
+        PyErr_SetString(g_table_error, "tables are exported in __init__ only");
+        return NULL;
+    }
+    fp_xtable *xt = fp_xtable_new(tb, py, name, key_type, 0);
+    if (!xt) return NULL;
     xt->next = tb->exported;
     tb->exported = xt; /* kept until the plugin is destroyed, even if the host refuses it */
     if (tb->add_table(tb->owner, &xt->input) != SS_PLUGIN_SUCCESS) {
@@ -861,6 +923,12 @@ static void fp_tb_dealloc(PyObject *self) {
     fp_tables *tb = (fp_tables *)self;
     PyTypeObject *tp = Py_TYPE(self);
     fp_xtables_free(tb->exported);
+    for (uint32_t k = 0; k < tb->nxpool; k++) {
+        free(tb->xpool[k]->name);
+        free(tb->xpool[k]->table);
+        free(tb->xpool[k]);
+    }
+    free(tb->xpool);
     free(tb->tables);
     free(tb->scoped);
     free(tb->fieldv);
