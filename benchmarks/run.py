@@ -1,13 +1,14 @@
 """All benchmarks, next to C references built and run in the same run.
 
-    python benchmarks/run.py [--events N] [--repeat R] [--skip-events]
+    python benchmarks/run.py [--events N] [--repeat R] [--skip-events] [--skip-tables]
 
 Source: events/s and ns/event through the SDK's C host for batch sizes 1/10/100/1000, per-
 event API (``add``) and bulk API (``add_many``), with payloads formatted per event
 (countdown-like) or reused (SDK cost only), as ratios to a C reference plugin. Extraction:
 one-field extract_fields calls, and a JSON field with and without the per-event cache. Then
-the time from dlopen to a successful init and the RSS after init, and the event model
-benchmark (benchmarks/events.py). Every figure is the median of R runs.
+the time from dlopen to a successful init and the RSS after init, the event model
+benchmark (benchmarks/events.py) and the state tables benchmark (benchmarks/tables.py).
+Every figure is the median of R runs.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="events per Python run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--skip-events", action="store_true", help="skip the event model part")
+    parser.add_argument("--skip-tables", action="store_true", help="skip the state tables part")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +192,12 @@ def main() -> None:
 
         print()
         events.main(["--repeat", str(args.repeat)])
+
+    if not args.skip_tables:
+        import tables  # benchmarks/tables.py: table lookups and field reads against C
+
+        print()
+        tables.main(["--repeat", str(args.repeat)])
 
 
 if __name__ == "__main__":
