@@ -32,6 +32,22 @@ and ``--dump-table NAME`` prints a table after the capture as a ``{"table": ...}
     proc = run_host(["run", "--json", "--thread-tid", "42", "--dump-table", "threads",
                      "libsource.so", "libparser.so"])
 
+Async plugins get a thread-safe handler through ``set_async_event_handler`` once the sources
+are open (cleared with ``NULL`` after the captures). The host checks each event (type 402,
+plugin id / name / data, the name among ``get_async_events``), queues a copy (up to 4096 per
+stream; a full queue refuses after ~50 ms) and delivers it between the batches of the first
+source that ``get_async_event_sources`` accepts, else on its own ``"syscall"`` stream, as a
+``{"plugin": ..., "async": true, "name": ..., "data_hex": ..., "source": ...}`` record
+(parsed like other events of that source; no field extraction or filter). The summary gains
+``async_events`` and ``async_refused``. ``--async-wait MS`` keeps delivering (and routines
+running) for MS ms after the sources end, ``--async-reset`` sets, clears and sets the handler
+again before the capture, and ``--dump-state`` calls ``dump_state`` after it (records with
+``"dump": true``). Capture listening plugins get ``capture_open`` / ``capture_close`` with the
+tables vtables and a routine pool (``--routine-threads N``, default 2; ``routine_calls`` in the
+summary)::
+
+    proc = run_host(["run", "--json", "--async-wait", "200", "libasync.so"])
+
 ``python -m falco_plugin.host ARGS...`` runs the host directly. The host does not link
 libpython: a Python plugin starts its own interpreter, as it does inside Falco.
 """

@@ -335,6 +335,41 @@ typedef struct ss_plugin_event_parse_input {
     ss_plugin_table_writer_vtable_ext *table_writer_ext;
 } ss_plugin_event_parse_input;
 
+/* ---- async events (dump_state is 3.10+) ---- */
+
+/* Given by the host to set_async_event_handler and dump_state; thread-safe, may be called
+ * from any plugin thread. The event must be an async event (type 402, 3 parameters with
+ * u32 lengths: plugin id u32, name NUL-terminated and listed by get_async_events, data);
+ * the host copies it before returning and fills in the plugin id itself. On failure it
+ * writes a message into err when err is not NULL: a buffer of FP_MAX_ERRLEN bytes
+ * (NUL included) owned by the plugin. */
+typedef ss_plugin_rc (*ss_plugin_async_event_handler_t)(ss_plugin_owner_t *o,
+                                                        const ss_plugin_event *evt, char *err);
+
+/* ---- capture listening (3.7-3.10; get_owner_last_error appended last) ---- */
+
+typedef void ss_plugin_routine_t;       /* a subscribed routine: opaque, given by the host */
+typedef void ss_plugin_routine_state_t; /* the plugin's argument to its routine */
+
+/* Called again and again on a host thread; returns false to end (unsubscribe itself). */
+typedef ss_plugin_bool (*ss_plugin_routine_fn_t)(ss_plugin_t *s, ss_plugin_routine_state_t *i);
+
+/* The host's thread pool (16 bytes). */
+typedef struct ss_plugin_routine_vtable {
+    ss_plugin_routine_t *(*subscribe)(ss_plugin_owner_t *o, ss_plugin_routine_fn_t f,
+                                      ss_plugin_routine_state_t *i);
+    ss_plugin_rc (*unsubscribe)(ss_plugin_owner_t *o, ss_plugin_routine_t *r);
+} ss_plugin_routine_vtable;
+
+/* What capture_open and capture_close receive (40 bytes). */
+typedef struct ss_plugin_capture_listen_input {
+    ss_plugin_owner_t *owner;
+    ss_plugin_routine_vtable *routine;
+    ss_plugin_table_reader_vtable_ext *table_reader_ext;
+    ss_plugin_table_writer_vtable_ext *table_writer_ext;
+    const char *(*get_owner_last_error)(ss_plugin_owner_t *o);
+} ss_plugin_capture_listen_input;
+
 /* Signatures of the exported symbols (each exported as plugin_<name>). */
 typedef const char *(*fp_get_str_fn)(void);
 typedef const char *(*fp_get_init_schema_fn)(ss_plugin_schema_type *t);
@@ -359,6 +394,15 @@ typedef ss_plugin_rc (*fp_parse_event_fn)(ss_plugin_t *s, const ss_plugin_event_
                                           const ss_plugin_event_parse_input *in);
 typedef ss_plugin_rc (*fp_next_batch_fn)(ss_plugin_t *s, ss_instance_t *h, uint32_t *nevts,
                                          ss_plugin_event ***evts);
+/* plugin_get_async_events and plugin_get_async_event_sources are fp_get_str_fn: JSON arrays
+ * of strings (event names; source names). */
+typedef ss_plugin_rc (*fp_set_async_event_handler_fn)(ss_plugin_t *s, ss_plugin_owner_t *owner,
+                                                      const ss_plugin_async_event_handler_t h);
+typedef ss_plugin_rc (*fp_dump_state_fn)(ss_plugin_t *s, ss_plugin_owner_t *owner,
+                                         const ss_plugin_async_event_handler_t h);
+/* plugin_capture_open and plugin_capture_close */
+typedef ss_plugin_rc (*fp_capture_listen_fn)(ss_plugin_t *s,
+                                             const ss_plugin_capture_listen_input *in);
 
 #ifdef __cplusplus
 }

@@ -10,8 +10,11 @@
  * extract_fields call, events routed by the extractor's sources and types.
  * Parsers get each event of their sources before extraction, and parse and
  * extract plugins get the state tables API: a libsinsp-like `threads` table,
- * the tables plugins add, every handle checked before use. It prints what it
- * sees as text or as JSON lines so that tests and benchmarks can read it.
+ * the tables plugins add, every handle checked before use. Async plugins get a
+ * thread-safe handler whose events are delivered between the sources' batches, and
+ * capture listening plugins get capture_open/capture_close and a routine thread
+ * pool. It prints what it sees as text or as JSON lines so that tests and
+ * benchmarks can read it.
  *
  *   fp-host info [--json] PATH.so
  *   fp-host run [run options] PATH.so [--config S] [--open-params S]
@@ -19,6 +22,8 @@
  *   run options for fields: --fields LIST, --output FMT, --filter EXPR, --offsets,
  *               --extract-threads N, --extract-repeat K (see the usage text)
  *   run options for tables: --thread-tid T, --threads-fixture JSON, --dump-table NAME
+ *   run options for async events and capture listening: --async-wait MS, --async-reset,
+ *               --dump-state, --routine-threads N
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra host.c -o fp-host -ldl -lpthread
  * It never links libpython: Python plugins bring their own interpreter.
@@ -351,9 +356,14 @@ typedef struct {
     /* state tables */
     const char **dumps; /* --dump-table, in order */
     size_t ndumps;
+    /* async events and capture listening */
+    uint64_t async_wait_ms;
+    bool async_reset;
+    bool dump_state;
+    uint64_t routine_threads;
 } host_opts;
 
-static host_opts g_opt = {.cycles = 1, .inits = 1};
+static host_opts g_opt = {.cycles = 1, .inits = 1, .routine_threads = 2};
 
 /* Reports an error: JSON on stdout in JSON mode, "error: ..." on stderr otherwise. */
 __attribute__((format(printf, 3, 4))) static void report_error(const char *plugin,
@@ -1385,6 +1395,12 @@ typedef struct {
     fp_parse_event_fn parse_event;
     fp_get_str_fn get_parse_event_sources;
     fp_get_parse_event_types_fn get_parse_event_types;
+    fp_get_str_fn get_async_events;
+    fp_get_str_fn get_async_event_sources;
+    fp_set_async_event_handler_fn set_async_event_handler;
+    fp_dump_state_fn dump_state;
+    fp_capture_listen_fn capture_open;
+    fp_capture_listen_fn capture_close;
 } plugin_syms;
 
 /* One entry of get_fields, as parsed. */
@@ -1408,6 +1424,11 @@ typedef struct {
     uint64_t index;
     char last_error[FP_MAX_ERRLEN];
     struct otrack *trk; /* its table handles (plugins with the tables input) */
+    /* async events: the handler was given to this state (and not cleared since) and takes
+     * events (both change under g_async_mu); dump_state is running on it */
+    bool async_set, async_on, dumping;
+    bool listen_open; /* capture_open succeeded, capture_close not called yet */
+    bool routines_ok; /* subscribe is allowed (under g_pool.mu) */
 } host_owner;
 
 struct host_plugin {
@@ -1464,6 +1485,18 @@ struct host_plugin {
     /* state tables */
     _Atomic uint64_t entry_leaks, table_misuse;
     atomic_int leak_warned;
+
+    /* async events (load time) */
+    char **async_names; /* get_async_events */
+    size_t nasync_names;
+    char **async_sources; /* get_async_event_sources, non-empty entries */
+    size_t nasync_sources;
+    bool async_sources_given;
+    /* async events and capture listening (per cycle) */
+    struct astream *as_to;    /* async plugin: the stream its events are delivered to */
+    struct astream *as_mine;  /* capturing plugin: its own stream, when async plugins use it */
+    _Atomic uint64_t async_events, async_refused, dump_events, routine_calls;
+    atomic_int async_warned;
 
     /* states */
     uint64_t nstates;
@@ -1629,6 +1662,12 @@ static void resolve_symbols(host_plugin *p)
     RESOLVE(p, parse_event);
     RESOLVE(p, get_parse_event_sources);
     RESOLVE(p, get_parse_event_types);
+    RESOLVE(p, get_async_events);
+    RESOLVE(p, get_async_event_sources);
+    RESOLVE(p, set_async_event_handler);
+    RESOLVE(p, dump_state);
+    RESOLVE(p, capture_open);
+    RESOLVE(p, capture_close);
 }
 
 typedef struct {
@@ -1699,8 +1738,23 @@ static void free_xtypes(host_plugin *p)
     p->xtypes_given = false;
 }
 
+static void free_async_facts(host_plugin *p)
+{
+    size_t i;
+    for (i = 0; i < p->nasync_names; i++)
+        free(p->async_names[i]);
+    free(p->async_names);
+    for (i = 0; i < p->nasync_sources; i++)
+        free(p->async_sources[i]);
+    free(p->async_sources);
+    p->async_names = p->async_sources = NULL;
+    p->nasync_names = p->nasync_sources = 0;
+    p->async_sources_given = false;
+}
+
 static void free_plugin_facts(host_plugin *p)
 {
+    free_async_facts(p);
     free_fields(p);
     free_xtypes(p);
     free_ptypes(p);
@@ -1997,6 +2051,50 @@ static bool parse_psources(host_plugin *p, char *err, size_t errlen)
                              &p->psources, &p->npsources, &p->psources_given, err, errlen);
 }
 
+/* get_async_events (a non-empty JSON array of non-empty names, like libsinsp requires) and
+ * get_async_event_sources (optional, like the other source lists). */
+static bool parse_async(host_plugin *p, char *err, size_t errlen)
+{
+    char jerr[256];
+    const char *s;
+    jnode *j;
+    size_t i, k;
+    free_async_facts(p);
+    s = p->api.get_async_events();
+    j = (s && s[0]) ? json_parse(s, jerr, sizeof jerr) : NULL;
+    if (!j || j->k != J_ARR) {
+        snprintf(err, errlen, "get_async_events did not return a JSON array%s%s",
+                 (s && s[0] && !j) ? ": " : "", (s && s[0] && !j) ? jerr : "");
+        jfree(j);
+        return false;
+    }
+    if (j->n == 0) {
+        snprintf(err, errlen, "get_async_events returned an empty list: an async plugin must "
+                              "name the async events it produces");
+        jfree(j);
+        return false;
+    }
+    for (i = 0; i < j->n; i++) {
+        bool dup = false;
+        if (j->v[i]->k != J_STR || !j->v[i]->s[0]) {
+            snprintf(err, errlen, "get_async_events returned an array with an entry that is "
+                                  "not a non-empty string");
+            jfree(j);
+            return false;
+        }
+        for (k = 0; k < p->nasync_names && !dup; k++)
+            dup = !strcmp(p->async_names[k], j->v[i]->s);
+        if (!dup)
+            names_add(&p->async_names, &p->nasync_names, j->v[i]->s);
+    }
+    jfree(j);
+    if (!p->api.get_async_event_sources)
+        return true;
+    return parse_source_list("get_async_event_sources", p->api.get_async_event_sources(),
+                             &p->async_sources, &p->nasync_sources, &p->async_sources_given,
+                             err, errlen);
+}
+
 /* dlopen, symbol, version, capability, source and schema checks. */
 static bool load_plugin(host_plugin *p, char *err, size_t errlen)
 {
@@ -2134,6 +2232,8 @@ static bool load_plugin(host_plugin *p, char *err, size_t errlen)
             return false;
     }
     if ((p->caps & CAP_PARSE) && !parse_psources(p, err, errlen))
+        return false;
+    if ((p->caps & CAP_ASYNC) && !parse_async(p, err, errlen))
         return false;
 
     if (p->api.get_init_schema) {
@@ -2752,7 +2852,7 @@ static pthread_mutex_t g_tbl_mu;
 static pthread_once_t g_tbl_mu_once = PTHREAD_ONCE_INIT;
 static _Thread_local host_owner *tl_owner; /* the plugin state being called on this thread */
 static _Atomic uint64_t g_misuse_unowned;
-static host_owner g_host_ow = {OWNER_MAGIC, NULL, 0, {0}, NULL};
+static host_owner g_host_ow = {.magic = OWNER_MAGIC};
 
 static void tbl_mu_init(void)
 {
@@ -6001,6 +6101,946 @@ static void p_flush(host_plugin *p)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Async events and capture listening                                       */
+/* ------------------------------------------------------------------------ */
+/*
+ * Async events. Every state of an async plugin gets host_async_handler through
+ * set_async_event_handler (on the main thread, once the sources are open, like libsinsp at
+ * capture start) and loses it with set_async_event_handler(NULL) after the captures. The
+ * handler may be called from any thread: it checks the event (type 402, three parameters
+ * with u32 lengths: plugin id, NUL-terminated name listed by get_async_events, data), copies
+ * it and queues it on a stream, refusing with a message in the plugin's err buffer.
+ *
+ * A stream is where async events are delivered: the event stream of the first capturing
+ * plugin whose source the plugin's get_async_event_sources accepts (its own source first;
+ * an absent or empty list accepts every source), or else the host's own stream, reported as
+ * "syscall". A capturing plugin's event thread drains its stream before every next_batch
+ * call; the host's stream is drained by a delivery thread during the captures; after them the
+ * main thread drains every stream. Each stream keeps up to AQ_CAP events: a handler that
+ * finds its stream full waits up to AQ_FULL_WAIT_NS for room, then refuses the event. Async
+ * events get the stream's plugin id (0 for syscall) and event numbers, go to the stream's
+ * parsers, and are printed; field extraction and --filter do not apply to them.
+ *
+ * dump_state gets host_dump_handler instead, which only takes events while dump_state runs:
+ * they are kept without a bound and printed with "dump": true after it returns.
+ *
+ * Capture listening: capture_open on every state of a listen plugin after the sources are
+ * open and the async handlers set, capture_close after the captures. The input carries the
+ * host's table reader and writer (tables can be used in both calls) and the routine vtable:
+ * a pool of --routine-threads threads runs each subscribed routine again and again, one call
+ * at a time per routine, until it returns false or is unsubscribed.
+ */
+
+#define AQ_CAP 4096u
+#define AQ_FULL_WAIT_NS 50000000ull
+#define AQ_MAX_EVENT (64u << 20)
+#define ASYNC_PARAMS_LEN 12u /* three u32 parameter lengths */
+#define ASYNC_ID_OFFSET (FP_EVENT_HEADER_LEN + ASYNC_PARAMS_LEN)
+#define ASYNC_NAME_OFFSET (ASYNC_ID_OFFSET + 4u)
+
+_Static_assert(ASYNC_ID_OFFSET == 38 && ASYNC_NAME_OFFSET == 42, "async event layout");
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(ss_plugin_routine_vtable) == 16 &&
+                   offsetof(ss_plugin_routine_vtable, unsubscribe) == 8,
+               "ss_plugin_routine_vtable");
+_Static_assert(sizeof(ss_plugin_capture_listen_input) == 40 &&
+                   offsetof(ss_plugin_capture_listen_input, routine) == 8 &&
+                   offsetof(ss_plugin_capture_listen_input, table_reader_ext) == 16 &&
+                   offsetof(ss_plugin_capture_listen_input, table_writer_ext) == 24 &&
+                   offsetof(ss_plugin_capture_listen_input, get_owner_last_error) == 32,
+               "ss_plugin_capture_listen_input");
+#endif
+
+typedef struct {
+    host_plugin *from; /* the emitting plugin */
+    uint8_t *evt;      /* a copy, owned by the queue */
+} aev;
+
+typedef struct astream {
+    const char *source; /* the event source its events are delivered to */
+    uint32_t id;        /* that source's plugin id, 0 for syscall */
+    host_plugin *src;   /* the capturing plugin, NULL for the host's own stream */
+    size_t nasync;      /* async plugins delivering here */
+    aev *ring;          /* AQ_CAP entries (when nasync) */
+    size_t head, count;
+    _Atomic size_t pending; /* count, readable without the lock */
+    aev *scratch;           /* the consumer's copy of a drained batch */
+    aev *dumps;             /* dump_state events */
+    size_t ndumps;
+    uint64_t evtnum; /* its event numbers once its source's thread is done */
+} astream;
+
+static pthread_mutex_t g_async_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_async_cv;    /* an event was queued, or the delivery loop must stop */
+static pthread_cond_t g_async_space; /* a queue was drained, or a handler was cleared */
+static pthread_once_t g_async_once = PTHREAD_ONCE_INIT;
+static astream *g_streams; /* np + 1: the last one is the host's own */
+static size_t g_nstreams;
+static bool g_deliver_stop;
+
+static void async_once(void)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_async_cv, &a);
+    pthread_cond_init(&g_async_space, &a);
+    pthread_condattr_destroy(&a);
+}
+
+static struct timespec mono_deadline(uint64_t ns_from_now)
+{
+    struct timespec ts;
+    uint64_t t = clock_ns(CLOCK_MONOTONIC) + ns_from_now;
+    ts.tv_sec = (time_t)(t / 1000000000ull);
+    ts.tv_nsec = (long)(t % 1000000000ull);
+    return ts;
+}
+
+static bool async_accepts_source(const host_plugin *a, const char *src)
+{
+    size_t i;
+    if (!a->nasync_sources)
+        return true;
+    for (i = 0; i < a->nasync_sources; i++)
+        if (!strcmp(a->async_sources[i], src))
+            return true;
+    return false;
+}
+
+/* Gives every async plugin its stream (after load, before init). */
+static void async_setup(host_plugin *pl, size_t np)
+{
+    size_t i, s;
+    pthread_once(&g_async_once, async_once);
+    g_nstreams = np + 1;
+    g_streams = xcalloc(g_nstreams, sizeof *g_streams);
+    for (s = 0; s < np; s++) {
+        pl[s].as_to = pl[s].as_mine = NULL;
+        if (!(pl[s].caps & CAP_SOURCE))
+            continue;
+        g_streams[s].source = pl[s].evt_source;
+        g_streams[s].id = pl[s].id;
+        g_streams[s].src = &pl[s];
+    }
+    g_streams[np].source = "syscall";
+    for (i = 0; i < np; i++) {
+        host_plugin *a = &pl[i];
+        astream *as = NULL;
+        if (!(a->caps & CAP_ASYNC))
+            continue;
+        if ((a->caps & CAP_SOURCE) && async_accepts_source(a, a->evt_source))
+            as = &g_streams[i];
+        for (s = 0; s < np && !as; s++)
+            if ((pl[s].caps & CAP_SOURCE) && async_accepts_source(a, pl[s].evt_source))
+                as = &g_streams[s];
+        if (!as) {
+            as = &g_streams[np];
+            if (!async_accepts_source(a, "syscall"))
+                report_warning(a->name,
+                               "no capture of this run has one of its async event sources "
+                               "(get_async_event_sources): its async events are delivered "
+                               "by the host's own loop as source 'syscall'");
+        }
+        as->nasync++;
+        a->as_to = as;
+        if (as->src)
+            as->src->as_mine = as;
+    }
+    for (s = 0; s < g_nstreams; s++) {
+        if (!g_streams[s].nasync)
+            continue;
+        g_streams[s].ring = xcalloc(AQ_CAP, sizeof *g_streams[s].ring);
+        g_streams[s].scratch = xcalloc(AQ_CAP, sizeof *g_streams[s].scratch);
+    }
+}
+
+/* After destroy: the plugins' threads are gone, whatever is still queued is dropped. */
+static void async_teardown(host_plugin *pl, size_t np)
+{
+    size_t s, i;
+    pthread_mutex_lock(&g_async_mu);
+    for (s = 0; s < g_nstreams; s++) {
+        astream *as = &g_streams[s];
+        for (i = 0; i < as->count; i++)
+            free(as->ring[(as->head + i) % AQ_CAP].evt);
+        for (i = 0; i < as->ndumps; i++)
+            free(as->dumps[i].evt);
+        free(as->ring);
+        free(as->scratch);
+        free(as->dumps);
+    }
+    free(g_streams);
+    g_streams = NULL;
+    g_nstreams = 0;
+    for (i = 0; i < np; i++)
+        pl[i].as_to = pl[i].as_mine = NULL;
+    pthread_mutex_unlock(&g_async_mu);
+}
+
+/* Checks an async event's layout and name; the message goes to msg on failure. */
+static bool async_check(const host_plugin *p, const ss_plugin_event *evt, char *msg,
+                        size_t msglen)
+{
+    const uint8_t *b = (const uint8_t *)evt;
+    uint32_t len, l1, l2, l3, np;
+    uint16_t type;
+    const char *name;
+    size_t i;
+    if (!evt) {
+        snprintf(msg, msglen, "the event is a NULL pointer");
+        return false;
+    }
+    len = evt->len;
+    type = evt->type;
+    np = evt->nparams;
+    if (type != FP_ASYNCEVENT_TYPE) {
+        snprintf(msg, msglen, "event type %u is not an async event: it must be %u (ASYNCEVENT)",
+                 (unsigned)type, FP_ASYNCEVENT_TYPE);
+        return false;
+    }
+    if (np != 3) {
+        snprintf(msg, msglen,
+                 "an async event must have 3 parameters (plugin id, name, data), this one has "
+                 "%" PRIu32,
+                 np);
+        return false;
+    }
+    if (len < ASYNC_NAME_OFFSET) {
+        snprintf(msg, msglen,
+                 "event length %" PRIu32 " is too short for an async event (26-byte header, "
+                 "3 u32 parameter lengths, u32 plugin id)",
+                 len);
+        return false;
+    }
+    l1 = rd32(b + 26);
+    l2 = rd32(b + 30);
+    l3 = rd32(b + 34);
+    if (l1 != 4) {
+        snprintf(msg, msglen,
+                 "the plugin id parameter of an async event must be 4 bytes long, not %" PRIu32,
+                 l1);
+        return false;
+    }
+    if ((uint64_t)ASYNC_ID_OFFSET + l1 + l2 + l3 != len) {
+        snprintf(msg, msglen,
+                 "event length %" PRIu32 " does not match its parameters (26 + 12 + %" PRIu32
+                 " + %" PRIu32 " + %" PRIu32 ")",
+                 len, l1, l2, l3);
+        return false;
+    }
+    if (len > AQ_MAX_EVENT) {
+        snprintf(msg, msglen, "async event of %" PRIu32 " bytes is larger than the host's limit "
+                              "of %u bytes", len, AQ_MAX_EVENT);
+        return false;
+    }
+    name = (const char *)b + ASYNC_NAME_OFFSET;
+    if (l2 == 0 || name[l2 - 1] != 0 || memchr(name, 0, l2 - 1) != NULL) {
+        snprintf(msg, msglen, "the name parameter of an async event must be one NUL-terminated "
+                              "string (%" PRIu32 " bytes)", l2);
+        return false;
+    }
+    for (i = 0; i < p->nasync_names; i++)
+        if (!strcmp(p->async_names[i], name))
+            return true;
+    snprintf(msg, msglen,
+             "async event '%.200s' is not one of the plugin's async events (get_async_events)",
+             name);
+    return false;
+}
+
+static ss_plugin_rc async_refuse(host_plugin *p, char *err, const char *msg)
+{
+    if (err)
+        snprintf(err, FP_MAX_ERRLEN, "%s", msg);
+    if (p) {
+        atomic_fetch_add(&p->async_refused, 1);
+        if (!atomic_exchange(&p->async_warned, 1))
+            report_warning(p->name,
+                           "async event refused: %s (further refusals are only counted as "
+                           "async_refused)",
+                           msg);
+    }
+    return SS_PLUGIN_FAILURE;
+}
+
+/* The owner check shared by both handlers; NULL (and err) when it is not an async owner. */
+static host_owner *async_owner(ss_plugin_owner_t *o, char *err)
+{
+    host_owner *ow = o;
+    if (!ow || ow->magic != OWNER_MAGIC || !ow->plugin || !(ow->plugin->caps & CAP_ASYNC)) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "the async event handler was called with owner %p, which is not the owner "
+                 "set_async_event_handler or dump_state received",
+                 o);
+        async_refuse(NULL, err, msg);
+        return NULL;
+    }
+    return ow;
+}
+
+/* Copies a checked event; the plugin id is filled in at delivery. */
+static uint8_t *async_copy(const ss_plugin_event *evt)
+{
+    uint8_t *copy = xmalloc(evt->len);
+    uint64_t ts;
+    memcpy(copy, evt, evt->len);
+    memset(copy + ASYNC_ID_OFFSET, 0, 4);
+    memcpy(&ts, copy, 8);
+    if (ts == UINT64_MAX) {
+        ts = clock_ns(CLOCK_REALTIME);
+        memcpy(copy, &ts, 8);
+    }
+    return copy;
+}
+
+static ss_plugin_rc host_async_handler(ss_plugin_owner_t *o, const ss_plugin_event *evt,
+                                       char *err)
+{
+    host_owner *ow = async_owner(o, err);
+    host_plugin *p;
+    char msg[FP_MAX_ERRLEN];
+    uint8_t *copy;
+    astream *as;
+    if (!ow)
+        return SS_PLUGIN_FAILURE;
+    p = ow->plugin;
+    if (!async_check(p, evt, msg, sizeof msg))
+        return async_refuse(p, err, msg);
+    copy = async_copy(evt);
+    pthread_mutex_lock(&g_async_mu);
+    as = p->as_to;
+    if (ow->async_on && as && as->count == AQ_CAP) {
+        struct timespec until = mono_deadline(AQ_FULL_WAIT_NS);
+        while (ow->async_on && as->count == AQ_CAP)
+            if (pthread_cond_timedwait(&g_async_space, &g_async_mu, &until) == ETIMEDOUT)
+                break;
+    }
+    if (!ow->async_on || !as) {
+        pthread_mutex_unlock(&g_async_mu);
+        free(copy);
+        return async_refuse(p, err,
+                            "the async event handler is not set on this plugin state (it "
+                            "refuses events once set_async_event_handler(NULL) was called)");
+    }
+    if (as->count == AQ_CAP) {
+        pthread_mutex_unlock(&g_async_mu);
+        free(copy);
+        snprintf(msg, sizeof msg,
+                 "async event queue full (%u events waiting for delivery to %s)", AQ_CAP,
+                 as->source);
+        return async_refuse(p, err, msg);
+    }
+    as->ring[(as->head + as->count) % AQ_CAP] = (aev){p, copy};
+    as->count++;
+    atomic_store_explicit(&as->pending, as->count, memory_order_release);
+    pthread_cond_broadcast(&g_async_cv);
+    pthread_mutex_unlock(&g_async_mu);
+    return SS_PLUGIN_SUCCESS;
+}
+
+/* What dump_state receives: takes events only while dump_state runs, without a bound. */
+static ss_plugin_rc host_dump_handler(ss_plugin_owner_t *o, const ss_plugin_event *evt,
+                                      char *err)
+{
+    host_owner *ow = async_owner(o, err);
+    host_plugin *p;
+    char msg[FP_MAX_ERRLEN];
+    astream *as;
+    if (!ow)
+        return SS_PLUGIN_FAILURE;
+    p = ow->plugin;
+    if (!async_check(p, evt, msg, sizeof msg))
+        return async_refuse(p, err, msg);
+    pthread_mutex_lock(&g_async_mu);
+    as = p->as_to;
+    if (!ow->dumping || !as) {
+        pthread_mutex_unlock(&g_async_mu);
+        return async_refuse(p, err,
+                            "the dump_state handler only takes events while dump_state runs");
+    }
+    as->dumps = xrealloc(as->dumps, (as->ndumps + 1) * sizeof *as->dumps);
+    as->dumps[as->ndumps++] = (aev){p, async_copy(evt)};
+    pthread_mutex_unlock(&g_async_mu);
+    return SS_PLUGIN_SUCCESS;
+}
+
+/* Parses (on a capturing plugin's stream) and prints one async event; false when a parser
+ * broke the table contract (reported). */
+static bool async_deliver(astream *as, const aev *a, bool dump, uint64_t *evtnum, sbuf *line)
+{
+    ss_plugin_event *e = (ss_plugin_event *)a->evt;
+    const uint8_t *b = a->evt;
+    uint32_t l2 = rd32(b + 30), l3 = rd32(b + 34);
+    const char *name = (const char *)b + ASYNC_NAME_OFFSET;
+    const uint8_t *data = b + ASYNC_NAME_OFFSET + l2;
+    uint64_t n = ++*evtnum;
+    size_t j;
+
+    memcpy(a->evt + ASYNC_ID_OFFSET, &as->id, 4);
+    if (as->src && !dump) {
+        ss_plugin_event_input ein;
+        ein.evt = e;
+        ein.evtnum = n;
+        ein.evtsrc = as->source;
+        for (j = 0; j < as->src->npb; j++)
+            if (!p_event(&as->src->pb[j], &ein, as->src->name))
+                return false;
+    }
+    atomic_fetch_add(dump ? &a->from->dump_events : &a->from->async_events, 1);
+    if (g_opt.quiet)
+        return true;
+    sb_reset(line);
+    if (g_opt.json) {
+        sb_adds(line, "{\"plugin\": ");
+        sb_json_str(line, a->from->name);
+        sb_adds(line, ", \"async\": true");
+        if (dump)
+            sb_adds(line, ", \"dump\": true");
+        sb_printf(line,
+                  ", \"evtnum\": %" PRIu64 ", \"ts\": %" PRIu64 ", \"tid\": %" PRId64
+                  ", \"type\": %u, \"name\": ",
+                  n, (uint64_t)e->ts, (int64_t)e->tid, (unsigned)e->type);
+        sb_json_str(line, name);
+        sb_adds(line, ", \"data_hex\": \"");
+        sb_hex(line, data, l3);
+        sb_adds(line, "\", \"source\": ");
+        sb_json_str(line, as->source);
+        sb_printf(line, ", \"plugin_id\": %" PRIu32 "}", as->id);
+    } else {
+        uint32_t k, shown = l3 < 64 ? l3 : 64;
+        sb_printf(line, "%" PRIu64 " %" PRIu64 " %s async%s %s %s datalen=%" PRIu32 " data=", n,
+                  (uint64_t)e->ts, as->source, dump ? " dump" : "", a->from->name, name, l3);
+        for (k = 0; k < shown; k++)
+            sb_addc(line, (data[k] >= 0x20 && data[k] < 0x7f) ? (char)data[k] : '.');
+        if (shown < l3)
+            sb_adds(line, "...");
+    }
+    out_line(stdout, line);
+    return true;
+}
+
+/* Delivers what is queued on a stream, in order of arrival (one consumer at a time). */
+static bool async_drain(astream *as, uint64_t *evtnum, sbuf *line)
+{
+    size_t n, i;
+    bool ok = true;
+    if (!as || !atomic_load_explicit(&as->pending, memory_order_acquire))
+        return true;
+    pthread_mutex_lock(&g_async_mu);
+    n = as->count;
+    for (i = 0; i < n; i++)
+        as->scratch[i] = as->ring[(as->head + i) % AQ_CAP];
+    as->head = (as->head + n) % AQ_CAP;
+    as->count = 0;
+    atomic_store_explicit(&as->pending, 0, memory_order_relaxed);
+    pthread_cond_broadcast(&g_async_space);
+    pthread_mutex_unlock(&g_async_mu);
+    for (i = 0; i < n; i++) {
+        if (ok && !async_deliver(as, &as->scratch[i], false, evtnum, line))
+            ok = false;
+        free(as->scratch[i].evt);
+    }
+    return ok;
+}
+
+/* The main thread, after the captures: every stream. */
+static bool async_drain_all(sbuf *line)
+{
+    size_t s;
+    bool ok = true;
+    for (s = 0; s < g_nstreams; s++) {
+        astream *as = &g_streams[s];
+        if (!as->nasync)
+            continue;
+        if (!async_drain(as, &as->evtnum, line))
+            ok = false;
+        if (as->src)
+            p_flush(as->src);
+    }
+    return ok;
+}
+
+static bool async_deliver_dumps(astream *as, sbuf *line)
+{
+    aev *d;
+    size_t n, i;
+    bool ok = true;
+    pthread_mutex_lock(&g_async_mu);
+    d = as->dumps;
+    n = as->ndumps;
+    as->dumps = NULL;
+    as->ndumps = 0;
+    pthread_mutex_unlock(&g_async_mu);
+    for (i = 0; i < n; i++) {
+        if (ok && !async_deliver(as, &d[i], true, &as->evtnum, line))
+            ok = false;
+        free(d[i].evt);
+    }
+    free(d);
+    return ok;
+}
+
+/* The host's own stream during the captures. */
+static void *async_loop_main(void *arg)
+{
+    astream *as = arg;
+    sbuf line = {0};
+    for (;;) {
+        bool stop;
+        if (!async_drain(as, &as->evtnum, &line)) {
+            atomic_store(&g_abort, 1);
+            break;
+        }
+        pthread_mutex_lock(&g_async_mu);
+        stop = g_deliver_stop;
+        if (!stop && !as->count) {
+            struct timespec until = mono_deadline(100000000ull);
+            pthread_cond_timedwait(&g_async_cv, &g_async_mu, &until);
+        }
+        pthread_mutex_unlock(&g_async_mu);
+        if (stop)
+            break;
+    }
+    sb_free(&line);
+    return NULL;
+}
+
+/* --async-wait: keeps delivering (and the routines running) for ms milliseconds. */
+static bool async_wait(uint64_t ms, sbuf *line)
+{
+    uint64_t end = clock_ns(CLOCK_MONOTONIC) + ms * 1000000ull;
+    for (;;) {
+        uint64_t now;
+        bool any = false;
+        size_t s;
+        if (!async_drain_all(line))
+            return false;
+        now = clock_ns(CLOCK_MONOTONIC);
+        if (now >= end || atomic_load(&g_abort) || g_sigint)
+            return true;
+        pthread_mutex_lock(&g_async_mu);
+        for (s = 0; s < g_nstreams && !any; s++)
+            any = g_streams[s].count > 0;
+        if (!any) {
+            uint64_t wait = end - now < 50000000ull ? end - now : 50000000ull;
+            struct timespec until = mono_deadline(wait);
+            pthread_cond_timedwait(&g_async_cv, &g_async_mu, &until);
+        }
+        pthread_mutex_unlock(&g_async_mu);
+    }
+}
+
+/* set_async_event_handler on every state of every async plugin: the host's handler (on), or
+ * NULL for the states that have one (off; errors are reported when report). */
+static bool async_set_all(host_plugin *pl, size_t np, bool on, bool report)
+{
+    size_t i;
+    uint64_t k;
+    bool ok = true;
+    for (i = 0; i < np; i++) {
+        host_plugin *p = &pl[i];
+        if (!(p->caps & CAP_ASYNC) || !p->api.set_async_event_handler)
+            continue;
+        for (k = 0; k < p->nstates; k++) {
+            host_owner *ow = &p->owners[k];
+            ss_plugin_rc rc;
+            if (!p->states[k])
+                continue;
+            if (on) {
+                pthread_mutex_lock(&g_async_mu);
+                ow->async_on = ow->async_set = true;
+                pthread_mutex_unlock(&g_async_mu);
+                rc = p->api.set_async_event_handler(p->states[k], ow, host_async_handler);
+            } else {
+                if (!ow->async_set)
+                    continue;
+                rc = p->api.set_async_event_handler(p->states[k], ow, NULL);
+                pthread_mutex_lock(&g_async_mu);
+                ow->async_on = ow->async_set = false;
+                pthread_cond_broadcast(&g_async_space);
+                pthread_mutex_unlock(&g_async_mu);
+            }
+            if (rc != SS_PLUGIN_SUCCESS) {
+                if (report)
+                    report_error(p->name, "async",
+                                 "set_async_event_handler(%s) failed (rc=%d): %s",
+                                 on ? "handler" : "NULL", (int)rc,
+                                 plugin_last_error(p, p->states[k]));
+                ok = false;
+                if (on)
+                    return false;
+            }
+        }
+    }
+    return ok;
+}
+
+/* --dump-state: dump_state once per async plugin (its first state), then its events. */
+static bool async_dump_all(host_plugin *pl, size_t np, sbuf *line)
+{
+    size_t i;
+    for (i = 0; i < np; i++) {
+        host_plugin *p = &pl[i];
+        host_owner *ow;
+        ss_plugin_rc rc;
+        if (!(p->caps & CAP_ASYNC) || !p->nstates || !p->states[0])
+            continue;
+        if (!p->api.dump_state) {
+            report_warning(p->name, "--dump-state: the plugin does not export plugin_dump_state");
+            continue;
+        }
+        ow = &p->owners[0];
+        pthread_mutex_lock(&g_async_mu);
+        ow->dumping = true;
+        pthread_mutex_unlock(&g_async_mu);
+        rc = p->api.dump_state(p->states[0], ow, host_dump_handler);
+        pthread_mutex_lock(&g_async_mu);
+        ow->dumping = false;
+        pthread_mutex_unlock(&g_async_mu);
+        if (!async_deliver_dumps(p->as_to, line))
+            return false;
+        if (rc != SS_PLUGIN_SUCCESS) {
+            report_error(p->name, "dump_state", "dump_state failed (rc=%d): %s", (int)rc,
+                         plugin_last_error(p, p->states[0]));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- the routine thread pool ---- */
+
+#define ROUTINE_MAGIC 0x66707274u /* "fprt" */
+
+typedef struct hroutine {
+    uint32_t magic;
+    host_owner *ow;
+    ss_plugin_routine_fn_t fn;
+    ss_plugin_routine_state_t *arg;
+    bool queued, running, stop, ended;
+    pthread_t runner;
+    struct hroutine *qnext; /* the run queue */
+    struct hroutine *anext; /* every routine of this capture */
+} hroutine;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    hroutine *qhead, *qtail, *all;
+    pthread_t *threads;
+    size_t nthreads;
+    bool stopping;
+} g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+            NULL, NULL, NULL, NULL, 0, false};
+
+static void pool_enqueue(hroutine *r)
+{
+    r->qnext = NULL;
+    r->queued = true;
+    if (g_pool.qtail)
+        g_pool.qtail->qnext = r;
+    else
+        g_pool.qhead = r;
+    g_pool.qtail = r;
+    pthread_cond_signal(&g_pool.work);
+}
+
+static void pool_unqueue(hroutine *r)
+{
+    hroutine **pp = &g_pool.qhead, *prev = NULL;
+    while (*pp && *pp != r) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (*pp) {
+        *pp = r->qnext;
+        if (g_pool.qtail == r)
+            g_pool.qtail = prev;
+    }
+    r->qnext = NULL;
+    r->queued = false;
+}
+
+static void *pool_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_pool.mu);
+    for (;;) {
+        hroutine *r;
+        host_owner *ow;
+        ss_plugin_bool keep;
+        while (!g_pool.stopping && !g_pool.qhead)
+            pthread_cond_wait(&g_pool.work, &g_pool.mu);
+        if (g_pool.stopping)
+            break;
+        r = g_pool.qhead;
+        pool_unqueue(r);
+        r->running = true;
+        r->runner = pthread_self();
+        pthread_mutex_unlock(&g_pool.mu);
+        /* routines run next to the event threads: they get no table scope (tl_owner), the
+         * table API is for capture_open/capture_close, as in libsinsp */
+        ow = r->ow;
+        keep = r->fn(ow->plugin->states[ow->index], r->arg);
+        atomic_fetch_add_explicit(&ow->plugin->routine_calls, 1, memory_order_relaxed);
+        pthread_mutex_lock(&g_pool.mu);
+        r->running = false;
+        if (!keep || r->stop)
+            r->ended = true;
+        else
+            pool_enqueue(r); /* again right away, like Falco's thread pool */
+        pthread_cond_broadcast(&g_pool.done);
+    }
+    pthread_mutex_unlock(&g_pool.mu);
+    return NULL;
+}
+
+static host_owner *listen_owner(ss_plugin_owner_t *o, const char *fn)
+{
+    host_owner *ow = o;
+    if (!ow || ow->magic != OWNER_MAGIC || !ow->plugin || !(ow->plugin->caps & CAP_LISTEN)) {
+        report_warning(NULL,
+                       "routine vtable: %s was called with owner %p, which is not the owner "
+                       "capture_open received",
+                       fn, o);
+        return NULL;
+    }
+    return ow;
+}
+
+static ss_plugin_routine_t *host_routine_subscribe(ss_plugin_owner_t *o,
+                                                   ss_plugin_routine_fn_t fn,
+                                                   ss_plugin_routine_state_t *arg)
+{
+    host_owner *ow = listen_owner(o, "subscribe");
+    hroutine *r;
+    if (!ow)
+        return NULL;
+    if (!fn) {
+        ow_error(ow, "subscribe: the routine function is NULL");
+        return NULL;
+    }
+    pthread_mutex_lock(&g_pool.mu);
+    if (!ow->routines_ok || !g_pool.nthreads || g_pool.stopping) {
+        pthread_mutex_unlock(&g_pool.mu);
+        ow_error(ow, "subscribe: routines can only be subscribed from capture_open until "
+                     "capture_close returns");
+        return NULL;
+    }
+    r = xcalloc(1, sizeof *r);
+    r->magic = ROUTINE_MAGIC;
+    r->ow = ow;
+    r->fn = fn;
+    r->arg = arg;
+    r->anext = g_pool.all;
+    g_pool.all = r;
+    pool_enqueue(r);
+    pthread_mutex_unlock(&g_pool.mu);
+    return r;
+}
+
+static ss_plugin_rc host_routine_unsubscribe(ss_plugin_owner_t *o, ss_plugin_routine_t *h)
+{
+    host_owner *ow = listen_owner(o, "unsubscribe");
+    hroutine *r;
+    if (!ow)
+        return SS_PLUGIN_FAILURE;
+    pthread_mutex_lock(&g_pool.mu);
+    for (r = g_pool.all; r && (void *)r != h; r = r->anext) {
+    }
+    if (!r || r->ow != ow) {
+        pthread_mutex_unlock(&g_pool.mu);
+        ow_error(ow, "unsubscribe: %p is not a routine that this plugin state subscribed", h);
+        return SS_PLUGIN_FAILURE;
+    }
+    if (!r->ended) {
+        r->stop = true;
+        if (r->queued) {
+            pool_unqueue(r);
+            r->ended = true;
+        } else if (r->running && !pthread_equal(r->runner, pthread_self())) {
+            /* wait for the running call (from inside that call: it ends when it returns) */
+            while (r->running)
+                pthread_cond_wait(&g_pool.done, &g_pool.mu);
+        }
+    }
+    pthread_mutex_unlock(&g_pool.mu);
+    return SS_PLUGIN_SUCCESS;
+}
+
+static ss_plugin_routine_vtable g_routine_vt = {host_routine_subscribe, host_routine_unsubscribe};
+
+static bool pool_start(size_t n)
+{
+    size_t i;
+    pthread_mutex_lock(&g_pool.mu);
+    g_pool.stopping = false;
+    g_pool.threads = xcalloc(n, sizeof *g_pool.threads);
+    for (i = 0; i < n; i++) {
+        int e = pthread_create(&g_pool.threads[i], NULL, pool_main, NULL);
+        if (e != 0) {
+            pthread_mutex_unlock(&g_pool.mu);
+            report_error(NULL, "capture_open", "cannot start a routine thread: %s",
+                         strerror(e));
+            return false;
+        }
+        g_pool.nthreads = i + 1;
+    }
+    pthread_mutex_unlock(&g_pool.mu);
+    return true;
+}
+
+/* Stops the routines of one owner (all when ow is NULL) and waits for their running calls. */
+static void pool_stop_routines(host_owner *ow, bool warn)
+{
+    hroutine *r;
+    bool busy;
+    pthread_mutex_lock(&g_pool.mu);
+    for (r = g_pool.all; r; r = r->anext) {
+        if (r->ended || (ow && r->ow != ow))
+            continue;
+        if (warn)
+            report_warning(plugin_label(r->ow->plugin),
+                           "a routine was still subscribed when capture_close returned: the "
+                           "host stopped it");
+        r->stop = true;
+        if (r->queued) {
+            pool_unqueue(r);
+            r->ended = true;
+        }
+    }
+    do {
+        busy = false;
+        for (r = g_pool.all; r && !busy; r = r->anext)
+            busy = r->running && (!ow || r->ow == ow);
+        if (busy)
+            pthread_cond_wait(&g_pool.done, &g_pool.mu);
+    } while (busy);
+    pthread_mutex_unlock(&g_pool.mu);
+}
+
+static void pool_shutdown(void)
+{
+    hroutine *r, *rn;
+    size_t i, n;
+    pool_stop_routines(NULL, false);
+    pthread_mutex_lock(&g_pool.mu);
+    g_pool.stopping = true;
+    pthread_cond_broadcast(&g_pool.work);
+    n = g_pool.nthreads;
+    pthread_mutex_unlock(&g_pool.mu);
+    for (i = 0; i < n; i++)
+        pthread_join(g_pool.threads[i], NULL);
+    pthread_mutex_lock(&g_pool.mu);
+    free(g_pool.threads);
+    g_pool.threads = NULL;
+    g_pool.nthreads = 0;
+    for (r = g_pool.all; r; r = rn) {
+        rn = r->anext;
+        r->magic = 0;
+        free(r);
+    }
+    g_pool.all = g_pool.qhead = g_pool.qtail = NULL;
+    g_pool.stopping = false;
+    pthread_mutex_unlock(&g_pool.mu);
+}
+
+static void listen_input(host_owner *ow, ss_plugin_capture_listen_input *in)
+{
+    in->owner = ow;
+    in->routine = &g_routine_vt;
+    in->table_reader_ext = &g_reader_ext;
+    in->table_writer_ext = &g_writer_ext;
+    in->get_owner_last_error = host_get_owner_last_error;
+}
+
+/* capture_open on every state of every listen plugin (the pool runs already). */
+static bool listen_open_all(host_plugin *pl, size_t np)
+{
+    size_t i;
+    uint64_t k;
+    for (i = 0; i < np; i++) {
+        host_plugin *p = &pl[i];
+        if (!(p->caps & CAP_LISTEN))
+            continue;
+        for (k = 0; k < p->nstates; k++) {
+            host_owner *ow = &p->owners[k];
+            ss_plugin_capture_listen_input in;
+            ss_plugin_rc rc;
+            if (!p->states[k])
+                continue;
+            listen_input(ow, &in);
+            pthread_mutex_lock(&g_pool.mu);
+            ow->routines_ok = true;
+            pthread_mutex_unlock(&g_pool.mu);
+            tl_owner = ow;
+            rc = p->api.capture_open(p->states[k], &in);
+            tl_owner = NULL;
+            tbl_after_call(ow, "capture_open");
+            if (rc != SS_PLUGIN_SUCCESS) {
+                report_error(p->name, "capture_open", "capture_open failed (rc=%d): %s",
+                             (int)rc, plugin_last_error(p, p->states[k]));
+                pthread_mutex_lock(&g_pool.mu);
+                ow->routines_ok = false;
+                pthread_mutex_unlock(&g_pool.mu);
+                pool_stop_routines(ow, false);
+                return false;
+            }
+            ow->listen_open = true;
+            if (atomic_load(&p->table_misuse)) {
+                report_error(p->name, "capture_open",
+                             "capture_open misused the table API (see above)");
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* capture_close on the states capture_open succeeded on; their routines stop afterwards. */
+static bool listen_close_all(host_plugin *pl, size_t np, bool report)
+{
+    size_t i;
+    uint64_t k;
+    bool ok = true;
+    for (i = 0; i < np; i++) {
+        host_plugin *p = &pl[i];
+        if (!(p->caps & CAP_LISTEN))
+            continue;
+        for (k = 0; k < p->nstates; k++) {
+            host_owner *ow = &p->owners[k];
+            ss_plugin_capture_listen_input in;
+            ss_plugin_rc rc;
+            if (!ow->listen_open)
+                continue;
+            ow->listen_open = false;
+            listen_input(ow, &in);
+            tl_owner = ow;
+            rc = p->api.capture_close(p->states[k], &in);
+            tl_owner = NULL;
+            tbl_after_call(ow, "capture_close");
+            pthread_mutex_lock(&g_pool.mu);
+            ow->routines_ok = false;
+            pthread_mutex_unlock(&g_pool.mu);
+            pool_stop_routines(ow, true);
+            if (rc != SS_PLUGIN_SUCCESS) {
+                if (report)
+                    report_error(p->name, "capture_close", "capture_close failed (rc=%d): %s",
+                                 (int)rc, plugin_last_error(p, p->states[k]));
+                ok = false;
+            } else if (report && atomic_load(&p->table_misuse)) {
+                report_error(p->name, "capture_close",
+                             "capture_close misused the table API (see above)");
+                ok = false;
+            }
+        }
+    }
+    return ok;
+}
+
 static void *capture_main(void *arg)
 {
     host_plugin *p = arg;
@@ -6013,10 +7053,12 @@ static void *capture_main(void *arg)
     xctx *const xc = (xall && xall->any) ? xall : NULL;
     const uint64_t repeat = g_opt.extract_repeat;
     const bool keep = g_opt.extract_threads > 0;
+    astream *const as = p->as_mine; /* async events delivered here, interleaved */
     ss_plugin_event_input ein;
     char err[ERRBUF];
     sbuf line = {0};
-    uint64_t n = 0;
+    uint64_t n = 0;   /* this source's events */
+    uint64_t evn = 0; /* event numbers: its events and the async events delivered here */
     uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
     ein.evt = NULL;
@@ -6032,6 +7074,8 @@ static void *capture_main(void *arg)
 
         if (atomic_load_explicit(&g_abort, memory_order_relaxed) || g_sigint)
             break;
+        if (as && !async_drain(as, &evn, &line))
+            goto fail;
         rc = p->api.next_batch(st, p->inst, &nevts, &evts);
         if (rc == SS_PLUGIN_SUCCESS) {
             if (nevts == 0) {
@@ -6063,7 +7107,7 @@ static void *capture_main(void *arg)
                 goto fail;
             }
             if (!check_event(p, e, err, sizeof err)) {
-                report_error(p->name, "event", "invalid event (number %" PRIu64 "): %s", n + 1,
+                report_error(p->name, "event", "invalid event (number %" PRIu64 "): %s", evn + 1,
                              err);
                 goto fail;
             }
@@ -6076,8 +7120,9 @@ static void *capture_main(void *arg)
             if (is_plugin_src) /* --thread-tid: a thread for the parsers and extractors */
                 e->tid = g_thread_tid_set ? (uint64_t)g_thread_tid : UINT64_MAX;
             n++;
+            evn++;
             ein.evt = e;
-            ein.evtnum = n;
+            ein.evtnum = evn;
             /* parsing comes after sourcing and before extraction, like in libsinsp */
             for (j = 0; j < p->npb; j++)
                 if (!p_event(&p->pb[j], &ein, p->name))
@@ -6085,14 +7130,14 @@ static void *capture_main(void *arg)
             if (xc) {
                 const char *who = NULL;
                 if (!x_event(xc, &ein, &who, err, sizeof err)) {
-                    report_error(who, "extract", "%s (event %" PRIu64 " of %s)", err, n,
+                    report_error(who, "extract", "%s (event %" PRIu64 " of %s)", err, evn,
                                  p->name);
                     goto fail;
                 }
                 if (repeat)
                     x_repeat(xc, &ein, repeat);
                 if (keep && xc->nchk < X_CHECK_EVENTS)
-                    x_keep(xc, e, n);
+                    x_keep(xc, e, evn);
             }
             if (g_filter && !filter_eval(g_filter, xall->vals)) {
                 p->filtered_out++;
@@ -6101,7 +7146,7 @@ static void *capture_main(void *arg)
             if (e2s)
                 info = p->api.event_to_string(st, &ein);
             if (!quiet)
-                print_event(p, &line, e, n, info, xall);
+                print_event(p, &line, e, evn, info, xall);
         next:
             if (max && n >= max) {
                 p->eof = rc == SS_PLUGIN_EOF && i + 1 == nevts;
@@ -6120,6 +7165,8 @@ fail:
     atomic_store(&g_abort, 1);
 done:
     p->events = n;
+    if (as)
+        as->evtnum = evn; /* the main thread delivers the rest after the captures */
     p->capture_seconds = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
     x_flush(p->xc);
     p_flush(p);
@@ -6708,6 +7755,17 @@ static void report_summary(host_plugin *p, uint64_t cycle)
                       (uint64_t)atomic_load(&p->p_calls), (uint64_t)atomic_load(&p->p_failures));
         if (p->caps & (CAP_PARSE | CAP_EXTRACT))
             sb_printf(&b, ", \"entry_leaks\": %" PRIu64, (uint64_t)atomic_load(&p->entry_leaks));
+        if (p->caps & CAP_ASYNC) {
+            sb_printf(&b, ", \"async_events\": %" PRIu64 ", \"async_refused\": %" PRIu64,
+                      (uint64_t)atomic_load(&p->async_events),
+                      (uint64_t)atomic_load(&p->async_refused));
+            if (g_opt.dump_state)
+                sb_printf(&b, ", \"dump_events\": %" PRIu64,
+                          (uint64_t)atomic_load(&p->dump_events));
+        }
+        if (p->caps & CAP_LISTEN)
+            sb_printf(&b, ", \"routine_calls\": %" PRIu64,
+                      (uint64_t)atomic_load(&p->routine_calls));
         sb_adds(&b, "}}");
     } else {
         sb_printf(&b,
@@ -6730,6 +7788,15 @@ static void report_summary(host_plugin *p, uint64_t cycle)
                       (uint64_t)atomic_load(&p->p_calls), (uint64_t)atomic_load(&p->p_failures));
         if (p->caps & (CAP_PARSE | CAP_EXTRACT))
             sb_printf(&b, ", %" PRIu64 " entry leaks", (uint64_t)atomic_load(&p->entry_leaks));
+        if (p->caps & CAP_ASYNC) {
+            sb_printf(&b, ", %" PRIu64 " async events, %" PRIu64 " async refused",
+                      (uint64_t)atomic_load(&p->async_events),
+                      (uint64_t)atomic_load(&p->async_refused));
+            if (g_opt.dump_state)
+                sb_printf(&b, ", %" PRIu64 " dump events", (uint64_t)atomic_load(&p->dump_events));
+        }
+        if (p->caps & CAP_LISTEN)
+            sb_printf(&b, ", %" PRIu64 " routine calls", (uint64_t)atomic_load(&p->routine_calls));
     }
     out_line(stdout, &b);
     sb_free(&b);
@@ -6754,6 +7821,10 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
     size_t i, j;
     bool ok = true;
     size_t loaded_upto = 0; /* plugins [0, loaded_upto) went through load */
+    bool pool_on = false, deliver_started = false;
+    pthread_t deliver_thread;
+    size_t nsources = 0;
+    sbuf aline = {0};
 
     /* load every plugin first: the requested fields are resolved against all of them,
      * and they decide how many states each extractor needs */
@@ -6775,6 +7846,11 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
         atomic_store(&p->entry_leaks, 0);
         atomic_store(&p->table_misuse, 0);
         atomic_store(&p->leak_warned, 0);
+        atomic_store(&p->async_events, 0);
+        atomic_store(&p->async_refused, 0);
+        atomic_store(&p->dump_events, 0);
+        atomic_store(&p->routine_calls, 0);
+        atomic_store(&p->async_warned, 0);
         free_xtypes(p);
         free_ptypes(p);
         if (!p->handle) {
@@ -6809,6 +7885,7 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
         ok = false;
         goto cleanup;
     }
+    async_setup(pl, np);
     atomic_store(&g_misuse_unowned, 0);
     if (!reg_setup(err, sizeof err)) {
         report_error(NULL, "threads", "%s", err);
@@ -6897,6 +7974,36 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
     x_bind(pl, np);
     p_bind(pl, np);
     atomic_store(&g_abort, 0);
+
+    /* like libsinsp at capture start: the async handlers (--async-reset: set, NULL, set
+     * again), then capture_open with the routine thread pool running */
+    if (!async_set_all(pl, np, true, true) ||
+        (g_opt.async_reset &&
+         (!async_set_all(pl, np, false, true) || !async_set_all(pl, np, true, true)))) {
+        ok = false;
+        goto cleanup;
+    }
+    for (i = 0; i < np && !pool_on; i++)
+        pool_on = (pl[i].caps & CAP_LISTEN) != 0;
+    if (pool_on && (!pool_start(g_opt.routine_threads) || !listen_open_all(pl, np))) {
+        ok = false;
+        goto cleanup;
+    }
+    for (i = 0; i < np; i++)
+        nsources += pl[i].opened;
+    if (nsources && g_streams[np].nasync) {
+        int e;
+        g_deliver_stop = false;
+        e = pthread_create(&deliver_thread, NULL, async_loop_main, &g_streams[np]);
+        if (e != 0) {
+            report_error(NULL, "async", "cannot start the async delivery thread: %s",
+                         strerror(e));
+            ok = false;
+            goto cleanup;
+        }
+        deliver_started = true;
+    }
+
     for (i = 0; i < np; i++) {
         host_plugin *p = &pl[i];
         int e;
@@ -6919,6 +8026,32 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
                 ok = false;
         }
     }
+    if (deliver_started) {
+        pthread_mutex_lock(&g_async_mu);
+        g_deliver_stop = true;
+        pthread_cond_broadcast(&g_async_cv);
+        pthread_mutex_unlock(&g_async_mu);
+        pthread_join(deliver_thread, NULL);
+        deliver_started = false;
+    }
+    /* the captures have ended: the main thread delivers from now on */
+    if (ok && g_opt.async_wait_ms && !async_wait(g_opt.async_wait_ms, &aline))
+        ok = false;
+    if (ok && g_opt.dump_state && !async_dump_all(pl, np, &aline))
+        ok = false;
+    if (ok && !async_drain_all(&aline))
+        ok = false;
+    if (!listen_close_all(pl, np, ok))
+        ok = false;
+    if (pool_on) {
+        pool_shutdown();
+        pool_on = false;
+    }
+    if (!async_set_all(pl, np, false, ok))
+        ok = false;
+    /* events queued before the handlers were cleared are still delivered */
+    if (ok && !async_drain_all(&aline))
+        ok = false;
     /* every capture has ended: the extractors' states are free for the check threads */
     for (i = 0; ok && g_opt.extract_threads && i < np; i++) {
         if (pl[i].opened && !x_check(&pl[i]))
@@ -6937,10 +8070,23 @@ static bool run_cycle(host_plugin *pl, size_t np, uint64_t cycle)
         ok = false; /* reported when it happened */
 
 cleanup:
+    if (deliver_started) {
+        pthread_mutex_lock(&g_async_mu);
+        g_deliver_stop = true;
+        pthread_cond_broadcast(&g_async_cv);
+        pthread_mutex_unlock(&g_async_mu);
+        pthread_join(deliver_thread, NULL);
+    }
+    listen_close_all(pl, np, false); /* after an error: no-ops when already done */
+    if (pool_on)
+        pool_shutdown();
+    async_set_all(pl, np, false, false);
     for (i = 0; i < np; i++)
         close_instance(&pl[i]);
     for (i = loaded_upto; i-- > 0;)
         destroy_states(&pl[i]);
+    async_teardown(pl, np);
+    sb_free(&aline);
     reg_teardown();
     if (ok) {
         for (i = 0; i < np; i++)
@@ -7299,6 +8445,30 @@ static int cmd_info(host_plugin *p)
         } else {
             sb_adds(&out, "null");
         }
+        sb_adds(&out, ", \"async_events\": ");
+        if (p->caps & CAP_ASYNC) {
+            sb_addc(&out, '[');
+            for (i = 0; i < p->nasync_names; i++) {
+                if (i)
+                    sb_adds(&out, ", ");
+                sb_json_str(&out, p->async_names[i]);
+            }
+            sb_addc(&out, ']');
+        } else {
+            sb_adds(&out, "null");
+        }
+        sb_adds(&out, ", \"async_event_sources\": ");
+        if (p->async_sources_given) {
+            sb_addc(&out, '[');
+            for (i = 0; i < p->nasync_sources; i++) {
+                if (i)
+                    sb_adds(&out, ", ");
+                sb_json_str(&out, p->async_sources[i]);
+            }
+            sb_addc(&out, ']');
+        } else {
+            sb_adds(&out, "null");
+        }
         sb_adds(&out, ", \"init_error\": ");
         sb_json_str(&out, init_error);
         sb_adds(&out, ", \"exported\": [");
@@ -7338,6 +8508,17 @@ static int cmd_info(host_plugin *p)
             info_fields_text(&out, p, st != NULL);
         if (p->caps & CAP_PARSE)
             info_parse_text(&out, p, st != NULL);
+        if (p->caps & CAP_ASYNC) {
+            sb_adds(&out, "Async events:");
+            for (i = 0; i < p->nasync_names; i++)
+                sb_printf(&out, "%s %s", i ? "," : "", p->async_names[i]);
+            sb_adds(&out, "\nAsync event sources: ");
+            if (!p->nasync_sources)
+                sb_adds(&out, "all");
+            for (i = 0; i < p->nasync_sources; i++)
+                sb_printf(&out, "%s%s", i ? ", " : "", p->async_sources[i]);
+            sb_printf(&out, "\nDump state: %s\n", p->api.dump_state ? "yes" : "no");
+        }
         sb_add(&out, "Exported symbols:", 17);
         for (i = 0; i < nexp; i++)
             sb_printf(&out, " %s", exp[i]);
@@ -7399,6 +8580,13 @@ static const char k_usage[] =
     "                         arrays); J is the JSON text or @FILE\n"
     "  --dump-table NAME      after the capture, print the table NAME (every field, nested\n"
     "                         tables as their sizes) as {\"table\": ...}; repeatable\n"
+    "  --async-wait MS        after the captures end (at once when there is no source), keep\n"
+    "                         delivering async events and running routines for MS ms\n"
+    "  --async-reset          set the async handlers, clear them (NULL) and set them again\n"
+    "                         before the capture starts\n"
+    "  --dump-state           after the capture, call dump_state on each async plugin and\n"
+    "                         print its events (\"dump\": true)\n"
+    "  --routine-threads N    threads running capture listening routines (default 2)\n"
     "\n"
     "host plugin API version " FP_HOST_API_STR "\n";
 
@@ -7502,7 +8690,8 @@ static bool is_run_option(const char *a)
                                  "--fields",       "--output",        "--filter",
                                  "--offsets",      "--extract-threads", "--extract-repeat",
                                  "--thread-tid",   "--threads-fixture", "--dump-table",
-                                 NULL};
+                                 "--async-wait",   "--async-reset",   "--dump-state",
+                                 "--routine-threads", NULL};
     size_t i;
     for (i = 0; opts[i]; i++) {
         size_t n = strlen(opts[i]);
@@ -7568,6 +8757,10 @@ int main(int argc, char **argv)
                 g_opt.no_e2s = true;
             } else if (!strcmp(a, "--offsets")) {
                 g_opt.offsets = true;
+            } else if (!strcmp(a, "--async-reset")) {
+                g_opt.async_reset = true;
+            } else if (!strcmp(a, "--dump-state")) {
+                g_opt.dump_state = true;
             } else if (is_opt(a, "--fields")) {
                 if (!opt_value(argc, argv, &i, "--fields", &val, &m))
                     return usage_error("--fields needs a value");
@@ -7619,8 +8812,10 @@ int main(int argc, char **argv)
                 if (g_fixture->k != J_ARR)
                     return usage_error("--threads-fixture must be a JSON array of objects");
             } else {
-                static const char *numeric[] = {"--max-events", "--cycles", "--inits",
-                                                "--extract-threads", "--extract-repeat", NULL};
+                static const char *numeric[] = {"--max-events",     "--cycles",
+                                                "--inits",          "--extract-threads",
+                                                "--extract-repeat", "--async-wait",
+                                                "--routine-threads", NULL};
                 int k;
                 bool done = false;
                 for (k = 0; numeric[k] && !done; k++) {
@@ -7634,6 +8829,10 @@ int main(int argc, char **argv)
                                            numeric[k], val);
                     if (k == 0) {
                         g_opt.max_events = v;
+                    } else if (k == 5) {
+                        if (v > 3600000)
+                            return usage_error("--async-wait is limited to 3600000 ms");
+                        g_opt.async_wait_ms = v;
                     } else if (v == 0) {
                         return usage_error("%s must be at least 1", numeric[k]);
                     } else if (k == 1) {
@@ -7646,6 +8845,10 @@ int main(int argc, char **argv)
                         if (v > 1024)
                             return usage_error("--extract-threads is limited to 1024");
                         g_opt.extract_threads = v;
+                    } else if (k == 6) {
+                        if (v > 256)
+                            return usage_error("--routine-threads is limited to 256");
+                        g_opt.routine_threads = v;
                     } else {
                         if (v > 1000000000)
                             return usage_error("--extract-repeat is limited to 1000000000");
