@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="events per Python run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--skip-events", action="store_true", help="skip the event model part")
+    parser.add_argument("--skip-async", action="store_true", help="skip the async events part")
     parser.add_argument("--skip-tables", action="store_true", help="skip the state tables part")
     args = parser.parse_args()
 
@@ -187,6 +188,11 @@ def main() -> None:
             f"C reference {c_init['rss_kb_after_init'] / 1024:.1f} MiB"
         )
 
+    if not args.skip_async:
+        import async_events  # benchmarks/async_events.py: events/s from 1 and 4 threads
+
+        print()
+        async_events.main(["--repeat", str(args.repeat)])
     if not args.skip_events:
         import events  # benchmarks/events.py: the event model against its C reference
 

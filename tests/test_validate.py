@@ -49,6 +49,7 @@ def test_a_valid_plugin_gives_its_static_facts() -> None:
         "get_metrics": False,
         "list_open_params": False,
         "event_to_string": False,
+        "dump_state": False,
     }
 
 

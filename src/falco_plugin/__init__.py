@@ -4,10 +4,12 @@ A plugin is a Python class; ``falco-plugin build plugin.py`` turns it into
 ``lib<NAME>.so``, which Falco loads like a plugin written in C++, Go or Rust.
 """
 
+from .async_event import AsyncEmitter, AsyncEventError, AsyncPlugin, BackgroundTask
 from .base import Metric, MetricType, MetricValueType, Plugin, PluginError
 from .config import ConfigError
 from .events import TS_NOW, PluginEvent, encode_plugin_event
 from .extract import ExtractEvent, ExtractPlugin, Located, field, in_payload
+from .listen import CaptureListen, ListenPlugin
 from .parse import ParsePlugin
 from .source import (
     Eof,
@@ -23,6 +25,12 @@ from .source_helpers import PullInstance, PushInstance
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncEmitter",
+    "AsyncEventError",
+    "AsyncPlugin",
+    "BackgroundTask",
+    "CaptureListen",
+    "ListenPlugin",
     "ConfigError",
     "Eof",
     "EventBatch",

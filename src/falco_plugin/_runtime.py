@@ -173,6 +173,23 @@ class Runtime:
             out.append((fn, spec.ftype, spec.is_list, spec.arg, spec.arg_required, spec.offsets))
         return out
 
+    # ---------------------------------------------------- async events and listening
+
+    def start_async(self, emitter: Any) -> None:
+        self.plugin.start_async(emitter)  # type: ignore[attr-defined]
+
+    def stop_async(self) -> None:
+        self.plugin.stop_async()  # type: ignore[attr-defined]
+
+    def dump_state(self, emitter: Any) -> None:
+        self.plugin.dump_state(emitter)  # type: ignore[attr-defined]
+
+    def capture_open(self, listen: Any) -> None:
+        self.plugin.capture_open(listen)  # type: ignore[attr-defined]
+
+    def capture_close(self, listen: Any) -> None:
+        self.plugin.capture_close(listen)  # type: ignore[attr-defined]
+
     # -------------------------------------------------------------- parse capability
 
     def parser(self) -> tuple[Any, Any]:

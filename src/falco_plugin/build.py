@@ -80,6 +80,15 @@ def meta_header(meta: PluginMeta, extra_sys_path: list[str]) -> str:
         "FP_META_PARSE_SOURCES": c_string(json.dumps(meta.parse_sources or [])),
         "FP_NUM_PARSE_TYPES": str(len(meta.parse_types or [])),
         "FP_PARSE_TYPES": "{" + ", ".join(str(t) for t in meta.parse_types or [0]) + "}",
+        "FP_HAS_ASYNC": str(int(meta.has_async)),
+        "FP_META_ASYNC_EVENTS": c_string(json.dumps(meta.async_events)),
+        "FP_ASYNC_NAMES": "{"
+        + ", ".join([*(c_string(n) for n in meta.async_events), "NULL"])
+        + "}",
+        "FP_HAS_ASYNC_SOURCES": str(int(meta.async_sources is not None)),
+        "FP_META_ASYNC_SOURCES": c_string(json.dumps(meta.async_sources or [])),
+        "FP_HAS_DUMP_STATE": str(int(meta.hooks.get("dump_state", False))),
+        "FP_HAS_LISTEN": str(int(meta.has_listen)),
         "FP_HAS_EVENT_SCHEMA_VERSION": str(int(bool(meta.event_schema_version))),
         "FP_META_EVENT_SCHEMA_VERSION": c_string(meta.event_schema_version),
         "FP_PY_EXECUTABLE": c_string(python_executable()),

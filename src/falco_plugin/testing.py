@@ -29,6 +29,7 @@ class Capture:
 
     returncode: int
     events: list[dict[str, Any]] = field(default_factory=list)
+    async_events: list[dict[str, Any]] = field(default_factory=list)  # incl. dump_state ones
     summaries: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)
@@ -50,6 +51,14 @@ class Capture:
     def infos(self) -> list[str | None]:
         """What event_to_string returned per event (%evt.plugininfo)."""
         return [e.get("info") for e in self.events]
+
+    def async_data(self, name: str | None = None, *, dump: bool = False) -> list[bytes]:
+        """The data of the async events (of one name), or of the dump_state ones."""
+        return [
+            bytes.fromhex(e["data_hex"])
+            for e in self.async_events
+            if bool(e.get("dump")) == dump and (name is None or e["name"] == name)
+        ]
 
     @property
     def fields(self) -> list[dict[str, Any]]:
@@ -73,7 +82,9 @@ def parse_capture(returncode: int, stdout: str, stderr: str) -> Capture:
         if not line.strip():
             continue
         record = json.loads(line)
-        if "evtnum" in record:
+        if record.get("async"):
+            cap.async_events.append(record)
+        elif "evtnum" in record:
             cap.events.append(record)
         elif "summary" in record:
             cap.summaries.append(record["summary"])

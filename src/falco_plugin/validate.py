@@ -11,9 +11,11 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from .async_event import AsyncPlugin
 from .base import Plugin, defines
 from .config import config_type_of, schema_json
 from .extract import ExtractPlugin, FieldDefinitionError, FieldSpec, field_specs
+from .listen import ListenPlugin
 from .loader import PluginRef
 from .parse import ParsePlugin
 from .source import SourcePlugin
@@ -63,6 +65,13 @@ class PluginMeta:
     has_parse: bool = False
     parse_sources: list[str] | None = None
     parse_types: list[int] | None = None
+    async_events: list[str] = field(default_factory=list)
+    async_sources: list[str] | None = None
+    has_listen: bool = False
+
+    @property
+    def has_async(self) -> bool:
+        return bool(self.async_events)
 
     @property
     def has_extract(self) -> bool:
@@ -74,6 +83,8 @@ class PluginMeta:
             ("source", self.has_source),
             ("extract", self.has_extract),
             ("parse", self.has_parse),
+            ("async", self.has_async),
+            ("listen", self.has_listen),
         )
         return [c for c, on in flags if on]
 
@@ -129,10 +140,15 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         if not defines(cls, "parse_event"):
             problems.append("a parse plugin must define parse_event(self, event)")
         parse_sources, parse_types = _check_event_filters(cls, "PARSE", problems)
-    if not has_source and not fields and not has_parse and not problems:
+    async_events: list[str] = []
+    async_sources = None
+    if issubclass(cls, AsyncPlugin):
+        async_events, async_sources = _check_async(cls, problems)
+    has_listen = issubclass(cls, ListenPlugin)
+    if not (has_source or fields or has_parse or async_events or has_listen or problems):
         problems.append(
-            "the plugin implements no capability (subclass SourcePlugin, ExtractPlugin "
-            "or ParsePlugin)"
+            "the plugin implements no capability (subclass SourcePlugin, ExtractPlugin, "
+            "ParsePlugin, AsyncPlugin or ListenPlugin)"
         )
     from ._runtime import wants_tables
 
@@ -145,6 +161,7 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         "get_metrics": defines(cls, "get_metrics"),
         "list_open_params": has_source and defines(cls, "list_open_params"),
         "event_to_string": has_source and defines(cls, "event_to_string"),
+        "dump_state": issubclass(cls, AsyncPlugin) and defines(cls, "dump_state"),
     }
     if problems:
         raise PluginDefinitionError(cls.__name__, problems)
@@ -168,7 +185,30 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         has_parse=has_parse,
         parse_sources=parse_sources,
         parse_types=parse_types,
+        async_events=async_events,
+        async_sources=async_sources,
+        has_listen=has_listen,
     )
+
+
+def _check_async(cls: type, problems: list[str]) -> tuple[list[str], list[str] | None]:
+    names = getattr(cls, "ASYNC_EVENTS", [])
+    if (
+        not isinstance(names, (list, tuple))
+        or not names
+        or not all(isinstance(n, str) and n and "\x00" not in n for n in names)
+    ):
+        problems.append(f"ASYNC_EVENTS must be a non-empty list of event names, got {names!r}")
+        names = []
+    elif len(set(names)) != len(names):
+        problems.append("ASYNC_EVENTS lists a name twice")
+    sources = getattr(cls, "ASYNC_EVENT_SOURCES", None)
+    if sources is not None and (
+        not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) for s in sources)
+    ):
+        problems.append(f"ASYNC_EVENT_SOURCES must be a list of source names, got {sources!r}")
+        sources = None
+    return list(names), None if sources is None else list(sources)
 
 
 def _event_schema_version(cls: type, sources: list[str] | None, problems: list[str]) -> str:

@@ -53,6 +53,8 @@ typedef struct fp_state {
     struct fp_extractor *extract; /* field methods and result buffers (extract plugins) */
     struct fp_tables *tables;     /* the host's tables API (parse/extract plugins), or NULL */
     PyObject *parse;              /* the plugin's bound parse_event (parse plugins) */
+    PyObject *emitter;            /* the async emitter while the host's handler is set */
+    PyObject *routines;           /* routines subscribed on the host's thread pool */
     char last_error[FP_ERR_CAP];
     char *open_params;
     char *event_text;
@@ -526,6 +528,7 @@ static void fp_extract_free(struct fp_extractor *x);
 static PyObject *fp_tables_new(const ss_plugin_init_input *in);
 static void fp_tables_end(struct fp_tables *tb);
 static void fp_tables_bind(struct fp_tables *tb, fp_state *st);
+static int fp_async_stop(fp_state *st);
 
 /* ------------------------------------------------------------------ base API */
 
@@ -602,12 +605,14 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
     if (!st) return;
     if (st->rt || st->tables) {
         PyGILState_STATE g = fp_enter();
+        if (st->rt && fp_async_stop(st) < 0) fp_error_from_python(st, "stop_async");
         PyObject *res = st->rt ? PyObject_CallMethod(st->rt, "destroy", NULL) : Py_NewRef(Py_None);
         if (!res) fp_error_from_python(st, "destroy");
         Py_XDECREF(res);
         fp_extract_free(st->extract);
         Py_CLEAR(st->rt);
         Py_CLEAR(st->parse);
+        Py_CLEAR(st->routines);
         Py_CLEAR(st->tables);
         fp_leave(g);
     }
@@ -939,7 +944,7 @@ FP_EXPORT const char *plugin_event_to_string(ss_plugin_t *s, const ss_plugin_eve
 
 /* ------------------------------------------------------------------ other capabilities */
 
-#define FP_USES_EVENTS (FP_HAS_EXTRACT || FP_HAS_PARSE)
+#define FP_USES_EVENTS (FP_HAS_EXTRACT || FP_HAS_PARSE || FP_HAS_LISTEN)
 
 #if FP_USES_EVENTS
 #include "shim_event.c"
@@ -959,4 +964,14 @@ static void fp_extract_free(struct fp_extractor *x) {}
 
 #if FP_HAS_PARSE
 #include "shim_parse.c"
+#endif
+
+#if FP_HAS_ASYNC
+#include "shim_async.c"
+#else
+static int fp_async_stop(fp_state *st) { return 0; }
+#endif
+
+#if FP_HAS_LISTEN
+#include "shim_listen.c"
 #endif

@@ -1,0 +1,226 @@
+/*
+ * Capture listening for Python plugins, included by shim.c: capture_open / capture_close
+ * with table access, and routines on the host's thread pool. A routine calls a Python
+ * callable, then waits its interval (waking early when unsubscribed) before returning to
+ * the host, which re-queues it at once: so the SDK, not the host, keeps it from spinning.
+ */
+
+typedef struct fp_routine {
+    PyObject_HEAD
+    PyObject *fn;
+    double interval;
+    ss_plugin_routine_t *handle;
+    fp_state *st;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+} fp_routine;
+
+typedef struct fp_listen {
+    PyObject_HEAD
+    fp_state *st;
+    ss_plugin_owner_t *owner;
+    ss_plugin_routine_vtable routine; /* copied: valid after the call that gave it */
+} fp_listen;
+
+static PyTypeObject *g_routine_type, *g_listen_type;
+
+static void fp_routine_stop(fp_routine *r) {
+    pthread_mutex_lock(&r->lock);
+    r->stop = 1;
+    pthread_cond_broadcast(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* What the host's threads call: the Python callable, then a wait (never a spin). */
+static ss_plugin_bool fp_routine_run(ss_plugin_t *s, ss_plugin_routine_state_t *state) {
+    fp_routine *r = state;
+    if (!r || r->stop) return 0;
+    PyGILState_STATE g = fp_enter();
+    PyObject *res = PyObject_CallNoArgs(r->fn);
+    int go_on = res && (res == Py_None || PyObject_IsTrue(res) == 1);
+    if (!res) fp_error_from_python(r->st, "routine");
+    Py_XDECREF(res);
+    fp_leave(g);
+    if (!go_on) {
+        fp_routine_stop(r);
+        return 0;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double secs = r->interval > 0 ? r->interval : 0.001;
+    until.tv_sec += (time_t)secs;
+    until.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (!r->stop && pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0) {
+    }
+    int stopped = r->stop;
+    pthread_mutex_unlock(&r->lock);
+    return !stopped;
+}
+
+static void fp_routine_dealloc(PyObject *self) {
+    fp_routine *r = (fp_routine *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_XDECREF(r->fn);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot fp_routine_slots[] = {
+    {Py_tp_dealloc, (void *)fp_routine_dealloc},
+    {Py_tp_doc, "A routine subscribed to the host's thread pool."},
+    {0, NULL},
+};
+
+static PyType_Spec fp_routine_spec = {
+    "falco_plugin.Routine", sizeof(fp_routine), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, fp_routine_slots,
+};
+
+/* subscribe(fn, interval=0.1) -> Routine */
+static PyObject *fp_listen_subscribe(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"fn", "interval", NULL};
+    fp_listen *ls = (fp_listen *)self;
+    PyObject *fn;
+    double interval = 0.1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|d", kwlist, &fn, &interval)) return NULL;
+    if (!PyCallable_Check(fn) || interval < 0) {
+        PyErr_SetString(PyExc_ValueError, "subscribe(fn, interval): a callable and interval >= 0");
+        return NULL;
+    }
+    if (!ls->routine.subscribe) {
+        PyErr_SetString(PyExc_RuntimeError, "the host gave no routine API");
+        return NULL;
+    }
+    fp_routine *r = PyObject_New(fp_routine, g_routine_type);
+    if (!r) return NULL;
+    r->fn = Py_NewRef(fn);
+    r->interval = interval;
+    r->st = ls->st;
+    r->stop = 0;
+    r->handle = NULL;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    /* the host holds the routine until it is unsubscribed: so does the state's list */
+    if (PyList_Append(ls->st->routines, (PyObject *)r) < 0) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    ss_plugin_routine_t *h = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    h = ls->routine.subscribe(ls->owner, fp_routine_run, r);
+    Py_END_ALLOW_THREADS
+    if (!h) {
+        Py_DECREF(r);
+        PyErr_SetString(PyExc_RuntimeError, "the host refused to subscribe the routine");
+        return NULL;
+    }
+    r->handle = h;
+    return (PyObject *)r;
+}
+
+static PyObject *fp_listen_unsubscribe(PyObject *self, PyObject *arg) {
+    fp_listen *ls = (fp_listen *)self;
+    if (Py_TYPE(arg) != g_routine_type) {
+        PyErr_SetString(PyExc_TypeError, "unsubscribe() takes a routine from subscribe()");
+        return NULL;
+    }
+    fp_routine *r = (fp_routine *)arg;
+    fp_routine_stop(r);
+    ss_plugin_rc rc = SS_PLUGIN_SUCCESS;
+    if (r->handle && ls->routine.unsubscribe) {
+        ss_plugin_routine_t *h = r->handle;
+        r->handle = NULL;
+        Py_BEGIN_ALLOW_THREADS /* the host may wait for a running call, which needs the GIL */
+        rc = ls->routine.unsubscribe(ls->owner, h);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc != SS_PLUGIN_SUCCESS) {
+        PyErr_SetString(PyExc_RuntimeError, "the host could not unsubscribe the routine");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef fp_listen_methods[] = {
+    {"subscribe", (PyCFunction)(void (*)(void))fp_listen_subscribe, METH_VARARGS | METH_KEYWORDS,
+     "subscribe(fn, interval=0.1): run fn on the host's threads until it returns False."},
+    {"unsubscribe", fp_listen_unsubscribe, METH_O, "unsubscribe(routine): stop a routine."},
+    {NULL, NULL, 0, NULL},
+};
+
+static void fp_listen_dealloc(PyObject *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot fp_listen_slots[] = {
+    {Py_tp_methods, fp_listen_methods},
+    {Py_tp_dealloc, (void *)fp_listen_dealloc},
+    {Py_tp_doc, "The host's capture listening API (routines)."},
+    {0, NULL},
+};
+
+static PyType_Spec fp_listen_spec = {
+    "falco_plugin.CaptureListen", sizeof(fp_listen), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, fp_listen_slots,
+};
+
+/* capture_open / capture_close: the plugin's hook with tables writable for the call. */
+static ss_plugin_rc fp_capture(fp_state *st, const ss_plugin_capture_listen_input *in,
+                               const char *hook) {
+    if (!fp_ready(st)) return SS_PLUGIN_FAILURE;
+    ss_plugin_rc rc = SS_PLUGIN_FAILURE;
+    PyGILState_STATE g = fp_enter();
+    if (!g_listen_type) {
+        g_listen_type = (PyTypeObject *)PyType_FromSpec(&fp_listen_spec);
+        g_routine_type = g_listen_type ? (PyTypeObject *)PyType_FromSpec(&fp_routine_spec) : NULL;
+    }
+    if (!st->routines) st->routines = PyList_New(0);
+    fp_listen *ls = g_routine_type && st->routines ? PyObject_New(fp_listen, g_listen_type) : NULL;
+    PyObject *res = NULL;
+    if (ls) {
+        ls->st = st;
+        ls->owner = in ? in->owner : NULL;
+        memset(&ls->routine, 0, sizeof ls->routine);
+        if (in && in->routine) ls->routine = *in->routine;
+        fp_tables_begin(st->tables, FP_SCOPE_WRITE, in ? in->table_reader_ext : NULL,
+                        in ? in->table_writer_ext : NULL);
+        res = PyObject_CallMethod(st->rt, hook, "O", (PyObject *)ls);
+        fp_tables_end(st->tables);
+        Py_DECREF(ls);
+    }
+    if (res) {
+        rc = SS_PLUGIN_SUCCESS;
+        Py_DECREF(res);
+    } else {
+        fp_error_from_python(st, NULL);
+    }
+    fp_leave(g);
+    return rc;
+}
+
+FP_EXPORT ss_plugin_rc plugin_capture_open(ss_plugin_t *s, const ss_plugin_capture_listen_input *in) {
+    return fp_capture(s, in, "capture_open");
+}
+
+FP_EXPORT ss_plugin_rc plugin_capture_close(ss_plugin_t *s,
+                                            const ss_plugin_capture_listen_input *in) {
+    fp_state *st = s;
+    ss_plugin_rc rc = fp_capture(st, in, "capture_close");
+    if (st && st->routines) { /* routines still subscribed stop now: they wait no more */
+        PyGILState_STATE g = fp_enter();
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(st->routines); i++)
+            fp_routine_stop((fp_routine *)PyList_GET_ITEM(st->routines, i));
+        fp_leave(g);
+    }
+    return rc;
+}
