@@ -48,9 +48,14 @@ def faulty(falco_build) -> ctypes.CDLL:
     return so
 
 
+_KEEP: list[object] = []  # ctypes callbacks the plugins may call later must stay alive
+
+
 def init_state(so: ctypes.CDLL, config: bytes) -> tuple[int, int]:
     rc = ctypes.c_int(-99)
-    init = InitInput(config, None, None, None, LOG_FN(lambda *a: None))
+    log_fn = LOG_FN(lambda *a: None)
+    _KEEP.append(log_fn)
+    init = InitInput(config, None, None, None, log_fn)
     state = so.plugin_init(ctypes.byref(init), ctypes.byref(rc))
     return state, rc.value
 
