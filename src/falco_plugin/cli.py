@@ -39,6 +39,9 @@ def event_line(event: dict[str, Any]) -> str:
     ts = event.get("ts")
     when = format_ts(ts) if isinstance(ts, int) else "?"
     text = event.get("output", event.get("info"))
+    if event.get("async"):
+        data = bytes.fromhex(str(event.get("data_hex", ""))).decode(errors="replace")
+        text = f"[async {event.get('name')}] {data}"
     line = f"{event.get('evtnum')} {when} {text if text is not None else ''}".rstrip()
     if "fields" in event and "output" not in event:
         pairs = " ".join(f"{k}={json.dumps(v)}" for k, v in event["fields"].items())
@@ -55,7 +58,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     library = plugin_library(args.plugin)
     cmd = [str(host_binary()), "run", "--json", "--max-events", str(args.max_events)]
-    for option in ("fields", "output", "filter", "thread_tid"):
+    for option in ("fields", "output", "filter", "thread_tid", "async_wait"):
         if getattr(args, option) is not None:
             cmd += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
     cmd.append(str(library))
@@ -121,6 +124,12 @@ def parser() -> argparse.ArgumentParser:
         "--extractor",
         action="append",
         help="a parse or extract plugin to load too (repeatable)",
+    )
+    r.add_argument(
+        "--async-wait",
+        type=int,
+        metavar="MS",
+        help="keep delivering async events (and running routines) MS ms after the capture",
     )
     r.add_argument(
         "--thread-tid",
