@@ -20,8 +20,6 @@ Small C plugins compiled here exercise both capabilities the way libsinsp-hosted
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -30,42 +28,9 @@ from typing import Any
 import pytest
 
 from falco_plugin.host import host_binary, parse_json_lines, run_host
+from tests.chost import REFERENCE, builder, compile_plugin
 
-ROOT = Path(__file__).resolve().parent.parent
-NATIVE = ROOT / "src" / "falco_plugin" / "_native"
-REFERENCE = ROOT / "benchmarks" / "c_reference" / "countdown_ref.c"
-
-CC = shlex.split(os.environ.get("CC") or "cc")
 UINT64_MAX = 2**64 - 1
-
-
-def compile_plugin(source: Path, out: Path, *extra: str) -> Path:
-    cmd = [*CC, "-std=c11", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror"]
-    cmd += [f"-I{NATIVE}", *extra, str(source), "-o", str(out), "-lpthread"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
-    return out
-
-
-def builder(
-    tmp_path_factory: pytest.TempPathFactory, name: str, source: str
-) -> Callable[..., Path]:
-    base = tmp_path_factory.mktemp(name)
-    src = base / f"{name}.c"
-    src.write_text(source)
-    built: dict[str, Path] = {}
-
-    def build(**defines: object) -> Path:
-        flags = sorted(
-            f"-D{k}" if v is True else f"-D{k}={json.dumps(v) if isinstance(v, str) else v}"
-            for k, v in defines.items()
-        )
-        key = " ".join(flags)
-        if key not in built:
-            built[key] = compile_plugin(src, base / f"lib{name}{len(built)}.so", *flags)
-        return built[key]
-
-    return build
 
 
 class Run:

@@ -8,8 +8,6 @@ rejects, with a message that says why.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -19,27 +17,14 @@ from typing import Any
 import pytest
 
 from falco_plugin.host import host_binary, parse_json_lines, run_host
-
-ROOT = Path(__file__).resolve().parent.parent
-NATIVE = ROOT / "src" / "falco_plugin" / "_native"
-REFERENCE = ROOT / "benchmarks" / "c_reference" / "countdown_ref.c"
-
-CC = shlex.split(os.environ.get("CC") or "cc")
-
-
-def compile_plugin(source: Path, out: Path, *extra: str) -> Path:
-    cmd = [*CC, "-std=c11", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", f"-I{NATIVE}"]
-    cmd += [*extra, str(source), "-o", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
-    return out
+from tests.chost import REFERENCE, builder, compile_plugin
 
 
 @pytest.fixture(scope="session")
 def ref_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ref") / "libcountdown_ref.so"
     # -Werror: the reference plugin must stay warning-clean
-    return compile_plugin(REFERENCE, out, "-Werror")
+    return compile_plugin(REFERENCE, out)  # -Werror: the reference must stay warning-clean
 
 
 @pytest.fixture(scope="session")
@@ -538,23 +523,7 @@ EXPORT ss_plugin_rc plugin_next_batch(ss_plugin_t *st, ss_instance_t *h, uint32_
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Builds a variant of TINY: tiny(NAME=VALUE, FLAG=True, ...)."""
-    base = tmp_path_factory.mktemp("tiny")
-    source = base / "tiny.c"
-    source.write_text(TINY)
-    built: dict[str, Path] = {}
-
-    def build(**defines: object) -> Path:
-        flags = sorted(
-            f"-D{k}" if v is True else f"-D{k}={json.dumps(v) if isinstance(v, str) else v}"
-            for k, v in defines.items()
-        )
-        key = " ".join(flags)
-        if key not in built:
-            out = base / f"libtiny{len(built)}.so"
-            built[key] = compile_plugin(source, out, *flags)
-        return built[key]
-
-    return build
+    return builder(tmp_path_factory, "tiny", TINY, werror=False)
 
 
 def test_tiny_baseline(tiny: Callable[..., Path]) -> None:
@@ -1170,22 +1139,7 @@ XT_WORDS = ["alpha", "beta", "gamma", "delta", "epsilon"]
 @pytest.fixture(scope="session")
 def xt(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Builds a variant of XT: xt(NAME=VALUE, FLAG=True, ...). Events carry k = 0..4."""
-    base = tmp_path_factory.mktemp("xt")
-    source = base / "xt.c"
-    source.write_text(XT)
-    built: dict[str, Path] = {}
-
-    def build(**defines: object) -> Path:
-        flags = sorted(
-            f"-D{k}" if v is True else f"-D{k}={json.dumps(v) if isinstance(v, str) else v}"
-            for k, v in defines.items()
-        )
-        key = " ".join(flags)
-        if key not in built:
-            built[key] = compile_plugin(source, base / f"libxt{len(built)}.so", *flags)
-        return built[key]
-
-    return build
+    return builder(tmp_path_factory, "xt", XT, werror=False)
 
 
 def ks(r: Run) -> list[int]:

@@ -9,8 +9,6 @@ and one importing it (``IMP``). The events come from the C reference source plug
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,20 +17,7 @@ from typing import Any
 import pytest
 
 from falco_plugin.host import host_binary, parse_json_lines, run_host
-
-ROOT = Path(__file__).resolve().parent.parent
-NATIVE = ROOT / "src" / "falco_plugin" / "_native"
-REFERENCE = ROOT / "benchmarks" / "c_reference" / "countdown_ref.c"
-
-CC = shlex.split(os.environ.get("CC") or "cc")
-
-
-def compile_plugin(source: Path, out: Path, *extra: str) -> Path:
-    cmd = [*CC, "-std=c11", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror"]
-    cmd += [f"-I{NATIVE}", *extra, str(source), "-o", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
-    return out
+from tests.chost import REFERENCE, builder, compile_plugin
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,27 +36,6 @@ def ref2_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
         REFERENCE, tmp_path_factory.mktemp("ref2") / "libcountdown_ref2.so",
         '-DCR_NAME="countdown_ref2"', "-DCR_ID=997", '-DCR_SOURCE="countdown_ref2"',
     )  # fmt: skip
-
-
-def builder(
-    tmp_path_factory: pytest.TempPathFactory, name: str, source: str
-) -> Callable[..., Path]:
-    base = tmp_path_factory.mktemp(name)
-    src = base / f"{name}.c"
-    src.write_text(source)
-    built: dict[str, Path] = {}
-
-    def build(**defines: object) -> Path:
-        flags = sorted(
-            f"-D{k}" if v is True else f"-D{k}={json.dumps(v) if isinstance(v, str) else v}"
-            for k, v in defines.items()
-        )
-        key = " ".join(flags)
-        if key not in built:
-            built[key] = compile_plugin(src, base / f"lib{name}{len(built)}.so", *flags)
-        return built[key]
-
-    return build
 
 
 class Run:
