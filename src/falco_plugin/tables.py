@@ -151,6 +151,8 @@ class Field:
     def __init__(self, spec: Any, *, name: str | None = None, add: bool = False) -> None:
         self.spec = spec
         self.kind = state_type(spec)
+        self.code = int(self.kind)  # what the shim takes (a plain int is cheaper than the enum)
+        self.is_table = self.kind is StateType.TABLE
         self.name = name
         self.add = add
         self.attr = ""
@@ -163,7 +165,10 @@ class Field:
     def __get__(self, entry: Entry | None, owner: type) -> Any:
         if entry is None:
             return self
-        return entry._read(self)
+        if self.is_table:
+            return entry._read(self)
+        t = entry._table  # the hot path: one backend call, nothing else
+        return t._read(t._id, entry._handle, t._field_ids[self.attr], self.code)
 
     def __set__(self, entry: Entry, value: Any) -> None:
         entry._write(self, value)
@@ -177,6 +182,7 @@ class Entry:
     """
 
     FIELDS: ClassVar[dict[str, Field]]
+    __slots__ = ("_table", "_handle", "key")
 
     def __init_subclass__(cls) -> None:
         cls.FIELDS = {
@@ -245,6 +251,10 @@ class ImportedTable(Generic[E]):
         self.entry_type = entry
         self._field_ids = field_ids
         self._nested = nested
+        self._read = backend.read
+        self._get_entry = backend.get_entry
+        self._key_code = int(key)
+        self._key_range = _RANGES.get(key)
 
     def bind(self, table_id: int) -> ImportedTable[E]:
         """This nested-table description applied to one entry's nested table."""
@@ -260,9 +270,17 @@ class ImportedTable(Generic[E]):
 
     def get(self, key: Any) -> E | None:
         """The entry at ``key``, or None."""
-        check_value(self.key_type, key, f"key of table {self.name!r}")
-        handle = self._backend.get_entry(self._id, int(self.key_type), key)
-        return None if handle is None else self.entry_type(self, handle, key)
+        rng = self._key_range
+        if rng is None or type(key) is not int or not rng[0] <= key <= rng[1]:
+            check_value(self.key_type, key, f"key of table {self.name!r}")  # raises if wrong
+        handle = self._get_entry(self._id, self._key_code, key)
+        if handle is None:
+            return None
+        entry = self.entry_type.__new__(self.entry_type)  # no __init__ call: the hot path
+        entry._table = self
+        entry._handle = handle
+        entry.key = key
+        return entry
 
     def __getitem__(self, key: Any) -> E:
         entry = self.get(key)
