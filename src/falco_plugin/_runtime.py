@@ -8,8 +8,6 @@ into an error code and a message for ``get_last_error`` via :func:`format_error`
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import logging
 import sys
 from typing import Any
@@ -17,18 +15,9 @@ from typing import Any
 from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
 from .config import ConfigError, config_type_of, parse_config
 from .events import PluginEvent
-from .extract import (
-    FTYPE_ABSTIME,
-    FTYPE_IPADDR,
-    FTYPE_IPNET,
-    FTYPE_RELTIME,
-    Located,
-    field_specs,
-)
 from .loader import PluginRef, load_class
 from .logs import HostLogFn, RateLimiter, host_handler
 from .source import SourceInstance, SourcePlugin, open_params_json
-from .tables import TableError, TablesInit
 
 _CLEAN_ERRORS = (PluginError, ConfigError)
 
@@ -83,6 +72,8 @@ class Runtime:
         self._limiter = RateLimiter()
         kwargs: dict[str, Any] = {}
         if wants_tables(cls):
+            from .tables import TableError, TablesInit  # only parse/extract plugins need them
+
             if tables is None:
                 raise TableError("the host gave this plugin no tables API")
             self._tables_backend = tables
@@ -165,10 +156,13 @@ class Runtime:
         int, str and bool fields call the author's bound method directly (the hot path);
         time and address fields go through a wrapper that turns them into ints / bytes.
         """
+        from .extract import field_specs
+
+        converters = _converters()
         out = []
         for spec in field_specs(type(self.plugin)):
             method = getattr(self.plugin, spec.attr)
-            convert = _CONVERTERS.get(spec.ftype)
+            convert = converters.get(spec.ftype)
             fn = method if convert is None else _converting(method, convert, spec.is_list)
             out.append((fn, spec.ftype, spec.is_list, spec.arg, spec.arg_required, spec.offsets))
         return out
@@ -217,40 +211,41 @@ def wants_tables(cls: type) -> bool:
     )
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+def _converters() -> dict[int, Any]:
+    """Per field type code (extract.FTYPE_*), what turns a value into the int / bytes the
+    shim stores: time and address fields only (their modules load when first needed)."""
+    import datetime as dt
+    import ipaddress
 
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    networks = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+    addresses = (ipaddress.IPv4Address, ipaddress.IPv6Address)
 
-def _reltime_ns(value: Any) -> int:
-    if isinstance(value, dt.timedelta):
-        return (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
-    return int(value)
+    def reltime_ns(value: Any) -> int:
+        if isinstance(value, dt.timedelta):
+            return (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+        return int(value)
 
+    def abstime_ns(value: Any) -> int:
+        if isinstance(value, dt.datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+            return reltime_ns(aware - epoch)
+        return int(value)
 
-def _abstime_ns(value: Any) -> int:
-    if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-        return _reltime_ns(aware - _EPOCH)
-    return int(value)
+    def ip_bytes(value: Any) -> bytes:
+        if isinstance(value, networks):
+            return value.network_address.packed
+        if isinstance(value, addresses):
+            return value.packed
+        return ipaddress.ip_address(value).packed
 
-
-def _ip_bytes(value: Any) -> bytes:
-    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
-        return value.network_address.packed
-    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        return value.packed
-    return ipaddress.ip_address(value).packed
-
-
-_CONVERTERS = {
-    FTYPE_RELTIME: _reltime_ns,
-    FTYPE_ABSTIME: _abstime_ns,
-    FTYPE_IPADDR: _ip_bytes,
-    FTYPE_IPNET: _ip_bytes,
-}
+    return {20: reltime_ns, 21: abstime_ns, 40: ip_bytes, 41: ip_bytes}
 
 
 def _converting(method: Any, convert: Any, is_list: bool) -> Any:
     """Wrap a field method so its value reaches the shim as int / bytes."""
+
+    from .extract import Located
 
     def call(*args: Any) -> Any:
         value = method(*args)
