@@ -78,7 +78,6 @@ class Runtime:
                 raise TableError("the host gave this plugin no tables API")
             self._tables_backend = tables
             kwargs["tables"] = TablesInit(tables, self._export)
-        self.exported: list[Any] = []
         try:
             if self.config_type is None:
                 self.plugin = cls(**kwargs)
@@ -191,9 +190,9 @@ class Runtime:
         return self.plugin.parse_event, self.context_factory()  # type: ignore[attr-defined]
 
     def _export(self, table: Any) -> None:
-        """Register a table the plugin exports (the shim implements its vtables)."""
+        """Register a table the plugin exports (the shim implements its vtables and keeps a
+        reference to it for the plugin's lifetime)."""
         self._tables_backend.add_table(table, table.name, int(table.key_type))
-        self.exported.append(table)
 
     def context_factory(self) -> Any:
         """The plugin's make_context hook (bound), or None."""

@@ -166,7 +166,7 @@ class Field:
         if entry is None:
             return self
         if self.is_table:
-            return entry._read(self)
+            return entry._nested_table(self)
         t = entry._table  # the hot path: one backend call, nothing else
         return t._read(t._id, entry._handle, t._field_ids[self.attr], self.code)
 
@@ -197,13 +197,11 @@ class Entry:
         self._handle = handle
         self.key = key
 
-    def _read(self, f: Field) -> Any:
+    def _nested_table(self, f: Field) -> ImportedTable[Any]:
+        """The nested table a TABLE field holds, valid during the current call."""
         t = self._table
-        value = t._backend.read(t._id, self._handle, t._field_ids[f.attr], f.kind)
-        if f.kind is StateType.TABLE:
-            assert isinstance(f.spec, Table)
-            return t._nested[f.attr].bind(value)
-        return value
+        table_id = t._read(t._id, self._handle, t._field_ids[f.attr], f.code)
+        return t._nested[f.attr].bind(table_id)
 
     def _write(self, f: Field, value: Any) -> None:
         t = self._table

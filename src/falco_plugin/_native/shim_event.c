@@ -10,7 +10,6 @@ typedef struct fp_event {
     PyObject_HEAD
     const ss_plugin_event *raw; /* only valid during an extract_fields call */
     uint64_t evtnum;
-    const char *source_c;
     PyObject *source, *payload, *rawbytes, *context;
     PyObject *make_context; /* the plugin's hook, or NULL */
 } fp_event;
@@ -80,12 +79,7 @@ static PyObject *fp_event_get_raw(fp_event *ev, void *unused) {
 }
 
 static PyObject *fp_event_get_source(fp_event *ev, void *unused) {
-    if (!ev->source) {
-        ev->source = fp_str(ev->source_c);
-        if (!ev->source) return NULL;
-    }
-    Py_INCREF(ev->source);
-    return ev->source;
+    return Py_NewRef(ev->source); /* set when the event object is made */
 }
 
 static PyObject *fp_event_get_context(fp_event *ev, void *unused) {
@@ -158,7 +152,6 @@ static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_c
     if (!ev) return NULL;
     ev->raw = evt->evt;
     ev->evtnum = evt->evtnum;
-    ev->source_c = NULL;
     ev->source = ev->payload = ev->rawbytes = ev->context = NULL;
     ev->make_context = make_context;
     Py_XINCREF(make_context);
