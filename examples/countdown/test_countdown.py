@@ -69,3 +69,16 @@ def test_fields_filter_and_output(falco_capture) -> None:
         {"countdown.remaining": k, "countdown.divisible[4]": True} for k in (8, 4, 0)
     ]
     assert [e["output"] for e in cap.events] == [f"{k} events remaining" for k in (8, 4, 0)]
+
+
+def test_readme_rule_fires_in_real_falco(readme_falco) -> None:
+    """The README's falco.yaml and rule, in the real Falco: one alert per multiple of 3."""
+    run = readme_falco(Path(PLUGIN).parent)
+    assert run.ok, run.stderr
+    assert run.logged("Loaded plugin 'countdown@0.1.0'")
+    expected = [k for k in range(99, -1, -1) if k % 3 == 0]
+    assert [f["countdown.remaining"] for f in run.fields()] == expected
+    assert run.outputs() == [f"{k} to go ({k} events remaining)" for k in expected]
+    assert {a["rule"] for a in run.alerts} == {"Countdown at a multiple of three"}
+    assert {a["source"] for a in run.alerts} == {"countdown"}
+    assert run.logged("countdown: counting down from 100")  # the plugin's log, in Falco's

@@ -21,6 +21,7 @@ import pytest
 
 from .build import build_cached
 from .host import host_binary, run_host
+from .realhost import require as require_realhost
 
 
 @dataclass
@@ -147,6 +148,13 @@ def run_capture(
 def falco_host() -> Path:
     """The compiled SDK host (built once per cache)."""
     return host_binary()
+
+
+@pytest.fixture(scope="session")
+def falco_realhost() -> Path:
+    """The real Falco/libsinsp install named by ``$FALCO_PLUGIN_REALHOST`` (skips the test
+    with one line when it is unset); run Falco with :func:`falco_plugin.realhost.run_falco`."""
+    return require_realhost()
 
 
 @pytest.fixture(scope="session")
