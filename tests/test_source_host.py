@@ -16,8 +16,8 @@ from falco_plugin.testing import Capture, plugin_args, run_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTDOWN = ROOT / "examples" / "countdown" / "plugin.py"
-DUMMY = ROOT / "examples" / "dummy" / "plugin.py"
 PLUGINS = Path(__file__).resolve().parent / "plugins"
+PICKY = PLUGINS / "picky.py"
 
 
 def expected(n: int) -> list[str]:
@@ -30,8 +30,8 @@ def countdown(falco_build) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dummy(falco_build) -> Path:
-    return falco_build(str(DUMMY))
+def picky(falco_build) -> Path:
+    return falco_build(str(PICKY))
 
 
 @pytest.fixture(scope="module")
@@ -39,23 +39,23 @@ def faulty(falco_build) -> Path:
     return falco_build(str(PLUGINS / "faulty.py"))
 
 
-def test_dummy_init_ok_and_eof(dummy: Path) -> None:
-    cap = run_capture(dummy, config="testing")
+def test_picky_init_ok_and_eof(picky: Path) -> None:
+    cap = run_capture(picky, config="testing")
     assert cap.ok, cap.stderr
     assert cap.events == []
     assert cap.summaries[0]["eof"] is True
 
 
-def test_dummy_bad_config_message(dummy: Path) -> None:
-    cap = run_capture(dummy, config="nope")
+def test_picky_bad_config_message(picky: Path) -> None:
+    cap = run_capture(picky, config="nope")
     assert cap.returncode == 1
     assert 'I only accept "testing" as the config string' in cap.error_message
 
 
-def test_dummy_set_config_is_checked_too(dummy: Path) -> None:
-    ok = run_capture([plugin_args(dummy, "testing", set_config="testing")])
+def test_picky_set_config_is_checked_too(picky: Path) -> None:
+    ok = run_capture([plugin_args(picky, "testing", set_config="testing")])
     assert ok.ok, ok.error_message
-    bad = run_capture([plugin_args(dummy, "testing", set_config="other")])
+    bad = run_capture([plugin_args(picky, "testing", set_config="other")])
     assert bad.returncode == 1 and "I only accept" in bad.error_message
 
 
@@ -196,12 +196,12 @@ def test_python_environment_variables_are_ignored(falco_build, tmp_path: Path) -
     assert not marker.exists()
 
 
-def test_two_python_plugins_in_one_host(countdown: Path, dummy: Path, falco_build) -> None:
+def test_two_python_plugins_in_one_host(countdown: Path, picky: Path, falco_build) -> None:
     pushy = falco_build(str(PLUGINS / "pushy.py"))
     cap = run_capture(
         [
             plugin_args(countdown, open_params="50"),
-            plugin_args(dummy, "testing"),
+            plugin_args(picky, "testing"),
             plugin_args(pushy, open_params="30"),
         ]
     )
@@ -211,7 +211,7 @@ def test_two_python_plugins_in_one_host(countdown: Path, dummy: Path, falco_buil
         by_plugin.setdefault(e["plugin"], []).append(bytes.fromhex(e["payload_hex"]).decode())
     assert by_plugin["countdown"] == expected(50)
     assert by_plugin["pushy"] == [f"{i} from producer" for i in range(30)]
-    assert "dummy" not in by_plugin
+    assert "picky" not in by_plugin
     assert len(cap.summaries) == 3
 
 

@@ -1,4 +1,4 @@
-"""The dummy plugin through the C host and in plain Python."""
+"""picky (a plugin that accepts one config string) through the C host and in plain Python."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from falco_plugin import Eof, EventBatch, PluginError
 from falco_plugin.loader import PluginRef, load_class
 from falco_plugin.testing import plugin_args, run_capture
 
-PLUGIN = str(Path(__file__).with_name("plugin.py"))
+PLUGIN = str(Path(__file__).parent / "plugins" / "picky.py")
 
 
 def test_accepts_only_testing(falco_capture) -> None:
@@ -29,11 +29,11 @@ def test_set_config_checks_the_same(falco_build) -> None:
 
 
 def test_in_process() -> None:
-    Dummy = load_class(PluginRef.parse(PLUGIN))
+    Picky = load_class(PluginRef.parse(PLUGIN))
 
     with pytest.raises(PluginError):
-        Dummy("nope")
-    instance = Dummy("testing").open("")
+        Picky("nope")
+    instance = Picky("testing").open("")
     with pytest.raises(Eof):
         instance.next_batch(EventBatch())
-    assert Dummy("testing").event_to_string(None) == "what event?"  # type: ignore[attr-defined]
+    assert Picky("testing").event_to_string(None) == "what event?"  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""The smallest source plugin: the Rust SDK's dummy_source, in Python.
+"""picky: the smallest source plugin, after the Rust SDK's dummy_source test plugin.
 
 It only accepts the config string "testing" (at init and on set_config), its capture ends
 at once (next_batch raises Eof) and every event it is asked about reads "what event?".
@@ -7,18 +7,18 @@ at once (next_batch raises Eof) and every event it is asked about reads "what ev
 from falco_plugin import Eof, PluginError, PluginEvent, SourceInstance, SourcePlugin
 
 
-class DummyInstance(SourceInstance):
+class PickyInstance(SourceInstance):
     def next_batch(self, batch):
         raise Eof
 
 
-class Dummy(SourcePlugin):
-    NAME = "dummy"
+class Picky(SourcePlugin):
+    NAME = "picky"
     VERSION = "0.1.0"
     DESCRIPTION = "A source plugin that produces no events"
     CONTACT = "https://github.com/falco-plugin/falco-plugin"
     PLUGIN_ID = 1111
-    EVENT_SOURCE = "dummy"
+    EVENT_SOURCE = "picky"
 
     def __init__(self, config: str) -> None:
         self._check(config)
@@ -31,8 +31,8 @@ class Dummy(SourcePlugin):
         if config != "testing":
             raise PluginError(f'I only accept "testing" as the config string, got {config!r}')
 
-    def open(self, params: str) -> DummyInstance:
-        return DummyInstance()
+    def open(self, params: str) -> PickyInstance:
+        return PickyInstance()
 
     def event_to_string(self, event: PluginEvent) -> str:
         return "what event?"
