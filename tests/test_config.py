@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from typing import Literal
+from typing import ClassVar, Literal
 
 import jsonschema
 import pydantic
@@ -97,6 +97,32 @@ def test_empty_config_means_defaults() -> None:
 
     assert parse_config(AllDefaults, "") == AllDefaults()
     assert parse_config(AllDefaults, "  ") == AllDefaults()
+
+
+@dataclasses.dataclass
+class Lenient:
+    """Accepts keys it does not know, like the Go SDK's plugins."""
+
+    ALLOW_UNKNOWN_KEYS: ClassVar[bool] = True
+    jitter: int = dataclasses.field(default=10, metadata={"title": "Jitter", "description": "d"})
+
+
+def test_lenient_config_allows_and_ignores_unknown_keys() -> None:
+    schema = json_schema(Lenient)
+    assert schema is not None
+    assert schema["additionalProperties"] is True
+    assert schema["properties"]["jitter"] == {
+        "type": "integer",
+        "title": "Jitter",
+        "description": "d",
+        "default": 10,
+    }
+    validator = jsonschema.Draft7Validator(schema)
+    assert validator.is_valid({"jitter": 1, "other": "x"})
+    assert not validator.is_valid({"jitter": "1"})
+    assert parse_config(Lenient, '{"jitter": 0, "other": "x"}') == Lenient(jitter=0)
+    with pytest.raises(ConfigError, match="config.jitter: expected an integer"):
+        parse_config(Lenient, '{"jitter": "0"}')
 
 
 def test_pydantic_schema_is_rewritten_to_draft07() -> None:

@@ -4,6 +4,11 @@ The config type is the annotation of the ``config`` parameter of the plugin's ``
 ``str`` (or no annotation) means the raw init string; a dataclass or a pydantic model means
 JSON, described to the host by a draft-07 schema (the draft Falco's validator accepts) and
 parsed here with defaults applied, so the plugin always receives a complete, typed object.
+
+A dataclass field's ``metadata`` may give a ``description`` and a ``title`` for the schema.
+Unknown keys are refused, unless the dataclass sets ``ALLOW_UNKNOWN_KEYS: ClassVar[bool] =
+True``: then the schema allows them and parsing ignores them (as the Go SDK's plugins do, so
+a port accepts the same configs as the plugin it replaces).
 """
 
 from __future__ import annotations
@@ -99,22 +104,31 @@ def _dataclass_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
         if not f.init:
             continue
         prop = _type_schema(hints[f.name], defs)
-        desc = f.metadata.get("description")
-        if desc:
-            prop["description"] = str(desc)
+        for key in ("title", "description"):
+            if f.metadata.get(key):
+                prop[key] = str(f.metadata[key])
         default = _field_default(f)
         if default is dataclasses.MISSING:
             required.append(f.name)
         else:
             prop["default"] = _jsonable(default)
         props[f.name] = prop
-    schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": props,
+        "additionalProperties": allows_unknown_keys(tp),
+    }
     if required:
         schema["required"] = required
     doc = (tp.__doc__ or "").strip()
     if doc and not doc.startswith(tp.__name__ + "("):  # skip the auto-generated dataclass doc
         schema["description"] = doc.splitlines()[0]
     return schema
+
+
+def allows_unknown_keys(tp: type) -> bool:
+    """True when a config dataclass accepts (and ignores) keys it does not declare."""
+    return getattr(tp, "ALLOW_UNKNOWN_KEYS", False) is True
 
 
 def _field_default(f: dataclasses.Field[Any]) -> Any:
@@ -287,7 +301,7 @@ def _convert_dataclass(tp: type, value: Any, path: str) -> Any:
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
     unknown = sorted(set(value) - set(fields))
-    if unknown:
+    if unknown and not allows_unknown_keys(tp):
         raise ConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}")
     kwargs = {}
     for name, f in fields.items():
