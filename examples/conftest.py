@@ -4,11 +4,13 @@ A README has a ```` ```yaml ```` block with a falco.yaml ``plugins:`` list (each
 ``library_path`` ends in ``lib<NAME>.so``, the library ``falco-plugin build`` makes from
 ``examples/<NAME>/plugin.py``) and blocks of rules (``- rule:`` ...). The fixture
 ``readme_falco`` builds those plugins, runs the real Falco with the README's plugin
-entries and rules, and returns the :class:`~falco_plugin.realhost.FalcoRun`.
+entries and rules, and returns the :class:`~falco_plugin.realhost.FalcoRun`. The fixture
+``reference`` is the folder of the official rules files the ports are tested with.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,7 @@ import yaml
 from falco_plugin.realhost import FalcoPlugin, FalcoRun, run_falco
 
 EXAMPLES = Path(__file__).resolve().parent
+REPO = EXAMPLES.parent
 _YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.S | re.M)
 
 
@@ -72,3 +75,19 @@ def readme_falco(
         return run_falco(plugins, rules, **kwargs)
 
     return run
+
+
+def reference_dir() -> Path | None:
+    """``$FALCO_PLUGIN_REFERENCE``, or ``../shared/reference`` beside the checkout."""
+    env = os.environ.get("FALCO_PLUGIN_REFERENCE")
+    folder = Path(env) if env else REPO.parent / "shared" / "reference"
+    return folder if folder.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    """The folder of the official rules files (skips when it is not there)."""
+    folder = reference_dir()
+    if folder is None:
+        pytest.skip("official rules files not found: set FALCO_PLUGIN_REFERENCE=DIR")
+    return folder

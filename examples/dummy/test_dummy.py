@@ -1,0 +1,194 @@
+"""The dummy port: in plain Python, through the SDK's C host, and in the real Falco next to
+the official C++ (dummy_c) and Go (dummy) plugins."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from falco_plugin import Eof, PluginError
+from falco_plugin.loader import PluginRef, import_module
+from falco_plugin.unit import FieldError, extract_field, make_event
+
+PLUGIN = str(Path(__file__).with_name("plugin.py"))
+mod = import_module(PluginRef.parse(PLUGIN))  # the plugin file, as the build loads it
+Dummy, DummyConfig, OpenParams, Samples = mod.Dummy, mod.DummyConfig, mod.OpenParams, mod.Samples
+
+NO_JITTER = '{"jitter": 0}'
+
+
+def samples(params: str, jitter: int, seed: int = 1) -> list[int]:
+    stream = Samples(OpenParams.parse(params), jitter, random.Random(seed))
+    out = []
+    while True:
+        try:
+            out.append(int(stream.next()))
+        except Eof:
+            return out
+
+
+# ----------------------------------------------------------------- plain Python
+
+
+def test_open_params_defaults_and_values() -> None:
+    assert OpenParams.parse("") == OpenParams(1, 20)
+    assert OpenParams.parse("{}") == OpenParams(1, 20)
+    assert OpenParams.parse('{"start": 7, "maxEvents": 2}') == OpenParams(7, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nope", "wrong open params format: Expecting value"),
+        ("[1]", "expected a JSON object"),
+        ('{"start": -1}', "start must be a non-negative integer, got -1"),
+        ('{"maxEvents": "3"}', "maxEvents must be a non-negative integer, got '3'"),
+    ],
+)
+def test_bad_open_params_are_refused(text: str, message: str) -> None:
+    with pytest.raises(PluginError, match=message):
+        OpenParams.parse(text)
+
+
+def test_samples_count_up_without_jitter() -> None:
+    assert samples('{"start": 1, "maxEvents": 5}', 0) == [2, 3, 4, 5, 6]
+    assert samples('{"maxEvents": 0}', 0) == []
+
+
+def test_jitter_stays_in_range() -> None:
+    values = samples('{"start": 0, "maxEvents": 2000}', 10, seed=7)
+    steps = [b - a for a, b in zip([0, *values], values, strict=False)]
+    assert min(steps) == 1 and max(steps) == 11  # 1 + [0, 10], both ends reached
+
+
+def test_sample_wraps_like_a_uint64() -> None:
+    assert samples(json.dumps({"start": 2**64 - 2, "maxEvents": 3}), 0) == [2**64 - 1, 0, 1]
+
+
+def test_negative_jitter_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="jitter cannot be negative"):
+        DummyConfig(jitter=-1)
+
+
+def test_fields_of_one_event() -> None:
+    plugin = Dummy(DummyConfig(jitter=0))
+    event = make_event(b"12")
+    assert extract_field(plugin, "dummy.value", event) == 12
+    assert extract_field(plugin, "dummy.strvalue", event) == "12"
+    assert extract_field(plugin, "dummy.divisible[4]", event) == 1
+    assert extract_field(plugin, "dummy.divisible[5]", event) == 0
+    with pytest.raises(FieldError, match="requires an argument"):
+        extract_field(plugin, "dummy.divisible", event)
+    with pytest.raises(PluginError, match="cannot divide by zero"):
+        extract_field(plugin, "dummy.divisible[0]", event)
+    with pytest.raises(PluginError, match="not a dummy event"):
+        extract_field(plugin, "dummy.value", make_event(b"twelve"))
+
+
+def test_event_to_string_is_the_go_plugins_json() -> None:
+    plugin = Dummy(DummyConfig())
+    assert plugin.event_to_string(make_event(b"42")) == '{"sample": "42"}'
+
+
+# ------------------------------------------------------------- the SDK's C host
+
+
+def test_capture_through_the_abi(falco_capture) -> None:
+    cap = falco_capture(
+        PLUGIN,
+        config=NO_JITTER,
+        open_params='{"start": 10, "maxEvents": 4}',
+        fields=["dummy.value", "dummy.strvalue", "dummy.divisible[3]"],
+    )
+    assert cap.ok, cap.error_message
+    assert cap.texts == ["11", "12", "13", "14"]
+    assert cap.infos == [f'{{"sample": "{v}"}}' for v in (11, 12, 13, 14)]
+    assert [f["dummy.divisible[3]"] for f in cap.fields] == [0, 1, 0, 0]
+    assert [f["dummy.strvalue"] for f in cap.fields] == ["11", "12", "13", "14"]
+    assert {e["plugin_id"] for e in cap.events} == {3}
+
+
+def test_default_capture_has_twenty_events(falco_capture) -> None:
+    cap = falco_capture(PLUGIN, config="")
+    assert cap.ok, cap.error_message
+    assert len(cap.events) == 20
+
+
+@pytest.mark.parametrize(
+    ("config", "params", "message"),
+    [
+        ('{"jitter": "x"}', "", "jitter"),
+        ('{"jitter": -3}', "", "jitter cannot be negative"),
+        (NO_JITTER, "{", "wrong open params format"),
+    ],
+)
+def test_errors_reach_the_host(falco_capture, config: str, params: str, message: str) -> None:
+    cap = falco_capture(PLUGIN, config=config, open_params=params)
+    assert not cap.ok
+    assert message in cap.error_message
+
+
+# ---------------------------------------------------------------- the real Falco
+
+
+def real_alerts(library: Path | str, rules: Path | str, config: str, params: str) -> list:
+    from falco_plugin.realhost import FalcoPlugin, run_falco
+
+    run = run_falco([FalcoPlugin(library, config, params)], rules)
+    assert run.ok, run.stderr
+    return [
+        (
+            a["rule"],
+            a["priority"],
+            a["source"],
+            a["output"].split(" ", 2)[2],  # without the time and priority prefix
+            {k: v for k, v in a["output_fields"].items() if k != "evt.time"},
+        )
+        for a in run.alerts
+    ]
+
+
+def test_real_falco_alerts_equal_the_official_plugins(falco_build, reference: Path) -> None:
+    from falco_plugin.realhost import require
+
+    prefix = require()
+    ours = falco_build(PLUGIN)
+    params = '{"start": 1, "maxEvents": 20}'
+    alerts = real_alerts(ours, reference / "dummy_rules.yaml", NO_JITTER, params)
+    assert len(alerts) == 20  # every sample is above 1
+    assert alerts[0] == (
+        "Sample dummy plugin rule",
+        "Critical",
+        "dummy",
+        "-> triggered (value=2)",
+        {"dummy.value": 2},
+    )
+    # the Go plugin has our name and source: the same rules file, the same alerts
+    go = real_alerts(
+        prefix / "out" / "libdummy_go.so", reference / "dummy_rules.yaml", NO_JITTER, params
+    )
+    assert go == alerts
+    # dummy_c is named dummy_c: its own copy of the rule, otherwise the same alerts
+    c_rules = prefix / "out" / "dummy_c_rules.yaml"
+    cpp = real_alerts(prefix / "out" / "libdummy_c_O2.so", c_rules, NO_JITTER, params)
+    assert [
+        (r.replace("dummy_c", "dummy"), p, s.replace("dummy_c", "dummy"), o, f)
+        for r, p, s, o, f in cpp
+    ] == alerts
+
+
+def test_real_falco_validates_the_config_with_our_schema(falco_build, reference: Path) -> None:
+    from falco_plugin.realhost import FalcoPlugin, require, run_falco
+
+    prefix = require()
+    rules = reference / "dummy_rules.yaml"
+    for library in (falco_build(PLUGIN), prefix / "out" / "libdummy_go.so"):
+        bad = run_falco([FalcoPlugin(library, '{"jitter": "x"}', "")], rules)
+        assert bad.returncode != 0 and "jitter" in bad.stderr, bad.stderr
+        lenient = run_falco(
+            [FalcoPlugin(library, '{"jitter": 0, "unknown": 1}', '{"maxEvents": 2}')], rules
+        )
+        assert lenient.ok and len(lenient.alerts) == 2, lenient.stderr
