@@ -11,6 +11,7 @@ import pytest
 
 from falco_plugin import Eof, PluginError
 from falco_plugin.loader import PluginRef, import_module
+from falco_plugin.realhost import FalcoPlugin, run_falco
 from falco_plugin.unit import FieldError, extract_field, make_event
 
 PLUGIN = str(Path(__file__).with_name("plugin.py"))
@@ -135,8 +136,6 @@ def test_errors_reach_the_host(falco_capture, config: str, params: str, message:
 
 
 def real_alerts(library: Path | str, rules: Path | str, config: str, params: str) -> list:
-    from falco_plugin.realhost import FalcoPlugin, run_falco
-
     run = run_falco([FalcoPlugin(library, config, params)], rules)
     assert run.ok, run.stderr
     return [
@@ -151,10 +150,10 @@ def real_alerts(library: Path | str, rules: Path | str, config: str, params: str
     ]
 
 
-def test_real_falco_alerts_equal_the_official_plugins(falco_build, reference: Path) -> None:
-    from falco_plugin.realhost import require
-
-    prefix = require()
+def test_real_falco_alerts_equal_the_official_plugins(
+    falco_realhost: Path, falco_build, reference: Path
+) -> None:
+    prefix = falco_realhost
     ours = falco_build(PLUGIN)
     params = '{"start": 1, "maxEvents": 20}'
     alerts = real_alerts(ours, reference / "dummy_rules.yaml", NO_JITTER, params)
@@ -180,10 +179,10 @@ def test_real_falco_alerts_equal_the_official_plugins(falco_build, reference: Pa
     ] == alerts
 
 
-def test_real_falco_validates_the_config_with_our_schema(falco_build, reference: Path) -> None:
-    from falco_plugin.realhost import FalcoPlugin, require, run_falco
-
-    prefix = require()
+def test_real_falco_validates_the_config_with_our_schema(
+    falco_realhost: Path, falco_build, reference: Path
+) -> None:
+    prefix = falco_realhost
     rules = reference / "dummy_rules.yaml"
     for library in (falco_build(PLUGIN), prefix / "out" / "libdummy_go.so"):
         bad = run_falco([FalcoPlugin(library, '{"jitter": "x"}', "")], rules)
