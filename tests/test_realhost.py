@@ -81,8 +81,8 @@ def test_reference_plugin_in_falco_with_its_rules_file(falco_realhost: Path) -> 
 def test_a_failing_init_is_reported_with_the_plugins_message(
     falco_realhost: Path, falco_build, root: Path
 ) -> None:
-    library = falco_build(str(root / "examples" / "dummy" / "plugin.py"))
-    run = run_falco([FalcoPlugin(library, "other")], DUMMY_RULE)
+    library = falco_build(str(root / "tests" / "plugins" / "picky.py"))
+    run = run_falco([FalcoPlugin(library, "other")], DUMMY_RULE.replace("dummy\n", "picky\n"))
     assert run.returncode != 0
     assert run.alerts == []
     assert "could not initialize plugin" in run.error
