@@ -1,0 +1,178 @@
+"""Generate ``falco_plugin/event/_conversions.py``: libscap's table of old event layouts.
+
+Usage: ``python scripts/gen_conversions.py TABLE_CPP [LIBS_VERSION]`` where ``TABLE_CPP`` is
+``userspace/libscap/engine/savefile/converter/table.cpp`` of a falcosecurity/libs checkout
+(the commit whose event schema the SDK is generated from) and ``LIBS_VERSION`` a label for the
+header (for example ``git describe`` of that checkout).
+
+The table says, for an event type and a parameter count, what libscap's savefile reader does
+with an event of an older layout: store it (an enter event whose parameters the exit event
+will take), let it pass, add parameters to it, or turn it into another type. The facts are
+read from the C++ initializer and written out as Python data; the conversion itself is
+:mod:`falco_plugin.event.convert`. The output is deterministic and in ruff's format.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT.parent / "shared" / "falco-event-schema.json"
+OUTPUT = ROOT / "src" / "falco_plugin" / "event" / "_conversions.py"
+
+ACTIONS = {
+    "C_ACTION_PASS": "pass",
+    "C_ACTION_STORE": "store",
+    "C_ACTION_STORE_AND_PASS": "store_and_pass",
+    "C_ACTION_ADD_PARAMS": "add_params",
+    "C_ACTION_CHANGE_TYPE": "change_type",
+}
+INSTRUCTIONS = {
+    "C_INSTR_FROM_OLD": "old",
+    "C_INSTR_FROM_ENTER": "enter",
+    "C_INSTR_FROM_DEFAULT": "default",
+    "C_INSTR_FROM_EMPTY": "empty",
+    "C_INSTR_FROM_CALLBACK": "callback",
+}
+#: C++ callbacks of the table -> the name of the Python function that does the same.
+CALLBACKS = {"extract_ppme_container_json_e_json_param": "container_json"}
+
+_ENTRY = re.compile(r"conversion_key\{\s*(\w+)\s*,\s*(\d+)\s*\}")
+_ACTION = re.compile(r"\.action\(\s*(\w+)\s*\)")
+_TYPE = re.compile(r"\.desired_type\(\s*(\w+)\s*\)")
+_INSTRS = re.compile(r"\.instrs\(\s*\{(.*)\}\s*\)", re.S)
+_INSTR = re.compile(r"\{\s*(C_INSTR_\w+)\s*,\s*(\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?\}")
+
+
+def _strip_comments(text: str) -> str:
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    return re.sub(r"//[^\n]*", " ", text)
+
+
+def parse(table_cpp: str, known_ids: set[str]) -> list[tuple[str, int, str, str | None, list]]:
+    """The table's entries in source order: (id, nparams, action, new type id, instructions)."""
+    text = _strip_comments(table_cpp)
+    start = text.index("g_conversion_table")
+    text = text[start:]
+    keys = list(_ENTRY.finditer(text))
+    if not keys:
+        raise SystemExit("no conversion_key entries found: is this table.cpp?")
+    entries = []
+    for i, key in enumerate(keys):
+        body = text[key.end() : keys[i + 1].start() if i + 1 < len(keys) else len(text)]
+        event_id, nparams = key.group(1), int(key.group(2))
+        action = _ACTION.search(body)
+        if action is None or action.group(1) not in ACTIONS:
+            raise SystemExit(f"{event_id}/{nparams}: no known action")
+        new_type = _TYPE.search(body)
+        instrs = []
+        found = _INSTRS.search(body)
+        if found:
+            for m in _INSTR.finditer(found.group(1)):
+                code, param, flag, callback = m.groups()
+                if code not in INSTRUCTIONS:
+                    raise SystemExit(f"{event_id}/{nparams}: unknown instruction {code}")
+                if flag not in (None, "CIF_NO_FLAGS", "CIF_FALLBACK_TO_EMPTY"):
+                    raise SystemExit(f"{event_id}/{nparams}: unknown instruction flag {flag}")
+                if callback is not None and callback not in CALLBACKS:
+                    raise SystemExit(f"{event_id}/{nparams}: no Python version of {callback}")
+                instrs.append(
+                    (
+                        INSTRUCTIONS[code],
+                        int(param),
+                        flag == "CIF_FALLBACK_TO_EMPTY",
+                        CALLBACKS.get(callback or ""),
+                    )
+                )
+        for name in (event_id, new_type.group(1) if new_type else None):
+            if name is not None and name not in known_ids:
+                raise SystemExit(f"{name} is not an event id of the schema")
+        entries.append(
+            (
+                event_id,
+                nparams,
+                ACTIONS[action.group(1)],
+                new_type.group(1) if new_type else None,
+                instrs,
+            )
+        )
+    return entries
+
+
+def _lit(value: object) -> str:
+    """A Python literal in ruff's style (double quotes)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(_lit(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+def render(entries: list, source: str) -> str:
+    """The generated module."""
+    out = [
+        "# Generated by scripts/gen_conversions.py from libscap's converter table",
+        "# (userspace/libscap/engine/savefile/converter/table.cpp)",
+        f"# of {source}.",
+        "# Do not edit: change the generator or refresh the table and run it again.",
+        '"""How libscap converts events of older layouts: (event id, nparams) -> conversion.',
+        "",
+        "Each value is ``(action, new type id or None, instructions)``; an instruction is",
+        "``(source, parameter, fallback_to_empty, callback)`` with source ``old``, ``enter``,",
+        "``default``, ``empty`` or ``callback``. :mod:`falco_plugin.event.convert` applies them.",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "Instruction = tuple[str, int, bool, str | None]",
+        "Conversion = tuple[str, str | None, tuple[Instruction, ...]]",
+        "",
+        f"LIBS_SOURCE = {_lit(source)}",
+        "",
+        "CONVERSIONS: dict[tuple[str, int], Conversion] = {",
+    ]
+    for event_id, nparams, action, new_type, instrs in entries:
+        key = _lit((event_id, nparams))
+        value = (action, new_type, tuple(tuple(i) for i in instrs))
+        line = f"    {key}: {_lit(value)},"
+        if len(line) <= 100:
+            out.append(line)
+            continue
+        out.append(f"    {key}: (")
+        out.append(f"        {_lit(action)},")
+        out.append(f"        {_lit(new_type)},")
+        inline = f"        {_lit(value[2])},"
+        if len(inline) <= 100:
+            out.append(inline)
+        else:
+            out.append("        (")
+            out.extend(f"            {_lit(tuple(i))}," for i in instrs)
+            out.append("        ),")
+        out.append("    ),")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (2, 3):
+        print(__doc__, file=sys.stderr)
+        return 2
+    table = Path(argv[1]).read_text()
+    source = argv[2] if len(argv) == 3 else "unknown libs version"
+    schema = json.loads(SCHEMA.read_text())
+    ids = {row["id"] for row in schema["event_types"]}
+    entries = parse(table, ids)
+    keys = [(e[0], e[1]) for e in entries]
+    if len(set(keys)) != len(keys):
+        raise SystemExit("duplicate (event, nparams) keys in the table")
+    OUTPUT.write_text(render(entries, source))
+    print(f"wrote {OUTPUT.relative_to(ROOT)}: {len(entries)} conversions")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
