@@ -4,7 +4,10 @@
 - :mod:`.typed`: :class:`Event`, :func:`decode`, :func:`event_class`, ``EVENT_CLASSES``;
 - :mod:`.params`: the value types (Errno, Flags, SockAddr, ...) and their codecs;
 - :mod:`.text`: ``Event.to_text()`` / ``Event.to_json()``;
-- :mod:`.plugin`: plugin (322) and async (402) events and JSON payloads.
+- :mod:`.plugin`: plugin (322) and async (402) events and JSON payloads;
+- :mod:`.capture`: scap capture files (``.scap``), read and written like libscap does, with
+  :mod:`.capture_blocks` (metadata blocks), :mod:`.convert` (older event layouts) and
+  :mod:`.replay` (what a host replay needs); imported on use, not by this package.
 
 The generated classes (``SyscallOpenE``, ``PluginEventE``, ...) are importable from here.
 """
