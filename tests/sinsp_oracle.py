@@ -1,35 +1,23 @@
-"""Real libsinsp (sinsp-example) and Falco as oracles for capture files.
-
-The real host is found through ``FALCO_PLUGIN_REALHOST=PREFIX`` (``PREFIX/bin/sinsp-example``,
-``PREFIX/bin/falco``); the tests that need it skip when it is unset.
+"""Real libsinsp (sinsp-example) as the oracle for capture files: run it, print our events
+the way its raw dump prints them. The real host comes from :mod:`falco_plugin.realhost`.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from falco_plugin.event._generated import EVENT_TABLE
 from falco_plugin.event.raw import RawEvent
+from falco_plugin.realhost import require, tool
 
 #: Parameter types libsinsp shows as ``<NA>`` when empty (its legacy NULL encoding).
 _NA_TYPES = frozenset({"PT_CHARBUF", "PT_FSPATH", "PT_FSRELPATH"})
 _CATEGORY = re.compile(r" category=\S+")
-
-
-def realhost() -> Path:
-    """The real host's prefix, or skip."""
-    prefix = os.environ.get("FALCO_PLUGIN_REALHOST")
-    if not prefix:
-        pytest.skip("FALCO_PLUGIN_REALHOST is not set: no real libsinsp/Falco to compare with")
-    return Path(prefix)
 
 
 def sinsp_example(capture: Path, *args: str, timeout: float = 60) -> list[str]:
@@ -37,7 +25,7 @@ def sinsp_example(capture: Path, *args: str, timeout: float = 60) -> list[str]:
 
     sinsp-example retries every 2 s forever after a read error: the timeout ends that.
     """
-    exe = realhost() / "bin" / "sinsp-example"
+    exe = tool(require(), "bin/sinsp-example")
     proc = subprocess.run(
         [str(exe), "-s", str(capture), "-a", *args],
         capture_output=True,
@@ -100,37 +88,3 @@ def raw_line(raw: RawEvent) -> str:
             data = b"<NA>\0"
         parts.append(f"{i}:{spec[0]}={hexdump(data)}")
     return " ".join(parts)
-
-
-def run_falco(
-    config: dict[str, Any], rules: str, tmp: Path, *args: str, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Falco with a config (as a dict, written as JSON, which is YAML), a rules file, options."""
-    exe = realhost() / "bin" / "falco"
-    rules_path = tmp / "rules.yaml"
-    rules_path.write_text(rules)
-    base = {
-        "rules_files": [str(rules_path)],
-        "load_plugins": [],
-        "watch_config_files": False,
-        "priority": "debug",
-        "json_output": True,
-        "buffered_outputs": False,
-        "stdout_output": {"enabled": True},
-        "syslog_output": {"enabled": False},
-        "log_stderr": True,
-        "log_syslog": False,
-        "log_level": "info",
-    }
-    cfg = tmp / "falco.yaml"
-    cfg.write_text(json.dumps({**base, **config}))
-    proc = subprocess.run(
-        [str(exe), "-c", str(cfg), *args], capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
-    return proc
-
-
-def alerts(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
-    """Falco's JSON alerts."""
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

@@ -27,6 +27,7 @@ from falco_plugin.event.capture import (
 )
 from falco_plugin.event.raw import RawEvent
 from falco_plugin.event.replay import replay_input
+from falco_plugin.realhost import FalcoPlugin, FalcoRun, require, run_falco
 from tests.capture_samples import (
     T0,
     current_events,
@@ -37,12 +38,12 @@ from tests.capture_samples import (
     threads,
     users,
 )
-from tests.sinsp_oracle import alerts, raw_line, realhost, run_falco, sinsp_json, sinsp_raw
+from tests.sinsp_oracle import raw_line, sinsp_json, sinsp_raw
 
 
 @pytest.fixture(autouse=True)
 def _needs_realhost() -> None:
-    realhost()
+    require()
 
 
 def _shown_lines(path: Path) -> list[str]:
@@ -188,8 +189,30 @@ _OPEN_RULE = """
 """
 
 
-def _replay_config(path: Path, **extra: Any) -> dict[str, Any]:
-    return {"engine": {"kind": "replay", "replay": {"capture_file": str(path)}}, **extra}
+def _replay(path: Path, rules: str, *options: str) -> FalcoRun:
+    """Falco replaying a capture: the replay engine feeds the syscall source."""
+    run = run_falco(
+        [],
+        rules,
+        options=[
+            "-o", "engine.kind=replay",
+            "-o", f"engine.replay.capture_file={path}",
+            "--enable-source", "syscall",
+            *options,
+        ],
+    )  # fmt: skip
+    assert run.ok, run.error
+    return run
+
+
+def _capture_options(prefix: Path) -> list[str]:
+    """Falco's capture feature on, from the first alert on, into ``prefix_*.scap``."""
+    return [
+        "-o", "capture.enabled=true",
+        "-o", f"capture.path_prefix={prefix}",
+        "-o", "capture.mode=all_rules",
+        "-o", "capture.default_duration=60000",
+    ]  # fmt: skip
 
 
 def test_falco_replays_an_sdk_capture(tmp_path: Path) -> None:
@@ -197,7 +220,7 @@ def test_falco_replays_an_sdk_capture(tmp_path: Path) -> None:
     user_list, group_list = users()
     events = [e for e, _, _ in current_events()] + old_events()[2:4]
     write_capture(path, events, threads=threads(), users=user_list, groups=group_list)
-    found = alerts(run_falco(_replay_config(path), _OPEN_RULE, tmp_path))
+    found = _replay(path, _OPEN_RULE).alerts
     fields = [a["output_fields"] for a in found]
     assert [a["rule"] for a in found] == ["open seen", "open seen"]
     assert fields[0]["fd.name"] == "/etc/hosts" and fields[0]["proc.name"] == "app"
@@ -216,9 +239,7 @@ def test_falco_writes_captures_the_sdk_reads(tmp_path: Path) -> None:
   output: "%evt.type"
   priority: INFO
 """
-    capture = {"enabled": True, "path_prefix": str(tmp_path / "falco"), "mode": "all_rules",
-               "default_duration": 60_000}  # fmt: skip
-    run_falco(_replay_config(source, capture=capture), rule, tmp_path)
+    _replay(source, rule, *_capture_options(tmp_path / "falco"))
     (written,) = sorted(tmp_path.glob("falco_*.scap"))
     assert written.read_bytes()[:2] == b"\x1f\x8b"  # Falco compresses its captures
     cap = read_capture(written)
@@ -238,7 +259,7 @@ def test_falco_writes_captures_the_sdk_reads(tmp_path: Path) -> None:
 
 
 def test_falco_captures_plugin_events_the_sdk_reads(tmp_path: Path) -> None:
-    prefix = realhost()
+    prefix = require()
     rule = """
 - rule: dummy seen
   desc: every event of the dummy source
@@ -247,20 +268,11 @@ def test_falco_captures_plugin_events_the_sdk_reads(tmp_path: Path) -> None:
   priority: INFO
   source: dummy_c
 """
-    plugin = {
-        "name": "dummy_c",
-        "library_path": str(prefix / "out" / "libdummy_c_O2.so"),
-        "init_config": json.dumps({"jitter": 0}),
-        "open_params": json.dumps({"start": 1, "maxEvents": 5}),
-    }
-    config = {
-        "plugins": [plugin],
-        "load_plugins": ["dummy_c"],
-        "capture": {"enabled": True, "path_prefix": str(tmp_path / "falco"),
-                    "mode": "all_rules", "default_duration": 60_000},
-    }  # fmt: skip
-    proc = run_falco(config, rule, tmp_path, "--disable-source", "syscall")
-    assert len(alerts(proc)) == 5
+    plugin = FalcoPlugin(
+        prefix / "out" / "libdummy_c_O2.so", {"jitter": 0}, json.dumps({"start": 1, "maxEvents": 5})
+    )
+    run = run_falco([plugin], rule, options=_capture_options(tmp_path / "falco"))
+    assert run.ok and len(run.alerts) == 5, run.error
     (written,) = sorted(tmp_path.glob("falco_*.scap"))
     cap = read_capture(written)
     payloads = [e.decode().params.event_data for e in cap.events]
