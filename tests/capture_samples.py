@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from falco_plugin.event import (
     DynParam,
@@ -17,6 +18,7 @@ from falco_plugin.event import (
 )
 from falco_plugin.event.capture import (
     STATE_ONLY,
+    CaptureWriter,
     FdInfo,
     FdType,
     Group,
@@ -224,3 +226,26 @@ def old_events() -> list[Event]:
         Event(c("PPME_SOCKET_GETSOCKNAME_E")(), ts=T0 + 18, tid=100),
         Event(c("PPME_SYSCALL_UMOUNT_X")(res=0, name="/mnt"), ts=T0 + 19, tid=90),
     ]
+
+
+def write_rich(target: Any, **options: Any) -> list[bytes]:
+    """Write every sample (metadata, current and large events) to ``target``; returns the
+    bytes of the events written, in order."""
+    user_list, group_list = users()
+    written = []
+    with CaptureWriter(
+        target,
+        machine_info=machine(),
+        threads=threads(),
+        interfaces=interfaces(),
+        users=user_list,
+        groups=group_list,
+        **options,
+    ) as writer:
+        for event, cpu, flags in current_events():
+            writer.write(event, cpu=cpu, flags=flags)
+            written.append(event.encode())
+        for event in plugin_events():
+            writer.write(event)
+            written.append(event.encode())
+    return written

@@ -39,29 +39,8 @@ from tests.capture_samples import (
     plugin_events,
     threads,
     users,
+    write_rich,
 )
-
-
-def _rich(path: Path | io.BytesIO, **options: object) -> list[bytes]:
-    """Write the rich sample capture; returns the event bytes in order."""
-    user_list, group_list = users()
-    written = []
-    with CaptureWriter(
-        path,  # type: ignore[arg-type]
-        machine_info=machine(),
-        threads=threads(),
-        interfaces=interfaces(),
-        users=user_list,
-        groups=group_list,
-        **options,  # type: ignore[arg-type]
-    ) as writer:
-        for event, cpu, flags in current_events():
-            writer.write(event, cpu=cpu, flags=flags)
-            written.append(event.encode())
-        for event in plugin_events():
-            writer.write(event)
-            written.append(event.encode())
-    return written
 
 
 def _small(events: list[Event] | None = None, **options: object) -> bytes:
@@ -76,7 +55,7 @@ def _small(events: list[Event] | None = None, **options: object) -> bytes:
 @pytest.mark.parametrize("compress", [False, True])
 def test_round_trip_keeps_everything(tmp_path: Path, compress: bool) -> None:
     path = tmp_path / "rich.scap"
-    written = _rich(path, compress=compress)
+    written = write_rich(path, compress=compress)
     assert (path.read_bytes()[:2] == b"\x1f\x8b") == compress
     cap = read_capture(path)
     section = cap.section
@@ -102,7 +81,7 @@ def test_round_trip_keeps_everything(tmp_path: Path, compress: bool) -> None:
 
 def test_sources_path_bytes_and_file_objects(tmp_path: Path) -> None:
     path = tmp_path / "c.scap"
-    written = _rich(path)
+    written = write_rich(path)
     data = path.read_bytes()
     for source in (path, str(path), data, bytearray(data), io.BytesIO(data)):
         assert [e.tobytes() for e in read_capture(source).events] == written

@@ -21,7 +21,6 @@ import pytest
 from falco_plugin.event import Event, event_class
 from falco_plugin.event.capture import (
     CaptureLayout,
-    CaptureWriter,
     read_capture,
     write_capture,
 )
@@ -37,6 +36,7 @@ from tests.capture_samples import (
     plugin_events,
     threads,
     users,
+    write_rich,
 )
 from tests.sinsp_oracle import raw_line, sinsp_json, sinsp_raw
 
@@ -60,19 +60,7 @@ def _shown_lines(path: Path) -> list[str]:
 
 def test_sdk_capture_events_match_sinsp(tmp_path: Path) -> None:
     path = tmp_path / "rich.scap"
-    user_list, group_list = users()
-    with CaptureWriter(
-        path,
-        machine_info=machine(),
-        threads=threads(),
-        interfaces=interfaces(),
-        users=user_list,
-        groups=group_list,
-    ) as writer:
-        for event, cpu, flags in current_events():
-            writer.write(event, cpu=cpu, flags=flags)
-        for event in plugin_events():
-            writer.write(event)
+    write_rich(path)
     ours = _shown_lines(path)
     assert len(ours) == len(current_events()) - 1 + len(plugin_events())  # one is state-only
     assert sinsp_raw(path) == ours

@@ -107,6 +107,14 @@ class Cursor:
     def text(self, limit: int, name: str) -> str:
         return _text(self.blob(limit, name))
 
+    def end_entry(self, start: int, length: int, what: str) -> None:
+        """Move to the end of an entry of ``length`` bytes that began at ``start`` (skipping
+        fields of newer versions); an entry whose known fields overflow it is an error."""
+        used = self.pos - start
+        if used > length:
+            raise CaptureFormatError(f"{self.what}: {what} of {length} bytes holds {used}")
+        self.take(length - used)
+
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -333,12 +341,7 @@ class FdInfo:
             info.type = FdType.UNSUPPORTED
             info.name = f"unknown-type:[{kind}]"
         if sub_len:
-            used = cur.pos - start
-            if used > sub_len:
-                raise CaptureFormatError(
-                    f"fd list entry of {sub_len} bytes holds {used} bytes of fd {fd}"
-                )
-            cur.take(sub_len - used)
+            cur.end_entry(start, sub_len, f"the entry of fd {fd}")
         return info
 
 
@@ -515,12 +518,7 @@ class ThreadInfo:
                 if cur.pos - start + st.size > sub_len:
                     continue  # libscap tests each field on its own
                 setattr(info, name, st.unpack(cur.take(st.size))[0])
-            used = cur.pos - start
-            if used > sub_len:
-                raise CaptureFormatError(
-                    f"process list entry of {sub_len} bytes holds {used} bytes of thread {tid}"
-                )
-            cur.take(sub_len - used)
+            cur.end_entry(start, sub_len, f"the entry of thread {tid}")
         return info
 
 
@@ -598,9 +596,7 @@ def decode_interfaces(body: bytes, version: int) -> list[Interface]:
         addr, mask, bcast = (ipaddress.ip_address(v) for v in values[:3])
         out.append(Interface(name, addr, mask, bcast, values[3] if len(values) > 3 else 0, kind))
         if size is not None:
-            if cur.pos - start > size:
-                raise CaptureFormatError(f"interface list: entry of {size} bytes overflows")
-            cur.take(size - (cur.pos - start))
+            cur.end_entry(start, size, f"the entry of {name}")
     return out
 
 
@@ -648,10 +644,7 @@ def decode_users(body: bytes, version: int) -> tuple[list[User], list[Group]]:
             gid = cur.u32()
             groups.append(Group(gid, cur.text(limit, "group name")))
         if sub_len:
-            used = cur.pos - start
-            if used > sub_len:
-                raise CaptureFormatError(f"user list entry of {sub_len} bytes overflows")
-            cur.take(sub_len - used)
+            cur.end_entry(start, sub_len, "an entry")
     return users, groups
 
 
