@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import struct
 from pathlib import Path
 
@@ -491,3 +492,25 @@ def test_replay_input_threads_and_shown_events() -> None:
     assert by_fd[10]["name"] == "10.0.0.5:41000->10.0.0.9:22"
     assert by_fd[0]["open_flags"] == 2 and by_fd[0]["dev"] == 0x19
     assert shell["tty"] == 34816 and shell["env"] == ["HOME=/home/a", "TERM=xterm"]
+
+
+def test_replay_fixture_loads_in_the_sdk_host(tmp_path: Path) -> None:
+    """Today's SDK host takes the fixture as ``--threads-fixture`` (the shape it documents)."""
+    from falco_plugin.host import parse_json_lines, run_host
+    from tests.chost import REFERENCE, compile_plugin
+
+    path = tmp_path / "rich.scap"
+    write_rich(path)
+    fixture = tmp_path / "threads.json"
+    fixture.write_text(json.dumps(replay_input(path).threads))
+    plugin = compile_plugin(REFERENCE, tmp_path / "libref.so")
+    proc = run_host(["run", "--json", "--quiet", "--threads-fixture", f"@{fixture}",
+                     "--dump-table", "threads", str(plugin)])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (table,) = [r["table"] for r in parse_json_lines(proc.stdout) if "table" in r]
+    entries = {e["key"]: e["fields"] for e in table["entries"]}
+    for info in threads():
+        got = entries[info.tid]
+        assert (got["comm"], got["exe_path"], got["pid"]) == (info.comm, info.exepath, info.pid)
+        assert got["file_descriptors"] == {"size": len(info.fds)}
+        assert got["args"] == {"size": len(info.args)}

@@ -110,6 +110,8 @@ _EV_TYPES = {v: k for k, v in EV_BLOCKS.items() if k != 0x8010ABCD}
 
 #: ``SCAP_DF_STATE_ONLY``: the event updates state but is not shown (a filtered-out event).
 STATE_ONLY = 1
+#: ``SCAP_DF_LARGE``: libscap's dumper takes it from the event type and never stores it.
+_DF_LARGE = 4
 #: Bytes of a non-large event block libscap reads (READER_BUF_SIZE), trailer included.
 MAX_SMALL_BLOCK = 1 << 16
 _CHUNK = 1 << 20
@@ -662,6 +664,7 @@ def _shb() -> bytes:
 def _event_block(data: bytes, cpu: int, flags: int, version: int) -> bytes:
     etype = struct.unpack_from("<H", data, 20)[0]
     large = _LARGE[etype]
+    flags &= ~_DF_LARGE
     if not 0 <= cpu <= 0xFFFF or not 0 <= flags <= 0xFFFFFFFF:
         raise ValueError(f"cpu {cpu} or flags {flags} out of range (u16, u32)")
     if version == 1:
