@@ -4,22 +4,36 @@ The shim calls only this module (and, on the hot path, the instance's bound ``ne
 Everything here takes and returns plain Python values (str, bytes, ints, tuples): the shim
 owns every buffer the host sees. Any exception raised here is caught by the shim, turned
 into an error code and a message for ``get_last_error`` via :func:`format_error`.
+
+The shim runs this module inside the plugin library's import space (``_space.py``), so each
+library has its own copy of the SDK. What the shim calls here (names, arguments, results)
+is the **runtime protocol**: :data:`PROTOCOL` is baked into every built library and checked
+at init against the SDK found in the space. Bump it on any change the shim would notice.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-import sys
 from typing import Any
 
 from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
 from .config import ConfigError, config_type_of, parse_config
 from .events import PluginEvent
-from .loader import PluginRef, load_class
+from .loader import find_class
 from .logs import HostLogFn, RateLimiter, host_handler
 from .source import SourceInstance, SourcePlugin, open_params_json
 
+# 1: before import spaces (create took extra sys.path entries); 2: create takes the space
+PROTOCOL = 2
+
 _CLEAN_ERRORS = (PluginError, ConfigError)
+
+
+def sdk_attr(module: str, name: str) -> Any:
+    """An attribute of a module of this SDK copy (``module`` relative to the package): how
+    the shim gets the SDK's classes of its own import space."""
+    return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
 def format_error(exc: BaseException) -> str:
@@ -37,35 +51,41 @@ def format_error(exc: BaseException) -> str:
 
 
 def create(
+    space: Any,
     module_file: str,
     module_name: str,
     class_name: str,
     config: str,
     log: Any,
-    extra_paths: str,
     tables: Any = None,
 ) -> Runtime:
-    """Import the plugin, route its logger to the host, parse the config, build the plugin.
+    """Import the plugin in its import space, route its logs to the host, parse the config,
+    build the plugin object.
 
-    ``extra_paths`` (newline-separated) are added to ``sys.path`` first: the folder the
-    plugin was built from, for ``module:Class`` plugins.
+    The plugin is the file ``module_file`` or, when that is empty, the module
+    ``module_name`` found through the space's roots.
     """
-    for folder in filter(None, extra_paths.split("\n")):
-        if folder not in sys.path:
-            sys.path.append(folder)
-    cls = load_class(PluginRef(module_file, module_name, class_name))
-    return Runtime(cls, config, log, tables)
+    module = space.load_file(module_file) if module_file else space.import_module(module_name)
+    cls = find_class(module, class_name)
+    return Runtime(cls, config, log, tables, log_root=space.prefix)
 
 
 class Runtime:
     """One per ``ss_plugin_t*``: the author's plugin object and the API calls on it."""
 
     def __init__(
-        self, cls: type[Plugin], raw_config: str, log: HostLogFn | None, tables: Any = None
+        self,
+        cls: type[Plugin],
+        raw_config: str,
+        log: HostLogFn | None,
+        tables: Any = None,
+        *,
+        log_root: str | None = None,
     ) -> None:
         self.cls = cls
         self.config_type = config_type_of(cls)
-        self._handler = host_handler(plugin_logger_name(cls))
+        # in an import space every module of the plugin logs under the space's name
+        self._handler = host_handler(log_root or plugin_logger_name(cls))
         self.logger = logging.getLogger(plugin_logger_name(cls))
         if log is not None:
             self._handler.attach(id(self), log)

@@ -111,11 +111,15 @@ def plugin_logger_name(cls: type) -> str:
     return cls.__module__
 
 
+# "falco_plugin." or, in a plugin library's import space, "<space>.falco_plugin."
+_SDK_MODULES = __name__.rpartition(".")[0] + "."
+
+
 def defines(cls: type, name: str) -> bool:
     """True when ``cls`` (not only the SDK's base classes) defines the attribute ``name``."""
     for klass in cls.__mro__:
         if name in vars(klass):
-            return not klass.__module__.startswith("falco_plugin.")
+            return not klass.__module__.startswith(_SDK_MODULES)
     return False
 
 

@@ -1,18 +1,24 @@
 """Finding a plugin class from what the user gives the CLI: ``path/plugin.py[:Class]``
-or ``package.module:Class``; used both at build time and inside the embedded interpreter."""
+or ``package.module:Class``, and the import roots the plugin's library is built with.
+
+At build time (and in tests) a plugin is imported in an import space of its own, with the
+roots its library will have (see ``_space.py``), so the build sees what init will see.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import re
-import sys
-import zlib
+import site
+import threading
+from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
+from ._space import PRIVATE, SDK, SDK_PACKAGE, SHARED, ImportSpace, Root
 from .base import Plugin
+
+SDK_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 class PluginLoadError(Exception):
@@ -43,36 +49,65 @@ class PluginRef(NamedTuple):
         return cls("", path_part, class_name)
 
 
-def unique_module_name(path: str) -> str:
-    """A module name for a plugin file that cannot collide with another plugin's."""
-    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
-    return f"falco_plugin_user_{stem}_{zlib.crc32(path.encode()):08x}"
+def site_folders() -> list[str]:
+    """This interpreter's site-packages folders and the folders their ``.pth`` files add
+    (editable installs), in ``site``'s order."""
+    folders: list[str] = []
+    for base in site.getsitepackages():
+        if not os.path.isdir(base):
+            continue
+        folders.append(base)
+        for pth in sorted(p for p in os.listdir(base) if p.endswith(".pth")):
+            try:
+                with open(os.path.join(base, pth), encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                folder = os.path.normpath(os.path.join(base, line))
+                if os.path.isdir(folder):
+                    folders.append(folder)
+    return folders
+
+
+def import_roots(ref: PluginRef) -> list[Root]:
+    """The roots of a plugin's import space: its own folder (the current one for a module
+    reference), the SDK, and this environment's site-packages."""
+    own = os.path.dirname(ref.module_file) if ref.module_file else os.getcwd()
+    roots = [Root(PRIVATE, own), Root(SDK, SDK_ROOT)]
+    roots += [Root(SHARED, folder) for folder in site_folders()]
+    return roots
+
+
+_spaces: dict[PluginRef, ImportSpace] = {}
+_spaces_lock = threading.Lock()
+
+
+def space_for(ref: PluginRef) -> ImportSpace:
+    """The import space a plugin is loaded in at build time (one per plugin, kept for the
+    process). The SDK is this process's own: it is the one the library will be built with."""
+    key = ref._replace(class_name="")
+    with _spaces_lock:
+        space = _spaces.get(key)
+        if space is None:
+            label = os.path.splitext(os.path.basename(ref.module_file))[0] or ref.module_name
+            space = _spaces[key] = ImportSpace(label, import_roots(ref), host_names=[SDK_PACKAGE])
+        return space
 
 
 def import_module(ref: PluginRef) -> ModuleType:
-    """Import the module of a plugin (once per interpreter, under a collision-free name)."""
-    if not ref.module_file:
-        try:
-            return importlib.import_module(ref.module_name)
-        except Exception as exc:
-            raise PluginLoadError(f"cannot import {ref.module_name}: {exc!r}") from exc
-    name = unique_module_name(ref.module_file)
-    if name in sys.modules:
-        return sys.modules[name]
-    folder = os.path.dirname(ref.module_file)
-    if folder not in sys.path:  # sibling modules of the plugin file
-        sys.path.append(folder)
-    spec = importlib.util.spec_from_file_location(name, ref.module_file)
-    if spec is None or spec.loader is None:
-        raise PluginLoadError(f"cannot load {ref.module_file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    """Import the module of a plugin in its import space (once per process)."""
+    space = space_for(ref)
     try:
-        spec.loader.exec_module(module)
-    except BaseException as exc:
-        del sys.modules[name]
-        raise PluginLoadError(f"importing {ref.module_file} failed: {exc!r}") from exc
-    return module
+        if ref.module_file:
+            return space.load_file(ref.module_file)
+        return space.import_module(ref.module_name)
+    except Exception as exc:
+        what = ref.module_file or ref.module_name
+        raise PluginLoadError(f"importing {what} failed: {exc!r}") from exc
 
 
 def find_class(module: ModuleType, class_name: str) -> type[Plugin]:

@@ -12,6 +12,7 @@
 #include <Python.h>
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -60,6 +61,7 @@ typedef struct fp_state {
     char *event_text;
     ss_plugin_metric *metrics;
     char *metric_names;
+    int holds_space; /* counted in g_live_states */
 } fp_state;
 
 typedef struct fp_batch {
@@ -84,13 +86,24 @@ typedef struct fp_logger {
     ss_plugin_log_fn_t log_fn;
 } fp_logger;
 
-/* Python objects shared by every state of this plugin; created once, never freed. */
+/* Python objects shared by every state of this plugin library. */
 static pthread_mutex_t g_start_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_ready;
-static PyObject *g_runtime;     /* module falco_plugin._runtime */
-static PyObject *g_timeout_exc; /* falco_plugin.source.Timeout */
-static PyObject *g_eof_exc;     /* falco_plugin.source.Eof */
-static PyTypeObject *g_batch_type;
+static PyTypeObject *g_batch_type; /* independent of the SDK: made once, never freed */
+static PyObject *g_bootstrap;      /* the baked falco_plugin/_space.py, run once */
+static int g_live_states;          /* states holding the import space */
+
+/* The import space and what the shim uses of the SDK imported in it: replaced when the
+ * space is opened again after the last state of this library was destroyed. */
+static struct {
+    PyObject *space;       /* falco_plugin._space.ImportSpace */
+    PyObject *runtime;     /* the space's falco_plugin._runtime */
+    PyObject *timeout_exc; /* source.Timeout */
+    PyObject *eof_exc;     /* source.Eof */
+    PyObject *table_error; /* tables.TableError, on first use */
+    PyObject *located_cls; /* extract.Located, on first use */
+    PyObject *async_error; /* async_event.AsyncEventError, on first use */
+} g_sdk;
 
 /* ------------------------------------------------------------------ errors */
 
@@ -122,12 +135,12 @@ static void fp_error_from_python(fp_state *st, const char *where) {
     PyErr_NormalizeException(&type, &value, &tb);
     if (value && tb) PyException_SetTraceback(value, tb);
     PyObject *msg = NULL;
-    if (value && g_runtime) {
-        if (where && st && st->rt)
-            msg = PyObject_CallMethod(st->rt, "report", "sO", where, value);
-        else
-            msg = PyObject_CallMethod(g_runtime, "format_error", "O", value);
-    }
+    if (value && where && st && st->rt)
+        msg = PyObject_CallMethod(st->rt, "report", "sO", where, value);
+    else if (value && g_sdk.runtime)
+        msg = PyObject_CallMethod(g_sdk.runtime, "format_error", "O", value);
+    else if (value)
+        msg = PyObject_Str(value);
     if (st) fp_copy_utf8(st->last_error, sizeof st->last_error, msg, "unknown Python error");
     PyErr_Clear();
     Py_XDECREF(msg);
@@ -136,242 +149,13 @@ static void fp_error_from_python(fp_state *st, const char *where) {
     Py_XDECREF(tb);
 }
 
-/* ------------------------------------------------------------------ GIL */
 
-/*
- * Each host thread gets one Python thread state that lives as long as the thread (made
- * by a first PyGILState_Ensure that is never released), so every later call only takes
- * and drops the GIL. Between calls the GIL is free and Python threads run.
- */
-static __thread int fp_tls_pinned;
-
-static PyGILState_STATE fp_enter(void) {
-    if (!fp_tls_pinned) {
-        if (PyGILState_GetThisThreadState() == NULL) {
-            (void)PyGILState_Ensure();
-            (void)PyEval_SaveThread();
-        }
-        fp_tls_pinned = 1;
-    }
-    return PyGILState_Ensure();
+static PyObject *fp_str(const char *s) {
+    return PyUnicode_DecodeUTF8(s ? s : "", (Py_ssize_t)strlen(s ? s : ""), "surrogateescape");
 }
 
-static void fp_leave(PyGILState_STATE g) { PyGILState_Release(g); }
-
-/* ------------------------------------------------------------------ signals */
-
-static const int fp_signals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGPIPE,
-                                 SIGXFSZ, SIGUSR1, SIGUSR2, SIGCHLD, SIGALRM};
-#define FP_NSIGNALS (sizeof fp_signals / sizeof fp_signals[0])
-
-typedef struct { struct sigaction act[FP_NSIGNALS]; } fp_sigsave;
-
-static void fp_signals_save(fp_sigsave *s) {
-    for (size_t i = 0; i < FP_NSIGNALS; i++) sigaction(fp_signals[i], NULL, &s->act[i]);
-}
-
-/* Put the saved dispositions back; returns the first signal found changed, or 0. */
-static int fp_signals_restore(const fp_sigsave *s) {
-    int changed = 0;
-    for (size_t i = 0; i < FP_NSIGNALS; i++) {
-        struct sigaction now;
-        sigaction(fp_signals[i], &s->act[i], &now);
-        if (!changed && now.sa_handler != s->act[i].sa_handler) changed = fp_signals[i];
-    }
-    return changed;
-}
-
-/* ------------------------------------------------------------------ the event batch */
-
-static int fp_batch_reserve(fp_batch *b, size_t extra) {
-    if (b->len + extra <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 64 * 1024;
-    while (cap < b->len + extra) cap *= 2;
-    uint8_t *p = realloc(b->buf, cap);
-    if (!p) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->buf = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int fp_batch_check_open(fp_batch *b) {
-    if (b->open) return 0;
-    PyErr_SetString(PyExc_RuntimeError,
-                    "the event batch can only be filled while next_batch() runs");
-    return -1;
-}
-
-static int fp_put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); return 2; }
-static int fp_put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); return 4; }
-static int fp_put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); return 8; }
-
-/* Append a plugin event (type 322) carrying `data`. */
-static int fp_batch_put(fp_batch *b, const char *data, Py_ssize_t n, uint64_t ts) {
-    if ((uint64_t)n > (uint64_t)UINT32_MAX - FP_PLUGINEVENT_PAYLOAD_OFFSET) {
-        PyErr_SetString(PyExc_ValueError, "event payload too large (max 4 GiB)");
-        return -1;
-    }
-    size_t total = FP_PLUGINEVENT_PAYLOAD_OFFSET + (size_t)n;
-    if (fp_batch_reserve(b, FP_ALIGN8(total)) < 0) return -1;
-    uint8_t *p = b->buf + b->len;
-    p += fp_put_u64(p, ts);
-    p += fp_put_u64(p, UINT64_MAX); /* tid: none */
-    p += fp_put_u32(p, (uint32_t)total);
-    p += fp_put_u16(p, FP_PLUGINEVENT_TYPE);
-    p += fp_put_u32(p, 2);
-    p += fp_put_u32(p, 4);
-    p += fp_put_u32(p, (uint32_t)n);
-    p += fp_put_u32(p, (uint32_t)FP_META_ID);
-    if (n) memcpy(p, data, (size_t)n);
-    b->len += FP_ALIGN8(total);
-    b->count++;
-    return 0;
-}
-
-/* The bytes of a payload argument: bytes and str without copies, any buffer otherwise. */
-static int fp_payload_add(fp_batch *b, PyObject *payload, uint64_t ts) {
-    if (PyBytes_CheckExact(payload))
-        return fp_batch_put(b, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), ts);
-    if (PyUnicode_Check(payload)) {
-        Py_ssize_t n;
-        const char *s = PyUnicode_AsUTF8AndSize(payload, &n);
-        return s ? fp_batch_put(b, s, n, ts) : -1;
-    }
-    Py_buffer view;
-    if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) < 0) {
-        PyErr_Format(PyExc_TypeError,
-                     "an event payload must be bytes, bytearray, memoryview or str, not %.100s",
-                     Py_TYPE(payload)->tp_name);
-        return -1;
-    }
-    int rc = fp_batch_put(b, view.buf, view.len, ts);
-    PyBuffer_Release(&view);
-    return rc;
-}
-
-static int fp_parse_ts(PyObject *obj, uint64_t *ts) {
-    if (obj == NULL || obj == Py_None) {
-        *ts = FP_TS_NOW;
-        return 0;
-    }
-    unsigned long long v = PyLong_AsUnsignedLongLong(obj);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_SetString(PyExc_ValueError, "ts must be None or an int in [0, 2**64)");
-        return -1;
-    }
-    *ts = v;
-    return 0;
-}
-
-static PyObject *fp_batch_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                              PyObject *kwnames) {
-    fp_batch *b = (fp_batch *)self;
-    PyObject *ts_obj = nargs > 1 ? args[1] : NULL;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs < 1 || nargs > 2 || nargs + nkw > 2) {
-        PyErr_SetString(PyExc_TypeError, "add(payload, ts=None) takes one or two arguments");
-        return NULL;
-    }
-    if (nkw == 1) {
-        if (ts_obj || !PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0)) ||
-            PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "ts") != 0) {
-            PyErr_SetString(PyExc_TypeError, "add() only takes the keyword argument 'ts'");
-            return NULL;
-        }
-        ts_obj = args[1];
-    }
-    uint64_t ts;
-    if (fp_batch_check_open(b) < 0 || fp_parse_ts(ts_obj, &ts) < 0) return NULL;
-    if (fp_payload_add(b, args[0], ts) < 0) return NULL;
-    Py_RETURN_NONE;
-}
-
-static PyObject *fp_batch_add_many(PyObject *self, PyObject *payloads) {
-    fp_batch *b = (fp_batch *)self;
-    if (fp_batch_check_open(b) < 0) return NULL;
-    PyObject *seq = PySequence_Fast(payloads, "add_many() takes an iterable of payloads");
-    if (!seq) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (fp_payload_add(b, items[i], FP_TS_NOW) < 0) {
-            Py_DECREF(seq);
-            return NULL;
-        }
-    }
-    Py_DECREF(seq);
-    Py_RETURN_NONE;
-}
-
-/* Append an already encoded event after checking that its framing is consistent. */
-static PyObject *fp_batch_add_event(PyObject *self, PyObject *raw) {
-    fp_batch *b = (fp_batch *)self;
-    if (fp_batch_check_open(b) < 0) return NULL;
-    Py_buffer view;
-    if (PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE) < 0) return NULL;
-    const uint8_t *p = view.buf;
-    uint32_t len = 0, nparams = 0;
-    uint16_t type = 0;
-    const char *bad = NULL;
-    if ((size_t)view.len < FP_EVENT_HEADER_LEN) {
-        bad = "shorter than an event header";
-    } else {
-        memcpy(&len, p + 16, 4);
-        memcpy(&type, p + 20, 2);
-        memcpy(&nparams, p + 22, 4);
-        if (len != (uint64_t)view.len)
-            bad = "its header length does not match its size";
-        else if (FP_META_ID != 0 && (type != FP_PLUGINEVENT_TYPE || nparams != 2))
-            bad = "a plugin with an id can only emit plugin events (type 322, 2 params)";
-    }
-    int rc = -1;
-    if (bad) {
-        PyErr_Format(PyExc_ValueError, "malformed event: %s", bad);
-    } else if (fp_batch_reserve(b, FP_ALIGN8(len)) == 0) {
-        memcpy(b->buf + b->len, p, len);
-        b->len += FP_ALIGN8(len);
-        b->count++;
-        rc = 0;
-    }
-    PyBuffer_Release(&view);
-    if (rc < 0) return NULL;
-    Py_RETURN_NONE;
-}
-
-static Py_ssize_t fp_batch_length(PyObject *self) { return ((fp_batch *)self)->count; }
-
-static void fp_batch_dealloc(PyObject *self) {
-    PyTypeObject *tp = Py_TYPE(self);
-    free(((fp_batch *)self)->buf);
-    PyObject_Free(self);
-    Py_DECREF(tp);
-}
-
-static PyMethodDef fp_batch_methods[] = {
-    {"add", (PyCFunction)(void (*)(void))fp_batch_add, METH_FASTCALL | METH_KEYWORDS,
-     "add(payload, ts=None): append a plugin event; ts None lets the host stamp it."},
-    {"add_many", fp_batch_add_many, METH_O,
-     "add_many(payloads): append one plugin event per payload (the fast path)."},
-    {"add_event", fp_batch_add_event, METH_O,
-     "add_event(raw): append an already encoded event."},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyType_Slot fp_batch_slots[] = {
-    {Py_tp_methods, fp_batch_methods},
-    {Py_sq_length, (void *)fp_batch_length},
-    {Py_tp_dealloc, (void *)fp_batch_dealloc},
-    {Py_tp_doc, "The host's event batch: C memory, valid until the next next_batch call."},
-    {0, NULL},
-};
-
-static PyType_Spec fp_batch_spec = {
-    "falco_plugin.NativeEventBatch", sizeof(fp_batch), 0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, fp_batch_slots,
-};
+#include "shim_batch.c"
+#include "shim_interp.c"
 
 /* ------------------------------------------------------------------ host logger */
 
@@ -411,117 +195,6 @@ static PyObject *fp_make_logger(const ss_plugin_init_input *in) {
     return fn;
 }
 
-/* ------------------------------------------------------------------ interpreter start */
-
-static PyObject *fp_import_attr(const char *module, const char *name) {
-    PyObject *mod = PyImport_ImportModule(module);
-    if (!mod) return NULL;
-    PyObject *attr = PyObject_GetAttrString(mod, name);
-    Py_DECREF(mod);
-    return attr;
-}
-
-/* With the GIL held: import the SDK runtime (from the build's SDK path if needed). */
-static int fp_setup_python(char *err, size_t errlen) {
-    if (g_runtime) return 0;
-    PyObject *rt = PyImport_ImportModule("falco_plugin._runtime");
-    if (!rt) {
-        PyErr_Clear();
-        PyObject *path = PySys_GetObject("path"); /* borrowed */
-        PyObject *sdk = PyUnicode_FromString(FP_SDK_PATH);
-        if (path && sdk) PyList_Append(path, sdk);
-        Py_XDECREF(sdk);
-        rt = PyImport_ImportModule("falco_plugin._runtime");
-    }
-    PyObject *timeout = rt ? fp_import_attr("falco_plugin.source", "Timeout") : NULL;
-    PyObject *eof = timeout ? fp_import_attr("falco_plugin.source", "Eof") : NULL;
-    PyObject *batch_type = eof ? PyType_FromSpec(&fp_batch_spec) : NULL;
-    if (!batch_type) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyObject *text = value ? PyObject_Str(value) : NULL;
-        char detail[512];
-        fp_copy_utf8(detail, sizeof detail, text, "unknown error");
-        snprintf(err, errlen, "cannot import the falco_plugin SDK in %s: %s", FP_PY_EXECUTABLE,
-                 detail);
-        Py_XDECREF(text);
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
-        PyErr_Clear();
-        Py_XDECREF(rt);
-        Py_XDECREF(timeout);
-        Py_XDECREF(eof);
-        return -1;
-    }
-    g_runtime = rt;
-    g_timeout_exc = timeout;
-    g_eof_exc = eof;
-    g_batch_type = (PyTypeObject *)batch_type;
-    return 0;
-}
-
-static int fp_version_matches(char *err, size_t errlen) {
-    int major = 0, minor = 0;
-    if (sscanf(Py_GetVersion(), "%d.%d", &major, &minor) == 2 && major == PY_MAJOR_VERSION &&
-        minor == PY_MINOR_VERSION)
-        return 1;
-    snprintf(err, errlen,
-             "this process already runs Python %d.%d but the plugin was built for Python %d.%d; "
-             "rebuild it with that interpreter",
-             major, minor, PY_MAJOR_VERSION, PY_MINOR_VERSION);
-    return 0;
-}
-
-static int fp_start_interpreter(char *err, size_t errlen) {
-    PyConfig config;
-    PyConfig_InitIsolatedConfig(&config); /* no env vars, user site or cwd on sys.path */
-    config.install_signal_handlers = 0;
-    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, FP_PY_EXECUTABLE);
-    if (!PyStatus_Exception(status))
-        status = PyConfig_SetBytesString(&config, &config.executable, FP_PY_EXECUTABLE);
-    if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
-    PyConfig_Clear(&config);
-    if (PyStatus_Exception(status)) {
-        snprintf(err, errlen, "cannot start Python (%s): %s", FP_PY_EXECUTABLE,
-                 status.err_msg ? status.err_msg : "unknown error");
-        return -1;
-    }
-    return 0;
-}
-
-/* Make the interpreter and the SDK runtime ready; safe to call from any init. */
-static int fp_python_start(char *err, size_t errlen) {
-    int rc = 0;
-    pthread_mutex_lock(&g_start_lock);
-    if (!g_ready) {
-        if (!Py_IsInitialized()) {
-            fp_sigsave saved;
-            fp_signals_save(&saved);
-            rc = fp_start_interpreter(err, errlen);
-            if (rc == 0) {
-                /* this thread holds the GIL now: set up, then let it go for good */
-                rc = fp_setup_python(err, errlen);
-                (void)PyEval_SaveThread();
-                fp_tls_pinned = 1;
-            }
-            (void)fp_signals_restore(&saved);
-        } else if (!fp_version_matches(err, errlen)) {
-            rc = -1;
-        } else {
-            PyGILState_STATE g = fp_enter();
-            rc = fp_setup_python(err, errlen);
-            fp_leave(g);
-        }
-        g_ready = rc == 0;
-    }
-    pthread_mutex_unlock(&g_start_lock);
-    return rc;
-}
-
-static PyObject *fp_str(const char *s) {
-    return PyUnicode_DecodeUTF8(s ? s : "", (Py_ssize_t)strlen(s ? s : ""), "surrogateescape");
-}
 
 static int fp_extract_setup(fp_state *st);
 static void fp_extract_free(struct fp_extractor *x);
@@ -545,25 +218,16 @@ FP_EXPORT const char *plugin_get_init_schema(ss_plugin_schema_type *type) {
 }
 #endif
 
-FP_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc *rc) {
-    ss_plugin_rc dummy;
-    if (!rc) rc = &dummy;
-    *rc = SS_PLUGIN_FAILURE;
-    fp_state *st = calloc(1, sizeof *st);
-    if (!st) return NULL;
-    if (fp_python_start(st->last_error, sizeof st->last_error) != 0) return st;
-
-    PyGILState_STATE g = fp_enter();
-    fp_sigsave saved;
-    fp_signals_save(&saved); /* the author's code must not take the host's signals */
+/* With the GIL held: the plugin object of a new state, from the space's runtime. */
+static void fp_init_plugin(fp_state *st, const ss_plugin_init_input *in, ss_plugin_rc *rc) {
     PyObject *logger = fp_make_logger(in);
     PyObject *config = fp_str(in ? in->config : "");
     PyObject *tables = logger && config ? fp_tables_new(in) : NULL;
     if (tables && tables != Py_None) fp_tables_bind((struct fp_tables *)tables, st);
     PyObject *rt = NULL;
     if (tables)
-        rt = PyObject_CallMethod(g_runtime, "create", "sssOOsO", FP_MODULE_FILE, FP_MODULE_NAME,
-                                 FP_CLASS_NAME, config, logger, FP_EXTRA_SYS_PATH, tables);
+        rt = PyObject_CallMethod(g_sdk.runtime, "create", "OsssOOO", g_sdk.space, FP_MODULE_FILE,
+                                 FP_MODULE_NAME, FP_CLASS_NAME, config, logger, tables);
     if (tables != NULL && tables != Py_None) {
         st->tables = (struct fp_tables *)tables; /* keeps the reference */
         fp_tables_end(st->tables);               /* init is over: its entries are released */
@@ -588,8 +252,24 @@ FP_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc 
     }
     Py_XDECREF(logger);
     Py_XDECREF(config);
+}
+
+FP_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc *rc) {
+    ss_plugin_rc dummy;
+    if (!rc) rc = &dummy;
+    *rc = SS_PLUGIN_FAILURE;
+    fp_state *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    if (fp_python_start(st->last_error, sizeof st->last_error) != 0) return st;
+
+    fp_sigsave saved;
+    fp_signals_save(&saved); /* the author's code must not take the host's signals */
+    if (fp_space_acquire(st) == 0) {
+        PyGILState_STATE g = fp_enter();
+        fp_init_plugin(st, in, rc);
+        fp_leave(g);
+    }
     int changed = fp_signals_restore(&saved);
-    fp_leave(g);
     if (changed && in && in->log_fn) {
         char msg[160];
         snprintf(msg, sizeof msg,
@@ -616,6 +296,7 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
         Py_CLEAR(st->tables);
         fp_leave(g);
     }
+    fp_space_release(st);
     free(st->open_params);
     free(st->event_text);
     free(st->metrics);
@@ -750,197 +431,10 @@ FP_EXPORT ss_plugin_metric *plugin_get_metrics(ss_plugin_t *s, uint32_t *num_met
 }
 #endif
 
-/* ------------------------------------------------------------------ source API */
 
 #if FP_HAS_SOURCE
-#if FP_META_ID != 0
-FP_EXPORT uint32_t plugin_get_id(void) { return FP_META_ID; }
-FP_EXPORT const char *plugin_get_event_source(void) { return FP_META_EVENT_SOURCE; }
+#include "shim_source.c"
 #endif
-
-static void fp_instance_free(fp_instance *inst) {
-    Py_XDECREF(inst->next_batch);
-    Py_XDECREF(inst->py);
-    Py_XDECREF((PyObject *)inst->batch);
-    free(inst->ptrs);
-    free(inst->progress);
-    free(inst);
-}
-
-FP_EXPORT ss_instance_t *plugin_open(ss_plugin_t *s, const char *params, ss_plugin_rc *rc) {
-    fp_state *st = s;
-    ss_plugin_rc dummy;
-    if (!rc) rc = &dummy;
-    *rc = SS_PLUGIN_FAILURE;
-    if (!fp_ready(st)) return NULL;
-    fp_instance *inst = calloc(1, sizeof *inst);
-    if (!inst) {
-        fp_set_error(st, "out of memory opening an instance");
-        return NULL;
-    }
-    PyGILState_STATE g = fp_enter();
-    PyObject *arg = fp_str(params);
-    inst->py = arg ? PyObject_CallMethod(st->rt, "open", "O", arg) : NULL;
-    Py_XDECREF(arg);
-    if (inst->py) inst->next_batch = PyObject_GetAttrString(inst->py, "next_batch");
-    if (inst->next_batch) inst->batch = PyObject_New(fp_batch, g_batch_type);
-    if (inst->batch) {
-        inst->batch->buf = NULL;
-        inst->batch->len = inst->batch->cap = 0;
-        inst->batch->count = 0;
-        inst->batch->open = 0;
-        *rc = SS_PLUGIN_SUCCESS;
-    } else {
-        fp_error_from_python(st, NULL);
-        fp_instance_free(inst);
-        inst = NULL;
-    }
-    fp_leave(g);
-    return inst;
-}
-
-FP_EXPORT void plugin_close(ss_plugin_t *s, ss_instance_t *h) {
-    fp_state *st = s;
-    fp_instance *inst = h;
-    if (!inst) return;
-    PyGILState_STATE g = fp_enter();
-    if (st && st->rt && inst->py) {
-        PyObject *res = PyObject_CallMethod(st->rt, "close", "O", inst->py);
-        if (!res) fp_error_from_python(st, "close");
-        Py_XDECREF(res);
-    }
-    fp_instance_free(inst);
-    fp_leave(g);
-}
-
-/* Point the host's array at each event of the batch (events are 8-byte aligned). */
-static int fp_collect(fp_instance *inst, uint32_t *nevts, ss_plugin_event ***evts) {
-    fp_batch *b = inst->batch;
-    if (b->count > inst->ptr_cap) {
-        ss_plugin_event **p = realloc(inst->ptrs, b->count * sizeof *p);
-        if (!p) return -1;
-        inst->ptrs = p;
-        inst->ptr_cap = b->count;
-    }
-    size_t off = 0;
-    for (uint32_t i = 0; i < b->count; i++) {
-        ss_plugin_event *e = (ss_plugin_event *)(b->buf + off);
-        inst->ptrs[i] = e;
-        off += FP_ALIGN8((size_t)e->len);
-    }
-    *nevts = b->count;
-    *evts = inst->ptrs;
-    return 0;
-}
-
-FP_EXPORT ss_plugin_rc plugin_next_batch(ss_plugin_t *s, ss_instance_t *h, uint32_t *nevts,
-                                         ss_plugin_event ***evts) {
-    fp_state *st = s;
-    fp_instance *inst = h;
-    if (!nevts || !evts) {
-        fp_set_error(st, "next_batch called without output pointers");
-        return SS_PLUGIN_FAILURE;
-    }
-    *nevts = 0;
-    *evts = NULL;
-    if (!fp_ready(st)) return SS_PLUGIN_FAILURE;
-    if (!inst) {
-        fp_set_error(st, "next_batch called without an open instance");
-        return SS_PLUGIN_FAILURE;
-    }
-    ss_plugin_rc rc;
-    PyGILState_STATE g = fp_enter();
-    fp_batch *b = inst->batch;
-    b->len = 0;
-    b->count = 0;
-    b->open = 1;
-    PyObject *res = PyObject_CallOneArg(inst->next_batch, (PyObject *)b);
-    b->open = 0;
-    if (res) {
-        Py_DECREF(res);
-        rc = b->count ? SS_PLUGIN_SUCCESS : SS_PLUGIN_TIMEOUT; /* never SUCCESS with none */
-    } else if (PyErr_ExceptionMatches(g_eof_exc)) {
-        PyErr_Clear();
-        rc = SS_PLUGIN_EOF;
-    } else if (PyErr_ExceptionMatches(g_timeout_exc)) {
-        PyErr_Clear();
-        rc = SS_PLUGIN_TIMEOUT;
-    } else {
-        fp_error_from_python(st, NULL);
-        rc = SS_PLUGIN_FAILURE;
-    }
-    fp_leave(g);
-    if (rc != SS_PLUGIN_FAILURE && b->count && fp_collect(inst, nevts, evts) < 0) {
-        fp_set_error(st, "out of memory in next_batch");
-        return SS_PLUGIN_FAILURE;
-    }
-    return rc;
-}
-
-FP_EXPORT const char *plugin_get_progress(ss_plugin_t *s, ss_instance_t *h, uint32_t *pct) {
-    fp_state *st = s;
-    fp_instance *inst = h;
-    const char *out = NULL;
-    if (pct) *pct = 0;
-    if (!inst || !fp_ready(st)) return NULL;
-    PyGILState_STATE g = fp_enter();
-    PyObject *res = PyObject_CallMethod(st->rt, "progress", "O", inst->py);
-    unsigned long value = 0;
-    PyObject *text = NULL;
-    if (res && PyArg_ParseTuple(res, "kO", &value, &text)) {
-        if (pct) *pct = value > 10000 ? 10000 : (uint32_t)value;
-        out = text == Py_None ? NULL : fp_keep_bytes(&inst->progress, text);
-    }
-    if (PyErr_Occurred()) {
-        fp_error_from_python(st, "get_progress");
-        out = NULL;
-    }
-    Py_XDECREF(res);
-    fp_leave(g);
-    return out;
-}
-
-#if FP_HAS_LIST_OPEN_PARAMS
-FP_EXPORT const char *plugin_list_open_params(ss_plugin_t *s, ss_plugin_rc *rc) {
-    fp_state *st = s;
-    const char *out = NULL;
-    if (rc) *rc = SS_PLUGIN_FAILURE;
-    if (!fp_ready(st)) return NULL;
-    PyGILState_STATE g = fp_enter();
-    PyObject *res = PyObject_CallMethod(st->rt, "open_params", NULL);
-    if (res) out = fp_keep_bytes(&st->open_params, res);
-    if (out) {
-        if (rc) *rc = SS_PLUGIN_SUCCESS;
-    } else {
-        fp_error_from_python(st, NULL);
-    }
-    Py_XDECREF(res);
-    fp_leave(g);
-    return out;
-}
-#endif
-
-#if FP_HAS_EVENT_TO_STRING
-FP_EXPORT const char *plugin_event_to_string(ss_plugin_t *s, const ss_plugin_event_input *evt) {
-    fp_state *st = s;
-    const char *out = NULL;
-    if (!evt || !evt->evt || !fp_ready(st)) return NULL;
-    PyGILState_STATE g = fp_enter();
-    PyObject *raw = PyBytes_FromStringAndSize((const char *)evt->evt, evt->evt->len);
-    PyObject *src = raw ? fp_str(evt->evtsrc) : NULL;
-    PyObject *res = src ? PyObject_CallMethod(st->rt, "event_to_string", "OKO", raw,
-                                              (unsigned long long)evt->evtnum, src)
-                        : NULL;
-    if (res) out = fp_keep_bytes(&st->event_text, res);
-    if (!out) fp_error_from_python(st, "event_to_string"); /* NULL: the host's fallback text */
-    Py_XDECREF(res);
-    Py_XDECREF(src);
-    Py_XDECREF(raw);
-    fp_leave(g);
-    return out;
-}
-#endif
-#endif /* FP_HAS_SOURCE */
 
 /* ------------------------------------------------------------------ other capabilities */
 

@@ -15,7 +15,8 @@ typedef struct fp_emitter {
     int closed;
 } fp_emitter;
 
-static PyObject *g_async_error; /* falco_plugin.async_event.AsyncEventError */
+/* async_event.AsyncEventError of the space; a thread left from a closed space gets RuntimeError */
+#define g_async_error (g_sdk.async_error ? g_sdk.async_error : PyExc_RuntimeError)
 static PyTypeObject *g_emitter_type;
 
 static int fp_async_known(const char *name) {
@@ -131,15 +132,10 @@ static PyType_Spec fp_emitter_spec = {
 };
 
 static fp_emitter *fp_emitter_new(ss_plugin_owner_t *owner, ss_plugin_async_event_handler_t h) {
-    if (!g_emitter_type) {
-        g_emitter_type = (PyTypeObject *)PyType_FromSpec(&fp_emitter_spec);
-        g_async_error =
-            g_emitter_type ? fp_import_attr("falco_plugin.async_event", "AsyncEventError") : NULL;
-        if (!g_async_error) {
-            Py_CLEAR(g_emitter_type);
-            return NULL;
-        }
-    }
+    if (!g_emitter_type) g_emitter_type = (PyTypeObject *)PyType_FromSpec(&fp_emitter_spec);
+    if (!g_emitter_type) return NULL;
+    if (!g_sdk.async_error) g_sdk.async_error = fp_sdk_attr("async_event", "AsyncEventError");
+    if (!g_sdk.async_error) return NULL;
     fp_emitter *em = PyObject_New(fp_emitter, g_emitter_type);
     if (!em) return NULL;
     em->owner = owner;

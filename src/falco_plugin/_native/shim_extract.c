@@ -4,7 +4,7 @@
  * keeps the values in per-state C buffers until the next call.
  */
 
-static PyObject *g_located_cls; /* falco_plugin.extract.Located */
+#define g_located_cls g_sdk.located_cls /* extract.Located of the space */
 
 typedef struct fp_field {
     PyObject *fn;
@@ -311,10 +311,7 @@ FP_EXPORT uint16_t *plugin_get_extract_event_types(uint32_t *numtypes, ss_plugin
 
 /* With the GIL held, after the runtime was created: cache the field methods. */
 static int fp_extract_setup(fp_state *st) {
-    if (!g_located_cls) {
-        g_located_cls = fp_import_attr("falco_plugin.extract", "Located");
-        if (!g_located_cls) return -1;
-    }
+    if (!g_sdk.located_cls && !(g_sdk.located_cls = fp_sdk_attr("extract", "Located"))) return -1;
     fp_extractor *x = calloc(1, sizeof *x);
     if (!x) {
         PyErr_NoMemory();

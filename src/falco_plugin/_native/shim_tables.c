@@ -55,7 +55,8 @@ typedef struct fp_tables {
     uint32_t nentries, cap_entries;
 } fp_tables;
 
-static PyObject *g_table_error; /* falco_plugin.tables.TableError */
+/* tables.TableError of the space; a thread left from a closed space gets RuntimeError */
+#define g_table_error (g_sdk.table_error ? g_sdk.table_error : PyExc_RuntimeError)
 
 static PyObject *fp_table_error(fp_tables *tb, const char *what) {
     const char *owner = tb->owner_error ? tb->owner_error(tb->owner) : NULL;
@@ -981,14 +982,10 @@ static PyObject *fp_tables_new(const ss_plugin_init_input *in) {
                         "the host's tables input lacks the 3.x vtables this SDK needs");
         return NULL;
     }
-    if (!g_tables_type) {
-        g_tables_type = (PyTypeObject *)PyType_FromSpec(&fp_tb_spec);
-        g_table_error = g_tables_type ? fp_import_attr("falco_plugin.tables", "TableError") : NULL;
-        if (!g_table_error) {
-            Py_CLEAR(g_tables_type);
-            return NULL;
-        }
-    }
+    if (!g_tables_type) g_tables_type = (PyTypeObject *)PyType_FromSpec(&fp_tb_spec);
+    if (!g_tables_type) return NULL;
+    if (!g_sdk.table_error) g_sdk.table_error = fp_sdk_attr("tables", "TableError");
+    if (!g_sdk.table_error) return NULL;
     fp_tables *tb = PyObject_New(fp_tables, g_tables_type);
     if (!tb) return NULL;
     memset((char *)tb + sizeof(PyObject), 0, sizeof *tb - sizeof(PyObject));

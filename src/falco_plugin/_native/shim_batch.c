@@ -1,0 +1,195 @@
+/*
+ * The event batch of next_batch, included by shim.c: a Python object over C memory that
+ * the plugin fills (add, add_many, add_event) and the host reads without a copy.
+ */
+
+
+static int fp_batch_reserve(fp_batch *b, size_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 64 * 1024;
+    while (cap < b->len + extra) cap *= 2;
+    uint8_t *p = realloc(b->buf, cap);
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->buf = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int fp_batch_check_open(fp_batch *b) {
+    if (b->open) return 0;
+    PyErr_SetString(PyExc_RuntimeError,
+                    "the event batch can only be filled while next_batch() runs");
+    return -1;
+}
+
+static int fp_put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); return 2; }
+static int fp_put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); return 4; }
+static int fp_put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); return 8; }
+
+/* Append a plugin event (type 322) carrying `data`. */
+static int fp_batch_put(fp_batch *b, const char *data, Py_ssize_t n, uint64_t ts) {
+    if ((uint64_t)n > (uint64_t)UINT32_MAX - FP_PLUGINEVENT_PAYLOAD_OFFSET) {
+        PyErr_SetString(PyExc_ValueError, "event payload too large (max 4 GiB)");
+        return -1;
+    }
+    size_t total = FP_PLUGINEVENT_PAYLOAD_OFFSET + (size_t)n;
+    if (fp_batch_reserve(b, FP_ALIGN8(total)) < 0) return -1;
+    uint8_t *p = b->buf + b->len;
+    p += fp_put_u64(p, ts);
+    p += fp_put_u64(p, UINT64_MAX); /* tid: none */
+    p += fp_put_u32(p, (uint32_t)total);
+    p += fp_put_u16(p, FP_PLUGINEVENT_TYPE);
+    p += fp_put_u32(p, 2);
+    p += fp_put_u32(p, 4);
+    p += fp_put_u32(p, (uint32_t)n);
+    p += fp_put_u32(p, (uint32_t)FP_META_ID);
+    if (n) memcpy(p, data, (size_t)n);
+    b->len += FP_ALIGN8(total);
+    b->count++;
+    return 0;
+}
+
+/* The bytes of a payload argument: bytes and str without copies, any buffer otherwise. */
+static int fp_payload_add(fp_batch *b, PyObject *payload, uint64_t ts) {
+    if (PyBytes_CheckExact(payload))
+        return fp_batch_put(b, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), ts);
+    if (PyUnicode_Check(payload)) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(payload, &n);
+        return s ? fp_batch_put(b, s, n, ts) : -1;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "an event payload must be bytes, bytearray, memoryview or str, not %.100s",
+                     Py_TYPE(payload)->tp_name);
+        return -1;
+    }
+    int rc = fp_batch_put(b, view.buf, view.len, ts);
+    PyBuffer_Release(&view);
+    return rc;
+}
+
+static int fp_parse_ts(PyObject *obj, uint64_t *ts) {
+    if (obj == NULL || obj == Py_None) {
+        *ts = FP_TS_NOW;
+        return 0;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(obj);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, "ts must be None or an int in [0, 2**64)");
+        return -1;
+    }
+    *ts = v;
+    return 0;
+}
+
+static PyObject *fp_batch_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames) {
+    fp_batch *b = (fp_batch *)self;
+    PyObject *ts_obj = nargs > 1 ? args[1] : NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs < 1 || nargs > 2 || nargs + nkw > 2) {
+        PyErr_SetString(PyExc_TypeError, "add(payload, ts=None) takes one or two arguments");
+        return NULL;
+    }
+    if (nkw == 1) {
+        if (ts_obj || !PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0)) ||
+            PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "ts") != 0) {
+            PyErr_SetString(PyExc_TypeError, "add() only takes the keyword argument 'ts'");
+            return NULL;
+        }
+        ts_obj = args[1];
+    }
+    uint64_t ts;
+    if (fp_batch_check_open(b) < 0 || fp_parse_ts(ts_obj, &ts) < 0) return NULL;
+    if (fp_payload_add(b, args[0], ts) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *fp_batch_add_many(PyObject *self, PyObject *payloads) {
+    fp_batch *b = (fp_batch *)self;
+    if (fp_batch_check_open(b) < 0) return NULL;
+    PyObject *seq = PySequence_Fast(payloads, "add_many() takes an iterable of payloads");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (fp_payload_add(b, items[i], FP_TS_NOW) < 0) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
+/* Append an already encoded event after checking that its framing is consistent. */
+static PyObject *fp_batch_add_event(PyObject *self, PyObject *raw) {
+    fp_batch *b = (fp_batch *)self;
+    if (fp_batch_check_open(b) < 0) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const uint8_t *p = view.buf;
+    uint32_t len = 0, nparams = 0;
+    uint16_t type = 0;
+    const char *bad = NULL;
+    if ((size_t)view.len < FP_EVENT_HEADER_LEN) {
+        bad = "shorter than an event header";
+    } else {
+        memcpy(&len, p + 16, 4);
+        memcpy(&type, p + 20, 2);
+        memcpy(&nparams, p + 22, 4);
+        if (len != (uint64_t)view.len)
+            bad = "its header length does not match its size";
+        else if (FP_META_ID != 0 && (type != FP_PLUGINEVENT_TYPE || nparams != 2))
+            bad = "a plugin with an id can only emit plugin events (type 322, 2 params)";
+    }
+    int rc = -1;
+    if (bad) {
+        PyErr_Format(PyExc_ValueError, "malformed event: %s", bad);
+    } else if (fp_batch_reserve(b, FP_ALIGN8(len)) == 0) {
+        memcpy(b->buf + b->len, p, len);
+        b->len += FP_ALIGN8(len);
+        b->count++;
+        rc = 0;
+    }
+    PyBuffer_Release(&view);
+    if (rc < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t fp_batch_length(PyObject *self) { return ((fp_batch *)self)->count; }
+
+static void fp_batch_dealloc(PyObject *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    free(((fp_batch *)self)->buf);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef fp_batch_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))fp_batch_add, METH_FASTCALL | METH_KEYWORDS,
+     "add(payload, ts=None): append a plugin event; ts None lets the host stamp it."},
+    {"add_many", fp_batch_add_many, METH_O,
+     "add_many(payloads): append one plugin event per payload (the fast path)."},
+    {"add_event", fp_batch_add_event, METH_O,
+     "add_event(raw): append an already encoded event."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot fp_batch_slots[] = {
+    {Py_tp_methods, fp_batch_methods},
+    {Py_sq_length, (void *)fp_batch_length},
+    {Py_tp_dealloc, (void *)fp_batch_dealloc},
+    {Py_tp_doc, "The host's event batch: C memory, valid until the next next_batch call."},
+    {0, NULL},
+};
+
+static PyType_Spec fp_batch_spec = {
+    "falco_plugin.NativeEventBatch", sizeof(fp_batch), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, fp_batch_slots,
+};

@@ -1,0 +1,244 @@
+/*
+ * The embedded interpreter for one plugin library, included by shim.c: the GIL per host
+ * thread, the host's signal dispositions, the interpreter start, and the library's import
+ * space (its own modules, its own SDK: see falco_plugin/_space.py, whose source is baked
+ * into fp_meta.h as FP_SPACE_SOURCE and run here before any SDK module is imported).
+ *
+ * The space lives while at least one state of this library does; the init after the last
+ * destroy opens a fresh one, so a reload (destroy, dlclose, dlopen, init) runs fresh code.
+ */
+
+/* ------------------------------------------------------------------ GIL */
+
+/*
+ * Each host thread gets one Python thread state that lives as long as the thread (made
+ * by a first PyGILState_Ensure that is never released), so every later call only takes
+ * and drops the GIL. Between calls the GIL is free and Python threads run.
+ */
+static __thread int fp_tls_pinned;
+
+static PyGILState_STATE fp_enter(void) {
+    if (!fp_tls_pinned) {
+        if (PyGILState_GetThisThreadState() == NULL) {
+            (void)PyGILState_Ensure();
+            (void)PyEval_SaveThread();
+        }
+        fp_tls_pinned = 1;
+    }
+    return PyGILState_Ensure();
+}
+
+static void fp_leave(PyGILState_STATE g) { PyGILState_Release(g); }
+
+/* ------------------------------------------------------------------ signals */
+
+static const int fp_signals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGPIPE,
+                                 SIGXFSZ, SIGUSR1, SIGUSR2, SIGCHLD, SIGALRM};
+#define FP_NSIGNALS (sizeof fp_signals / sizeof fp_signals[0])
+
+typedef struct { struct sigaction act[FP_NSIGNALS]; } fp_sigsave;
+
+static void fp_signals_save(fp_sigsave *s) {
+    for (size_t i = 0; i < FP_NSIGNALS; i++) sigaction(fp_signals[i], NULL, &s->act[i]);
+}
+
+/* Put the saved dispositions back; returns the first signal found changed, or 0. */
+static int fp_signals_restore(const fp_sigsave *s) {
+    int changed = 0;
+    for (size_t i = 0; i < FP_NSIGNALS; i++) {
+        struct sigaction now;
+        sigaction(fp_signals[i], &s->act[i], &now);
+        if (!changed && now.sa_handler != s->act[i].sa_handler) changed = fp_signals[i];
+    }
+    return changed;
+}
+
+/* ------------------------------------------------------------------ interpreter start */
+
+static int fp_version_matches(char *err, size_t errlen) {
+    int major = 0, minor = 0;
+    if (sscanf(Py_GetVersion(), "%d.%d", &major, &minor) == 2 && major == PY_MAJOR_VERSION &&
+        minor == PY_MINOR_VERSION)
+        return 1;
+    snprintf(err, errlen,
+             "this process already runs Python %d.%d but the plugin was built for Python %d.%d; "
+             "rebuild it with that interpreter",
+             major, minor, PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    return 0;
+}
+
+/*
+ * Isolated (no environment variables, user site or current directory) and without the
+ * site module: sys.path holds the standard library only, every other folder a plugin
+ * imports from comes from its own import space.
+ */
+static int fp_start_interpreter(char *err, size_t errlen) {
+    PyConfig config;
+    PyConfig_InitIsolatedConfig(&config);
+    config.install_signal_handlers = 0;
+    config.site_import = 0;
+    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, FP_PY_EXECUTABLE);
+    if (!PyStatus_Exception(status))
+        status = PyConfig_SetBytesString(&config, &config.executable, FP_PY_EXECUTABLE);
+    if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        snprintf(err, errlen, "cannot start Python (%s): %s", FP_PY_EXECUTABLE,
+                 status.err_msg ? status.err_msg : "unknown error");
+        return -1;
+    }
+    return 0;
+}
+
+/* With the GIL held: what every space shares (the batch type knows nothing of the SDK). */
+static int fp_setup_python(char *err, size_t errlen) {
+    if (g_batch_type) return 0;
+    g_batch_type = (PyTypeObject *)PyType_FromSpec(&fp_batch_spec);
+    if (g_batch_type) return 0;
+    PyErr_Clear();
+    snprintf(err, errlen, "cannot create the event batch type");
+    return -1;
+}
+
+/* Make the interpreter ready; safe to call from any init. */
+static int fp_python_start(char *err, size_t errlen) {
+    int rc = 0;
+    pthread_mutex_lock(&g_start_lock);
+    if (!g_ready) {
+        if (!Py_IsInitialized()) {
+            fp_sigsave saved;
+            fp_signals_save(&saved);
+            rc = fp_start_interpreter(err, errlen);
+            if (rc == 0) {
+                /* this thread holds the GIL now: set up, then let it go for good */
+                rc = fp_setup_python(err, errlen);
+                (void)PyEval_SaveThread();
+                fp_tls_pinned = 1;
+            }
+            (void)fp_signals_restore(&saved);
+        } else if (!fp_version_matches(err, errlen)) {
+            rc = -1;
+        } else {
+            PyGILState_STATE g = fp_enter();
+            rc = fp_setup_python(err, errlen);
+            fp_leave(g);
+        }
+        g_ready = rc == 0;
+    }
+    pthread_mutex_unlock(&g_start_lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the import space */
+
+/* The folder of this library (what $ORIGIN means in a baked import root), or "". */
+static void fp_library_folder(char *out, size_t cap) {
+    Dl_info info;
+    char real[PATH_MAX];
+    out[0] = '\0';
+    if (!dladdr((void *)&fp_library_folder, &info) || !info.dli_fname) return;
+    if (!realpath(info.dli_fname, real)) return;
+    char *slash = strrchr(real, '/');
+    if (slash) *slash = '\0';
+    snprintf(out, cap, "%s", real[0] ? real : "/");
+}
+
+/* With the GIL held: the module made from the baked _space.py source (once per process). */
+static PyObject *fp_bootstrap(void) {
+    if (g_bootstrap) return g_bootstrap;
+    PyObject *code = Py_CompileString(FP_SPACE_SOURCE, "<falco_plugin._space (baked)>",
+                                      Py_file_input);
+    PyObject *mod = code ? PyModule_New("falco_plugin_space_bootstrap") : NULL;
+    PyObject *dict = mod ? PyModule_GetDict(mod) : NULL;
+    PyObject *res = NULL;
+    if (dict && PyDict_SetItemString(dict, "__builtins__", PyEval_GetBuiltins()) == 0)
+        res = PyEval_EvalCode(code, dict, dict);
+    Py_XDECREF(code);
+    if (!res) {
+        Py_XDECREF(mod);
+        return NULL;
+    }
+    Py_DECREF(res);
+    g_bootstrap = mod;
+    return mod;
+}
+
+static void fp_sdk_clear(void) {
+    Py_CLEAR(g_sdk.runtime);
+    Py_CLEAR(g_sdk.timeout_exc);
+    Py_CLEAR(g_sdk.eof_exc);
+    Py_CLEAR(g_sdk.table_error);
+    Py_CLEAR(g_sdk.located_cls);
+    Py_CLEAR(g_sdk.async_error);
+}
+
+/* An attribute of a module of this library's SDK (name relative to the package). */
+static PyObject *fp_sdk_attr(const char *module, const char *name) {
+    return PyObject_CallMethod(g_sdk.runtime, "sdk_attr", "ss", module, name);
+}
+
+/* With the GIL held: open the import space and import the SDK runtime in it. */
+static int fp_space_open(void) {
+    char origin[PATH_MAX];
+    fp_library_folder(origin, sizeof origin);
+    PyObject *boot = fp_bootstrap();
+    PyObject *pair = boot ? PyObject_CallMethod(boot, "open_runtime", "sssi", FP_META_NAME,
+                                                FP_IMPORT_ROOTS, origin, FP_RUNTIME_PROTOCOL)
+                          : NULL;
+    if (!pair) return -1;
+    PyObject *space, *runtime;
+    if (!PyArg_ParseTuple(pair, "OO", &space, &runtime)) {
+        Py_DECREF(pair);
+        return -1;
+    }
+    g_sdk.space = Py_NewRef(space);
+    g_sdk.runtime = Py_NewRef(runtime);
+    Py_DECREF(pair);
+    g_sdk.timeout_exc = fp_sdk_attr("source", "Timeout");
+    g_sdk.eof_exc = g_sdk.timeout_exc ? fp_sdk_attr("source", "Eof") : NULL;
+    return g_sdk.eof_exc ? 0 : -1;
+}
+
+/* With the GIL held: close the space once no state holds it any more. */
+static void fp_space_close(void) {
+    PyObject *space = g_sdk.space;
+    g_sdk.space = NULL;
+    fp_sdk_clear();
+    if (!space) return;
+    PyObject *res = PyObject_CallMethod(space, "close", NULL);
+    if (!res) PyErr_Clear();
+    Py_XDECREF(res);
+    Py_DECREF(space);
+}
+
+/*
+ * Take this library's import space for a new state, opening it if no state holds it;
+ * on failure the message is in err. The start lock is taken before the GIL (never the
+ * other way round), so an init on another thread waits without holding the GIL.
+ */
+static int fp_space_acquire(fp_state *st) {
+    int rc = 0;
+    pthread_mutex_lock(&g_start_lock);
+    PyGILState_STATE g = fp_enter();
+    if (!g_sdk.space && fp_space_open() < 0) {
+        fp_error_from_python(st, NULL);
+        fp_space_close();
+        rc = -1;
+    } else {
+        g_live_states++;
+        st->holds_space = 1;
+    }
+    fp_leave(g);
+    pthread_mutex_unlock(&g_start_lock);
+    return rc;
+}
+
+static void fp_space_release(fp_state *st) {
+    if (!st->holds_space) return;
+    st->holds_space = 0;
+    pthread_mutex_lock(&g_start_lock);
+    PyGILState_STATE g = fp_enter();
+    if (--g_live_states == 0) fp_space_close();
+    fp_leave(g);
+    pthread_mutex_unlock(&g_start_lock);
+}

@@ -1,0 +1,313 @@
+"""Each plugin library has its own import space (issue 10, item 4), through the real ABI.
+
+Several Python plugins share one interpreter in Falco. Each must see its own folder, its
+own SDK and its own environment, whatever the load order, and run fresh code after a
+destroy and a new init (Falco's reload).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from falco_plugin import _runtime
+from falco_plugin._space import PRIVATE, SDK, SHARED, Root
+from falco_plugin.build import build
+from falco_plugin.loader import SDK_ROOT
+from falco_plugin.testing import Capture, plugin_args, run_capture
+from tests.abi import LOG_FN, InitInput
+from tests.test_inprocess_abi import load, read_all
+
+PROBE = '''
+"""Reports, as one event, what this plugin's imports resolve to."""
+import json
+import sys
+
+import falco_plugin
+from falco_plugin import Eof, SourceInstance, SourcePlugin
+
+_runs = sys.__dict__.setdefault("_fp_test_module_runs", {})
+_runs[__file__] = _runs.get(__file__, 0) + 1
+RUNS = _runs[__file__]  # how many times this file was executed in this process
+
+
+def probe(name):
+    try:
+        module = __import__(name)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return getattr(module, "WHO", getattr(module, "__version__", "?"))
+
+
+class ProbeInstance(SourceInstance):
+    def __init__(self, names):
+        self.names, self.done = names, False
+
+    def next_batch(self, batch):
+        if self.done:
+            raise Eof
+        self.done = True
+        report = {"runs": RUNS, "sdk": falco_plugin.__version__}
+        report.update((name, probe(name)) for name in self.names)
+        batch.add(json.dumps(report))
+
+
+class Probe(SourcePlugin):
+    NAME = "@NAME@"
+    VERSION = "1.0.0"
+    DESCRIPTION = "What the imports of a plugin resolve to"
+    CONTACT = "tests"
+    PLUGIN_ID = @ID@
+    EVENT_SOURCE = "@NAME@"
+
+    def open(self, params):
+        return ProbeInstance([n for n in params.split(",") if n])
+'''
+
+
+def write_probe(folder: Path, name: str, plugin_id: int, **modules: str) -> Path:
+    """A probe plugin in ``folder`` with sibling modules (name -> source)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plugin.py"
+    path.write_text(PROBE.replace("@NAME@", name).replace("@ID@", str(plugin_id)))
+    for module, source in modules.items():
+        (folder / f"{module}.py").write_text(textwrap.dedent(source))
+    return path
+
+
+def write_dist(site: Path, name: str, version: str) -> Path:
+    """A pure-Python distribution ``name`` of ``version`` installed in ``site``."""
+    (site / name).mkdir(parents=True, exist_ok=True)
+    (site / name / "__init__.py").write_text(f"__version__ = {version!r}\n")
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return site
+
+
+def reports(cap: Capture) -> dict[str, dict[str, object]]:
+    """Each plugin's report, by plugin name."""
+    return {e["plugin"]: json.loads(bytes.fromhex(e["payload_hex"])) for e in cap.events}
+
+
+def test_two_plugins_each_get_their_own_helpers(tmp_path: Path, falco_build) -> None:
+    a = falco_build(write_probe(tmp_path / "a", "proba", 424301, helpers="WHO = 'helpers of a'"))
+    b = falco_build(write_probe(tmp_path / "b", "probb", 424302, helpers="WHO = 'helpers of b'"))
+    for order in ([a, b], [b, a]):
+        cap = run_capture([plugin_args(lib, open_params="helpers") for lib in order])
+        assert cap.ok, cap.error_message + cap.stderr
+        got = reports(cap)
+        assert got["proba"]["helpers"] == "helpers of a"
+        assert got["probb"]["helpers"] == "helpers of b"
+
+
+@pytest.mark.parametrize("reload", [False, True], ids=["reinit", "dlclose"])
+def test_destroy_and_init_run_fresh_code(tmp_path: Path, falco_build, reload: bool) -> None:
+    lib = falco_build(write_probe(tmp_path / "p", "probfresh", 424303))
+    options = ["--cycles", "3", *(["--reload"] if reload else [])]
+    cap = run_capture([plugin_args(lib, open_params="")], options=options)
+    assert cap.ok, cap.error_message + cap.stderr
+    assert [json.loads(t)["runs"] for t in cap.texts] == [1, 2, 3]
+
+
+def test_reinit_sees_an_edited_helper(tmp_path: Path, falco_build) -> None:
+    """In one process (as in Falco's reload): edit a helper between destroy and init."""
+    folder = tmp_path / "edited"
+    so = load(falco_build(write_probe(folder, "probedit", 424304, helpers="WHO = 'old'")))
+    keep = LOG_FN(lambda *a: None)
+
+    def one_run() -> dict[str, object]:
+        rc = ctypes.c_int(-1)
+        state = so.plugin_init(ctypes.byref(InitInput(b"", None, None, None, keep)), rc)
+        assert rc.value == 0, so.plugin_get_last_error(state)
+        inst = so.plugin_open(state, b"helpers", ctypes.byref(rc))
+        assert rc.value == 0, so.plugin_get_last_error(state)
+        report = json.loads(read_all(so, state, inst)[0])
+        so.plugin_close(state, inst)
+        so.plugin_destroy(state)
+        return report
+
+    assert one_run()["helpers"] == "old"
+    (folder / "helpers.py").write_text("WHO = 'new'\n")
+    assert one_run()["helpers"] == "new"
+
+
+def sdk_copy(dest: Path, version: str, protocol: int | None = None) -> Path:
+    """A copy of the SDK (folder holding falco_plugin/) with another version, or protocol."""
+    package = dest / "falco_plugin"
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(Path(SDK_ROOT) / "falco_plugin", package, ignore=skip)
+    init = package / "__init__.py"
+    text = re.sub(r'__version__ = "([^"]*)"', rf'__version__ = "\1+{version}"', init.read_text())
+    init.write_text(text)
+    if protocol is not None:
+        rt = package / "_runtime.py"
+        old, new = f"PROTOCOL = {_runtime.PROTOCOL}\n", f"PROTOCOL = {protocol}\n"
+        text = rt.read_text().replace(old, new)
+        assert new in text
+        rt.write_text(text)
+    return dest
+
+
+def build_with_sdk(sdk: Path, plugin: Path, out: Path) -> Path:
+    """Build ``plugin`` with the SDK copy in ``sdk`` (a new process that imports only it)."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from falco_plugin.build import build; print(build(sys.argv[2], sys.argv[3]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(sdk), str(plugin), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_each_plugin_runs_on_the_sdk_it_was_built_with(tmp_path: Path) -> None:
+    libs = []
+    for tag, plugin_id in (("one", 424305), ("two", 424306)):
+        sdk = sdk_copy(tmp_path / f"sdk-{tag}", tag)
+        plugin = write_probe(tmp_path / tag, f"prob{tag}", plugin_id)
+        libs.append(build_with_sdk(sdk, plugin, tmp_path / f"libprob{tag}.so"))
+    cap = run_capture([plugin_args(lib, open_params="") for lib in libs])
+    assert cap.ok, cap.error_message + cap.stderr
+    got = reports(cap)
+    assert str(got["probone"]["sdk"]).endswith("+one")
+    assert str(got["probtwo"]["sdk"]).endswith("+two")
+
+
+def test_a_runtime_protocol_mismatch_is_a_clear_init_error(tmp_path: Path) -> None:
+    plugin = write_probe(tmp_path / "p", "probproto", 424307)
+    sdk = sdk_copy(tmp_path / "sdk", "other", protocol=_runtime.PROTOCOL + 1)
+    lib = build(str(plugin), tmp_path / "libprobproto.so", roots=[Root(SDK, str(sdk))])
+    cap = run_capture(lib)
+    assert cap.returncode != 0
+    assert f"speaks falco_plugin runtime protocol {_runtime.PROTOCOL}" in cap.error_message
+    assert f"speaks protocol {_runtime.PROTOCOL + 1}" in cap.error_message
+    assert "rebuild the plugin" in cap.error_message
+
+
+def test_a_plugin_sees_only_its_own_environment(tmp_path: Path) -> None:
+    """Plugin a's environment lacks fpdep, b's has it: a never gets b's, in either order."""
+    site_b = write_dist(tmp_path / "site-b", "fpdep", "2.0")
+    libs = {}
+    for tag, plugin_id, site in (("a", 424308, tmp_path / "site-a"), ("b", 424309, site_b)):
+        site.mkdir(exist_ok=True)
+        plugin = write_probe(tmp_path / tag, f"probenv{tag}", plugin_id)
+        roots = [Root(PRIVATE, str(plugin.parent)), Root(SDK, SDK_ROOT), Root(SHARED, str(site))]
+        libs[tag] = build(str(plugin), tmp_path / f"libprobenv{tag}.so", roots=roots)
+    for order in (["a", "b"], ["b", "a"]):
+        cap = run_capture([plugin_args(libs[t], open_params="fpdep") for t in order])
+        assert cap.ok, cap.error_message + cap.stderr
+        got = reports(cap)
+        assert got["probenvb"]["fpdep"] == "2.0"
+        assert str(got["probenva"]["fpdep"]).startswith("ModuleNotFoundError")
+
+
+def test_shared_packages_of_two_environments(tmp_path: Path) -> None:
+    """The same version from two environments is shared; two versions cannot share a name
+    (a clear error), unless a plugin vendors its copy in a private root."""
+    sites = {v: write_dist(tmp_path / f"site-{v}", "fpdep", v) for v in ("1.0", "2.0")}
+    (tmp_path / "site-1.0b").mkdir()
+    sites["1.0b"] = write_dist(tmp_path / "site-1.0b", "fpdep", "1.0")
+
+    def lib(tag: str, plugin_id: int, mode: str, site: Path) -> Path:
+        plugin = write_probe(tmp_path / tag, f"probsh{tag}", plugin_id)
+        roots = [Root(PRIVATE, str(plugin.parent)), Root(SDK, SDK_ROOT), Root(mode, str(site))]
+        return build(str(plugin), tmp_path / f"libprobsh{tag}.so", roots=roots)
+
+    one = lib("one", 424310, SHARED, sites["1.0"])
+    same = lib("same", 424311, SHARED, sites["1.0b"])
+    two = lib("two", 424312, SHARED, sites["2.0"])
+    vendored = lib("vend", 424313, PRIVATE, sites["2.0"])
+
+    cap = run_capture([plugin_args(x, open_params="fpdep") for x in (one, same, vendored)])
+    assert cap.ok, cap.error_message + cap.stderr
+    got = reports(cap)
+    assert (got["probshone"]["fpdep"], got["probshsame"]["fpdep"]) == ("1.0", "1.0")
+    assert got["probshvend"]["fpdep"] == "2.0"
+
+    cap = run_capture([plugin_args(x, open_params="fpdep") for x in (one, two)])
+    got = reports(cap)
+    assert got["probshone"]["fpdep"] == "1.0"
+    message = str(got["probshtwo"]["fpdep"])
+    assert message.startswith("SpaceError: plugin probshtwo needs fpdep 2.0 from "), message
+    assert "already loaded fpdep 1.0" in message and "same version of fpdep" in message
+
+
+def test_roots_relative_to_the_library(tmp_path: Path) -> None:
+    """$ORIGIN roots: the library, its code and its SDK move together (what packaging uses)."""
+    bundle = tmp_path / "bundle"
+    plugin = write_probe(bundle / "code", "probor", 424314, helpers="WHO = 'beside the library'")
+    sdk_copy(bundle / "sdk", "bundled")
+    roots = [Root(PRIVATE, "$ORIGIN/code"), Root(SDK, "$ORIGIN/sdk")]
+    build(str(plugin), bundle / "libprobor.so", roots=roots)
+    moved = tmp_path / "elsewhere"
+    bundle.rename(moved)
+    cap = run_capture(moved / "libprobor.so", open_params="helpers")
+    assert cap.ok, cap.error_message + cap.stderr
+    got = reports(cap)["probor"]
+    assert got["helpers"] == "beside the library" and str(got["sdk"]).endswith("+bundled")
+
+
+PYDANTIC_PLUGIN = '''
+import pydantic
+
+from falco_plugin import Eof, SourceInstance, SourcePlugin
+
+
+class Config(pydantic.BaseModel):
+    greeting: str = "hello"
+    times: int = 2
+
+
+class Instance(SourceInstance):
+    def __init__(self, config):
+        self.left, self.text = config.times, config.greeting
+
+    def next_batch(self, batch):
+        if not self.left:
+            raise Eof
+        self.left -= 1
+        batch.add(f"{self.text} from pydantic {pydantic.VERSION}")
+
+
+class Greeter(SourcePlugin):
+    NAME = "pydgreeter"
+    VERSION = "1.0.0"
+    DESCRIPTION = "A pydantic config in the plugin's environment"
+    CONTACT = "tests"
+    PLUGIN_ID = 424315
+    EVENT_SOURCE = "pydgreeter"
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def open(self, params):
+        return Instance(self.config)
+'''
+
+
+def test_a_compiled_dependency_survives_reloads(tmp_path: Path, falco_build) -> None:
+    """pydantic (pydantic_core is compiled) comes from the build environment, is shared by
+    real name and stays loaded while the plugin's own code is reloaded around it."""
+    import pydantic
+
+    plugin = tmp_path / "greeter" / "plugin.py"
+    plugin.parent.mkdir()
+    plugin.write_text(PYDANTIC_PLUGIN)
+    lib = falco_build(plugin)
+    config = '{"greeting": "hi", "times": 1}'
+    cap = run_capture([plugin_args(lib, config)], options=["--cycles", "2", "--reload"])
+    assert cap.ok, cap.error_message + cap.stderr
+    assert cap.texts == [f"hi from pydantic {pydantic.VERSION}"] * 2
