@@ -30,6 +30,7 @@ PROBE = '''
 """Reports, as one event, what this plugin's imports resolve to."""
 import json
 import sys
+import time
 
 import falco_plugin
 from falco_plugin import Eof, SourceInstance, SourcePlugin
@@ -48,12 +49,17 @@ def probe(name):
 
 
 class ProbeInstance(SourceInstance):
+    """One report; with "loop" among the params, one report every 50 ms until closed."""
+
     def __init__(self, names):
-        self.names, self.done = names, False
+        self.names, self.done = [n for n in names if n != "loop"], False
+        self.loop = "loop" in names
 
     def next_batch(self, batch):
         if self.done:
-            raise Eof
+            if not self.loop:
+                raise Eof
+            time.sleep(0.05)
         self.done = True
         report = {"runs": RUNS, "sdk": falco_plugin.__version__}
         report.update((name, probe(name)) for name in self.names)
@@ -70,6 +76,9 @@ class Probe(SourcePlugin):
 
     def open(self, params):
         return ProbeInstance([n for n in params.split(",") if n])
+
+    def event_to_string(self, event):
+        return event.payload.decode()
 '''
 
 
@@ -311,3 +320,92 @@ def test_a_compiled_dependency_survives_reloads(tmp_path: Path, falco_build) -> 
     cap = run_capture([plugin_args(lib, config)], options=["--cycles", "2", "--reload"])
     assert cap.ok, cap.error_message + cap.stderr
     assert cap.texts == [f"hi from pydantic {pydantic.VERSION}"] * 2
+
+
+# ------------------------------------------------------------------ in the real Falco
+
+
+def probe_rules(*names: str) -> str:
+    """One rule per probe plugin, alerting on every event with its report."""
+    return "".join(
+        f"- rule: {n}\n  desc: {n}\n  condition: evt.num > 0\n  output: '%evt.plugininfo'\n"
+        f"  priority: INFO\n  source: {n}\n"
+        for n in names
+    )
+
+
+def alert_reports(alerts: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    out = {}
+    for alert in alerts:
+        text = str(alert["output"])
+        out[str(alert["rule"])] = json.loads(text[text.index("{") :])
+    return out
+
+
+def test_two_plugins_each_get_their_own_helpers_in_falco(
+    tmp_path: Path, falco_build, falco_realhost: Path
+) -> None:
+    from falco_plugin.realhost import FalcoPlugin, run_falco
+
+    a = falco_build(write_probe(tmp_path / "a", "proba", 424301, helpers="WHO = 'helpers of a'"))
+    b = falco_build(write_probe(tmp_path / "b", "probb", 424302, helpers="WHO = 'helpers of b'"))
+    run = run_falco(
+        [FalcoPlugin(a, open_params="helpers"), FalcoPlugin(b, open_params="helpers")],
+        probe_rules("proba", "probb"),
+    )
+    assert run.ok, run.stderr
+    got = alert_reports(run.alerts)
+    assert got["proba"]["helpers"] == "helpers of a"
+    assert got["probb"]["helpers"] == "helpers of b"
+
+
+def test_falco_reload_runs_fresh_code(tmp_path: Path, falco_build, falco_realhost: Path) -> None:
+    """SIGHUP makes Falco reload its plugins in place: the edited helper is what runs next."""
+    import signal
+    import tempfile
+    import time
+
+    from falco_plugin.realhost import FalcoPlugin, falco_config
+
+    folder = tmp_path / "reloaded"
+    lib = falco_build(write_probe(folder, "probhup", 424316, helpers="WHO = 'before'"))
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "rules.yaml"
+        rules.write_text(probe_rules("probhup"))
+        plugin = FalcoPlugin(lib, open_params="helpers,loop")
+        config = Path(tmp) / "falco.yaml"
+        config.write_text(json.dumps(falco_config([plugin], [str(rules)], falco_realhost)))
+        falco = subprocess.Popen(
+            [str(falco_realhost / "bin/falco"), "-c", str(config), "--disable-source", "syscall"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert falco.stdout is not None
+        seen: list[dict[str, object]] = []
+        deadline = time.monotonic() + 60
+        try:
+            for line in falco.stdout:
+                if time.monotonic() > deadline:
+                    break
+                if not line.startswith("{"):
+                    continue
+                seen.append(alert_reports([json.loads(line)])["probhup"])
+                if seen[-1]["helpers"] == "before" and len(seen) == 3:
+                    (folder / "helpers.py").write_text("WHO = 'after'\n")
+                    falco.send_signal(signal.SIGHUP)
+                if seen[-1]["helpers"] == "after":
+                    break
+        finally:
+            falco.terminate()
+            falco.wait(timeout=30)
+    assert seen and seen[-1]["helpers"] == "after", seen[-5:]
+    assert seen[-1]["runs"] == 2 and seen[0]["runs"] == 1
+
+
+def test_every_module_of_the_plugin_logs_to_the_host(tmp_path: Path, falco_build) -> None:
+    helpers = "import logging\nlogging.getLogger(__name__).warning('helpers imported')\nWHO = 1"
+    lib = falco_build(write_probe(tmp_path / "p", "problog", 424317, helpers=helpers))
+    cap = run_capture(lib, open_params="helpers")
+    assert cap.ok, cap.error_message + cap.stderr
+    assert "[problog] WARNING: helpers imported" in cap.stderr  # the host's own log line

@@ -119,3 +119,28 @@ def test_metadata_from_the_space_roots(tmp_path: Path, space_of) -> None:
 
     with pytest.raises(importlib.metadata.PackageNotFoundError):
         importlib.metadata.version("fpmeta-dist")  # outside the space: not found
+
+
+def test_own_code_is_always_fresh_and_never_cached(tmp_path: Path, space_of) -> None:
+    own = tmp_path / "own"
+    write(own / "edited.py", "WHO = 'before'")
+    assert space_of((PRIVATE, own)).import_module("edited").WHO == "before"
+    write(own / "edited.py", "WHO = 'after!'")  # same size, most likely the same second
+    assert space_of((PRIVATE, own)).import_module("edited").WHO == "after!"
+    assert not (own / "__pycache__").exists()
+
+
+def test_a_checked_hash_pyc_of_own_code_is_used(tmp_path: Path, space_of) -> None:
+    import importlib.util
+    import marshal
+
+    own = tmp_path / "own"
+    source = write(own / "shipped.py", "WHO = 'from source'\n")
+    code = compile("WHO = 'from the pyc'\n", str(source), "exec")
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    pyc.parent.mkdir()
+    header = importlib.util.MAGIC_NUMBER + (0b11).to_bytes(4, "little")
+    pyc.write_bytes(header + importlib.util.source_hash(source.read_bytes()) + marshal.dumps(code))
+    assert space_of((PRIVATE, own)).import_module("shipped").WHO == "from the pyc"
+    source.write_text("WHO = 'edited source'\n")  # the pyc no longer matches: ignored
+    assert space_of((PRIVATE, own)).import_module("shipped").WHO == "edited source"

@@ -59,6 +59,7 @@ ORIGIN = "$ORIGIN"  # in a baked root: the folder of the plugin library
 _builtin_import = builtins.__import__
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 _EXTENSION_SUFFIXES = tuple(machinery.EXTENSION_SUFFIXES)
+SOURCE_SUFFIXES = list(machinery.SOURCE_SUFFIXES)
 
 
 class SpaceError(ImportError):
@@ -108,6 +109,31 @@ class _SpaceSourceLoader(machinery.SourceFileLoader):
     def exec_module(self, module: types.ModuleType) -> None:
         module.__dict__["__builtins__"] = self.space_builtins
         super().exec_module(module)
+
+
+class _FreshSourceLoader(_SpaceSourceLoader):
+    """For the plugin's own code: compiled from its source every time a space imports it
+    (a timestamp-checked bytecode cache can miss an edit made within the second it was
+    cached, and a root daemon should not write caches into the author's folders), unless
+    a checked-hash ``.pyc`` (``py_compile --invalidation-mode checked-hash``) matches."""
+
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        source = self.get_data(path)
+        try:
+            cached = self.get_data(importlib.util.cache_from_source(path))
+        except (OSError, NotImplementedError, ValueError):
+            cached = b""
+        flags = int.from_bytes(cached[4:8], "little") if len(cached) >= 16 else 0
+        if (
+            cached[:4] == importlib.util.MAGIC_NUMBER
+            and flags & 0b11 == 0b11  # hash-based, checked against the source
+            and cached[8:16] == importlib.util.source_hash(source)
+        ):
+            import marshal
+
+            return marshal.loads(memoryview(cached)[16:])
+        return self.source_to_code(source, path)
 
 
 class _SpaceSourcelessLoader(machinery.SourcelessFileLoader):
@@ -274,15 +300,16 @@ class ImportSpace:
         self._dot = self.prefix + "."
         self._kinds: dict[str, tuple[str, str | None]] = {n: (HOST, None) for n in host_names}
         self._claimed: set[str] = set()
-        self._finders: dict[str, machinery.FileFinder] = {}
+        self._finders: dict[tuple[str, bool], machinery.FileFinder] = {}
         self._lock = threading.RLock()
         self.builtins = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
         attrs = {"space_builtins": self.builtins}
-        self._loader_details = (
-            (type("SpaceSourceLoader", (_SpaceSourceLoader,), attrs), machinery.SOURCE_SUFFIXES),
-            (type("SpaceSourcelessLoader", (_SpaceSourcelessLoader,), attrs), [".pyc"]),
-        )
+        sourceless = (type("Sourceless", (_SpaceSourcelessLoader,), attrs), [".pyc"])
+        self._loaders = {  # fresh: the plugin's own code; cached: the SDK
+            True: ((type("Fresh", (_FreshSourceLoader,), attrs), SOURCE_SUFFIXES), sourceless),
+            False: ((type("Cached", (_SpaceSourceLoader,), attrs), SOURCE_SUFFIXES), sourceless),
+        }
         reg = _registry()
         with reg.lock:
             reg.search.extend(r.path for r in self.roots if r.mode == SHARED)
@@ -308,7 +335,7 @@ class ImportSpace:
         module = sys.modules.get(name)
         if module is not None and _same_dir(getattr(module, "__file__", None), path):
             return module
-        loader = self._loader_details[0][0](name, path)
+        loader = self._loaders[True][0][0](name, path)
         spec = importlib.util.spec_from_file_location(name, path, loader=loader)
         if spec is None:
             raise SpaceError(f"cannot load {path}")
@@ -423,19 +450,22 @@ class ImportSpace:
                 )
         return _builtin_import(name, globals, locals, fromlist, level)
 
-    def _file_finder(self, folder: str) -> machinery.FileFinder:
-        finder = self._finders.get(folder)
+    def _file_finder(self, folder: str, fresh: bool = True) -> machinery.FileFinder:
+        finder = self._finders.get((folder, fresh))
         if finder is None:
-            finder = self._finders[folder] = machinery.FileFinder(folder, *self._loader_details)
+            finder = machinery.FileFinder(folder, *self._loaders[fresh])
+            self._finders[(folder, fresh)] = finder
         return finder
 
     def _find(self, fullname: str, entries: Iterable[str]) -> Any:
         """The spec of ``fullname`` (its last part looked up) in ``entries``, like PathFinder."""
         portions: list[str] = []
+        tail = fullname[len(self._dot) :] if fullname.startswith(self._dot) else fullname
+        fresh = tail.partition(".")[0] != SDK_PACKAGE
         for entry in entries:
             if not isinstance(entry, str) or not os.path.isdir(entry):
                 continue
-            spec = self._file_finder(entry).find_spec(fullname)
+            spec = self._file_finder(entry, fresh).find_spec(fullname)
             if spec is None:
                 continue
             if spec.loader is not None:
