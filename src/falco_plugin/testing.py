@@ -1,10 +1,13 @@
-"""Testing plugins through the real ABI: build the ``.so``, run it in the SDK's C host.
+"""Testing plugins through the real ABI: build the ``.so``, run it in a host.
 
-Use the pytest fixtures (``pytest_plugins = ["falco_plugin.testing"]`` in a conftest) or
-the functions directly::
+Two hosts run a capture the same way and report it as the same :class:`Capture`: the SDK's
+C host (``host="sdk"``, the default: fast, checks every handle) and the real libsinsp
+(``host="sinsp"``, through :mod:`falco_plugin.sinsp`; needs ``$FALCO_PLUGIN_REALHOST``).
+Where they disagree, libsinsp is right. Use the pytest fixtures (``pytest_plugins =
+["falco_plugin.testing"]`` in a conftest) or the functions directly::
 
-    def test_countdown(falco_capture):
-        cap = falco_capture("plugin.py", open_params="3")
+    def test_countdown(falco_capture, any_host):        # runs once per host
+        cap = falco_capture("plugin.py", open_params="3", host=any_host)
         assert cap.texts == ["2 events remaining", "1 events remaining", "0 events remaining"]
 """
 
@@ -12,29 +15,40 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from .build import build_cached
 from .host import host_binary, run_host
 from .realhost import require as require_realhost
+from .sinsp import run_driver
+
+HostName = Literal["sdk", "sinsp"]
+HOSTS: tuple[HostName, ...] = ("sdk", "sinsp")
+
+# a plugin log line: "[component] SEV: msg" (SDK host) or "SEV: component: msg" (libsinsp)
+_SDK_LOG = re.compile(r"^\[([^\]]*)\] ([A-Z]+): (.*)$")
+_SINSP_LOG = re.compile(r"^(FATAL|CRITICAL|ERROR|WARNING|NOTICE|INFO|DEBUG|TRACE): (.*)$")
 
 
 @dataclass
 class Capture:
-    """What one run of the C host printed, parsed."""
+    """What one run of a host printed, parsed."""
 
     returncode: int
+    host: HostName = "sdk"
     events: list[dict[str, Any]] = field(default_factory=list)
     async_events: list[dict[str, Any]] = field(default_factory=list)  # incl. dump_state ones
     summaries: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     stdout: str = ""
     stderr: str = ""
 
@@ -66,6 +80,32 @@ class Capture:
         """Per event, the requested field values (None when absent)."""
         return [e.get("fields", {}) for e in self.events]
 
+    def field_values(self, name: str) -> list[Any]:
+        """The values of one requested field, event by event."""
+        return [f.get(name) for f in self.fields]
+
+    def metric_values(self, plugin: str | None = None) -> dict[str, Any]:
+        """The last metrics reported (by one plugin) as ``{name: value}``."""
+        values: dict[str, Any] = {}
+        for m in self.metrics:
+            if plugin is None or m.get("plugin") == plugin:
+                values.update({item["name"]: item["value"] for item in m["items"]})
+        return values
+
+    @property
+    def logs(self) -> list[tuple[str, str]]:
+        """Log messages as ``(severity, "component: message")``, from either host."""
+        out = []
+        for line in self.stderr.splitlines():
+            sdk = _SDK_LOG.match(line)
+            if sdk:
+                out.append((sdk[2], f"{sdk[1]}: {sdk[3]}"))
+                continue
+            sinsp = _SINSP_LOG.match(line) if self.host == "sinsp" else None
+            if sinsp:
+                out.append((sinsp[1], sinsp[2]))
+        return out
+
     @property
     def error_message(self) -> str:
         """All error messages, joined (empty when the run succeeded)."""
@@ -76,13 +116,17 @@ class Capture:
         return self.returncode == 0 and not self.errors
 
 
-def parse_capture(returncode: int, stdout: str, stderr: str) -> Capture:
-    """Sort the host's JSON lines into a :class:`Capture`."""
-    cap = Capture(returncode, stdout=stdout, stderr=stderr)
+def parse_capture(returncode: int, stdout: str, stderr: str, host: HostName = "sdk") -> Capture:
+    """Sort the host's JSON lines into a :class:`Capture` (other lines, e.g. a plugin's own
+    prints, are skipped)."""
+    cap = Capture(returncode, host=host, stdout=stdout, stderr=stderr)
     for line in stdout.splitlines():
-        if not line.strip():
+        if not line.startswith("{"):
             continue
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
         if record.get("async"):
             cap.async_events.append(record)
         elif "evtnum" in record:
@@ -95,6 +139,8 @@ def parse_capture(returncode: int, stdout: str, stderr: str) -> Capture:
             cap.progress.append(record["progress"])
         elif "metrics" in record:
             cap.metrics.append(record["metrics"])
+        elif "table" in record:
+            cap.tables[record["table"]["name"]] = record["table"]
     return cap
 
 
@@ -120,34 +166,73 @@ def run_capture(
     *,
     config: str | None = None,
     open_params: str | None = None,
-    fields: list[str] | None = None,
+    fields: Sequence[str] | None = None,
     filter: str | None = None,
     output: str | None = None,
+    offsets: bool = False,
+    dump_tables: Sequence[str] = (),
+    max_events: int | None = None,
+    host: HostName = "sdk",
     options: list[str] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
 ) -> Capture:
-    """Run the C host on one library (with config/open params) or several ``plugin_args``;
-    ``fields`` / ``filter`` / ``output`` extract fields like Falco rules and outputs do."""
+    """Run one library (with config/open params) or several ``plugin_args`` in a host.
+
+    ``fields`` / ``filter`` / ``output`` extract fields like Falco rules and outputs do,
+    ``offsets`` asks for where values lie, ``dump_tables`` prints tables after the capture.
+    ``host`` is ``"sdk"`` (the SDK's C host) or ``"sinsp"`` (the real libsinsp driver);
+    ``options`` are that host's own extra options (``falco_plugin.host`` /
+    ``falco_plugin.sinsp`` document them).
+    """
     if isinstance(plugins, (str, os.PathLike)):
         plugins = [plugin_args(plugins, config, open_params)]
-    args = ["run", "--json", *(options or [])]
-    if fields:
-        args += ["--fields", ",".join(fields)]
+    if host == "sdk":
+        args = ["run", "--json", *(options or [])]
+        if fields:
+            args += ["--fields", ",".join(fields)]
+        if offsets:
+            args.append("--offsets")
+        if max_events is not None:
+            args += ["--max-events", str(max_events)]
+        args += [a for name in dump_tables for a in ("--dump-table", name)]
+    elif host == "sinsp":
+        args = list(options or [])
+        args += [a for name in fields or () for a in ("--field", name)]
+        if offsets:
+            args.append("--offsets")
+        if max_events is not None:
+            args += ["--max-events", str(max_events)]
+        args += [a for name in dump_tables for a in ("--dump-table", name)]
+    else:
+        raise ValueError(f"host must be one of {HOSTS}, not {host!r}")
     if filter is not None:
         args += ["--filter", filter]
     if output is not None:
         args += ["--output", output]
     for p in plugins:
         args += p
-    proc = run_host(args, timeout=timeout, env=dict(env) if env is not None else None)
-    return parse_capture(proc.returncode, proc.stdout, proc.stderr)
+    run_env = dict(env) if env is not None else None
+    if host == "sdk":
+        proc = run_host(args, timeout=timeout, env=run_env)
+    else:
+        proc = run_driver(args, timeout=timeout, env=run_env, root=require_realhost())
+    return parse_capture(proc.returncode, proc.stdout, proc.stderr, host)
 
 
 @pytest.fixture(scope="session")
 def falco_host() -> Path:
     """The compiled SDK host (built once per cache)."""
     return host_binary()
+
+
+@pytest.fixture(params=HOSTS)
+def any_host(request: pytest.FixtureRequest) -> HostName:
+    """Each host in turn: ``"sdk"``, then ``"sinsp"`` (the real libsinsp, which skips with
+    one line when ``$FALCO_PLUGIN_REALHOST`` is unset)."""
+    if request.param == "sinsp":
+        require_realhost()
+    return request.param
 
 
 @pytest.fixture(scope="session")
@@ -165,7 +250,8 @@ def falco_build() -> Callable[[str], Path]:
 
 @pytest.fixture
 def falco_capture(falco_build: Callable[[str], Path]) -> Iterator[Callable[..., Capture]]:
-    """Build a plugin if needed and run a capture: ``falco_capture(target, config=...)``."""
+    """Build a plugin if needed and run a capture: ``falco_capture(target, config=...,
+    host="sinsp")`` (the keywords of :func:`run_capture`)."""
 
     def run(target: str | os.PathLike[str], **kwargs: Any) -> Capture:
         library = Path(target) if str(target).endswith(".so") else falco_build(str(target))

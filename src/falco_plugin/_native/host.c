@@ -6425,6 +6425,15 @@ static ss_plugin_rc host_async_handler(ss_plugin_owner_t *o, const ss_plugin_eve
                             "the async event handler is not set on this plugin state (it "
                             "refuses events once set_async_event_handler(NULL) was called)");
     }
+    if (as->id != 0 && evt->tid != UINT64_MAX) { /* as libsinsp refuses them */
+        pthread_mutex_unlock(&g_async_mu);
+        free(copy);
+        snprintf(msg, sizeof msg,
+                 "async events of plugin '%s' can have no thread associated with open event "
+                 "source '%s' (tid %" PRId64 ")",
+                 p->name, as->source, (int64_t)evt->tid);
+        return async_refuse(p, err, msg);
+    }
     if (as->count == AQ_CAP) {
         pthread_mutex_unlock(&g_async_mu);
         free(copy);

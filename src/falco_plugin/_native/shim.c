@@ -202,6 +202,7 @@ static PyObject *fp_tables_new(const ss_plugin_init_input *in);
 static void fp_tables_end(struct fp_tables *tb);
 static void fp_tables_bind(struct fp_tables *tb, fp_state *st);
 static int fp_async_stop(fp_state *st);
+static void fp_routines_halt_all(fp_state *st);
 
 /* ------------------------------------------------------------------ base API */
 
@@ -286,6 +287,7 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
     if (st->rt || st->tables) {
         PyGILState_STATE g = fp_enter();
         if (st->rt && fp_async_stop(st) < 0) fp_error_from_python(st, "stop_async");
+        fp_routines_halt_all(st); /* routines on the SDK's own threads end before the state */
         PyObject *res = st->rt ? PyObject_CallMethod(st->rt, "destroy", NULL) : Py_NewRef(Py_None);
         if (!res) fp_error_from_python(st, "destroy");
         Py_XDECREF(res);
@@ -468,4 +470,6 @@ static int fp_async_stop(fp_state *st) { return 0; }
 
 #if FP_HAS_LISTEN
 #include "shim_listen.c"
+#else
+static void fp_routines_halt_all(fp_state *st) {}
 #endif

@@ -178,9 +178,11 @@ FP_EXPORT ss_plugin_rc plugin_set_async_event_handler(ss_plugin_t *s, ss_plugin_
     if (!fp_ready(st)) return SS_PLUGIN_FAILURE;
     ss_plugin_rc rc = SS_PLUGIN_SUCCESS;
     PyGILState_STATE g = fp_enter();
+    /* Clearing (h NULL) never fails: the emitter is closed all the same, and libsinsp throws
+     * on a failure, from its destructor too (which ends the process): it is logged instead. */
     if (fp_async_stop(st) < 0) {
-        fp_error_from_python(st, NULL);
-        rc = SS_PLUGIN_FAILURE;
+        fp_error_from_python(st, h ? NULL : "stop_async");
+        if (h) rc = SS_PLUGIN_FAILURE;
     }
     if (h && rc == SS_PLUGIN_SUCCESS) {
         fp_emitter *em = fp_emitter_new(owner, h);

@@ -232,6 +232,14 @@ static int fp_extract_finish(fp_extractor *x, const ss_plugin_field_extract_inpu
     }
 #if FP_EXTRACT_OFFSETS /* value_offsets exists in the input struct from API 3.11 on */
     if (in->value_offsets) {
+        /* The API gives one offset per requested field, but libsinsp (0.25) reads one per
+         * VALUE of a list field: make the arrays that long (zeros: "no offset") so that it
+         * never reads past them. */
+        size_t need = in->num_fields;
+        for (uint32_t i = 0; i < in->num_fields; i++)
+            if (in->fields[i].res_len > need) need = in->fields[i].res_len;
+        if (fp_grow_fields(r, need) < 0) return -1;
+        for (size_t k = in->num_fields; k < need; k++) r->start[k] = r->length[k] = 0;
         in->value_offsets->start = r->start;
         in->value_offsets->length = r->length;
     }

@@ -3,6 +3,10 @@
  * with table access, and routines on the host's thread pool. A routine calls a Python
  * callable, then waits its interval (waking early when unsubscribed) before returning to
  * the host, which re-queues it at once: so the SDK, not the host, keeps it from spinning.
+ *
+ * libsinsp and Falco built with the libs' defaults have no thread pool and refuse every
+ * routine: the SDK then runs it on a thread of its own with the same contract (stopped and
+ * joined by unsubscribe, capture_close and destroy).
  */
 
 typedef struct fp_routine {
@@ -14,6 +18,8 @@ typedef struct fp_routine {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
+    int own_thread; /* running on the SDK's thread (the host has no thread pool) */
+    pthread_t thread;
 } fp_routine;
 
 typedef struct fp_listen {
@@ -63,6 +69,40 @@ static ss_plugin_bool fp_routine_run(ss_plugin_t *s, ss_plugin_routine_state_t *
     return !stopped;
 }
 
+/* The SDK's own thread for a routine the host refused: runs it until it stops. */
+static void *fp_routine_thread(void *arg) {
+    fp_routine *r = arg;
+    while (fp_routine_run(NULL, r)) {
+    }
+    PyGILState_STATE g = fp_enter();
+    Py_DECREF(r); /* the thread's reference */
+    fp_leave(g);
+    return NULL;
+}
+
+/* Stops a routine; one on the SDK's own thread is also joined (never from itself). Called
+ * with the GIL held; releases it while joining. */
+static void fp_routine_halt(fp_routine *r) {
+    fp_routine_stop(r);
+    if (r->own_thread && !pthread_equal(r->thread, pthread_self())) {
+        r->own_thread = 0;
+        pthread_t t = r->thread;
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(t, NULL);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+/* Stops (and joins) every routine of a state: at capture_close and destroy. GIL held. */
+static void fp_routines_halt_all(fp_state *st) {
+    if (!st || !st->routines) return;
+    PyObject *all = PySequence_List(st->routines); /* a copy: joining releases the GIL */
+    for (Py_ssize_t i = 0; all && i < PyList_GET_SIZE(all); i++)
+        fp_routine_halt((fp_routine *)PyList_GET_ITEM(all, i));
+    Py_XDECREF(all);
+    PyErr_Clear();
+}
+
 static void fp_routine_dealloc(PyObject *self) {
     fp_routine *r = (fp_routine *)self;
     PyTypeObject *tp = Py_TYPE(self);
@@ -104,7 +144,7 @@ static PyObject *fp_listen_subscribe(PyObject *self, PyObject *args, PyObject *k
     r->fn = Py_NewRef(fn);
     r->interval = interval;
     r->st = ls->st;
-    r->stop = 0;
+    r->stop = r->own_thread = 0;
     r->handle = NULL;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
@@ -117,10 +157,19 @@ static PyObject *fp_listen_subscribe(PyObject *self, PyObject *args, PyObject *k
     Py_BEGIN_ALLOW_THREADS
     h = ls->routine.subscribe(ls->owner, fp_routine_run, r);
     Py_END_ALLOW_THREADS
-    if (!h) {
-        Py_DECREF(r);
-        PyErr_SetString(PyExc_RuntimeError, "the host refused to subscribe the routine");
-        return NULL;
+    if (!h) { /* no host thread pool (libsinsp's default build): a thread of our own */
+        Py_INCREF(r); /* the thread's reference */
+        int e = pthread_create(&r->thread, NULL, fp_routine_thread, r);
+        if (e != 0) {
+            Py_DECREF(r);
+            Py_DECREF(r);
+            PyErr_Format(PyExc_RuntimeError,
+                         "the host has no thread pool for routines and no thread could be "
+                         "started: %s", strerror(e));
+            return NULL;
+        }
+        r->own_thread = 1;
+        return (PyObject *)r;
     }
     r->handle = h;
     return (PyObject *)r;
@@ -133,18 +182,15 @@ static PyObject *fp_listen_unsubscribe(PyObject *self, PyObject *arg) {
         return NULL;
     }
     fp_routine *r = (fp_routine *)arg;
-    fp_routine_stop(r);
-    ss_plugin_rc rc = SS_PLUGIN_SUCCESS;
+    fp_routine_halt(r); /* from here on it returns false at once, whatever the host does */
     if (r->handle && ls->routine.unsubscribe) {
         ss_plugin_routine_t *h = r->handle;
         r->handle = NULL;
+        /* libsinsp's pool refuses a routine it already dropped (one that returned false, as a
+         * stopped one does): not an error, the routine is stopped either way */
         Py_BEGIN_ALLOW_THREADS /* the host may wait for a running call, which needs the GIL */
-        rc = ls->routine.unsubscribe(ls->owner, h);
+        (void)ls->routine.unsubscribe(ls->owner, h);
         Py_END_ALLOW_THREADS
-    }
-    if (rc != SS_PLUGIN_SUCCESS) {
-        PyErr_SetString(PyExc_RuntimeError, "the host could not unsubscribe the routine");
-        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -174,9 +220,10 @@ static PyType_Spec fp_listen_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, fp_listen_slots,
 };
 
-/* capture_open / capture_close: the plugin's hook with tables writable for the call. */
+/* capture_open / capture_close: the plugin's hook with tables writable for the call; a
+ * failure is logged too when `log` is set. */
 static ss_plugin_rc fp_capture(fp_state *st, const ss_plugin_capture_listen_input *in,
-                               const char *hook) {
+                               const char *hook, int log) {
     if (!fp_ready(st)) return SS_PLUGIN_FAILURE;
     ss_plugin_rc rc = SS_PLUGIN_FAILURE;
     PyGILState_STATE g = fp_enter();
@@ -202,25 +249,27 @@ static ss_plugin_rc fp_capture(fp_state *st, const ss_plugin_capture_listen_inpu
         rc = SS_PLUGIN_SUCCESS;
         Py_DECREF(res);
     } else {
-        fp_error_from_python(st, NULL);
+        fp_error_from_python(st, log ? hook : NULL);
     }
     fp_leave(g);
     return rc;
 }
 
 FP_EXPORT ss_plugin_rc plugin_capture_open(ss_plugin_t *s, const ss_plugin_capture_listen_input *in) {
-    return fp_capture(s, in, "capture_open");
+    return fp_capture(s, in, "capture_open", 0);
 }
 
+/* capture_close never fails: libsinsp throws on a failure, from its destructor too (which
+ * ends the process), so the plugin's exception is logged instead. */
 FP_EXPORT ss_plugin_rc plugin_capture_close(ss_plugin_t *s,
                                             const ss_plugin_capture_listen_input *in) {
     fp_state *st = s;
-    ss_plugin_rc rc = fp_capture(st, in, "capture_close");
-    if (st && st->routines) { /* routines still subscribed stop now: they wait no more */
+    if (!fp_ready(st)) return SS_PLUGIN_SUCCESS;
+    (void)fp_capture(st, in, "capture_close", 1);
+    if (st->routines) { /* routines still subscribed stop now: they wait no more */
         PyGILState_STATE g = fp_enter();
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(st->routines); i++)
-            fp_routine_stop((fp_routine *)PyList_GET_ITEM(st->routines, i));
+        fp_routines_halt_all(st);
         fp_leave(g);
     }
-    return rc;
+    return SS_PLUGIN_SUCCESS;
 }
