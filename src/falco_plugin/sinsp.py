@@ -88,7 +88,8 @@ def _compile(root: Path | None) -> Path:
     cxx = shlex.split(os.environ.get("CXX") or "c++")
     if not cxx:
         raise SinspBuildError("the C++ compiler command ($CXX) is empty")
-    source = resources.files("falco_plugin").joinpath("_native").joinpath(DRIVER_SOURCE).read_bytes()
+    native = resources.files("falco_plugin").joinpath("_native")
+    source = native.joinpath(DRIVER_SOURCE).read_bytes()
     cflags, libs, fingerprint = _libsinsp_flags(root)
     version = _run([*cxx, "--version"])
     digest = hashlib.sha256()

@@ -55,4 +55,8 @@ class Listener(ListenPlugin, ExtractPlugin):
         return self.runs
 
     def get_metrics(self) -> list[Metric]:
-        return [Metric("runs", self.runs), Metric("opened", self.opened), Metric("closed", self.closed)]
+        return [
+            Metric("runs", self.runs),
+            Metric("opened", self.opened),
+            Metric("closed", self.closed),
+        ]
