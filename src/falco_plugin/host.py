@@ -183,8 +183,15 @@ def run_host(
     The exit code is not checked: 0 means success, 1 a plugin or host error (reported on
     stderr, or as an ``{"error": ...}`` line on stdout with ``--json``), 2 a usage error.
     """
+    return run_program([str(host_binary()), *args], timeout=timeout, env=env)
+
+
+def run_program(
+    cmd: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a test program (a host or driver) and capture its output as text, unchecked."""
     return subprocess.run(
-        [str(host_binary()), *args],
+        list(cmd),
         capture_output=True,
         text=True,
         encoding="utf-8",

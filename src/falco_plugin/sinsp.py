@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
-from .host import cache_dir
+from .host import cache_dir, run_program
 from .realhost import ENV, RealHostError, prefix
 
 __all__ = ["DRIVER_SOURCE", "SinspBuildError", "driver_binary", "run_driver"]
@@ -136,16 +136,7 @@ def run_driver(
 ) -> subprocess.CompletedProcess[str]:
     """Run the driver with ``args`` and capture its output (the exit status is not checked:
     1 means a plugin or libsinsp error, reported as an ``{"error": ...}`` line)."""
-    return subprocess.run(
-        [str(driver_binary(root)), *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-        env=dict(env) if env is not None else None,
-        check=False,
-    )
+    return run_program([str(driver_binary(root)), *args], timeout=timeout, env=env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
