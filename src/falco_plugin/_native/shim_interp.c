@@ -70,14 +70,25 @@ static int fp_version_matches(char *err, size_t errlen) {
 /*
  * Isolated (no environment variables, user site or current directory) and without the
  * site module: sys.path holds the standard library only, every other folder a plugin
- * imports from comes from its own import space.
+ * imports from comes from its own import space. In UTF-8 mode (PEP 540): hosts never call
+ * setlocale (Falco does not), and in the C locale Python would take ASCII for every text
+ * file, file name and pipe a plugin opens.
  */
 static int fp_start_interpreter(char *err, size_t errlen) {
+    PyPreConfig pre;
+    PyPreConfig_InitIsolatedConfig(&pre);
+    pre.utf8_mode = 1;
+    PyStatus status = Py_PreInitialize(&pre);
+    if (PyStatus_Exception(status)) {
+        snprintf(err, errlen, "cannot pre-initialize Python: %s",
+                 status.err_msg ? status.err_msg : "unknown error");
+        return -1;
+    }
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
     config.install_signal_handlers = 0;
     config.site_import = 0;
-    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, FP_PY_EXECUTABLE);
+    status = PyConfig_SetBytesString(&config, &config.program_name, FP_PY_EXECUTABLE);
     if (!PyStatus_Exception(status))
         status = PyConfig_SetBytesString(&config, &config.executable, FP_PY_EXECUTABLE);
     if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
