@@ -521,13 +521,30 @@ class ImportSpace:
 # ------------------------------------------------------------------ the shim's entry point
 
 
-def open_runtime(label: str, roots: str, origin: str, protocol: int) -> tuple[ImportSpace, Any]:
+def running_abi() -> str:
+    """The ABI tag (SOABI) of the interpreter this code runs in."""
+    for suffix in machinery.EXTENSION_SUFFIXES:
+        if suffix.startswith(".cpython-") and suffix.endswith(".so"):
+            return suffix[1:-3]
+    return ""
+
+
+def open_runtime(
+    label: str, roots: str, origin: str, protocol: int, abi: str = ""
+) -> tuple[ImportSpace, Any]:
     """Open the space of a plugin library and import the SDK runtime in it.
 
     Called by the C shim with its baked roots (``mode=path`` lines, ``$ORIGIN`` = the
-    library's folder ``origin``); the shim was built for runtime ``protocol``, and the
-    runtime found through the roots must speak the same one.
+    library's folder ``origin``); the shim was built for the interpreter ABI ``abi`` and
+    runtime ``protocol``: the interpreter must have that ABI, and the runtime found through
+    the roots must speak that protocol.
     """
+    if abi and running_abi() != abi:
+        raise SpaceError(
+            f"the plugin library was built for the Python ABI {abi}, but this process runs "
+            f"Python {sys.version.split()[0]} with the ABI {running_abi() or 'unknown'}: "
+            "rebuild the plugin with the interpreter it runs in"
+        )
     space = ImportSpace(label, parse_roots(roots, origin))
     try:
         try:

@@ -107,6 +107,7 @@ def meta_header(meta: PluginMeta, roots: list[_space.Root]) -> str:
         "FP_CLASS_NAME": c_string(meta.class_name),
         "FP_IMPORT_ROOTS": c_string(_space.format_roots(roots)),
         "FP_RUNTIME_PROTOCOL": str(_runtime.PROTOCOL),
+        "FP_PY_SOABI": c_string(interpreter_abi()),
         "FP_SPACE_SOURCE": c_text(SPACE_SOURCE),
     }
     lines = [
@@ -134,19 +135,45 @@ def python_executable() -> str:
     return os.path.abspath(sys.executable)
 
 
-def compile_command(cc: str, source: Path, include: Path, output: Path) -> list[str]:
-    """The compiler invocation for the shim, linked against this interpreter's libpython."""
+def interpreter_abi() -> str:
+    """This interpreter's full ABI tag (SOABI, e.g. ``cpython-311-x86_64-linux-gnu``): the
+    library checks at init that the interpreter it runs in has the same."""
+    return str(sysconfig.get_config_var("SOABI") or "")
+
+
+def check_interpreter() -> None:
+    """Refuse interpreters the shim cannot run in, with the reason."""
+    exe = python_executable()
     if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
         raise BuildError(
-            f"{python_executable()} has no shared libpython: build plugins with a Python "
+            f"{exe} has no shared libpython: build plugins with a Python "
             "configured with --enable-shared (most distribution and pyenv builds are)"
         )
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        raise BuildError(
+            f"{exe} is a free-threaded build (Py_GIL_DISABLED): the plugin shim relies on "
+            "the GIL; build plugins with a regular CPython"
+        )
+    if sysconfig.get_config_var("Py_DEBUG"):
+        raise BuildError(
+            f"{exe} is a debug build (Py_DEBUG): its ABI differs and its assertions would "
+            "abort Falco; build plugins with a release CPython"
+        )
+    if not interpreter_abi():
+        raise BuildError(f"{exe} reports no ABI tag (SOABI): not a CPython the SDK supports")
+
+
+def compile_command(cc: str, source: Path, include: Path, output: Path) -> list[str]:
+    """The compiler invocation for the shim, linked against this interpreter's libpython.
+    NDEBUG: an assert() in Python's inline headers must never abort the host."""
+    check_interpreter()
     libdir = sysconfig.get_config_var("LIBDIR")
     ldversion = sysconfig.get_config_var("LDVERSION") or sysconfig.get_python_version()
     return [
         *shlex.split(cc),
         "-O2",
         "-g0",
+        "-DNDEBUG",
         "-fPIC",
         "-shared",
         "-fvisibility=hidden",
@@ -205,6 +232,9 @@ def build_cached(target: str, *, cc: str | None = None) -> Path:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     digest.update((cc or os.environ.get("CC") or "cc").encode())
     digest.update(os.environ.get("FALCO_PLUGIN_CFLAGS", "").encode())
+    for name in ("LIBDIR", "LDVERSION", "INSTSONAME"):  # the libpython it links
+        digest.update(f"{name}={sysconfig.get_config_var(name)}\0".encode())
+    digest.update(sys.version.encode())
     out = cache_dir() / "plugins" / digest.hexdigest()[:20] / f"lib{meta.name}.so"
     return out if out.is_file() else _compile(meta, out, cc)
 

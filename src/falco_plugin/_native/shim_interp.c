@@ -193,8 +193,9 @@ static int fp_space_open(void) {
     char origin[PATH_MAX];
     fp_library_folder(origin, sizeof origin);
     PyObject *boot = fp_bootstrap();
-    PyObject *pair = boot ? PyObject_CallMethod(boot, "open_runtime", "sssi", FP_META_NAME,
-                                                FP_IMPORT_ROOTS, origin, FP_RUNTIME_PROTOCOL)
+    PyObject *pair = boot ? PyObject_CallMethod(boot, "open_runtime", "sssis", FP_META_NAME,
+                                                FP_IMPORT_ROOTS, origin, FP_RUNTIME_PROTOCOL,
+                                                FP_PY_SOABI)
                           : NULL;
     if (!pair) return -1;
     PyObject *space, *runtime;
