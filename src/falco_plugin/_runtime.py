@@ -14,18 +14,20 @@ at init against the SDK found in the space. Bump it on any change the shim would
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from typing import Any
 
 from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
 from .config import ConfigError, config_type_of, parse_config
 from .events import PluginEvent
-from .loader import find_class
+from .loader import PluginRef, find_class
 from .logs import HostLogFn, RateLimiter, host_handler
 from .source import SourceInstance, SourcePlugin, open_params_json
 
-# 1: before import spaces (create took extra sys.path entries); 2: create takes the space
-PROTOCOL = 2
+# 1: before import spaces (create took extra sys.path entries); 2: create takes the space;
+# 3: create takes the baked static facts and checks them
+PROTOCOL = 3
 
 _CLEAN_ERRORS = (PluginError, ConfigError)
 
@@ -55,19 +57,39 @@ def create(
     module_file: str,
     module_name: str,
     class_name: str,
+    facts: str,
     config: str,
     log: Any,
     tables: Any = None,
 ) -> Runtime:
-    """Import the plugin in its import space, route its logs to the host, parse the config,
-    build the plugin object.
+    """Import the plugin in its import space, check it against the library, route its logs
+    to the host, parse the config, build the plugin object.
 
     The plugin is the file ``module_file`` or, when that is empty, the module
-    ``module_name`` found through the space's roots.
+    ``module_name`` found through the space's roots. ``facts`` is the JSON of the static
+    facts baked into the library (:meth:`PluginMeta.facts`): the code must still say the
+    same, or the host would call, and read results of, what the code no longer is.
     """
     module = space.load_file(module_file) if module_file else space.import_module(module_name)
     cls = find_class(module, class_name)
+    check_facts(cls, json.loads(facts), module_file or module_name)
     return Runtime(cls, config, log, tables, log_root=space.prefix)
+
+
+def check_facts(cls: type[Plugin], baked: dict[str, Any], where: str) -> None:
+    """Raise PluginError("rebuild the plugin: ...") when the class no longer matches."""
+    from .validate import PluginDefinitionError, facts_drift, plugin_meta
+
+    try:
+        live = plugin_meta(cls, PluginRef("", where, cls.__name__)).facts()
+    except PluginDefinitionError as exc:
+        raise PluginError(f"rebuild the plugin: {exc}") from None
+    drift = facts_drift(baked, live)
+    if drift:
+        raise PluginError(
+            f"rebuild the plugin: {where} no longer matches the library built from it "
+            f"({'; '.join(drift)})"
+        )
 
 
 class Runtime:

@@ -33,12 +33,9 @@ open the space before any SDK module is imported (the SDK is found through the r
 from __future__ import annotations
 
 import builtins
-import importlib
 import importlib.machinery as machinery
-import importlib.util
 import os
 import re
-import secrets
 import sys
 import threading
 import types
@@ -120,6 +117,8 @@ class _FreshSourceLoader(_SpaceSourceLoader):
     def get_code(self, fullname: str) -> Any:
         path = self.get_filename(fullname)
         source = self.get_data(path)
+        import importlib.util  # only here: the bootstrap imports as little as it can
+
         try:
             cached = self.get_data(importlib.util.cache_from_source(path))
         except (OSError, NotImplementedError, ValueError):
@@ -275,7 +274,7 @@ def _has_extension(paths: Iterable[str]) -> bool:
 
 def _prefix_for(label: str) -> str:
     clean = re.sub(r"\W", "_", label)[:40] or "plugin"
-    return f"_fp_{clean}_{secrets.token_hex(4)}"
+    return f"_fp_{clean}_{os.urandom(4).hex()}"
 
 
 class ImportSpace:
@@ -335,6 +334,8 @@ class ImportSpace:
         module = sys.modules.get(name)
         if module is not None and _same_dir(getattr(module, "__file__", None), path):
             return module
+        import importlib.util
+
         loader = self._loaders[True][0][0](name, path)
         spec = importlib.util.spec_from_file_location(name, path, loader=loader)
         if spec is None:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import site
 import threading
-from pathlib import Path
 from types import ModuleType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from ._space import PRIVATE, SDK, SDK_PACKAGE, SHARED, ImportSpace, Root
 from .base import Plugin
 
-SDK_ROOT = str(Path(__file__).resolve().parent.parent)
+if TYPE_CHECKING:  # the build-time half: imported where used (the runtime needs none of it)
+    from ._space import ImportSpace, Root
+
+SDK_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 class PluginLoadError(Exception):
@@ -52,6 +52,8 @@ class PluginRef(NamedTuple):
 def site_folders() -> list[str]:
     """This interpreter's site-packages folders and the folders their ``.pth`` files add
     (editable installs), in ``site``'s order."""
+    import site
+
     folders: list[str] = []
     for base in site.getsitepackages():
         if not os.path.isdir(base):
@@ -76,6 +78,8 @@ def site_folders() -> list[str]:
 def import_roots(ref: PluginRef) -> list[Root]:
     """The roots of a plugin's import space: its own folder (the current one for a module
     reference), the SDK, and this environment's site-packages."""
+    from ._space import PRIVATE, SDK, SHARED, Root
+
     own = os.path.dirname(ref.module_file) if ref.module_file else os.getcwd()
     roots = [Root(PRIVATE, own), Root(SDK, SDK_ROOT)]
     roots += [Root(SHARED, folder) for folder in site_folders()]
@@ -89,6 +93,8 @@ _spaces_lock = threading.Lock()
 def space_for(ref: PluginRef) -> ImportSpace:
     """The import space a plugin is loaded in at build time (one per plugin, kept for the
     process). The SDK is this process's own: it is the one the library will be built with."""
+    from ._space import SDK_PACKAGE, ImportSpace
+
     key = ref._replace(class_name="")
     with _spaces_lock:
         space = _spaces.get(key)

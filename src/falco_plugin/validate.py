@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from .async_event import AsyncPlugin
 from .base import Plugin, defines
@@ -68,6 +69,7 @@ class PluginMeta:
     async_events: list[str] = field(default_factory=list)
     async_sources: list[str] | None = None
     has_listen: bool = False
+    uses_tables: bool = False
 
     @property
     def has_async(self) -> bool:
@@ -96,6 +98,69 @@ class PluginMeta:
     def offsets(self) -> bool:
         """True when a field reports value offsets (the plugin then reads value_offsets)."""
         return any(f.offsets for f in self.fields)
+
+    def facts(self) -> dict[str, Any]:
+        """What the library bakes in and the plugin's code must still say at init."""
+        return {
+            "class": self.class_name,
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "contact": self.contact,
+            "required API version": self.required_api_version,
+            "capabilities": self.capabilities,
+            "plugin id": self.plugin_id,
+            "event source": self.event_source,
+            "optional methods": sorted(k for k, on in self.hooks.items() if on),
+            "config schema": self.init_schema,
+            "fields": [f.json_entry() for f in self.fields],
+            "extract event sources": self.extract_sources,
+            "extract event types": self.extract_types,
+            "parse event sources": self.parse_sources,
+            "parse event types": self.parse_types,
+            "required event schema version": self.event_schema_version,
+            "async events": self.async_events,
+            "async event sources": self.async_sources,
+            "tables parameter": self.uses_tables,
+        }
+
+
+def facts_drift(baked: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    """How the facts of the plugin's code differ from those its library was built with."""
+    out = []
+    for key in [*baked, *(k for k in live if k not in baked)]:
+        old, new = baked.get(key), live.get(key)
+        if old == new:
+            continue
+        if key == "fields":
+            out += _fields_drift(old or [], new or [])
+        elif key == "config schema":
+            out.append("the config schema changed")
+        else:
+            out.append(f"{key}: {_short(old)} -> {_short(new)}")
+    return out
+
+
+def _fields_drift(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+    before, after = {f["name"]: f for f in old}, {f["name"]: f for f in new}
+    out = [f"field {n} was removed" for n in before if n not in after]
+    out += [f"field {n} was added" for n in after if n not in before]
+    for name in (n for n in before if n in after and before[n] != after[n]):
+        a, b = before[name], after[name]
+        if (a["type"], a.get("isList", False)) != (b["type"], b.get("isList", False)):
+            kind = lambda f: f["type"] + ("[]" if f.get("isList") else "")  # noqa: E731
+            out.append(f"field {name}: type {kind(a)} -> {kind(b)}")
+        else:
+            changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            out.append(f"field {name}: {', '.join(changed)} changed")
+    if not out and [f["name"] for f in old] != [f["name"] for f in new]:
+        out.append("the fields are in another order")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_str(cls: type, attr: str, problems: list[str]) -> str:
@@ -188,6 +253,7 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         async_events=async_events,
         async_sources=async_sources,
         has_listen=has_listen,
+        uses_tables=wants_tables(cls),
     )
 
 

@@ -10,6 +10,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <marshal.h>
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -227,8 +228,9 @@ static void fp_init_plugin(fp_state *st, const ss_plugin_init_input *in, ss_plug
     if (tables && tables != Py_None) fp_tables_bind((struct fp_tables *)tables, st);
     PyObject *rt = NULL;
     if (tables)
-        rt = PyObject_CallMethod(g_sdk.runtime, "create", "OsssOOO", g_sdk.space, FP_MODULE_FILE,
-                                 FP_MODULE_NAME, FP_CLASS_NAME, config, logger, tables);
+        rt = PyObject_CallMethod(g_sdk.runtime, "create", "OssssOOO", g_sdk.space,
+                                 FP_MODULE_FILE, FP_MODULE_NAME, FP_CLASS_NAME, FP_META_FACTS,
+                                 config, logger, tables);
     if (tables != NULL && tables != Py_None) {
         st->tables = (struct fp_tables *)tables; /* keeps the reference */
         fp_tables_end(st->tables);               /* init is over: its entries are released */

@@ -317,6 +317,10 @@ FP_EXPORT uint16_t *plugin_get_extract_event_types(uint32_t *numtypes, ss_plugin
 }
 #endif
 
+/* The type of each field as baked into get_fields: what the host will read. */
+static const uint32_t fp_field_types[] = FP_FIELD_TYPES;
+static const int fp_field_lists[] = FP_FIELD_LISTS;
+
 /* With the GIL held, after the runtime was created: cache the field methods. */
 static int fp_extract_setup(fp_state *st) {
     if (!g_sdk.located_cls && !(g_sdk.located_cls = fp_sdk_attr("extract", "Located"))) return -1;
@@ -329,6 +333,12 @@ static int fp_extract_setup(fp_state *st) {
     PyObject *list = PyObject_CallMethod(st->rt, "extractors", NULL);
     if (!list) return -1;
     Py_ssize_t n = PyList_Size(list);
+    if (n != FP_NUM_FIELDS) { /* init checked the facts: never expected, never trusted */
+        Py_DECREF(list);
+        PyErr_Format(PyExc_RuntimeError, "rebuild the plugin: the library has %d fields, the "
+                     "code %zd", FP_NUM_FIELDS, n);
+        return -1;
+    }
     x->fields = calloc((size_t)(n > 0 ? n : 1), sizeof *x->fields);
     if (!x->fields) {
         Py_DECREF(list);
@@ -342,6 +352,13 @@ static int fp_extract_setup(fp_state *st) {
         if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "OIpipp", &fn, &ftype, &is_list,
                               &arg_kind, &required, &offsets)) {
             Py_DECREF(list);
+            return -1;
+        }
+        if (ftype != fp_field_types[i] || is_list != fp_field_lists[i]) {
+            /* the host reads each result as get_fields said: a str pointer, a u64, ... */
+            Py_DECREF(list);
+            PyErr_Format(PyExc_RuntimeError, "rebuild the plugin: field %zd has another type "
+                         "in the code than in the library", i);
             return -1;
         }
         Py_INCREF(fn);

@@ -1,8 +1,8 @@
 /*
  * The embedded interpreter for one plugin library, included by shim.c: the GIL per host
  * thread, the host's signal dispositions, the interpreter start, and the library's import
- * space (its own modules, its own SDK: see falco_plugin/_space.py, whose source is baked
- * into fp_meta.h as FP_SPACE_SOURCE and run here before any SDK module is imported).
+ * space (its own modules, its own SDK: see falco_plugin/_space.py, whose bytecode is baked
+ * into fp_meta.h as FP_SPACE_CODE and run here before any SDK module is imported).
  *
  * The space lives while at least one state of this library does; the init after the last
  * destroy opens a fresh one, so a reload (destroy, dlclose, dlopen, init) runs fresh code.
@@ -154,11 +154,23 @@ static void fp_library_folder(char *out, size_t cap) {
     snprintf(out, cap, "%s", real[0] ? real : "/");
 }
 
-/* With the GIL held: the module made from the baked _space.py source (once per process). */
+/* With the GIL held: the module made from the baked _space.py bytecode (once per process;
+ * the interpreter's version was checked, and the bytecode magic is checked here). */
+static const unsigned char fp_space_code[] = FP_SPACE_CODE;
+static const unsigned char fp_py_magic[] = FP_PY_MAGIC;
+
 static PyObject *fp_bootstrap(void) {
     if (g_bootstrap) return g_bootstrap;
-    PyObject *code = Py_CompileString(FP_SPACE_SOURCE, "<falco_plugin._space (baked)>",
-                                      Py_file_input);
+    long magic = PyImport_GetMagicNumber();
+    long baked = (long)fp_py_magic[0] | (long)fp_py_magic[1] << 8 | (long)fp_py_magic[2] << 16 |
+                 (long)fp_py_magic[3] << 24;
+    if (magic != baked) {
+        PyErr_SetString(PyExc_ImportError, "the plugin library holds bytecode of another Python "
+                                           "version: rebuild it with the interpreter it runs in");
+        return NULL;
+    }
+    PyObject *code = PyMarshal_ReadObjectFromString((const char *)fp_space_code,
+                                                    (Py_ssize_t)sizeof fp_space_code);
     PyObject *mod = code ? PyModule_New("falco_plugin_space_bootstrap") : NULL;
     PyObject *dict = mod ? PyModule_GetDict(mod) : NULL;
     PyObject *res = NULL;
