@@ -14,9 +14,19 @@
 #define FP_SCOPE_READ 2  /* extract: read only */
 #define FP_SCOPE_WRITE 3 /* parse, capture listening: read and write */
 
-#define FP_GEN_SHIFT 24
-#define FP_INDEX_MASK ((1u << FP_GEN_SHIFT) - 1)
-#define FP_SCOPED_TABLE (1ull << 52) /* marks a nested table id, valid in its call only */
+/*
+ * Entries and nested tables read in a call are slots of per-state arrays that every call
+ * reuses. Each slot has a version, bumped whenever the slot is given out, and a handle is
+ * (version << 32 | slot): a handle kept past its call, or past its visit in an iteration,
+ * names a slot whose version moved on and is refused, after any number of calls. A
+ * version wraps after 2^32 uses of one slot (2^31 for nested tables, whose handles have
+ * bit 63 set); a kept handle accepted by that chance names what the current call holds,
+ * never freed memory.
+ */
+#define FP_SLOT_MASK 0xFFFFFFFFull
+#define FP_SCOPED_TABLE (1ull << 63) /* marks a nested table handle, valid in its call only */
+#define FP_ENTRY_VERSIONS 0xFFFFFFFFu
+#define FP_SCOPED_VERSIONS 0x7FFFFFFFu
 
 enum { FP_ENTRY_FREE, FP_ENTRY_OWNED, FP_ENTRY_BORROWED, FP_ENTRY_STAGED };
 
@@ -24,7 +34,16 @@ typedef struct {
     ss_plugin_table_t *t;
     ss_plugin_table_entry_t *e;
     int state;
+    uint32_t version;
 } fp_entry_ref;
+
+typedef struct {
+    ss_plugin_table_t *t;
+    uint32_t version;
+} fp_scoped_ref;
+
+/* The next version of a slot (0 is never given out). */
+static uint32_t fp_bump(uint32_t version, uint32_t max) { return version >= max ? 1 : version + 1; }
 
 struct fp_xtable;
 
@@ -44,10 +63,10 @@ typedef struct fp_tables {
     ss_plugin_table_reader_vtable_ext *init_reader, *reader;
     ss_plugin_table_writer_vtable_ext *init_writer, *writer;
     int scope;
-    uint64_t gen; /* bumped when a call ends: the call's entry and nested-table ids die */
+    uint64_t seed; /* for tests: slots start as if this many calls had used them */
     ss_plugin_table_t **tables;
     uint32_t ntables, cap_tables;
-    ss_plugin_table_t **scoped;
+    fp_scoped_ref *scoped;
     uint32_t nscoped, cap_scoped;
     ss_plugin_table_field_t **fieldv;
     uint32_t nfields, cap_fields;
@@ -102,10 +121,10 @@ static int fp_push_ptr(void ***arr, uint32_t *n, uint32_t *cap, void *p) {
 
 static ss_plugin_table_t *fp_table_of(fp_tables *tb, unsigned long long id) {
     if (id & FP_SCOPED_TABLE) {
-        uint64_t gen = (id & ~FP_SCOPED_TABLE) >> FP_GEN_SHIFT;
-        uint32_t idx = (uint32_t)(id & FP_INDEX_MASK);
-        if (gen == tb->gen && idx < tb->nscoped && tb->scope != FP_SCOPE_NONE)
-            return tb->scoped[idx];
+        uint32_t version = (uint32_t)(id >> 32) & FP_SCOPED_VERSIONS;
+        uint32_t idx = (uint32_t)(id & FP_SLOT_MASK);
+        if (idx < tb->nscoped && tb->scoped[idx].version == version && tb->scope != FP_SCOPE_NONE)
+            return tb->scoped[idx].t;
         PyErr_SetString(g_table_error,
                         "this nested table was read in an earlier call: read it again");
         return NULL;
@@ -116,10 +135,9 @@ static ss_plugin_table_t *fp_table_of(fp_tables *tb, unsigned long long id) {
 }
 
 static fp_entry_ref *fp_entry_of(fp_tables *tb, unsigned long long id, ss_plugin_table_t *t) {
-    uint64_t gen = id >> FP_GEN_SHIFT;
-    uint32_t idx = (uint32_t)(id & FP_INDEX_MASK);
-    fp_entry_ref *r = (gen == tb->gen && idx < tb->nentries) ? &tb->entries[idx] : NULL;
-    if (!r || r->state == FP_ENTRY_FREE || tb->scope == FP_SCOPE_NONE) {
+    uint32_t version = (uint32_t)(id >> 32), idx = (uint32_t)(id & FP_SLOT_MASK);
+    fp_entry_ref *r = idx < tb->nentries ? &tb->entries[idx] : NULL;
+    if (!r || r->version != version || r->state == FP_ENTRY_FREE || tb->scope == FP_SCOPE_NONE) {
         PyErr_SetString(g_table_error,
                         "this table entry is no longer valid (released, or from an earlier "
                         "call): get it again");
@@ -132,21 +150,63 @@ static fp_entry_ref *fp_entry_of(fp_tables *tb, unsigned long long id, ss_plugin
     return r;
 }
 
+/* Grow a slot array to hold one more; new slots start at the seeded version. */
+static int fp_grow_slots(void **arr, uint32_t n, uint32_t *cap, size_t size, size_t version_at,
+                         uint32_t seed) {
+    if (n < *cap) return 0;
+    if (n == UINT32_MAX) {
+        PyErr_SetString(g_table_error, "too many table entries held in one call");
+        return -1;
+    }
+    uint32_t c = *cap ? (*cap > UINT32_MAX / 2 ? UINT32_MAX : *cap * 2) : 16;
+    char *q = realloc(*arr, (size_t)c * size);
+    if (!q) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (uint32_t i = *cap; i < c; i++) memcpy(q + (size_t)i * size + version_at, &seed, 4);
+    *arr = q;
+    *cap = c;
+    return 0;
+}
+
+/* A slot for one more entry in this call. */
+static int fp_take_entry_slot(fp_tables *tb, uint32_t *idx) {
+    if (fp_grow_slots((void **)&tb->entries, tb->nentries, &tb->cap_entries, sizeof(fp_entry_ref),
+                      offsetof(fp_entry_ref, version), (uint32_t)tb->seed) < 0)
+        return -1;
+    *idx = tb->nentries++;
+    return 0;
+}
+
+/* Put an entry in a slot (under a new version) and return its handle. */
+static PyObject *fp_fill_entry(fp_tables *tb, uint32_t idx, ss_plugin_table_t *t,
+                               ss_plugin_table_entry_t *e, int state) {
+    fp_entry_ref *r = &tb->entries[idx];
+    r->t = t;
+    r->e = e;
+    r->state = state;
+    r->version = fp_bump(r->version, FP_ENTRY_VERSIONS);
+    return PyLong_FromUnsignedLongLong((uint64_t)r->version << 32 | idx);
+}
+
 static PyObject *fp_new_entry(fp_tables *tb, ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
                               int state) {
-    if (tb->nentries == tb->cap_entries) {
-        uint32_t c = tb->cap_entries ? tb->cap_entries * 2 : 16;
-        fp_entry_ref *q = realloc(tb->entries, c * sizeof *q);
-        if (!q) return PyErr_NoMemory();
-        tb->entries = q;
-        tb->cap_entries = c;
-    }
-    if (tb->nentries > FP_INDEX_MASK) {
-        PyErr_SetString(g_table_error, "too many table entries held in one call");
+    uint32_t idx;
+    return fp_take_entry_slot(tb, &idx) < 0 ? NULL : fp_fill_entry(tb, idx, t, e, state);
+}
+
+/* The handle of a nested table read in this call. */
+static PyObject *fp_new_scoped(fp_tables *tb, ss_plugin_table_t *t) {
+    uint32_t seed = (uint32_t)(tb->seed % FP_SCOPED_VERSIONS);
+    if (fp_grow_slots((void **)&tb->scoped, tb->nscoped, &tb->cap_scoped, sizeof(fp_scoped_ref),
+                      offsetof(fp_scoped_ref, version), seed) < 0)
         return NULL;
-    }
-    tb->entries[tb->nentries] = (fp_entry_ref){t, e, state};
-    return PyLong_FromUnsignedLongLong((tb->gen << FP_GEN_SHIFT) | tb->nentries++);
+    uint32_t idx = tb->nscoped++;
+    fp_scoped_ref *r = &tb->scoped[idx];
+    r->t = t;
+    r->version = fp_bump(r->version, FP_SCOPED_VERSIONS);
+    return PyLong_FromUnsignedLongLong(FP_SCOPED_TABLE | (uint64_t)r->version << 32 | idx);
 }
 
 /* The end of a call (or of init): give back what the plugin still holds. */
@@ -160,9 +220,8 @@ static void fp_tables_end(fp_tables *tb) {
             tb->writer->destroy_table_entry(r->t, r->e);
         r->state = FP_ENTRY_FREE;
     }
-    tb->nentries = 0;
+    tb->nentries = 0; /* the slots are reused, under new versions */
     tb->nscoped = 0;
-    tb->gen++;
     tb->scope = FP_SCOPE_NONE;
     tb->reader = tb->init_reader;
     tb->writer = tb->init_writer;
@@ -222,10 +281,7 @@ static PyObject *fp_from_state(fp_tables *tb, const ss_plugin_state_data *d, int
     case SS_PLUGIN_ST_TABLE:
         if (!tb) break; /* keys and exported values are never tables */
         if (!d->table) return fp_table_error(tb, "the entry has no nested table");
-        if (fp_push_ptr((void ***)&tb->scoped, &tb->nscoped, &tb->cap_scoped, d->table) < 0)
-            return NULL;
-        return PyLong_FromUnsignedLongLong(FP_SCOPED_TABLE | (tb->gen << FP_GEN_SHIFT) |
-                                           (tb->nscoped - 1));
+        return fp_new_scoped(tb, d->table);
     }
     PyErr_Format(g_table_error, "unknown value type %d", kind);
     return NULL;
@@ -400,15 +456,15 @@ typedef struct {
     fp_tables *tb;
     ss_plugin_table_t *t;
     PyObject *fn;
+    uint32_t slot; /* one slot for every visited entry, under a new version each time */
     int failed;
 } fp_iter_state;
 
 static ss_plugin_bool fp_iter_one(ss_plugin_table_iterator_state_t *s, ss_plugin_table_entry_t *e) {
     fp_iter_state *it = s;
-    uint32_t idx = it->tb->nentries;
-    PyObject *id = fp_new_entry(it->tb, it->t, e, FP_ENTRY_BORROWED);
+    PyObject *id = fp_fill_entry(it->tb, it->slot, it->t, e, FP_ENTRY_BORROWED);
     PyObject *res = id ? PyObject_CallOneArg(it->fn, id) : NULL;
-    if (idx < it->tb->nentries) it->tb->entries[idx].state = FP_ENTRY_FREE; /* borrowed: gone */
+    it->tb->entries[it->slot].state = FP_ENTRY_FREE; /* borrowed for the visit only */
     Py_XDECREF(id);
     if (!res) {
         it->failed = 1;
@@ -426,8 +482,9 @@ static PyObject *fp_tb_iterate(PyObject *self, PyObject *args) {
     PyObject *fn;
     if (!PyArg_ParseTuple(args, "KO", &id, &fn) || fp_need(tb, 0) < 0) return NULL;
     ss_plugin_table_t *t = fp_table_of(tb, id);
-    if (!t) return NULL;
-    fp_iter_state it = {tb, t, fn, 0};
+    fp_iter_state it = {tb, t, fn, 0, 0};
+    if (!t || fp_take_entry_slot(tb, &it.slot) < 0) return NULL;
+    tb->entries[it.slot].state = FP_ENTRY_FREE;
     ss_plugin_bool done = tb->reader->iterate_entries(t, fp_iter_one, &it);
     if (it.failed) return NULL; /* the callback's exception is pending */
     return PyBool_FromLong(done != 0);
@@ -920,6 +977,24 @@ static PyObject *fp_tb_add_table(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* For tests: _seed_generation(n) makes the handles given out next be those of a plugin
+ * that already made n calls; _handles_in_call() counts the handles of this call. */
+static PyObject *fp_tb_seed_generation(PyObject *self, PyObject *arg) {
+    fp_tables *tb = (fp_tables *)self;
+    unsigned long long n = PyLong_AsUnsignedLongLong(arg);
+    if (n == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    tb->seed = n;
+    for (uint32_t i = 0; i < tb->cap_entries; i++) tb->entries[i].version = (uint32_t)n;
+    for (uint32_t i = 0; i < tb->cap_scoped; i++)
+        tb->scoped[i].version = (uint32_t)(n % FP_SCOPED_VERSIONS);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fp_tb_handles_in_call(PyObject *self, PyObject *unused) {
+    fp_tables *tb = (fp_tables *)self;
+    return PyLong_FromUnsignedLong(tb->nentries + tb->nscoped);
+}
+
 static void fp_tb_dealloc(PyObject *self) {
     fp_tables *tb = (fp_tables *)self;
     PyTypeObject *tp = Py_TYPE(self);
@@ -956,6 +1031,8 @@ static PyMethodDef fp_tb_methods[] = {
     {"erase", fp_tb_erase, METH_VARARGS, NULL},
     {"clear", fp_tb_clear, METH_VARARGS, NULL},
     {"add_table", fp_tb_add_table, METH_VARARGS, NULL},
+    {"_seed_generation", fp_tb_seed_generation, METH_O, NULL},
+    {"_handles_in_call", fp_tb_handles_in_call, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
