@@ -74,3 +74,39 @@ def test_an_iteration_spends_no_handle_per_entry(libs) -> None:
     assert [len(f["long.fds"]) for f in cap.fields] == [2000, 2000]
     # the thread, its nested table and one slot the iteration reuses for every fd
     assert [f["long.handles"] for f in cap.fields] == [3, 3]
+
+
+def test_handles_across_boundaries_in_libsinsp(
+    falco_build, falco_realhost: Path, tmp_path: Path
+) -> None:
+    """The same in the real libsinsp, on its own threads table built from a capture."""
+    from falco_plugin.event import Event, event_class
+    from falco_plugin.event.capture import write_capture
+    from tests.capture_samples import T0, machine, threads
+
+    app = threads()[1]  # tid 100, with 13 fds
+    events = [
+        Event(event_class("read", "<")(res=0, data=b"", fd=fd.fd, size=0), ts=T0 + i, tid=100)
+        for i, fd in enumerate(app.fds or [])
+    ]
+    path = tmp_path / "app.scap"
+    write_capture(path, events + events, threads=threads(), machine_info=machine())
+    lib = falco_build(str(PLUGINS / "table_longrun.py"))
+
+    def run_in_sinsp(calls_made: int) -> list[dict[str, object]]:
+        cap = run_capture(
+            [plugin_args(lib, json.dumps({"calls_made": calls_made}))],
+            fields=["long.comm", "long.fds", "long.stale"],
+            host="sinsp",
+            options=["--capture", str(path)],
+        )
+        assert cap.ok, cap.error_message + cap.stderr
+        return cap.fields
+
+    baseline = run_in_sinsp(0)
+    assert len(baseline) == 2 * len(events)
+    assert {f["long.comm"] for f in baseline} == {"app"}
+    assert {len(f["long.fds"]) for f in baseline} == {len(app.fds or [])}  # type: ignore
+    assert {f["long.stale"] for f in baseline[1:]} == {"TableError,TableError"}
+    for calls_made in (2**28 - 30, 2**32 - 30, 2**40 - 30, 2**64 - 30):
+        assert run_in_sinsp(calls_made) == baseline, calls_made

@@ -29,7 +29,6 @@ class TableLongRun(ExtractPlugin):
     VERSION = "1.0.0"
     DESCRIPTION = "Table reads after any number of calls"
     CONTACT = "tests"
-    EXTRACT_EVENT_SOURCES = ["countdown"]
 
     def __init__(self, config: Config, tables: TablesInit) -> None:
         self.threads = tables.import_table("threads", Int64, Thread)
