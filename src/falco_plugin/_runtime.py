@@ -43,9 +43,12 @@ def format_error(exc: BaseException) -> str:
     if isinstance(exc, _CLEAN_ERRORS):
         return str(exc)
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:  # the frame that raised
+    tb, where = exc.__traceback__, None
+    while tb is not None:  # the last frame that raised, outside the SDK's baked code
+        if not tb.tb_frame.f_code.co_filename.startswith("<falco_plugin"):
+            where = tb
         tb = tb.tb_next
+    tb = where
     if tb is not None:
         code = tb.tb_frame.f_code
         text += f" (at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name})"

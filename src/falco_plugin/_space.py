@@ -519,6 +519,43 @@ class ImportSpace:
         return f"<ImportSpace {self.prefix} of {self.label}>"
 
 
+# ------------------------------------------------------------------ the host's signals
+
+# What changes the process's signal dispositions (or sends it signals it does not handle).
+SIGNAL_SETTERS = ("signal", "siginterrupt", "set_wakeup_fd", "alarm", "setitimer")
+
+
+def lock_signals() -> None:
+    """Refuse Python's ways to change signal dispositions, in the whole interpreter.
+
+    Called by the shim in an interpreter it started (every line of Python there is plugin
+    code): Falco stops on SIGTERM and reloads on SIGHUP through its own handlers, and a
+    plugin that took one would keep Falco from stopping. Blocking signals in a thread
+    (``pthread_sigmask``) stays allowed: the process still gets them.
+    """
+    import _signal  # type: ignore[import-not-found]
+    import signal
+
+    for module in (_signal, signal):
+        for name in SIGNAL_SETTERS:
+            current = getattr(module, name, None)
+            if current is None or getattr(current, "__falco_plugin_refused__", False):
+                continue
+            setattr(module, name, _refusal(name))
+
+
+def _refusal(name: str) -> Any:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"signal.{name}() is refused inside a Falco plugin: the host owns the process's "
+            "signals (Falco stops on SIGTERM and reloads on SIGHUP with its own handlers)"
+        )
+
+    refused.__falco_plugin_refused__ = True  # type: ignore[attr-defined]
+    refused.__name__ = name
+    return refused
+
+
 # ------------------------------------------------------------------ the shim's entry point
 
 

@@ -64,6 +64,8 @@ typedef struct fp_state {
     ss_plugin_metric *metrics;
     char *metric_names;
     int holds_space; /* counted in g_live_states */
+    ss_plugin_owner_t *owner;   /* for warnings to the host's log */
+    ss_plugin_log_fn_t log_fn;
 } fp_state;
 
 typedef struct fp_batch {
@@ -264,29 +266,26 @@ FP_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc 
     *rc = SS_PLUGIN_FAILURE;
     fp_state *st = calloc(1, sizeof *st);
     if (!st) return NULL;
-    if (fp_python_start(st->last_error, sizeof st->last_error) != 0) return st;
-
+    if (in) {
+        st->owner = in->owner;
+        st->log_fn = in->log_fn;
+    }
     fp_sigsave saved;
     fp_signals_save(&saved); /* the author's code must not take the host's signals */
-    if (fp_space_acquire(st) == 0) {
+    if (fp_python_start(st->last_error, sizeof st->last_error) == 0 && fp_space_acquire(st) == 0) {
         PyGILState_STATE g = fp_enter();
         fp_init_plugin(st, in, rc);
         fp_leave(g);
     }
-    int changed = fp_signals_restore(&saved);
-    if (changed && in && in->log_fn) {
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "plugin init changed the handler of signal %d; the host's handler was restored",
-                 changed);
-        in->log_fn(in->owner, NULL, msg, SS_PLUGIN_LOG_SEV_WARNING);
-    }
+    fp_guard_end(st, &saved, "init");
     return st;
 }
 
 FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
     fp_state *st = s;
     if (!st) return;
+    fp_sigsave saved;
+    fp_signals_save(&saved);
     if (st->rt || st->tables) {
         PyGILState_STATE g = fp_enter();
         if (st->rt && fp_async_stop(st) < 0) fp_error_from_python(st, "stop_async");
@@ -302,6 +301,7 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
         fp_leave(g);
     }
     fp_space_release(st);
+    fp_guard_end(st, &saved, "destroy");
     free(st->open_params);
     free(st->event_text);
     free(st->metrics);
@@ -345,7 +345,7 @@ FP_EXPORT const char *plugin_get_required_event_schema_version(ss_plugin_t *s) {
 #endif
 
 #if FP_HAS_SET_CONFIG
-FP_EXPORT ss_plugin_rc plugin_set_config(ss_plugin_t *s, const ss_plugin_set_config_input *in) {
+static ss_plugin_rc fp_set_config(ss_plugin_t *s, const ss_plugin_set_config_input *in) {
     fp_state *st = s;
     if (!fp_ready(st)) return SS_PLUGIN_FAILURE;
     PyGILState_STATE g = fp_enter();
@@ -357,6 +357,15 @@ FP_EXPORT ss_plugin_rc plugin_set_config(ss_plugin_t *s, const ss_plugin_set_con
     Py_XDECREF(config);
     fp_leave(g);
     return rc;
+}
+
+/* Guarded: see fp_guard_end. */
+FP_EXPORT ss_plugin_rc plugin_set_config(ss_plugin_t *s, const ss_plugin_set_config_input *in) {
+    fp_sigsave saved;
+    fp_signals_save(&saved);
+    ss_plugin_rc out = fp_set_config(s, in);
+    fp_guard_end(s, &saved, "set_config");
+    return out;
 }
 #endif
 

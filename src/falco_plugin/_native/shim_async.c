@@ -172,8 +172,8 @@ FP_EXPORT const char *plugin_get_async_events(void) { return FP_META_ASYNC_EVENT
 FP_EXPORT const char *plugin_get_async_event_sources(void) { return FP_META_ASYNC_SOURCES; }
 #endif
 
-FP_EXPORT ss_plugin_rc plugin_set_async_event_handler(ss_plugin_t *s, ss_plugin_owner_t *owner,
-                                                      const ss_plugin_async_event_handler_t h) {
+static ss_plugin_rc fp_set_async_event_handler(ss_plugin_t *s, ss_plugin_owner_t *owner,
+                                               const ss_plugin_async_event_handler_t h) {
     fp_state *st = s;
     if (!fp_ready(st)) return SS_PLUGIN_FAILURE;
     ss_plugin_rc rc = SS_PLUGIN_SUCCESS;
@@ -201,9 +201,19 @@ FP_EXPORT ss_plugin_rc plugin_set_async_event_handler(ss_plugin_t *s, ss_plugin_
     return rc;
 }
 
+/* Guarded: see fp_guard_end. */
+FP_EXPORT ss_plugin_rc plugin_set_async_event_handler(ss_plugin_t *s, ss_plugin_owner_t *owner,
+                                                      const ss_plugin_async_event_handler_t h) {
+    fp_sigsave saved;
+    fp_signals_save(&saved);
+    ss_plugin_rc out = fp_set_async_event_handler(s, owner, h);
+    fp_guard_end(s, &saved, "set_async_event_handler");
+    return out;
+}
+
 #if FP_HAS_DUMP_STATE
-FP_EXPORT ss_plugin_rc plugin_dump_state(ss_plugin_t *s, ss_plugin_owner_t *owner,
-                                         const ss_plugin_async_event_handler_t h) {
+static ss_plugin_rc fp_dump_state(ss_plugin_t *s, ss_plugin_owner_t *owner,
+                                  const ss_plugin_async_event_handler_t h) {
     fp_state *st = s;
     if (!fp_ready(st) || !h) return SS_PLUGIN_FAILURE;
     ss_plugin_rc rc = SS_PLUGIN_SUCCESS;
@@ -219,5 +229,15 @@ FP_EXPORT ss_plugin_rc plugin_dump_state(ss_plugin_t *s, ss_plugin_owner_t *owne
     Py_XDECREF(em);
     fp_leave(g);
     return rc;
+}
+
+/* Guarded: see fp_guard_end. */
+FP_EXPORT ss_plugin_rc plugin_dump_state(ss_plugin_t *s, ss_plugin_owner_t *owner,
+                                         const ss_plugin_async_event_handler_t h) {
+    fp_sigsave saved;
+    fp_signals_save(&saved);
+    ss_plugin_rc out = fp_dump_state(s, owner, h);
+    fp_guard_end(s, &saved, "dump_state");
+    return out;
 }
 #endif

@@ -53,6 +53,23 @@ static int fp_signals_restore(const fp_sigsave *s) {
     return changed;
 }
 
+/*
+ * After a call on the host's main thread (init, open, close, set_config, the async and
+ * capture-listening hooks, destroy): put back any disposition the call changed (through
+ * C: Python's signal module refuses inside plugins, see _space.lock_signals) and say so
+ * in the host's log. The hot calls (next_batch, extract, parse) are not guarded: Python
+ * code cannot change a handler there (only the main thread may), C code could.
+ */
+static void fp_guard_end(fp_state *st, const fp_sigsave *saved, const char *call) {
+    int changed = fp_signals_restore(saved);
+    if (!changed || !st || !st->log_fn) return;
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "plugin %s changed the handler of signal %d; the host's handler was restored", call,
+             changed);
+    st->log_fn(st->owner, NULL, msg, SS_PLUGIN_LOG_SEV_WARNING);
+}
+
 /* ------------------------------------------------------------------ interpreter start */
 
 static int fp_version_matches(char *err, size_t errlen) {
@@ -101,13 +118,27 @@ static int fp_start_interpreter(char *err, size_t errlen) {
     return 0;
 }
 
-/* With the GIL held: what every space shares (the batch type knows nothing of the SDK). */
-static int fp_setup_python(char *err, size_t errlen) {
-    if (g_batch_type) return 0;
-    g_batch_type = (PyTypeObject *)PyType_FromSpec(&fp_batch_spec);
-    if (g_batch_type) return 0;
-    PyErr_Clear();
-    snprintf(err, errlen, "cannot create the event batch type");
+static PyObject *fp_bootstrap(void);
+
+/* With the GIL held: what every space shares (the batch type knows nothing of the SDK).
+ * In an interpreter this library started, every line of Python is plugin code: Python's
+ * ways to change signal dispositions are refused for good (see _space.lock_signals). */
+static int fp_setup_python(char *err, size_t errlen, int own) {
+    if (!g_batch_type) g_batch_type = (PyTypeObject *)PyType_FromSpec(&fp_batch_spec);
+    PyObject *boot = g_batch_type && own ? fp_bootstrap() : NULL;
+    PyObject *res = boot ? PyObject_CallMethod(boot, "lock_signals", NULL) : NULL;
+    Py_XDECREF(res);
+    if (g_batch_type && (res || !own)) return 0;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *text = value ? PyObject_Str(value) : NULL;
+    char detail[512];
+    fp_copy_utf8(detail, sizeof detail, text, "unknown error");
+    snprintf(err, errlen, "cannot set up the plugin's interpreter: %s", detail);
+    Py_XDECREF(text);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
     return -1;
 }
 
@@ -122,7 +153,7 @@ static int fp_python_start(char *err, size_t errlen) {
             rc = fp_start_interpreter(err, errlen);
             if (rc == 0) {
                 /* this thread holds the GIL now: set up, then let it go for good */
-                rc = fp_setup_python(err, errlen);
+                rc = fp_setup_python(err, errlen, 1);
                 (void)PyEval_SaveThread();
                 fp_tls_pinned = 1;
             }
@@ -131,7 +162,7 @@ static int fp_python_start(char *err, size_t errlen) {
             rc = -1;
         } else {
             PyGILState_STATE g = fp_enter();
-            rc = fp_setup_python(err, errlen);
+            rc = fp_setup_python(err, errlen, 0);
             fp_leave(g);
         }
         g_ready = rc == 0;

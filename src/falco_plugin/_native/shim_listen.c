@@ -255,14 +255,22 @@ static ss_plugin_rc fp_capture(fp_state *st, const ss_plugin_capture_listen_inpu
     return rc;
 }
 
-FP_EXPORT ss_plugin_rc plugin_capture_open(ss_plugin_t *s, const ss_plugin_capture_listen_input *in) {
+static ss_plugin_rc fp_capture_open(ss_plugin_t *s, const ss_plugin_capture_listen_input *in) {
     return fp_capture(s, in, "capture_open", 0);
+}
+
+/* Guarded: see fp_guard_end. */
+FP_EXPORT ss_plugin_rc plugin_capture_open(ss_plugin_t *s, const ss_plugin_capture_listen_input *in) {
+    fp_sigsave saved;
+    fp_signals_save(&saved);
+    ss_plugin_rc out = fp_capture_open(s, in);
+    fp_guard_end(s, &saved, "capture_open");
+    return out;
 }
 
 /* capture_close never fails: libsinsp throws on a failure, from its destructor too (which
  * ends the process), so the plugin's exception is logged instead. */
-FP_EXPORT ss_plugin_rc plugin_capture_close(ss_plugin_t *s,
-                                            const ss_plugin_capture_listen_input *in) {
+static ss_plugin_rc fp_capture_close(ss_plugin_t *s, const ss_plugin_capture_listen_input *in) {
     fp_state *st = s;
     if (!fp_ready(st)) return SS_PLUGIN_SUCCESS;
     (void)fp_capture(st, in, "capture_close", 1);
@@ -272,4 +280,14 @@ FP_EXPORT ss_plugin_rc plugin_capture_close(ss_plugin_t *s,
         fp_leave(g);
     }
     return SS_PLUGIN_SUCCESS;
+}
+
+/* Guarded: see fp_guard_end. */
+FP_EXPORT ss_plugin_rc plugin_capture_close(ss_plugin_t *s,
+                                            const ss_plugin_capture_listen_input *in) {
+    fp_sigsave saved;
+    fp_signals_save(&saved);
+    ss_plugin_rc out = fp_capture_close(s, in);
+    fp_guard_end(s, &saved, "capture_close");
+    return out;
 }

@@ -17,7 +17,7 @@ static void fp_instance_free(fp_instance *inst) {
     free(inst);
 }
 
-FP_EXPORT ss_instance_t *plugin_open(ss_plugin_t *s, const char *params, ss_plugin_rc *rc) {
+static ss_instance_t *fp_open(ss_plugin_t *s, const char *params, ss_plugin_rc *rc) {
     fp_state *st = s;
     ss_plugin_rc dummy;
     if (!rc) rc = &dummy;
@@ -49,7 +49,16 @@ FP_EXPORT ss_instance_t *plugin_open(ss_plugin_t *s, const char *params, ss_plug
     return inst;
 }
 
-FP_EXPORT void plugin_close(ss_plugin_t *s, ss_instance_t *h) {
+/* Guarded: see fp_guard_end. */
+FP_EXPORT ss_instance_t *plugin_open(ss_plugin_t *s, const char *params, ss_plugin_rc *rc) {
+    fp_sigsave saved;
+    fp_signals_save(&saved);
+    ss_instance_t *out = fp_open(s, params, rc);
+    fp_guard_end(s, &saved, "open");
+    return out;
+}
+
+static void fp_close(ss_plugin_t *s, ss_instance_t *h) {
     fp_state *st = s;
     fp_instance *inst = h;
     if (!inst) return;
@@ -61,6 +70,14 @@ FP_EXPORT void plugin_close(ss_plugin_t *s, ss_instance_t *h) {
     }
     fp_instance_free(inst);
     fp_leave(g);
+}
+
+/* Guarded: see fp_guard_end. */
+FP_EXPORT void plugin_close(ss_plugin_t *s, ss_instance_t *h) {
+    fp_sigsave saved;
+    fp_signals_save(&saved);
+    fp_close(s, h);
+    fp_guard_end(s, &saved, "close");
 }
 
 /* Point the host's array at each event of the batch (events are 8-byte aligned). */
@@ -151,7 +168,7 @@ FP_EXPORT const char *plugin_get_progress(ss_plugin_t *s, ss_instance_t *h, uint
 }
 
 #if FP_HAS_LIST_OPEN_PARAMS
-FP_EXPORT const char *plugin_list_open_params(ss_plugin_t *s, ss_plugin_rc *rc) {
+static const char *fp_list_open_params(ss_plugin_t *s, ss_plugin_rc *rc) {
     fp_state *st = s;
     const char *out = NULL;
     if (rc) *rc = SS_PLUGIN_FAILURE;
@@ -166,6 +183,15 @@ FP_EXPORT const char *plugin_list_open_params(ss_plugin_t *s, ss_plugin_rc *rc) 
     }
     Py_XDECREF(res);
     fp_leave(g);
+    return out;
+}
+
+/* Guarded: see fp_guard_end. */
+FP_EXPORT const char *plugin_list_open_params(ss_plugin_t *s, ss_plugin_rc *rc) {
+    fp_sigsave saved;
+    fp_signals_save(&saved);
+    const char *out = fp_list_open_params(s, rc);
+    fp_guard_end(s, &saved, "list_open_params");
     return out;
 }
 #endif
