@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,13 @@ def generate(schema: dict[str, Any], schema_name: str) -> str:
     out.extend(f"    {literal(k)}: {v}," for k, v in schema["print_format_codes"].items())
     out.append("}")
     out.append("")
+    out.append("#: Syscall code (``PPM_SC_*``) -> the name libsinsp gives it: generic events are")
+    out.append("#: named by their ID parameter (libscap's ppm_sc_names); code 0 is 'unknown', and")
+    out.append("#: codes libscap leaves unnamed are ''.")
+    out.append("PPM_SC_NAMES: tuple[str, ...] = (")
+    out.extend(f"    {literal(n)}," for n in ppm_sc_names(schema))
+    out.append(")")
+    out.append("")
     out.append("#: Flag tables: name -> ((flag name, value), ...) in the schema's order.")
     out.append("FLAG_TABLES: dict[str, tuple[tuple[str, int], ...]] = {")
     for table, entries in schema["flag_tables"].items():
@@ -235,6 +243,20 @@ def generate(schema: dict[str, Any], schema_name: str) -> str:
     out.append("")
     out.append("bind_classes(EVENT_CLASSES, EVENT_TABLE, FLAG_TABLES, DYNAMIC_TABLES)")
     return "\n".join(out) + "\n"
+
+
+#: Placeholder names of codes libscap leaves unnamed (their PPM_SC_X line is commented out in
+#: the driver's ppm_events_public.h): libsinsp shows "" as their evt.type.
+PLACEHOLDER_SC_NAME = re.compile(r"na_\d+")
+
+
+def ppm_sc_names(schema: dict[str, Any]) -> list[str]:
+    """The syscall names by code, 0..N-1 without gaps ("" for a code without a name)."""
+    names = schema["ppm_sc_names"]["names"]
+    codes = sorted(int(code) for code in names)
+    if codes != list(range(len(codes))):
+        raise SystemExit("ppm_sc_names codes must be 0..N-1 without gaps")
+    return ["" if PLACEHOLDER_SC_NAME.fullmatch(n) else n for n in (names[str(c)] for c in codes)]
 
 
 def _prefix_key(out: list[str], value: tuple[Any, ...], key: str) -> None:

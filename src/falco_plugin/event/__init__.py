@@ -48,6 +48,7 @@ from .values import (
     RelTime,
     Signal,
     SigSet,
+    SyscallId,
 )
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "RelTime",
     "SigSet",
     "Signal",
+    "SyscallId",
     "SockAddr",
     "SockAddrOther",
     "SockAddrUnix",

@@ -46,6 +46,7 @@ from .values import (
     RelTime,
     Signal,
     SigSet,
+    SyscallId,
     table_type,
 )
 
@@ -139,6 +140,7 @@ _INT_WRAPPERS: dict[str, type[int]] = {
     "PT_PID32": Pid,
     "PT_SIGTYPE": Signal,
     "PT_SIGSET": SigSet,
+    "PT_SYSCALLID": SyscallId,
     "PT_RELTIME": RelTime,
     "PT_ABSTIME": AbsTime,
     "PT_MODE": Mode,

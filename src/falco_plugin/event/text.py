@@ -45,7 +45,7 @@ from .net import (
 )
 from .params import INT_SIZES
 from .spec import ParamSpec
-from .values import DynParam, c_octal, flag_names, mode_names, signal_name
+from .values import DynParam, SyscallId, c_octal, flag_names, mode_names, signal_name
 
 if TYPE_CHECKING:
     from .typed import Event
@@ -193,7 +193,7 @@ _FORMATTERS: dict[str, Callable[[ParamSpec, Any], str]] = {
     "PT_ABSTIME": lambda spec, value: _abstime(value),
     "PT_PID": lambda spec, value: str(int(value)),
     "PT_PID32": lambda spec, value: str(int(value)),
-    "PT_SYSCALLID": lambda spec, value: str(int(value)),
+    "PT_SYSCALLID": lambda spec, value: _with(str(int(value)), SyscallId(value).name or ""),
     "PT_CHARBUF": lambda spec, value: _string(str(value)),
     "PT_FSPATH": _fmt_path,
     "PT_FSRELPATH": _fmt_path,
@@ -226,7 +226,7 @@ def param_text(spec: ParamSpec, value: Any) -> str:
 def event_text(event: Event) -> str:
     """``<dir> <name> name=value ...`` for the parameters the event carries."""
     params = event.params
-    parts = [params.DIRECTION, params.NAME]
+    parts = [params.DIRECTION, event.name or params.NAME]
     for spec in params.PARAMS[: event.nparams]:
         parts.append(f"{spec.name}={param_text(spec, getattr(params, spec.attr))}")
     return " ".join(parts)
@@ -283,7 +283,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "tid": event.tid,
         "type": params.CODE,
         "id": params.ID,
-        "name": params.NAME,
+        "name": event.name,
         "direction": params.DIRECTION,
         "params": {
             spec.name: json_value(getattr(params, spec.attr))

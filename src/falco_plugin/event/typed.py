@@ -11,10 +11,12 @@ import struct
 from typing import Any
 
 from ..events import TS_NOW, EventFormatError
-from ._generated import EVENT_CLASSES, EVENT_TABLE
+from ._generated import EVENT_CLASSES, EVENT_TABLE, PPM_SC_NAMES
 from .raw import HEADER_LEN, Buffer, RawEvent, _lengths_struct
 from .spec import EventParams
 from .values import RelPath
+
+_GENERIC_CODES = (0, 1)  # PPME_GENERIC_E / PPME_GENERIC_X
 
 __all__ = ["Event", "decode", "event_class", "EVENT_CLASSES"]
 
@@ -115,7 +117,16 @@ class Event:
 
     @property
     def name(self) -> str:
-        """The event name (``open``)."""
+        """The event name (``open``), as libsinsp's ``evt.type`` shows it: a generic event
+        (``syscall``, codes 0 and 1) is named by the syscall in its ID parameter
+        (``mprotect``; ``""`` for a code libscap leaves unnamed, ``unknown`` for one beyond
+        the schema's table)."""
+        if self.params.CODE in _GENERIC_CODES and self.nparams:
+            code = self.params.ID_
+            if code is not None:
+                if not 0 <= code < len(PPM_SC_NAMES):
+                    return "unknown"
+                return PPM_SC_NAMES[code]
         return self.params.NAME
 
     @property

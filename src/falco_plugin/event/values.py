@@ -61,6 +61,22 @@ class Fd(int):
         return f"Fd({int(self)})"
 
 
+class SyscallId(int):
+    """A syscall code (``PPM_SC_*``, the ID of generic events), with libsinsp's name for it
+    (``SyscallId(75).name == 'mprotect'``; None for codes without one)."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str | None:
+        from ._generated import PPM_SC_NAMES  # here: _generated imports this module's users
+
+        return (PPM_SC_NAMES[self] or None) if 0 <= self < len(PPM_SC_NAMES) else None
+
+    def __repr__(self) -> str:
+        return f"SyscallId({int(self)})"
+
+
 class Pid(int):
     """A process or thread id."""
 
