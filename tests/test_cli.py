@@ -74,7 +74,7 @@ def test_info_matches_falco_plugin_info() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Name: countdown" in proc.stdout
     assert "Event Sourcing (ID=999, source='countdown')" in proc.stdout
-    assert "Required API version: 3.3.0" in proc.stdout
+    assert "Required API version: 3.6.0" in proc.stdout  # it has metrics
     info = json.loads(
         cli("info", "--json", str(ROOT / "examples" / "countdown" / "plugin.py")).stdout
     )

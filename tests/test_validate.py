@@ -42,7 +42,7 @@ def problems(cls: type) -> list[str]:
 def test_a_valid_plugin_gives_its_static_facts() -> None:
     meta = plugin_meta(make(), REF)
     assert (meta.name, meta.plugin_id, meta.event_source) == ("ok", 5, "ok")
-    assert meta.required_api_version == "3.3.0"
+    assert meta.required_api_version == "3.4.0"  # log_fn: first released with 3.4.0
     assert meta.init_schema == ""  # raw string config
     assert meta.hooks == {
         "set_config": False,

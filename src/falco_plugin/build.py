@@ -118,6 +118,7 @@ def meta_header(meta: PluginMeta, roots: list[_space.Root]) -> str:
         "FP_META_ASYNC_SOURCES": c_string(json.dumps(meta.async_sources or [])),
         "FP_HAS_DUMP_STATE": str(int(meta.hooks.get("dump_state", False))),
         "FP_HAS_LISTEN": str(int(meta.has_listen)),
+        "FP_WANTS_TABLES": str(int(meta.uses_tables)),
         "FP_HAS_EVENT_SCHEMA_VERSION": str(int(bool(meta.event_schema_version))),
         "FP_META_EVENT_SCHEMA_VERSION": c_string(meta.event_schema_version),
         "FP_PY_EXECUTABLE": c_string(python_executable()),

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .api_version import required_api_version
 from .async_event import AsyncPlugin
 from .base import Plugin, defines
 from .config import config_type_of, schema_json
@@ -27,11 +28,6 @@ SEMVER_RE = re.compile(
 )
 RESERVED_SOURCES = {"syscall"}
 
-# The minor plugin API version each part needs. A plugin must advertise the lowest version
-# whose host structures contain every field the shim reads, so older Falco still loads it.
-# Symbols a host does not know are simply never called, so they need no version of their own.
-API_MINOR_BASE = 3  # ss_plugin_init_input.log_fn (with the owner argument) arrived in 3.3.0
-API_MINOR_VALUE_OFFSETS = 11  # ss_plugin_field_extract_input.value_offsets arrived in 3.11.0
 
 
 class PluginDefinitionError(Exception):
@@ -69,7 +65,7 @@ class PluginMeta:
     async_events: list[str] = field(default_factory=list)
     async_sources: list[str] | None = None
     has_listen: bool = False
-    uses_tables: bool = False
+    uses_tables: bool = False  # __init__ takes `tables`: the shim reads the tables input
 
     @property
     def has_async(self) -> bool:
@@ -230,14 +226,14 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
     }
     if problems:
         raise PluginDefinitionError(cls.__name__, problems)
-    return PluginMeta(
+    meta = PluginMeta(
         ref=ref,
         class_name=cls.__name__,
         name=name,
         version=version,
         description=description,
         contact=contact,
-        required_api_version=required_api_version(fields),
+        required_api_version="",  # below: it depends on everything else
         init_schema=schema,
         has_source=has_source,
         plugin_id=plugin_id,
@@ -255,6 +251,7 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         has_listen=has_listen,
         uses_tables=wants_tables(cls),
     )
+    return replace(meta, required_api_version=required_api_version(meta))
 
 
 def _check_async(cls: type, problems: list[str]) -> tuple[list[str], list[str] | None]:
@@ -295,14 +292,6 @@ def _event_schema_version(cls: type, sources: list[str] | None, problems: list[s
     from .event import EVENT_SCHEMA_VERSION
 
     return EVENT_SCHEMA_VERSION
-
-
-def required_api_version(fields: list[FieldSpec]) -> str:
-    """The lowest API version whose host structures hold every field the shim will read."""
-    minor = API_MINOR_BASE
-    if any(f.offsets for f in fields):
-        minor = max(minor, API_MINOR_VALUE_OFFSETS)
-    return f"3.{minor}.0"
 
 
 def _check_extract(

@@ -1050,9 +1050,11 @@ static PyType_Spec fp_tb_spec = {
 
 static PyTypeObject *g_tables_type;
 
-/* With the GIL held, in init: the backend object for the host's tables input, or None. */
+/* With the GIL held, in init: the backend object for the host's tables input, or None. A
+ * plugin that takes no `tables` never reads the input (its *_ext members came in API 3.5:
+ * reading them on an older host would read past its struct). */
 static PyObject *fp_tables_new(const ss_plugin_init_input *in) {
-    if (!in || !in->tables) Py_RETURN_NONE;
+    if (!FP_WANTS_TABLES || !in || !in->tables) Py_RETURN_NONE;
     const ss_plugin_init_tables_input *ti = in->tables;
     if (!ti->get_table || !ti->fields_ext || !ti->reader_ext || !ti->writer_ext) {
         PyErr_SetString(PyExc_RuntimeError,
