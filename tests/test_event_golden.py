@@ -280,13 +280,14 @@ GOLDEN: list[tuple[str, Any, str, dict[str, Any]]] = [
     (
         "async",
         lambda: async_event("container_added", json_payload({"id": "abc"}), plugin_id=3, ts=6),
-        '> asyncevent plugin_id=3 name=container_added data={"id":"abc"}',
+        # named by its name, as libsinsp's evt.type does
+        '> container_added plugin_id=3 name=container_added data={"id":"abc"}',
         {
             "ts": 6,
             "tid": -1,
             "type": 402,
             "id": "PPME_ASYNCEVENT_E",
-            "name": "asyncevent",
+            "name": "container_added",
             "direction": ">",
             "params": {"plugin_id": 3, "name": "container_added", "data": '{"id":"abc"}'},
         },

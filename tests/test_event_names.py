@@ -1,11 +1,12 @@
-"""Generic syscall events are named by their ID parameter, as libsinsp's evt.type does."""
+"""Events are named as libsinsp's evt.type names them: generic syscall events by their ID
+parameter, async events by their own name."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from falco_plugin.event import Event, SyscallId, decode, event_class
+from falco_plugin.event import Event, SyscallId, async_event, decode, event_class
 from falco_plugin.event._generated import PPM_SC_NAMES
 from falco_plugin.event.capture import CaptureWriter, ThreadInfo
 from falco_plugin.sinsp import run_driver
@@ -23,6 +24,13 @@ def test_names_in_every_form() -> None:
     assert back.name == "mprotect" and back.params.ID_ == SyscallId(75)
     assert back.params.ID_.name == "mprotect"
     assert Event(GENERIC_E(ID_=176, nativeID=228)).to_text().startswith("> clock_gettime ")
+
+
+def test_async_events_are_named_by_their_name() -> None:
+    event = async_event("heartbeat", b"{}", plugin_id=7)
+    assert event.name == "heartbeat"  # what evt.type shows (Falco rules: evt.type = heartbeat)
+    assert event.to_text() == "> heartbeat plugin_id=7 name=heartbeat data={}"
+    assert event.to_json()["name"] == "heartbeat"
 
 
 def test_unknown_and_missing_codes() -> None:

@@ -14,9 +14,9 @@ so that a real-host suite can never pass by being skipped)::
     assert [a["output_fields"]["countdown.remaining"] for a in run.alerts] == [9, 6, 3, 0]
 
 :func:`run_falco` writes a ``falco.yaml`` that loads only the given plugins, with JSON alerts
-on stdout and Falco's log on stderr, disables the kernel ``syscall`` source (unless one of
-the plugins provides it), and runs Falco until every source has ended (Falco's ``-M SECS``
-option stops endless ones).
+on stdout and Falco's log on stderr, never opens the kernel's ``syscall`` source (see
+:func:`source_args`), and runs Falco until every source has ended (``-M SECS`` stops endless
+ones).
 """
 
 from __future__ import annotations
@@ -301,13 +301,22 @@ def falco_config(
     }
 
 
-def _provides_syscall_source(plugins: Sequence[FalcoPlugin], root: Path) -> bool:
-    """Whether a plugin is a source without an id, i.e. replaces the kernel syscall source."""
-    for p in plugins:
-        info = plugin_info(p.library, root=root)
-        if "sourcing" in info.capabilities and info.id == 0:
-            return True
-    return False
+def source_args(plugins: Sequence[FalcoPlugin], root: Path, options: Sequence[str]) -> list[str]:
+    """Falco options that pick the sources: the kernel's ``syscall`` source is never opened.
+
+    A source plugin without an id *is* the syscall source (Falco's ``nodriver`` engine opens
+    it); with plugin sources only, the syscall source is disabled; with no source at all (an
+    async plugin alone), the syscall source runs with no driver: it produces no events but
+    takes the async ones, and only ``-M SECS`` ends it. Options that choose sources or the
+    engine themselves are left alone.
+    """
+    if any(o in ("--enable-source", "--disable-source") or "engine.kind" in o for o in options):
+        return []
+    sources = [plugin_info(p.library, root=root) for p in plugins]
+    sources = [i for i in sources if "sourcing" in i.capabilities]
+    if sources and all(i.id != 0 for i in sources):
+        return ["--disable-source", "syscall"]
+    return ["-o", "engine.kind=nodriver"]
 
 
 def run_falco(
@@ -322,9 +331,8 @@ def run_falco(
 
     ``rules`` is YAML text, a path, or a list of them; ``options`` are extra Falco
     arguments (e.g. ``["-M", "2"]`` to stop an endless source after two seconds, ``["-o",
-    "key=value"]`` to override the config). The kernel ``syscall`` source is disabled unless
-    a plugin provides it (a source plugin without an id) or ``options`` enable or disable
-    sources themselves. Raises :class:`FalcoTimeout` (killing Falco) after ``timeout``
+    "key=value"]`` to override the config). The kernel's ``syscall`` source is never opened
+    (:func:`source_args`). Raises :class:`FalcoTimeout` (killing Falco) after ``timeout``
     seconds, and :class:`RealHostError` when no real host is configured.
     """
     root = prefix()
@@ -337,10 +345,7 @@ def run_falco(
         config_path = tmp_path / "falco.yaml"
         config_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
         args = [str(tool(root, "bin/falco")), "-c", str(config_path)]
-        chooses_sources = any(o in ("--enable-source", "--disable-source") for o in options)
-        if not chooses_sources and not _provides_syscall_source(entries, root):
-            args += ["--disable-source", "syscall"]
-        args += list(options)
+        args += [*source_args(entries, root, options), *options]
         log.debug("running %s", " ".join(args))
         proc = subprocess.Popen(
             args,

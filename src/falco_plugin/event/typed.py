@@ -17,6 +17,7 @@ from .spec import EventParams
 from .values import RelPath
 
 _GENERIC_CODES = (0, 1)  # PPME_GENERIC_E / PPME_GENERIC_X
+_ASYNC_CODE = 402  # PPME_ASYNCEVENT_E
 
 __all__ = ["Event", "decode", "event_class", "EVENT_CLASSES"]
 
@@ -120,13 +121,14 @@ class Event:
         """The event name (``open``), as libsinsp's ``evt.type`` shows it: a generic event
         (``syscall``, codes 0 and 1) is named by the syscall in its ID parameter
         (``mprotect``; ``""`` for a code libscap leaves unnamed, ``unknown`` for one beyond
-        the schema's table)."""
-        if self.params.CODE in _GENERIC_CODES and self.nparams:
-            code = self.params.ID_
-            if code is not None:
-                if not 0 <= code < len(PPM_SC_NAMES):
-                    return "unknown"
-                return PPM_SC_NAMES[code]
+        the schema's table), an async event (``asyncevent``) by its own name."""
+        code = self.params.CODE
+        if code in _GENERIC_CODES and self.nparams:
+            sc = self.params.ID_
+            if sc is not None:
+                return PPM_SC_NAMES[sc] if 0 <= sc < len(PPM_SC_NAMES) else "unknown"
+        elif code == _ASYNC_CODE and self.nparams > 1 and self.params.name:
+            return str(self.params.name)
         return self.params.NAME
 
     @property
