@@ -83,3 +83,14 @@ def test_handler_set_cleared_and_set_again(falco_build) -> None:
         runs[-1].append(n)
     assert all(run == list(range(len(run))) for run in runs), seqs
     assert 1 <= len(runs) <= 2
+
+
+def test_readme_rule_fires_in_real_falco(readme_falco) -> None:
+    """The README's falco.yaml and rule in real Falco (two seconds, no kernel driver)."""
+    run = readme_falco(HERE, options=["-M", "2"])
+    assert run.ok, run.error
+    beats = [json.loads(a["output_fields"]["evt.arg.data"]) for a in run.alerts]
+    assert len(beats) >= 4  # every 200 ms for 2 s
+    assert [b["seq"] for b in beats] == list(range(len(beats)))
+    assert {(a["rule"], a["source"]) for a in run.alerts} == {("Heartbeat", "syscall")}
+    assert run.outputs()[0] == 'heartbeat {"thread": 0, "seq": 0}'

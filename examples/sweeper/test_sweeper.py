@@ -40,3 +40,18 @@ def test_routine_waits_between_runs_and_stops_on_close(falco_build) -> None:
     sweeps = metrics_of(cap, "sweeper")["sweeps"]
     # about 300 ms / 50 ms: a spinning routine would have run thousands of times
     assert 2 <= sweeps <= 20, sweeps
+
+
+def test_readme_rule_fires_in_real_falco(readme_falco) -> None:
+    """The README's falco.yaml and rule in real Falco, which has no routine thread pool: the
+    SDK runs the routine on its own thread, five times, one alert each."""
+    run = readme_falco(HERE, options=["-M", "2"])
+    assert run.ok, run.error
+    assert run.outputs() == [f'sweep {{"sweeps": {n}}}' for n in range(1, 6)]
+    assert {(a["rule"], a["source"]) for a in run.alerts} == {("Sweep done", "syscall")}
+
+
+def test_sweeps_are_async_events(falco_build) -> None:
+    cap = run(falco_build, {"interval_ms": 1, "max_sweeps": 3}, 300)
+    assert cap.ok, cap.error_message + cap.stderr
+    assert [json.loads(d) for d in cap.async_data("sweep")] == [{"sweeps": n} for n in (1, 2, 3)]
