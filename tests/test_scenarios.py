@@ -411,3 +411,16 @@ def test_filter_language(lib, any_host, request, expr: str, expected, sdk_gap: s
     else:
         ok(cap)
         assert [e["evtnum"] for e in cap.events] == expected
+
+
+def test_the_threads_table_has_libsinsps_schema(lib, falco_realhost) -> None:
+    """The SDK host's threads table: libsinsp's fields, types and read-only flags."""
+    schemas = []
+    for host in ("sdk", "sinsp"):
+        cap = ok(run_capture(lib("countdown"), open_params="1", dump_tables=["threads"],
+                             host=host))  # fmt: skip
+        table = cap.tables["threads"]
+        fields = sorted((f["name"], f["type"], f["read_only"]) for f in table["fields"])
+        schemas.append((table["key_type"], fields))
+    assert schemas[0] == schemas[1]
+    assert len(schemas[0][1]) > 25
