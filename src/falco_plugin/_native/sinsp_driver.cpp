@@ -542,7 +542,12 @@ private:
 				return 1;
 			}
 			m_events += evt->get_type() != PPME_ASYNCEVENT_E;
-			on_event(evt);
+			try {
+				on_event(evt);
+			} catch(const std::exception& e) {  // libsinsp throws on some fields and events
+				emit_error(who, "event", "event " + std::to_string(evt->get_num()) + ": " + e.what());
+				return 1;
+			}
 			if(m_opts.max_events && m_events >= m_opts.max_events) {
 				break;
 			}
