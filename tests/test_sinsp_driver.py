@@ -57,6 +57,16 @@ def test_libsinsp_threads_table_is_dumped(falco_realhost: Path, falco_build, roo
     assert [e["stage"] for e in cap.errors] == ["dump_table"]  # no table "nosuch"
 
 
+def test_tables_are_listed(falco_realhost: Path, falco_build, root: Path) -> None:
+    lib = falco_build(str(root / "tests" / "plugins" / "table_owner.py"))
+    source = falco_build(str(root / "examples" / "countdown" / "plugin.py"))
+    proc = run_driver(["--list-tables", str(source), "--open-params", "1", str(lib)])
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    (listed,) = [r["tables"] for r in records if "tables" in r]
+    tables = {t["name"]: t["key_type"] for t in listed}
+    assert tables["threads"] == "int64" and tables["counters"] == "uint64"  # the plugin's own
+
+
 def test_no_libsinsp_development_files_is_a_clear_error(
     falco_realhost: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,6 +52,7 @@ const char* const k_usage =
         "  --max-events N      stop after N events\n"
         "  --duration MS       stop after MS milliseconds (for sources that do not end)\n"
         "  --dump-table NAME   print the table NAME after the capture (repeatable)\n"
+        "  --list-tables       print the tables of libsinsp's registry after the capture\n"
         "  --thread-pool N     give libsinsp a routine thread pool of N threads (Falco and\n"
         "                      libsinsp built with the defaults have none)\n"
         "  --quiet             no event lines\n";
@@ -128,6 +129,7 @@ struct driver_opts {
 	std::vector<std::string> fields, dump_tables;
 	std::string capture, filter, output;
 	bool has_filter = false, has_output = false, offsets = false, quiet = false;
+	bool list_tables = false;
 	uint64_t max_events = 0, duration_ms = 0, thread_pool = 0;
 };
 
@@ -154,7 +156,7 @@ int parse_args(int argc, char** argv, driver_opts& o) {
 			std::cout << k_usage;
 			exit(0);
 		}
-		bool takes_value = a != "--offsets" && a != "--quiet";
+		bool takes_value = a != "--offsets" && a != "--quiet" && a != "--list-tables";
 		if(takes_value && i + 1 >= argc) {
 			return usage(a + " needs a value");
 		}
@@ -175,6 +177,8 @@ int parse_args(int argc, char** argv, driver_opts& o) {
 			o.offsets = true;
 		} else if(a == "--quiet") {
 			o.quiet = true;
+		} else if(a == "--list-tables") {
+			o.list_tables = true;
 		} else if(a == "--max-events" || a == "--duration" || a == "--thread-pool") {
 			uint64_t n;
 			if(!parse_u64(v, n)) {
@@ -668,6 +672,9 @@ private:
 				emit_error(m_input->name(), "progress", e.what());
 			}
 		}
+		if(m_opts.list_tables) {
+			list_tables();
+		}
 		for(auto& name : m_opts.dump_tables) {
 			dump_table(name);
 		}
@@ -839,6 +846,20 @@ private:
 		entry["fields"] = fields;
 		w->entries.append(entry);
 		return true;
+	}
+
+	// {"tables": [{"name", "key_type"}, ...]}: what plugins see through list_tables
+	void list_tables() {
+		Json::Value list(Json::arrayValue);
+		for(const auto& [name, table] : m_inspector.get_table_registry()->tables()) {
+			Json::Value t;
+			t["name"] = name;
+			t["key_type"] = state_type_name(table->key_type());
+			list.append(t);
+		}
+		Json::Value root;
+		root["tables"] = list;
+		emit(root);
 	}
 
 	void dump_table(const std::string& name) {
