@@ -40,4 +40,5 @@ class ListenPlugin(Plugin):
         """A capture starts (routines are usually subscribed here)."""
 
     def capture_close(self, listen: CaptureListen) -> None:
-        """The capture ends; routines still subscribed are stopped by the SDK."""
+        """The capture ends; routines still subscribed are unsubscribed by the SDK after this
+        returns (and at destroy), waiting for a call in progress."""

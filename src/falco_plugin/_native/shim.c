@@ -57,7 +57,8 @@ typedef struct fp_state {
     struct fp_tables *tables;     /* the host's tables API (parse/extract plugins), or NULL */
     PyObject *parse;              /* the plugin's bound parse_event (parse plugins) */
     PyObject *emitter;            /* the async emitter while the host's handler is set */
-    PyObject *routines;           /* routines subscribed on the host's thread pool */
+    PyObject *routines;           /* live routines (capture listening plugins) */
+    PyObject *listen;             /* the state's capture listening object */
     char last_error[FP_ERR_CAP];
     char *open_params;
     char *event_text;
@@ -205,8 +206,10 @@ static void fp_extract_free(struct fp_extractor *x);
 static PyObject *fp_tables_new(const ss_plugin_init_input *in);
 static void fp_tables_end(struct fp_tables *tb);
 static void fp_tables_bind(struct fp_tables *tb, fp_state *st);
+static void fp_tables_retire(struct fp_tables *tb);
 static int fp_async_stop(fp_state *st);
 static void fp_routines_halt_all(fp_state *st);
+static void fp_listen_detach(fp_state *st);
 
 /* ------------------------------------------------------------------ base API */
 
@@ -295,8 +298,10 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
         Py_XDECREF(res);
         fp_extract_free(st->extract);
         Py_CLEAR(st->rt);
+        fp_tables_retire(st->tables); /* before the state goes: others may hold its tables */
         Py_CLEAR(st->parse);
         Py_CLEAR(st->routines);
+        fp_listen_detach(st); /* the plugin may keep its listen object: it refuses from now */
         Py_CLEAR(st->tables);
         fp_leave(g);
     }
@@ -461,6 +466,7 @@ FP_EXPORT ss_plugin_metric *plugin_get_metrics(ss_plugin_t *s, uint32_t *num_met
 static PyObject *fp_tables_new(const ss_plugin_init_input *in) { Py_RETURN_NONE; }
 static void fp_tables_end(struct fp_tables *tb) {}
 static void fp_tables_bind(struct fp_tables *tb, fp_state *st) {}
+static void fp_tables_retire(struct fp_tables *tb) {}
 #endif
 
 #if FP_HAS_EXTRACT
@@ -484,4 +490,5 @@ static int fp_async_stop(fp_state *st) { return 0; }
 #include "shim_listen.c"
 #else
 static void fp_routines_halt_all(fp_state *st) {}
+static void fp_listen_detach(fp_state *st) {}
 #endif

@@ -12,16 +12,35 @@
 
 /*
  * Each host thread gets one Python thread state that lives as long as the thread (made
- * by a first PyGILState_Ensure that is never released), so every later call only takes
- * and drops the GIL. Between calls the GIL is free and Python threads run.
+ * by a first PyGILState_Ensure that is not released until the thread exits), so every
+ * later call only takes and drops the GIL. Between calls the GIL is free and Python
+ * threads run. When a host thread exits (Falco starts new event threads at every reload,
+ * a thread pool may come and go) a thread-specific destructor deletes its thread state.
  */
 static __thread int fp_tls_pinned;
+static pthread_key_t g_tstate_key;
+static pthread_once_t g_tstate_once = PTHREAD_ONCE_INIT;
+
+/* At the exit of a host thread that got its thread state from fp_enter: delete it. The
+ * state comes as the key's value (Python's own thread-specific slot may already be cleared
+ * when this runs: the C library clears them all, in no set order). */
+static void fp_tstate_release(void *data) {
+    PyThreadState *ts = data;
+    if (!ts || !Py_IsInitialized()) return;
+    PyEval_RestoreThread(ts);
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent(); /* and the GIL goes */
+}
+
+static void fp_tstate_key_make(void) { (void)pthread_key_create(&g_tstate_key, fp_tstate_release); }
 
 static PyGILState_STATE fp_enter(void) {
     if (!fp_tls_pinned) {
         if (PyGILState_GetThisThreadState() == NULL) {
             (void)PyGILState_Ensure();
             (void)PyEval_SaveThread();
+            pthread_once(&g_tstate_once, fp_tstate_key_make);
+            (void)pthread_setspecific(g_tstate_key, PyGILState_GetThisThreadState());
         }
         fp_tls_pinned = 1;
     }

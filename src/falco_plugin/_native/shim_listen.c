@@ -7,65 +7,92 @@
  * libsinsp and Falco built with the libs' defaults have no thread pool and refuse every
  * routine: the SDK then runs it on a thread of its own with the same contract (stopped and
  * joined by unsubscribe, capture_close and destroy).
+ *
+ * Lifetimes: a routine the host's pool may call holds a reference to itself, released when
+ * the host drops it (it returned false) or after it was unsubscribed; capture_close and
+ * destroy halt and unsubscribe every routine still live, so the host never calls into
+ * memory the SDK freed or a state that was destroyed.
  */
 
 typedef struct fp_routine {
     PyObject_HEAD
     PyObject *fn;
     double interval;
-    ss_plugin_routine_t *handle;
-    fp_state *st;
+    fp_state *st;               /* for error reports; cleared once the routine is halted */
+    ss_plugin_owner_t *owner;   /* the host's routine API, kept to unsubscribe later */
+    ss_plugin_routine_vtable vt;
+    ss_plugin_routine_t *handle; /* while the host's pool may call the routine */
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake; /* ends the wait between two calls early */
+    pthread_cond_t idle; /* a call ended */
     int stop;
+    int running;  /* a call is in progress (the Python call, then the wait) */
+    pthread_t runner;
+    int host_ref; /* the host's pool may still call: holds a reference to the object */
     int own_thread; /* running on the SDK's thread (the host has no thread pool) */
     pthread_t thread;
 } fp_routine;
 
 typedef struct fp_listen {
     PyObject_HEAD
-    fp_state *st;
+    fp_state *st; /* NULL once the state is destroyed: the object then refuses */
     ss_plugin_owner_t *owner;
     ss_plugin_routine_vtable routine; /* copied: valid after the call that gave it */
 } fp_listen;
 
 static PyTypeObject *g_routine_type, *g_listen_type;
 
-static void fp_routine_stop(fp_routine *r) {
-    pthread_mutex_lock(&r->lock);
-    r->stop = 1;
-    pthread_cond_broadcast(&r->wake);
-    pthread_mutex_unlock(&r->lock);
-}
-
-/* What the host's threads call: the Python callable, then a wait (never a spin). */
-static ss_plugin_bool fp_routine_run(ss_plugin_t *s, ss_plugin_routine_state_t *state) {
-    fp_routine *r = state;
-    if (!r || r->stop) return 0;
-    PyGILState_STATE g = fp_enter();
-    PyObject *res = PyObject_CallNoArgs(r->fn);
-    int go_on = res && (res == Py_None || PyObject_IsTrue(res) == 1);
-    if (!res) fp_error_from_python(r->st, "routine");
-    Py_XDECREF(res);
-    fp_leave(g);
-    if (!go_on) {
-        fp_routine_stop(r);
-        return 0;
-    }
+/* Wait until now + secs on cond (with r->lock held) unless the routine stops first. */
+static void fp_routine_wait(fp_routine *r, double secs) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    double secs = r->interval > 0 ? r->interval : 0.001;
     until.tv_sec += (time_t)secs;
     until.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&r->lock);
     while (!r->stop && pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0) {
     }
-    int stopped = r->stop;
+}
+
+/*
+ * What the host's threads call: the Python callable, then a wait (never a spin). A call
+ * counts as running from start to end, wait included, so that halting waits for it (and
+ * cuts its wait short) before the memory it uses goes. When it returns false the host
+ * drops the routine: the reference the host held is released then.
+ */
+static ss_plugin_bool fp_routine_run(ss_plugin_t *s, ss_plugin_routine_state_t *state) {
+    fp_routine *r = state;
+    if (!r) return 0;
+    pthread_mutex_lock(&r->lock);
+    int go_on = !r->stop;
+    if (go_on) {
+        r->running = 1;
+        r->runner = pthread_self();
+    }
     pthread_mutex_unlock(&r->lock);
+    if (go_on) {
+        PyGILState_STATE g = fp_enter();
+        PyObject *res = PyObject_CallNoArgs(r->fn);
+        go_on = res && (res == Py_None || PyObject_IsTrue(res) == 1);
+        if (!res) fp_error_from_python(r->st, "routine");
+        Py_XDECREF(res);
+        fp_leave(g);
+    }
+    pthread_mutex_lock(&r->lock);
+    if (!go_on) r->stop = 1;
+    if (r->running) fp_routine_wait(r, r->interval > 0 ? r->interval : 0.001);
+    int stopped = r->stop, drop = stopped && r->host_ref && !r->own_thread;
+    if (drop) r->host_ref = 0;
+    r->running = 0;
+    pthread_cond_broadcast(&r->idle);
+    pthread_mutex_unlock(&r->lock);
+    if (drop) { /* the host calls it no more: its reference goes (r may go with it) */
+        PyGILState_STATE g = fp_enter();
+        Py_DECREF(r);
+        fp_leave(g);
+    }
     return !stopped;
 }
 
@@ -80,25 +107,50 @@ static void *fp_routine_thread(void *arg) {
     return NULL;
 }
 
-/* Stops a routine; one on the SDK's own thread is also joined (never from itself). Called
- * with the GIL held; releases it while joining. */
+/*
+ * Stops a routine for good (GIL held on entry and exit, released while waiting): no call
+ * is in progress when it returns (unless called from inside one), the host's pool is told
+ * (unsubscribe), and a routine on the SDK's own thread is joined.
+ */
 static void fp_routine_halt(fp_routine *r) {
-    fp_routine_stop(r);
-    if (r->own_thread && !pthread_equal(r->thread, pthread_self())) {
+    pthread_t self = pthread_self();
+    ss_plugin_routine_t *h = NULL;
+    int drop = 0, join = 0;
+    pthread_t thread;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&r->lock);
+    r->stop = 1;
+    pthread_cond_broadcast(&r->wake);
+    while (r->running && !pthread_equal(r->runner, self)) pthread_cond_wait(&r->idle, &r->lock);
+    h = r->handle;
+    r->handle = NULL;
+    if (r->own_thread && !pthread_equal(r->thread, self)) {
+        join = 1;
+        thread = r->thread;
         r->own_thread = 0;
-        pthread_t t = r->thread;
-        Py_BEGIN_ALLOW_THREADS
-        pthread_join(t, NULL);
-        Py_END_ALLOW_THREADS
     }
+    pthread_mutex_unlock(&r->lock);
+    /* the host may wait for a call in progress: it needs no GIL here, it is stopped */
+    if (h && r->vt.unsubscribe) (void)r->vt.unsubscribe(r->owner, h);
+    if (join) pthread_join(thread, NULL);
+    pthread_mutex_lock(&r->lock);
+    if (h && r->host_ref) { /* whatever unsubscribe said, the host calls it no more */
+        r->host_ref = 0;
+        drop = 1;
+    }
+    r->st = NULL;
+    pthread_mutex_unlock(&r->lock);
+    Py_END_ALLOW_THREADS
+    if (drop) Py_DECREF(r); /* the caller holds a reference too: r stays valid here */
 }
 
-/* Stops (and joins) every routine of a state: at capture_close and destroy. GIL held. */
+/* Halts every routine of a state and forgets them: at capture_close and destroy (GIL held). */
 static void fp_routines_halt_all(fp_state *st) {
     if (!st || !st->routines) return;
-    PyObject *all = PySequence_List(st->routines); /* a copy: joining releases the GIL */
+    PyObject *all = PySequence_List(st->routines); /* a copy: halting releases the GIL */
     for (Py_ssize_t i = 0; all && i < PyList_GET_SIZE(all); i++)
         fp_routine_halt((fp_routine *)PyList_GET_ITEM(all, i));
+    if (all) (void)PyList_SetSlice(st->routines, 0, PyList_GET_SIZE(all), NULL);
     Py_XDECREF(all);
     PyErr_Clear();
 }
@@ -109,6 +161,7 @@ static void fp_routine_dealloc(PyObject *self) {
     Py_XDECREF(r->fn);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
+    pthread_cond_destroy(&r->idle);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
@@ -135,6 +188,10 @@ static PyObject *fp_listen_subscribe(PyObject *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_ValueError, "subscribe(fn, interval): a callable and interval >= 0");
         return NULL;
     }
+    if (!ls->st) {
+        PyErr_SetString(PyExc_RuntimeError, "this plugin state was destroyed: no routines");
+        return NULL;
+    }
     if (!ls->routine.subscribe) {
         PyErr_SetString(PyExc_RuntimeError, "the host gave no routine API");
         return NULL;
@@ -144,55 +201,58 @@ static PyObject *fp_listen_subscribe(PyObject *self, PyObject *args, PyObject *k
     r->fn = Py_NewRef(fn);
     r->interval = interval;
     r->st = ls->st;
-    r->stop = r->own_thread = 0;
+    r->owner = ls->owner;
+    r->vt = ls->routine;
+    r->stop = r->running = r->host_ref = r->own_thread = 0;
     r->handle = NULL;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
-    /* the host holds the routine until it is unsubscribed: so does the state's list */
+    pthread_cond_init(&r->idle, NULL);
+    /* the state's list holds every live routine: halted at capture_close and destroy */
     if (PyList_Append(ls->st->routines, (PyObject *)r) < 0) {
         Py_DECREF(r);
         return NULL;
     }
+    Py_INCREF(r); /* the host's reference, taken before it can call */
+    r->host_ref = 1;
     ss_plugin_routine_t *h = NULL;
     Py_BEGIN_ALLOW_THREADS
     h = ls->routine.subscribe(ls->owner, fp_routine_run, r);
+    if (h) {
+        pthread_mutex_lock(&r->lock);
+        r->handle = h;
+        pthread_mutex_unlock(&r->lock);
+    }
     Py_END_ALLOW_THREADS
     if (!h) { /* no host thread pool (libsinsp's default build): a thread of our own */
-        Py_INCREF(r); /* the thread's reference */
+        r->host_ref = 0; /* that reference becomes the thread's */
+        r->own_thread = 1;
         int e = pthread_create(&r->thread, NULL, fp_routine_thread, r);
         if (e != 0) {
-            Py_DECREF(r);
+            r->own_thread = 0;
             Py_DECREF(r);
             PyErr_Format(PyExc_RuntimeError,
                          "the host has no thread pool for routines and no thread could be "
                          "started: %s", strerror(e));
             return NULL;
         }
-        r->own_thread = 1;
-        return (PyObject *)r;
     }
-    r->handle = h;
     return (PyObject *)r;
 }
 
 static PyObject *fp_listen_unsubscribe(PyObject *self, PyObject *arg) {
-    fp_listen *ls = (fp_listen *)self;
     if (Py_TYPE(arg) != g_routine_type) {
         PyErr_SetString(PyExc_TypeError, "unsubscribe() takes a routine from subscribe()");
         return NULL;
     }
-    fp_routine *r = (fp_routine *)arg;
-    fp_routine_halt(r); /* from here on it returns false at once, whatever the host does */
-    if (r->handle && ls->routine.unsubscribe) {
-        ss_plugin_routine_t *h = r->handle;
-        r->handle = NULL;
-        /* libsinsp's pool refuses a routine it already dropped (one that returned false, as a
-         * stopped one does): not an error, the routine is stopped either way */
-        Py_BEGIN_ALLOW_THREADS /* the host may wait for a running call, which needs the GIL */
-        (void)ls->routine.unsubscribe(ls->owner, h);
-        Py_END_ALLOW_THREADS
-    }
+    fp_routine_halt((fp_routine *)arg); /* it is never called again */
     Py_RETURN_NONE;
+}
+
+/* At destroy (GIL held): the state's listen object outlives it only as a refusing one. */
+static void fp_listen_detach(fp_state *st) {
+    if (st->listen) ((fp_listen *)st->listen)->st = NULL;
+    Py_CLEAR(st->listen);
 }
 
 static PyMethodDef fp_listen_methods[] = {
@@ -232,10 +292,14 @@ static ss_plugin_rc fp_capture(fp_state *st, const ss_plugin_capture_listen_inpu
         g_routine_type = g_listen_type ? (PyTypeObject *)PyType_FromSpec(&fp_routine_spec) : NULL;
     }
     if (!st->routines) st->routines = PyList_New(0);
-    fp_listen *ls = g_routine_type && st->routines ? PyObject_New(fp_listen, g_listen_type) : NULL;
+    if (!st->listen && g_routine_type && st->routines) { /* one per state, kept */
+        fp_listen *made = PyObject_New(fp_listen, g_listen_type);
+        if (made) made->st = st;
+        st->listen = (PyObject *)made;
+    }
+    fp_listen *ls = (fp_listen *)st->listen;
     PyObject *res = NULL;
     if (ls) {
-        ls->st = st;
         ls->owner = in ? in->owner : NULL;
         memset(&ls->routine, 0, sizeof ls->routine);
         if (in && in->routine) ls->routine = *in->routine;
@@ -243,7 +307,6 @@ static ss_plugin_rc fp_capture(fp_state *st, const ss_plugin_capture_listen_inpu
                         in ? in->table_writer_ext : NULL);
         res = PyObject_CallMethod(st->rt, hook, "O", (PyObject *)ls);
         fp_tables_end(st->tables);
-        Py_DECREF(ls);
     }
     if (res) {
         rc = SS_PLUGIN_SUCCESS;
@@ -274,7 +337,7 @@ static ss_plugin_rc fp_capture_close(ss_plugin_t *s, const ss_plugin_capture_lis
     fp_state *st = s;
     if (!fp_ready(st)) return SS_PLUGIN_SUCCESS;
     (void)fp_capture(st, in, "capture_close", 1);
-    if (st->routines) { /* routines still subscribed stop now: they wait no more */
+    if (st->routines) { /* routines still subscribed stop now, and leave the host's pool */
         PyGILState_STATE g = fp_enter();
         fp_routines_halt_all(st);
         fp_leave(g);
