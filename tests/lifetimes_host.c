@@ -11,6 +11,15 @@
  *       destroy WITHOUT capture_close; the pool keeps running after it. Every routine the
  *       plugin subscribed must have been unsubscribed by destroy, and none called after.
  *
+ *   lifetimes_host logs PLUGIN.so CYCLES
+ *       two states of one plugin (configs "A" and "B", each logging its name from a thread
+ *       it never stops), each with an owner of its own; destroyed one after the other.
+ *       Every message must reach its own state's owner, and none a destroyed state's.
+ *   lifetimes_host errors PLUGIN.so ITERATIONS
+ *       two threads make writes into the plugin's two exported tables fail (errors of two
+ *       lengths in the same state) while a third reads get_last_error: every message read
+ *       must be whole, and each writer must read back its own.
+ *
  * Prints one JSON line of counters; exits 1 on a broken expectation (message on stderr).
  * Built by tests/test_lifetimes.py, with sanitizers in the sanitizer job.
  */
@@ -50,8 +59,22 @@ static void *must_sym(void *lib, const char *name) {
     return p;
 }
 
+/* An owner as the host gives one per plugin state: logs check who they reach. */
+typedef struct {
+    const char *name;
+    atomic_int alive, messages, foreign, after_destroy;
+} owner;
+
 static void log_fn(ss_plugin_owner_t *o, const char *c, const char *msg, ss_plugin_log_severity s) {
-    fprintf(stderr, "[plugin] %s\n", msg);
+    owner *ow = o;
+    if (!ow) {
+        fprintf(stderr, "[plugin] %s\n", msg);
+        return;
+    }
+    atomic_fetch_add(&ow->messages, 1);
+    if (!atomic_load(&ow->alive)) atomic_fetch_add(&ow->after_destroy, 1);
+    const char *of = strstr(msg, " of ");
+    if (!of || strcmp(of + 4, ow->name) != 0) atomic_fetch_add(&ow->foreign, 1);
 }
 
 /* ------------------------------------------------------------------ tables */
@@ -241,9 +264,132 @@ static int run_routines(void *lib, int cycles) {
     return failures ? 1 : 0;
 }
 
+/* ------------------------------------------------------------------ logs */
+
+static int run_logs(void *lib, int cycles) {
+    init_fn init = must_sym(lib, "plugin_init");
+    destroy_fn destroy = must_sym(lib, "plugin_destroy");
+    last_error_fn last_error = must_sym(lib, "plugin_get_last_error");
+    int messages = 0;
+    for (int c = 0; c < cycles; c++) {
+        owner a = {.name = "A"}, b = {.name = "B"};
+        atomic_store(&a.alive, 1);
+        atomic_store(&b.alive, 1);
+        ss_plugin_init_input ia = {"A", &a, NULL, NULL, log_fn}, ib = {"B", &b, NULL, NULL, log_fn};
+        ss_plugin_rc rc;
+        ss_plugin_t *sa = init(&ia, &rc);
+        EXPECT(rc == SS_PLUGIN_SUCCESS, "init A: %s", last_error(sa));
+        ss_plugin_t *sb = init(&ib, &rc);
+        EXPECT(rc == SS_PLUGIN_SUCCESS, "init B: %s", last_error(sb));
+        usleep(50 * 1000);
+        destroy(sa);
+        atomic_store(&a.alive, 0);
+        usleep(50 * 1000); /* A's thread still logs; B's too */
+        destroy(sb);
+        atomic_store(&b.alive, 0);
+        usleep(50 * 1000);
+        EXPECT(atomic_load(&a.messages) > 0 && atomic_load(&b.messages) > 0, "no logs");
+        EXPECT(atomic_load(&a.foreign) + atomic_load(&b.foreign) == 0,
+               "cycle %d: %d of A's and %d of B's messages were another state's", c,
+               atomic_load(&a.foreign), atomic_load(&b.foreign));
+        EXPECT(atomic_load(&a.after_destroy) + atomic_load(&b.after_destroy) == 0,
+               "cycle %d: %d message(s) reached a destroyed state's owner", c,
+               atomic_load(&a.after_destroy) + atomic_load(&b.after_destroy));
+        messages += atomic_load(&a.messages) + atomic_load(&b.messages);
+    }
+    printf("{\"cycles\": %d, \"messages\": %d, \"failures\": %d}\n", cycles, messages, failures);
+    return failures ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+typedef struct {
+    const ss_plugin_table_input *table;
+    int iterations;
+    last_error_fn last_error;
+    ss_plugin_t *state;
+    char expected[1024];
+    atomic_int *torn;
+} writer;
+
+static atomic_int g_writers_done;
+
+static void *writer_main(void *arg) {
+    writer *w = arg;
+    ss_plugin_table_t *t = w->table->table;
+    ss_plugin_state_data key = {0}, value = {0};
+    ss_plugin_table_entry_t *e = w->table->reader_ext->get_table_entry(t, &key);
+    ss_plugin_table_field_t *f = w->table->fields_ext->get_table_field(t, "label",
+                                                                       SS_PLUGIN_ST_STRING);
+    value.str = "refused";
+    for (int i = 0; e && f && i < w->iterations; i++) {
+        if (w->table->writer_ext->write_entry_field(t, e, f, &value) == SS_PLUGIN_SUCCESS)
+            continue;
+        const char *mine = w->last_error(w->state); /* the host reads on the failing thread */
+        if (i == 0) snprintf(w->expected, sizeof w->expected, "%s", mine);
+        else if (strcmp(mine, w->expected) != 0) atomic_fetch_add(w->torn, 1);
+    }
+    if (e) w->table->reader_ext->release_table_entry(t, e);
+    atomic_fetch_add(&g_writers_done, 1);
+    return NULL;
+}
+
+static int run_errors(void *lib, int iterations) {
+    init_fn init = must_sym(lib, "plugin_init");
+    destroy_fn destroy = must_sym(lib, "plugin_destroy");
+    last_error_fn last_error = must_sym(lib, "plugin_get_last_error");
+    ss_plugin_init_tables_input tables = {0};
+    tables.list_tables = t_list;
+    tables.get_table = t_get;
+    tables.add_table = t_add;
+    tables.fields_ext = &g_fields;
+    tables.reader_ext = &g_reader;
+    tables.writer_ext = &g_writer;
+    ss_plugin_init_input in = {"", NULL, NULL, &tables, log_fn};
+    ss_plugin_rc rc;
+    ss_plugin_t *st = init(&in, &rc);
+    if (rc != SS_PLUGIN_SUCCESS || g_nadded < 2) {
+        fprintf(stderr, "lifetimes_host: init failed: %s\n", last_error(st));
+        return 2;
+    }
+    atomic_int torn_own = 0;
+    writer w[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = (writer){g_added[i], iterations, last_error, st, "", &torn_own};
+        pthread_create(&th[i], NULL, writer_main, &w[i]);
+    }
+    /* the host, reading on another thread: every distinct message it sees is kept */
+    static char seen[16][1024];
+    int reads = 0, torn = 0, nseen = 0;
+    char copy[1024];
+    while (atomic_load(&g_writers_done) < 2) {
+        snprintf(copy, sizeof copy, "%s", last_error(st));
+        reads++;
+        int known = !copy[0];
+        for (int k = 0; k < nseen && !known; k++) known = strcmp(seen[k], copy) == 0;
+        if (known) continue;
+        if (nseen < 16) memcpy(seen[nseen++], copy, sizeof copy);
+        else torn++;
+    }
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int k = 0; k < nseen; k++) /* whole messages only: one writer's or the other's */
+        if (strcmp(seen[k], w[0].expected) != 0 && strcmp(seen[k], w[1].expected) != 0) torn++;
+    EXPECT(w[0].expected[0] && w[1].expected[0] && strcmp(w[0].expected, w[1].expected) != 0,
+           "the two writers' errors should differ: '%s' / '%s'", w[0].expected, w[1].expected);
+    EXPECT(atomic_load(&torn_own) == 0, "%d error(s) read back were not the writer's own",
+           atomic_load(&torn_own));
+    EXPECT(torn == 0, "%d of %d concurrent read(s) were torn", torn, reads);
+    destroy(st);
+    printf("{\"iterations\": %d, \"reads\": %d, \"torn\": %d, \"not_own\": %d, "
+           "\"failures\": %d}\n",
+           iterations, reads, torn, atomic_load(&torn_own), failures);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: lifetimes_host tables|routines PLUGIN.so CYCLES\n");
+        fprintf(stderr, "usage: lifetimes_host tables|routines|logs|errors PLUGIN.so N\n");
         return 2;
     }
     void *lib = dlopen(argv[2], RTLD_LOCAL | RTLD_NOW);
@@ -254,6 +400,8 @@ int main(int argc, char **argv) {
     int cycles = atoi(argv[3]);
     if (strcmp(argv[1], "tables") == 0) return run_tables(lib, cycles);
     if (strcmp(argv[1], "routines") == 0) return run_routines(lib, cycles);
+    if (strcmp(argv[1], "logs") == 0) return run_logs(lib, cycles);
+    if (strcmp(argv[1], "errors") == 0) return run_errors(lib, cycles);
     fprintf(stderr, "lifetimes_host: unknown mode %s\n", argv[1]);
     return 2;
 }

@@ -1,4 +1,5 @@
-"""Lifetimes around destroy and reload (issue 10, item 6).
+"""Lifetimes around destroy and reload (issue 10, item 6), and what states report from
+several threads (item 8).
 
 - Routines on the host's pool are unsubscribed at capture_close and at destroy: the host
   never calls a routine of a destroyed state.
@@ -60,7 +61,7 @@ def run_host(host: Path, mode: str, lib: Path, cycles: int) -> dict[str, int]:
 def test_exported_tables_refuse_calls_after_destroy(lifetimes_host: Path, falco_build) -> None:
     lib = falco_build(str(PLUGINS / "table_exporter.py"))
     got = run_host(lifetimes_host, "tables", lib, 3)
-    assert got == {"cycles": 3, "tables": 3, "failures": 0}
+    assert got == {"cycles": 3, "tables": 6, "failures": 0}
 
 
 def test_destroy_unsubscribes_live_routines(lifetimes_host: Path, falco_build) -> None:
@@ -68,6 +69,22 @@ def test_destroy_unsubscribes_live_routines(lifetimes_host: Path, falco_build) -
     got = run_host(lifetimes_host, "routines", lib, 3)
     assert got["subscribed"] == 9 and got["calls"] > 0
     assert got["calls_after_destroy"] == 0 and got["failures"] == 0
+
+
+def test_each_state_logs_to_its_own_host_logger(lifetimes_host: Path, falco_build) -> None:
+    """Issue 10, item 8: not to the most recently attached one, and never to a destroyed
+    state's (the plugin's thread goes on logging after destroy)."""
+    lib = falco_build(str(PLUGINS / "chatty.py"))
+    got = run_host(lifetimes_host, "logs", lib, 2)
+    assert got["messages"] > 0 and got["failures"] == 0
+
+
+def test_last_error_is_whole_and_per_thread(lifetimes_host: Path, falco_build) -> None:
+    """Issue 10, item 8: errors of a state's exported tables, written from two threads while
+    the host reads get_last_error from a third: no torn message, each thread its own."""
+    lib = falco_build(str(PLUGINS / "table_exporter.py"))
+    got = run_host(lifetimes_host, "errors", lib, 3000)
+    assert got["reads"] > 0 and got["torn"] == 0 and got["not_own"] == 0
 
 
 @pytest.mark.parametrize("unsubscribe", [False, True], ids=["left", "unsubscribed"])

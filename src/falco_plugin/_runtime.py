@@ -13,7 +13,9 @@ at init against the SDK found in the space. Bump it on any change the shim would
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import itertools
 import json
 import logging
 from typing import Any
@@ -30,6 +32,7 @@ from .source import SourceInstance, SourcePlugin, open_params_json
 PROTOCOL = 3
 
 _CLEAN_ERRORS = (PluginError, ConfigError)
+_STATES = itertools.count(1)  # numbers the per-state loggers
 
 
 def sdk_attr(module: str, name: str) -> Any:
@@ -109,11 +112,13 @@ class Runtime:
     ) -> None:
         self.cls = cls
         self.config_type = config_type_of(cls)
-        # in an import space every module of the plugin logs under the space's name
+        # in an import space every module of the plugin logs under the space's name; the
+        # plugin object's own logger (self.logger) is this state's: its records go to this
+        # state's host logger, whatever other states of the plugin do
         self._handler = host_handler(log_root or plugin_logger_name(cls))
-        self.logger = logging.getLogger(plugin_logger_name(cls))
+        self.logger = logging.getLogger(f"{plugin_logger_name(cls)}.state{next(_STATES)}")
         if log is not None:
-            self._handler.attach(id(self), log)
+            self._handler.attach(id(self), log, self.logger.name)
         self._limiter = RateLimiter()
         kwargs: dict[str, Any] = {}
         if wants_tables(cls):
@@ -124,10 +129,12 @@ class Runtime:
             self._tables_backend = tables
             kwargs["tables"] = TablesInit(tables, self._export)
         try:
-            if self.config_type is None:
-                self.plugin = cls(**kwargs)
-            else:
-                self.plugin = cls(parse_config(self.config_type, raw_config), **kwargs)
+            args = [] if self.config_type is None else [parse_config(self.config_type, raw_config)]
+            plugin = cls.__new__(cls)
+            with contextlib.suppress(AttributeError):  # a class with __slots__: shared logger
+                plugin.__dict__["_falco_logger"] = self.logger  # self.logger works in __init__
+            cls.__init__(plugin, *args, **kwargs)
+            self.plugin = plugin
         except BaseException:
             self._handler.detach(id(self))
             raise

@@ -95,8 +95,10 @@ class Plugin:
 
     @property
     def logger(self) -> logging.Logger:
-        """This plugin's logger; its records go to the host's log (Falco's log) after init."""
-        return logging.getLogger(plugin_logger_name(type(self)))
+        """This plugin's logger; its records go to the host's log (Falco's log) from init on,
+        through this plugin state's own host logger (Falco may init a plugin more than once)."""
+        own = self.__dict__.get("_falco_logger")
+        return own if own is not None else logging.getLogger(plugin_logger_name(type(self)))
 
     def destroy(self) -> None:
         """Called once when the host destroys the plugin: stop threads, release resources."""

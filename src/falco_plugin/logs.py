@@ -18,7 +18,7 @@ from collections.abc import Callable
 SEV_FATAL, SEV_CRITICAL, SEV_ERROR, SEV_WARNING = 1, 2, 3, 4
 SEV_NOTICE, SEV_INFO, SEV_DEBUG, SEV_TRACE = 5, 6, 7, 8
 
-HostLogFn = Callable[[str | None, str, int], None]
+HostLogFn = Callable[[str | None, str, int], "bool | None"]  # False: the state is gone
 
 
 def host_severity(levelno: int) -> int:
@@ -41,35 +41,49 @@ def host_severity(levelno: int) -> int:
 
 
 class HostLogHandler(logging.Handler):
-    """Sends records to the most recently attached live host logger, else to stderr.
+    """Sends records to the host logger of the plugin state they come from, else to stderr.
 
-    One handler serves a logger name; several plugin states of the same plugin (Falco
-    initialises one per event source) each attach their host log function.
+    One handler serves a logger name (a plugin's import space); every state of the plugin
+    (Falco initialises one per event source) attaches its host log function, with the name
+    of its own logger (``self.logger`` of the plugin object). A record of a state's logger
+    goes to that state's host logger; a record of another logger of the plugin (a module's
+    ``logging.getLogger(__name__)``) goes to the first state still attached. Records of a
+    destroyed state's logger (a thread it left running) go to stderr, as do records that a
+    host log function refuses because its state is being destroyed.
     """
 
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)
-        self._sinks: list[tuple[int, HostLogFn]] = []
+        self._sinks: dict[int, HostLogFn] = {}  # by key, in the order states attached
+        self._by_logger: dict[str, HostLogFn | None] = {}  # None: that state is destroyed
         self._sinks_lock = threading.Lock()
         self.setFormatter(logging.Formatter("%(message)s"))
 
-    def attach(self, key: int, sink: HostLogFn) -> None:
+    def attach(self, key: int, sink: HostLogFn, logger_name: str = "") -> None:
         with self._sinks_lock:
-            self._sinks.append((key, sink))
+            sinks, by_logger = dict(self._sinks), dict(self._by_logger)
+            sinks[key] = sink
+            if logger_name:
+                by_logger[logger_name] = sink
+            self._sinks, self._by_logger = sinks, by_logger  # readers see whole maps
 
     def detach(self, key: int) -> None:
         with self._sinks_lock:
-            self._sinks = [s for s in self._sinks if s[0] != key]
+            gone = self._sinks.get(key)
+            self._sinks = {k: s for k, s in self._sinks.items() if k != key}
+            # the state's own logger keeps its entry, empty: its records go to stderr now
+            self._by_logger = {n: (None if s is gone else s) for n, s in self._by_logger.items()}
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             msg = self.format(record)
-            with self._sinks_lock:
-                sink = self._sinks[-1][1] if self._sinks else None
-            if sink is None:
+            by_logger = self._by_logger
+            if record.name in by_logger:
+                sink = by_logger[record.name]
+            else:
+                sink = next(iter(self._sinks.values()), None)
+            if sink is None or sink(None, msg, host_severity(record.levelno)) is False:
                 sys.stderr.write(f"[{record.name}] {record.levelname}: {msg}\n")
-                return
-            sink(None, msg, host_severity(record.levelno))
         except Exception:
             self.handleError(record)
 

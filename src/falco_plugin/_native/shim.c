@@ -50,6 +50,7 @@ __attribute__((constructor)) static void fp_on_load(void) {
 
 struct fp_extractor;
 struct fp_tables;
+struct fp_errors;
 
 typedef struct fp_state {
     PyObject *rt; /* falco_plugin._runtime.Runtime, NULL when init failed */
@@ -59,7 +60,8 @@ typedef struct fp_state {
     PyObject *emitter;            /* the async emitter while the host's handler is set */
     PyObject *routines;           /* live routines (capture listening plugins) */
     PyObject *listen;             /* the state's capture listening object */
-    char last_error[FP_ERR_CAP];
+    struct fp_errors *errors;     /* get_last_error's messages, one slot per thread */
+    PyObject *logger;             /* the host's log function for this state's Python logs */
     char *open_params;
     char *event_text;
     ss_plugin_metric *metrics;
@@ -86,11 +88,6 @@ typedef struct fp_instance {
     char *progress;
 } fp_instance;
 
-typedef struct fp_logger {
-    ss_plugin_owner_t *owner;
-    ss_plugin_log_fn_t log_fn;
-} fp_logger;
-
 /* Python objects shared by every state of this plugin library. */
 static pthread_mutex_t g_start_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_ready;
@@ -110,96 +107,9 @@ static struct {
     PyObject *async_error; /* async_event.AsyncEventError, on first use */
 } g_sdk;
 
-/* ------------------------------------------------------------------ errors */
-
-static void fp_set_error(fp_state *st, const char *fmt, ...) {
-    if (!st) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->last_error, sizeof st->last_error, fmt, ap);
-    va_end(ap);
-}
-
-static void fp_copy_utf8(char *dst, size_t cap, PyObject *text, const char *fallback) {
-    const char *s = text && PyUnicode_Check(text) ? PyUnicode_AsUTF8(text) : NULL;
-    if (!s) {
-        PyErr_Clear();
-        s = fallback;
-    }
-    snprintf(dst, cap, "%s", s);
-}
-
-/*
- * Take the pending Python exception and turn it into a message. With `where` set and a
- * runtime present, the failure is also logged (rate-limited), for calls whose failure
- * the host does not show. Returns nothing; clears the exception in all cases.
- */
-static void fp_error_from_python(fp_state *st, const char *where) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (value && tb) PyException_SetTraceback(value, tb);
-    PyObject *msg = NULL;
-    if (value && where && st && st->rt)
-        msg = PyObject_CallMethod(st->rt, "report", "sO", where, value);
-    else if (value && g_sdk.runtime)
-        msg = PyObject_CallMethod(g_sdk.runtime, "format_error", "O", value);
-    else if (value)
-        msg = PyObject_Str(value);
-    if (st) fp_copy_utf8(st->last_error, sizeof st->last_error, msg, "unknown Python error");
-    PyErr_Clear();
-    Py_XDECREF(msg);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
-}
-
-
-static PyObject *fp_str(const char *s) {
-    return PyUnicode_DecodeUTF8(s ? s : "", (Py_ssize_t)strlen(s ? s : ""), "surrogateescape");
-}
-
+#include "shim_report.c"
 #include "shim_batch.c"
 #include "shim_interp.c"
-
-/* ------------------------------------------------------------------ host logger */
-
-static void fp_logger_free(PyObject *capsule) {
-    free(PyCapsule_GetPointer(capsule, "falco_plugin.logger"));
-}
-
-/* log(component, message, severity): forwards to the host's log_fn without the GIL. */
-static PyObject *fp_log(PyObject *self, PyObject *args) {
-    const char *component, *msg;
-    int sev;
-    if (!PyArg_ParseTuple(args, "zsi", &component, &msg, &sev)) return NULL;
-    fp_logger *lg = PyCapsule_GetPointer(self, "falco_plugin.logger");
-    if (!lg) return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    lg->log_fn(lg->owner, component, msg, (ss_plugin_log_severity)sev);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef fp_log_def = {"host_log", fp_log, METH_VARARGS,
-                                 "Send a message to the host's logger."};
-
-static PyObject *fp_make_logger(const ss_plugin_init_input *in) {
-    if (!in || !in->log_fn) Py_RETURN_NONE;
-    fp_logger *lg = malloc(sizeof *lg);
-    if (!lg) return PyErr_NoMemory();
-    lg->owner = in->owner;
-    lg->log_fn = in->log_fn;
-    PyObject *capsule = PyCapsule_New(lg, "falco_plugin.logger", fp_logger_free);
-    if (!capsule) {
-        free(lg);
-        return NULL;
-    }
-    PyObject *fn = PyCFunction_New(&fp_log_def, capsule);
-    Py_DECREF(capsule);
-    return fn;
-}
-
 
 static int fp_extract_setup(fp_state *st);
 static void fp_extract_free(struct fp_extractor *x);
@@ -259,7 +169,7 @@ static void fp_init_plugin(fp_state *st, const ss_plugin_init_input *in, ss_plug
     } else {
         fp_error_from_python(st, NULL);
     }
-    Py_XDECREF(logger);
+    st->logger = logger; /* closed at destroy */
     Py_XDECREF(config);
 }
 
@@ -269,13 +179,17 @@ FP_EXPORT ss_plugin_t *plugin_init(const ss_plugin_init_input *in, ss_plugin_rc 
     *rc = SS_PLUGIN_FAILURE;
     fp_state *st = calloc(1, sizeof *st);
     if (!st) return NULL;
+    st->errors = fp_errors_new();
     if (in) {
         st->owner = in->owner;
         st->log_fn = in->log_fn;
     }
     fp_sigsave saved;
     fp_signals_save(&saved); /* the author's code must not take the host's signals */
-    if (fp_python_start(st->last_error, sizeof st->last_error) == 0 && fp_space_acquire(st) == 0) {
+    char err[FP_ERR_CAP] = "";
+    if (fp_python_start(err, sizeof err) != 0)
+        fp_error_store(st, err);
+    else if (fp_space_acquire(st) == 0) {
         PyGILState_STATE g = fp_enter();
         fp_init_plugin(st, in, rc);
         fp_leave(g);
@@ -289,7 +203,7 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
     if (!st) return;
     fp_sigsave saved;
     fp_signals_save(&saved);
-    if (st->rt || st->tables) {
+    if (st->rt || st->tables || st->logger) {
         PyGILState_STATE g = fp_enter();
         if (st->rt && fp_async_stop(st) < 0) fp_error_from_python(st, "stop_async");
         fp_routines_halt_all(st); /* routines on the SDK's own threads end before the state */
@@ -302,6 +216,8 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
         Py_CLEAR(st->parse);
         Py_CLEAR(st->routines);
         fp_listen_detach(st); /* the plugin may keep its listen object: it refuses from now */
+        fp_logger_close(st->logger); /* threads it left running log to stderr from now */
+        Py_CLEAR(st->logger);
         Py_CLEAR(st->tables);
         fp_leave(g);
     }
@@ -311,12 +227,13 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
     free(st->event_text);
     free(st->metrics);
     free(st->metric_names);
+    fp_errors_free(st->errors);
     free(st);
 }
 
 FP_EXPORT const char *plugin_get_last_error(ss_plugin_t *s) {
     fp_state *st = s;
-    return st ? st->last_error : "no plugin state (plugin_init could not allocate one)";
+    return st ? fp_error_read(st) : "no plugin state (plugin_init could not allocate one)";
 }
 
 static int fp_ready(fp_state *st) {
