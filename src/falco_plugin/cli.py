@@ -5,24 +5,40 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from .build import BuildError, build, build_cached
-from .host import host_binary
+from .host import HostBuildError, HostCommand, PluginArgs, run_streaming
+from .host.options import field_list
 from .loader import PluginLoadError
 from .validate import PluginDefinitionError
 
 
+ELF_MAGIC = b"\x7fELF"
+
+
 def plugin_library(target: str) -> Path:
-    """A built ``.so`` as given, or the cached build of a Python plugin."""
+    """A built library as given (a ``.so``, or any ELF shared object), or the cached build
+    of a Python plugin (``file.py[:Class]`` or ``module:Class``)."""
     path = Path(target)
-    if path.suffix == ".so":
-        if not path.is_file():
-            raise FileNotFoundError(f"no such plugin library: {target}")
-        return path.resolve()
+    if path.is_file():
+        with path.open("rb") as f:
+            magic = f.read(4)
+        if magic == ELF_MAGIC:
+            return path.resolve()
+        if path.suffix == ".so":
+            raise FileNotFoundError(
+                f"{target} is not a plugin library: it is not an ELF shared object"
+            )
+        if path.suffix != ".py":
+            raise FileNotFoundError(
+                f"{target} is neither a plugin library (an ELF shared object, lib<name>.so) "
+                "nor a Python plugin file (.py)"
+            )
+    elif path.suffix == ".so":
+        raise FileNotFoundError(f"no such plugin library: {target}")
     return build_cached(target)
 
 
@@ -56,30 +72,25 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    library = plugin_library(args.plugin)
-    cmd = [str(host_binary()), "run", "--json", "--max-events", str(args.max_events)]
-    for option in ("fields", "output", "filter", "thread_tid", "async_wait"):
-        if getattr(args, option) is not None:
-            cmd += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
-    cmd.append(str(library))
-    if args.config is not None:
-        cmd += ["--config", args.config]
-    if args.open_params is not None:
-        cmd += ["--open-params", args.open_params]
+    plugins = [PluginArgs(str(plugin_library(args.plugin)), args.config, args.open_params)]
     configs = args.extractor_config or []
     for i, extractor in enumerate(args.extractor or []):
-        cmd.append(str(plugin_library(extractor)))
-        if i < len(configs):
-            cmd += ["--config", configs[i]]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if args.json:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                continue
-            _print_record(json.loads(line))
-        return proc.wait()
+        config = configs[i] if i < len(configs) else None
+        plugins.append(PluginArgs(str(plugin_library(extractor)), config))
+    cmd = HostCommand(
+        "run",
+        plugins,
+        json=True,
+        max_events=args.max_events,
+        fields=field_list(args.fields) if args.fields else [],
+        output=args.output,
+        filter=args.filter,
+        thread_tid=args.thread_tid,
+        async_wait=args.async_wait or 0,
+    )
+    if args.json:
+        return run_streaming(cmd)
+    return run_streaming(cmd, stdout=lambda line: _print_record(json.loads(line)))
 
 
 def _print_record(record: dict[str, Any]) -> None:
@@ -98,8 +109,18 @@ def _print_record(record: dict[str, Any]) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     library = plugin_library(args.plugin)
-    cmd = [str(host_binary()), "info", *(["--json"] if args.json else []), str(library)]
-    return subprocess.run(cmd).returncode
+    return run_streaming(HostCommand("info", [PluginArgs(str(library))], json=args.json))
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative (0 means no limit)")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -115,7 +136,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("plugin", help="a built .so, or a plugin file/module (built on the fly)")
     r.add_argument("--config", help="init config (JSON for plugins with a typed config)")
     r.add_argument("--open-params", help="the open params string")
-    r.add_argument("--max-events", type=int, default=0, help="stop after N events (0: no limit)")
+    r.add_argument(
+        "--max-events", type=non_negative, default=0, help="stop after N events (0: no limit)"
+    )
     r.add_argument("--json", action="store_true", help="print the host's JSON lines")
     r.add_argument("--fields", help="comma-separated fields to print, e.g. countdown.remaining")
     r.add_argument("--output", help="an output format like Falco's, e.g. '%%countdown.text'")
@@ -127,7 +150,7 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--async-wait",
-        type=int,
+        type=non_negative,
         metavar="MS",
         help="keep delivering async events (and running routines) MS ms after the capture",
     )
@@ -154,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (BuildError, PluginDefinitionError, PluginLoadError, FileNotFoundError) as exc:
+    except (
+        BuildError, PluginDefinitionError, PluginLoadError, FileNotFoundError, HostBuildError
+    ) as exc:
         print(f"falco-plugin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

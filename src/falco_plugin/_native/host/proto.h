@@ -1,0 +1,252 @@
+/*
+ * proto.h: the wire format between the SDK host's Python side and its C engine.
+ *
+ * This header is the one description of it: the engine includes it, and
+ * falco_plugin.host.wire reads the names and numbers below from this file at import
+ * (enum members, #define constants and the X-macro lists), so both sides always agree.
+ *
+ * Two channels, both binary, little-endian, built from the same primitives:
+ *   u8, u32, u64 (signed values travel as their two's complement u64),
+ *   str = u32 length + bytes (length FP_NULL_STR means NULL; no terminator on the wire).
+ *
+ * The plan (Python -> engine, on the fd given as argv[1]): two messages, each a u32 length
+ * and that many bytes. The load message lists the libraries; the engine loads them, reports
+ * R_META per plugin and R_READY, and then reads the run message (an empty message, or the
+ * end of the pipe, means "stop"). Each message is a sequence of items: a u8 tag (P_*) and
+ * the values that tag takes (written next to each tag below).
+ *
+ * The records (engine -> Python, on the fd given as argv[2]): each a u32 length, a u8 kind
+ * (R_*) and the values listed next to the kind. The plugins' own stdout and stderr stay on
+ * fds 1 and 2: they never mix with the records.
+ */
+#ifndef FP_HOST_PROTO_H
+#define FP_HOST_PROTO_H
+
+#define FP_PROTO_VERSION 1
+#define FP_NULL_STR 4294967295
+#define FP_NO_PLUGIN 4294967295
+#define FP_HOST_API_MAJOR 3
+#define FP_HOST_API_MINOR 12
+#define FP_HOST_API_PATCH 0
+
+/* The plugin_* symbols the engine looks up with dlsym, in this order: bit i of R_META's
+ * symbol mask is set when plugin_<name i> exists. */
+#define FP_SYMBOLS(X)                                                                          \
+    X(get_required_api_version)                                                                \
+    X(get_version)                                                                             \
+    X(get_name)                                                                                \
+    X(get_description)                                                                         \
+    X(get_contact)                                                                             \
+    X(init)                                                                                    \
+    X(destroy)                                                                                 \
+    X(get_last_error)                                                                          \
+    X(get_init_schema)                                                                         \
+    X(set_config)                                                                              \
+    X(get_metrics)                                                                             \
+    X(get_id)                                                                                  \
+    X(get_event_source)                                                                        \
+    X(open)                                                                                    \
+    X(close)                                                                                   \
+    X(next_batch)                                                                              \
+    X(list_open_params)                                                                        \
+    X(get_progress)                                                                            \
+    X(event_to_string)                                                                         \
+    X(get_fields)                                                                              \
+    X(extract_fields)                                                                          \
+    X(get_extract_event_sources)                                                               \
+    X(get_extract_event_types)                                                                 \
+    X(parse_event)                                                                             \
+    X(get_parse_event_sources)                                                                 \
+    X(get_parse_event_types)                                                                   \
+    X(get_async_events)                                                                        \
+    X(get_async_event_sources)                                                                 \
+    X(set_async_event_handler)                                                                 \
+    X(dump_state)                                                                              \
+    X(capture_open)                                                                            \
+    X(capture_close)
+
+/* Capabilities, as Python decides them from the symbols (P_CAPS). */
+enum fp_cap {
+    CAP_SOURCE = 1,
+    CAP_EXTRACT = 2,
+    CAP_PARSE = 4,
+    CAP_ASYNC = 8,
+    CAP_LISTEN = 16,
+};
+
+/* Plan items. */
+enum fp_plan_tag {
+    P_END = 0,
+    /* load message */
+    P_LIBRARY = 1,  /* str path: the next plugin (its index is its position) */
+    P_DEEPBIND = 2, /* (none): dlopen with RTLD_DEEPBIND too */
+    /* run message: what to do */
+    P_MODE = 10,            /* u8: MODE_RUN or MODE_INFO */
+    P_MAX_EVENTS = 11,      /* u64: per capture, 0 = no limit */
+    P_QUIET = 12,           /* (none): no R_EVENT records */
+    P_CYCLES = 13,          /* u64 */
+    P_RELOAD = 14,          /* (none): dlclose and dlopen again between cycles */
+    P_NO_E2S = 15,          /* (none): never call event_to_string */
+    P_EXTRACT_THREADS = 16, /* u64 */
+    P_EXTRACT_REPEAT = 17,  /* u64 */
+    P_ASYNC_WAIT = 18,      /* u64 ms */
+    P_ASYNC_RESET = 19,     /* (none) */
+    P_DUMP_STATE = 20,      /* (none) */
+    P_ROUTINE_THREADS = 21, /* u64 */
+    P_THREAD_TID = 22,      /* u64 (an int64): the tid stamped on plugin events */
+    P_HOSTNAME = 23,        /* str: what evt.hostname extracts */
+    P_LARGE_TYPES = 24,     /* u32 n, then n u16 event types whose parameter lengths are u32 */
+    P_DUMP_TABLE = 25,      /* str name; repeatable */
+    P_FIXTURE = 26,         /* str: fixture ops (FX_*, ending with FX_DONE) that fill the
+                             * `threads` table; repeatable, applied in order every cycle */
+    /* run message: one section per plugin, in load order */
+    P_PLUGIN = 40,       /* u32 index: the following items are about this plugin */
+    P_CAPS = 41,         /* u32 CAP_* bits */
+    P_SOURCE = 42,       /* str: the source its events belong to ("syscall" without an id) */
+    P_CONFIG = 43,       /* str: what init receives (validated, defaulted) */
+    P_OPEN_PARAMS = 44,  /* str */
+    P_SET_CONFIG = 45,   /* str: what set_config receives after init */
+    P_NINIT = 46,        /* u64: states to init */
+    P_REQ_MINOR = 47,    /* u32: minor of its required API version */
+    P_FIELD = 48,        /* str name, u32 ftype, u8 is_list: its get_fields, in order */
+    P_ASYNC_NAME = 49,   /* str: a name of get_async_events */
+    P_ASYNC_STREAM = 50, /* u32: the capturing plugin its async events go to, FP_NO_PLUGIN:
+                          * the host's own "syscall" stream */
+    P_NAME = 51,         /* str: its name, for messages */
+    P_ID = 52,           /* u32: its plugin id (0: none) */
+    /* run message: routing (after every P_PLUGIN section) */
+    P_SLOT = 60,   /* u32 plugin, u32 source plugin, u64 state, u8 extracts: the state serving
+                    * that source's events (its parser or, when extracts, its extractor) */
+    P_PARSER = 61, /* u32 source plugin, u32 parser plugin: in call order */
+    /* run message: extraction */
+    P_REQUEST = 70, /* str canonical text, u32 plugin, u32 field index, u8 arg_present,
+                     * u64 arg_index, str arg_key: a plugin field to extract (requests are
+                     * numbered in order, shared with P_EVTREQ) */
+    P_EVTREQ = 71,  /* str canonical text, u32 EVF_* code, u32 field type: a field the host
+                     * extracts itself */
+    P_EMIT = 72,    /* u32 request: its values go into every R_EVENT, in this order */
+    P_OFFSETS = 73, /* (none): pass value_offsets to plugins requiring API 3.11+ */
+    P_FILTER = 74,  /* a filter node (see below) */
+};
+
+enum fp_mode { MODE_RUN = 0, MODE_INFO = 1 };
+
+/* The --threads-fixture and the default threads, as a stack machine over the host's tables.
+ * FX_ENTRY starts an entry in the current table; FX_INT / FX_STR / FX_BOOL set a field of
+ * it (FX_BAD: a JSON value of no usable kind); FX_TABLE enters the nested table of a field,
+ * FX_POP leaves it; FX_END puts the entry in its table (the key is its key field, else its
+ * position); FX_VALUE is a whole entry of a table with a single string field (like args);
+ * FX_NOT_OBJECT an entry that is neither. The engine checks names, types and ranges. */
+enum fp_fixture_op {
+    FX_DONE = 0,
+    FX_ENTRY = 1, /* str label (messages about the entry start with it) */
+    FX_INT = 2,   /* str field, u8 negative, u64 magnitude */
+    FX_STR = 3,   /* str field, str value */
+    FX_BOOL = 4,  /* str field, u8 value */
+    FX_TABLE = 5, /* str field */
+    FX_POP = 6,
+    FX_END = 7,
+    FX_VALUE = 8, /* str label, str value */
+    FX_BAD = 9,   /* str field */
+    FX_NOT_OBJECT = 10,
+};
+
+/* A filter is a tree in prefix order: F_AND / F_OR with a u32 child count then the children,
+ * F_NOT then its child, F_CHECK with
+ *   u32 request, u8 op (OP_*), u8 modifier (0 or MOD_*), u8 rhs kind (RHS_*), then
+ *   RHS_NONE: nothing; RHS_FIELD: u32 request; RHS_VALUES: u32 n then n values,
+ *   each encoded for the left field's type (VALUE ENCODING below). */
+enum fp_filter_node { F_AND = 1, F_OR = 2, F_NOT = 3, F_CHECK = 4 };
+enum fp_filter_rhs { RHS_NONE = 0, RHS_VALUES = 1, RHS_FIELD = 2 };
+enum fp_filter_mod { MOD_ONEOF = 1, MOD_ANYOF = 2, MOD_ALLOF = 3 };
+enum fp_filter_op {
+    OP_EQ = 1,
+    OP_NE = 2,
+    OP_LT = 3,
+    OP_LE = 4,
+    OP_GT = 5,
+    OP_GE = 6,
+    OP_CONTAINS = 7,
+    OP_ICONTAINS = 8,
+    OP_BCONTAINS = 9,
+    OP_STARTSWITH = 10,
+    OP_BSTARTSWITH = 11,
+    OP_ENDSWITH = 12,
+    OP_GLOB = 13,
+    OP_IGLOB = 14,
+    OP_PMATCH = 15,
+    OP_IN = 16,
+    OP_INTERSECTS = 17,
+    OP_EXISTS = 18,
+    OP_REGEX = 19, /* the whole string matches a POSIX extended regular expression */
+};
+
+/* VALUE ENCODING, by field type (the plugin API's ss_plugin_field_type numbers):
+ *   uint64, reltime, abstime, bool: u64;  string: str;
+ *   ipaddr, and ipnet values extracted: u8 len (4 or 16) + len bytes;
+ *   ipnet values in a filter: the same, then u8 prefix bits.
+ * The same encoding carries extracted values in R_EVENT and R_TABLE. */
+
+/* The fields of every event that the host itself extracts (libsinsp's generic evt.*
+ * fields, as Falco offers them to plugin sources). */
+enum fp_evt_field {
+    EVF_NUM = 1,           /* uint64 */
+    EVF_TIME = 2,          /* string */
+    EVF_TIME_S = 3,        /* string */
+    EVF_TIME_ISO8601 = 4,  /* string */
+    EVF_DATETIME = 5,      /* string */
+    EVF_DATETIME_S = 6,    /* string */
+    EVF_RAWTIME = 7,       /* abstime */
+    EVF_RAWTIME_S = 8,     /* abstime */
+    EVF_RAWTIME_NS = 9,    /* abstime */
+    EVF_RELTIME = 10,      /* reltime */
+    EVF_RELTIME_S = 11,    /* reltime */
+    EVF_RELTIME_NS = 12,   /* reltime */
+    EVF_PLUGINNAME = 13,   /* string */
+    EVF_PLUGININFO = 14,   /* string */
+    EVF_SOURCE = 15,       /* string */
+    EVF_IS_ASYNC = 16,     /* bool */
+    EVF_ASYNCTYPE = 17,    /* string */
+    EVF_HOSTNAME = 18,     /* string */
+};
+
+/* Records. */
+enum fp_record_kind {
+    /* u32 plugin, u64 symbol mask, then str each: required_api_version, version, name,
+     * description, contact, event_source, fields, extract_event_sources,
+     * parse_event_sources, async_events, async_event_sources, init_schema; then u8 has_id,
+     * u32 id, u32 schema_type (a NULL str: the getter is missing or returned NULL) */
+    R_META = 1,
+    R_LOAD_ERROR = 2, /* u32 plugin, str message: dlopen failed */
+    R_READY = 3,      /* (none): every library is loaded, send the run message */
+    R_ERROR = 4,      /* u32 plugin (FP_NO_PLUGIN: the host), str stage, str message */
+    R_WARNING = 5,    /* u32 plugin (FP_NO_PLUGIN: the host), str message */
+    R_LOG = 6,        /* u32 plugin, str component, u32 severity, str message */
+    /* u32 plugin (the capturing one), u64 evtnum, str raw event, str info (event_to_string),
+     * then per P_EMIT request: u8 present, u8 has_offset, u32 start, u32 length, u32 n and
+     * n values (VALUE ENCODING) */
+    R_EVENT = 7,
+    /* u32 stream plugin (FP_NO_PLUGIN: the host's), u32 emitting plugin, u8 dump,
+     * u64 evtnum, str raw event (its plugin id filled in) */
+    R_ASYNC = 8,
+    R_PROGRESS = 9, /* u32 plugin, u32 pct, str text */
+    /* u32 plugin, u32 n, then per metric: str name, u32 type, u32 value_type, u64 raw bits
+     * (the value's union as written by the plugin, zero-extended) */
+    R_METRICS = 10,
+    /* u32 plugin, u64 cycle, then u64 each: inits, events, timeouts, eof, capture_ns,
+     * init_ns, rss_kb (a signed value), extract_failures, filtered_out, extract_calls,
+     * extract_ns, parse_calls, parse_failures, entry_leaks, async_events, async_refused,
+     * dump_events, routine_calls */
+    R_SUMMARY = 11,
+    R_EXTRACT_CHECK = 12, /* u32 plugin, u64 threads, u64 events, u64 calls, u64 mismatches */
+    /* str name, u32 owner plugin (FP_NO_PLUGIN: the host), u32 key_type, u64 size, u32 nfields,
+     * per field: str name, u32 type, u8 read_only; u64 nentries, per entry: u8 has_key,
+     * u64 key, then per field: u8 present and the value (integers and bools u64, string str,
+     * table: its size u64) */
+    R_TABLE = 13,
+    /* u32 plugin, str init_error, u8 open_params_given, str open_params (JSON, as returned),
+     * then twice (extract, parse): u8 given, u32 n, n u16 types */
+    R_INFO = 14,
+};
+
+#endif /* FP_HOST_PROTO_H */

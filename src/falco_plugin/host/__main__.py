@@ -1,0 +1,5 @@
+"""``python -m falco_plugin.host ARGS...``: run the SDK's host from the command line."""
+
+from . import main
+
+raise SystemExit(main())
