@@ -732,17 +732,19 @@ def test_dump_table_text_and_unknown_table(ref_so: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--thread-tid", "x", "x.so"], "--thread-tid needs an integer"),
-        (["--thread-tid"], "--thread-tid needs a value"),
-        (["--dump-table"], "--dump-table needs a value"),
-        (["--output"], "--output needs a value"),
-        (["--filter"], "--filter needs a value"),
-        (["--fields"], "--fields needs a value"),
-        (["--dump-table=", "x.so"], "--dump-table needs a table name"),
-        (["--threads-fixture", "{", "x.so"], "--threads-fixture is not valid JSON"),
+        # argparse's messages name the option
+        (["--thread-tid", "x", "x.so"], "argument --thread-tid: needs an integer, not 'x'"),
+        (["--thread-tid"], "argument --thread-tid: expected one argument"),
+        (["--dump-table"], "argument --dump-table: expected one argument"),
+        (["--output"], "argument --output: expected one argument"),
+        (["--filter"], "argument --filter: expected one argument"),
+        (["--fields"], "argument --fields: expected one argument"),
+        (["--dump-table=", "x.so"], "argument --dump-table: needs a table name"),
+        (["--threads-fixture", "{", "x.so"], "argument --threads-fixture: is not valid JSON"),
         (["--threads-fixture", "{}", "x.so"], "must be a JSON array"),
         (["--threads-fixture", "@/nonexistent/f.json", "x.so"], "cannot read"),
-        (["x.so", "--thread-tid", "1"], "must come before the first plugin path"),
+        (["x.so", "--thread-tid", "1"], "run option --thread-tid must come before the first "
+                                        "plugin path"),
     ],
 )
 def test_usage_errors(args: list[str], fragment: str) -> None:

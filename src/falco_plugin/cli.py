@@ -15,7 +15,6 @@ from .host.options import field_list
 from .loader import PluginLoadError
 from .validate import PluginDefinitionError
 
-
 ELF_MAGIC = b"\x7fELF"
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +214,7 @@ def run_capture(
     for p in plugins:
         args += p
     run_env = dict(env) if env is not None else None
+    proc: subprocess.CompletedProcess[str]
     if host == "sdk":
         proc = run_host(args, timeout=timeout, env=run_env)
     else:

@@ -60,13 +60,14 @@ __all__ = [
 ]
 
 
-class HostResult(subprocess.CompletedProcess):  # type: ignore[type-arg]
+class HostResult(subprocess.CompletedProcess[str]):
     """What one host command printed: ``stdout`` (the host's lines), ``stderr`` (the host's
     warnings and errors, the plugins' logs and whatever they wrote to stderr) and
     ``plugin_stdout`` (what the plugins wrote to stdout, kept apart from the host's output)."""
 
-    def __init__(self, args: list[str], returncode: int, stdout: str, stderr: str,
-                 plugin_stdout: str = "") -> None:
+    def __init__(
+        self, args: list[str], returncode: int, stdout: str, stderr: str, plugin_stdout: str = ""
+    ) -> None:
         super().__init__(args, returncode, stdout, stderr)
         self.plugin_stdout = plugin_stdout
 

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import IO
@@ -143,8 +143,9 @@ Sink = IO[str] | Callable[[str], None] | None
 class Session:
     """One engine process: ``load``, then ``run`` (or ``close``)."""
 
-    def __init__(self, *, stdout: Sink = None, stderr: Sink = None,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *, stdout: Sink = None, stderr: Sink = None, env: Mapping[str, str] | None = None
+    ) -> None:
         self._sinks = (stdout, stderr)
         self._env = dict(env) if env is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -173,7 +174,10 @@ class Session:
             os.close(plan_r)
             os.close(rec_w)
         self._plan_w, self._rec_r = plan_w, rec_r
-        for pipe, sink in ((self._proc.stdout, self._sinks[0]), (self._proc.stderr, self._sinks[1])):
+        for pipe, sink in (
+            (self._proc.stdout, self._sinks[0]),
+            (self._proc.stderr, self._sinks[1]),
+        ):
             if pipe is not None and callable(sink):
                 t = threading.Thread(target=_pump, args=(pipe, sink), daemon=True)
                 t.start()

@@ -107,7 +107,10 @@ class Requests:
     def _add(self, req: Request) -> Request:
         for r in self.items:
             if (r.plugin, r.field_index, r.canon, r.name) == (
-                req.plugin, req.field_index, req.canon, req.name
+                req.plugin,
+                req.field_index,
+                req.canon,
+                req.name,
             ):
                 return r
         req.index = len(self.items)

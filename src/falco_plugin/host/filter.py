@@ -27,7 +27,6 @@ from .filter_parse import (
     ListExpr,
     ParseError,
     Transformer,
-    ValueExpr,
     parse,
 )
 from .metadata import LoadedPlugin
@@ -46,18 +45,58 @@ class FilterError(Exception):
 LIST_OPS = {"in", "exists", "intersects"}
 NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">=", "in", "intersects", "exists"}
 BOOL_OPS = {"=", "!=", "in", "intersects", "exists"}
-STRING_OPS = {"=", "!=", "<", "<=", ">", ">=", "contains", "in", "exists", "icontains",
-              "startswith", "glob", "pmatch", "endswith", "intersects", "iglob", "regex"}  # fmt: skip
+STRING_OPS = {
+    "=",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "contains",
+    "in",
+    "exists",
+    "icontains",
+    "startswith",
+    "glob",
+    "pmatch",
+    "endswith",
+    "intersects",
+    "iglob",
+    "regex",
+}
 IP_OPS = {"=", "!=", "in", "exists", "intersects"}
-TYPE_NAMES = {"string": "CHARBUF", "uint64": "UINT64", "reltime": "RELTIME",
-              "abstime": "ABSTIME", "bool": "BOOL", "ipaddr": "IPADDR", "ipnet": "IPNET"}  # fmt: skip
+TYPE_NAMES = {
+    "string": "CHARBUF",
+    "uint64": "UINT64",
+    "reltime": "RELTIME",
+    "abstime": "ABSTIME",
+    "bool": "BOOL",
+    "ipaddr": "IPADDR",
+    "ipnet": "IPNET",
+}
 CO_NUMBERS = {"pmatch": 13, "regex": 19}  # libsinsp's enum, as its message prints them
-OP_CODES = {"=": "OP_EQ", "==": "OP_EQ", "!=": "OP_NE", "<": "OP_LT", "<=": "OP_LE",
-            ">": "OP_GT", ">=": "OP_GE", "contains": "OP_CONTAINS", "icontains": "OP_ICONTAINS",
-            "bcontains": "OP_BCONTAINS", "startswith": "OP_STARTSWITH",
-            "bstartswith": "OP_BSTARTSWITH", "endswith": "OP_ENDSWITH", "glob": "OP_GLOB",
-            "iglob": "OP_IGLOB", "pmatch": "OP_PMATCH", "in": "OP_IN",
-            "intersects": "OP_INTERSECTS", "exists": "OP_EXISTS", "regex": "OP_REGEX"}  # fmt: skip
+OP_CODES = {
+    "=": "OP_EQ",
+    "==": "OP_EQ",
+    "!=": "OP_NE",
+    "<": "OP_LT",
+    "<=": "OP_LE",
+    ">": "OP_GT",
+    ">=": "OP_GE",
+    "contains": "OP_CONTAINS",
+    "icontains": "OP_ICONTAINS",
+    "bcontains": "OP_BCONTAINS",
+    "startswith": "OP_STARTSWITH",
+    "bstartswith": "OP_BSTARTSWITH",
+    "endswith": "OP_ENDSWITH",
+    "glob": "OP_GLOB",
+    "iglob": "OP_IGLOB",
+    "pmatch": "OP_PMATCH",
+    "in": "OP_IN",
+    "intersects": "OP_INTERSECTS",
+    "exists": "OP_EXISTS",
+    "regex": "OP_REGEX",
+}
 MODIFIERS = {"oneof": "MOD_ONEOF", "anyof": "MOD_ANYOF", "allof": "MOD_ALLOF"}
 U64 = 2**64
 
@@ -238,8 +277,18 @@ class Compiler:
                 f"provided: {e.arg}",
                 plugin,
             )
-        # the argument runs to the first ']' (libsinsp re-reads name[arg] that way)
-        arg = e.arg.split("]", 1)[0]
+        # libsinsp reads name[arg] again: cut at the first blank, up to the first ']'
+        text = canon.split(" ", 1)[0]
+        rest = text[len(e.name) + 1 :]
+        if not rest:
+            raise FilterError(
+                f"filter '{text}': {f.name} terminates with incomplete argument brackets", plugin
+            )
+        if "]" not in rest:
+            raise FilterError(f"filter '{text}': {f.name} has unbalanced argument brackets", plugin)
+        arg = rest[: rest.index("]")]
+        if len(e.name) + len(arg) + 2 != len(canon):
+            raise FilterError(f"filter_check called with nonexistent field {canon}")
         if f.arg_index and not f.arg_key and not is_index(arg):
             if not arg or (len(arg) > 1 and arg[0] == "0"):
                 why = "starting with 0"

@@ -27,13 +27,24 @@ RGX_BARESTR = re.compile(r"[^()\"' \t\n\r\f\v=,]+")
 UNARY_OPS = ("exists",)
 NUM_OPS = ("<=", "<", ">=", ">")
 # a trailing space: the operator needs a blank after it
-STR_OPS = ("==", "=", "!=", "glob ", "iglob ", "contains ", "icontains ", "bcontains ",
-           "startswith ", "bstartswith ", "endswith ", "regex ")  # fmt: skip
+STR_OPS = (
+    "==",
+    "=",
+    "!=",
+    "glob ",
+    "iglob ",
+    "contains ",
+    "icontains ",
+    "bcontains ",
+    "startswith ",
+    "bstartswith ",
+    "endswith ",
+    "regex ",
+)
 STR_MODIFIERS = ("oneof ", "anyof ", "allof ")
 LIST_OPS = ("intersects", "in", "pmatch")
 TRANSFORMER_VAL = "val("
-TRANSFORMERS = ("tolower(", "toupper(", "b64(", "basename(", "len(", "join(", "concat(",
-                "getopt(")  # fmt: skip
+TRANSFORMERS = ("tolower(", "toupper(", "b64(", "basename(", "len(", "join(", "concat(", "getopt(")
 BLANKS = " \t\b\r\n"
 
 
@@ -114,8 +125,16 @@ def unescape(quoted: str) -> str:
     out: list[str] = []
     body, delim = quoted[1:-1], quoted[0]
     i, n = 0, len(body)
-    simple = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", " ": "\\", "\\": "\\",
-              "/": "/"}  # fmt: skip
+    simple = {
+        "b": "\b",
+        "f": "\f",
+        "n": "\n",
+        "r": "\r",
+        "t": "\t",
+        " ": "\\",
+        "\\": "\\",
+        "/": "/",
+    }
     while i < n:
         c = body[i]
         if c != "\\":
@@ -374,8 +393,11 @@ class Parser:
             return ListExpr(values, pos)
         while True:
             self.blank()
-            if self.rgx(RGX_FIELDNAME) or self.quoted() or self.rgx(RGX_HEXNUM) or self.rgx(
-                RGX_NUMBER
+            if (
+                self.rgx(RGX_FIELDNAME)
+                or self.quoted()
+                or self.rgx(RGX_HEXNUM)
+                or self.rgx(RGX_NUMBER)
             ):
                 values.append(self.last)
             else:
@@ -445,7 +467,7 @@ class Parser:
         self._enter()
         self.blank()
         pos = self._here()
-        res = self.transformer_or_val()
+        res: object | None = self.transformer_or_val()
         if res is None:
             if self.rgx(RGX_HEXNUM) or self.rgx(RGX_NUMBER):
                 res = ValueExpr(self.last, pos)
@@ -461,7 +483,7 @@ class Parser:
         self._enter()
         self.blank()
         pos = self._here()
-        res = None if no_transformer else self.transformer_or_val()
+        res: object | None = None if no_transformer else self.transformer_or_val()
         if res is None:
             if self.quoted() or self.rgx(RGX_BARESTR):
                 res = ValueExpr(self.last, pos)

@@ -14,25 +14,56 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .wire import API_VERSION, C, SYMBOLS, Fields
+from .wire import API_VERSION, SYMBOLS, C, Fields
 
-REQUIRED = ("get_required_api_version", "get_version", "get_name", "get_description",
-            "get_contact", "init", "destroy", "get_last_error")  # fmt: skip
+REQUIRED = (
+    "get_required_api_version",
+    "get_version",
+    "get_name",
+    "get_description",
+    "get_contact",
+    "init",
+    "destroy",
+    "get_last_error",
+)
 
 #: Capabilities: (bit, key, label in messages, title in `info`, symbols).
 CAPABILITIES = (
-    (C["CAP_SOURCE"], "source", "event sourcing", "Event Sourcing", ("open", "close", "next_batch")),
-    (C["CAP_EXTRACT"], "extract", "field extraction", "Field Extraction",
-     ("get_fields", "extract_fields")),
+    (
+        C["CAP_SOURCE"],
+        "source",
+        "event sourcing",
+        "Event Sourcing",
+        ("open", "close", "next_batch"),
+    ),
+    (
+        C["CAP_EXTRACT"],
+        "extract",
+        "field extraction",
+        "Field Extraction",
+        ("get_fields", "extract_fields"),
+    ),
     (C["CAP_PARSE"], "parse", "event parsing", "Event Parsing", ("parse_event",)),
-    (C["CAP_ASYNC"], "async", "async events", "Async Events",
-     ("get_async_events", "set_async_event_handler")),
-    (C["CAP_LISTEN"], "listen", "capture listening", "Capture Listening",
-     ("capture_open", "capture_close")),
-)  # fmt: skip
+    (
+        C["CAP_ASYNC"],
+        "async",
+        "async events",
+        "Async Events",
+        ("get_async_events", "set_async_event_handler"),
+    ),
+    (
+        C["CAP_LISTEN"],
+        "listen",
+        "capture listening",
+        "Capture Listening",
+        ("capture_open", "capture_close"),
+    ),
+)
 
-FIELD_TYPES = {name: C[f"FTYPE_{name.upper()}"]
-               for name in ("string", "uint64", "reltime", "abstime", "bool", "ipaddr", "ipnet")}  # fmt: skip
+FIELD_TYPES = {
+    name: C[f"FTYPE_{name.upper()}"]
+    for name in ("string", "uint64", "reltime", "abstime", "bool", "ipaddr", "ipnet")
+}
 FIELD_TYPE_NAMES = {v: k for k, v in FIELD_TYPES.items()}
 FIELD_NAME_RE = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*(\.[a-zA-Z]+[a-zA-Z0-9_]*)+")
 VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -89,9 +120,26 @@ class RawMeta:
     def read(cls, f: Fields) -> RawMeta:
         index, mask = f.u32(), f.u64()
         symbols = {name for i, name in enumerate(SYMBOLS) if mask >> i & 1}
-        strings = [f.str() for _ in range(12)]
+        s = [f.str() for _ in range(12)]
         has_id, pid, schema_type = f.u8(), f.u32(), f.u32()
-        return cls(index, symbols, *strings, pid if has_id else None, schema_type)  # type: ignore[arg-type]
+        return cls(
+            index,
+            symbols,
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            s[4],
+            s[5],
+            s[6],
+            s[7],
+            s[8],
+            s[9],
+            s[10],
+            s[11],
+            pid if has_id else None,
+            schema_type,
+        )
 
 
 @dataclass
@@ -260,8 +308,7 @@ def _check_version(raw: RawMeta) -> int:
     m = VERSION_RE.fullmatch(req or "")
     if not m or any(int(x) > 0xFFFFFFFF for x in m.groups()):
         raise LoadError(
-            f"plugin provided an invalid required API version '{req}' (expected "
-            "MAJOR.MINOR.PATCH)"
+            f"plugin provided an invalid required API version '{req}' (expected MAJOR.MINOR.PATCH)"
         )
     major, minor, patch = (int(x) for x in m.groups())
     if major != API_VERSION[0] or (minor, patch) > API_VERSION[1:]:
@@ -285,9 +332,7 @@ def _capabilities(raw: RawMeta) -> int:
             missing = ", ".join(f"plugin_{s}" for s in syms if s not in raw.symbols)
             raise LoadError(f"plugin has an incomplete {label} capability: missing {missing}")
     if not caps:
-        raise LoadError(
-            "plugin implements no capability (source, extract, parse, async or listen)"
-        )
+        raise LoadError("plugin implements no capability (source, extract, parse, async or listen)")
     return caps
 
 
@@ -309,9 +354,7 @@ def _schema(raw: RawMeta) -> tuple[dict[str, Any] | None, str | None]:
             )
         return schema, raw.init_schema
     if raw.schema_type not in (C["SS_PLUGIN_SCHEMA_NONE"], C["SS_PLUGIN_SCHEMA_JSON"]):
-        raise LoadError(
-            f"plugin_get_init_schema returned an unknown schema type {raw.schema_type}"
-        )
+        raise LoadError(f"plugin_get_init_schema returned an unknown schema type {raw.schema_type}")
     return None, None
 
 
@@ -326,9 +369,17 @@ def check_plugin(raw: RawMeta, path: str) -> LoadedPlugin:
     if not VERSION_RE.fullmatch(raw.version or "") and not SUFFIX_RE.fullmatch(raw.version or ""):
         raise LoadError(f"plugin provided an invalid version string '{raw.version}'")
     p = LoadedPlugin(
-        raw.index, path, raw.name, raw.version or "", raw.description or "", raw.contact or "",
-        raw.required_api_version or "", minor, _capabilities(raw), raw.symbols,
-    )  # fmt: skip
+        raw.index,
+        path,
+        raw.name,
+        raw.version or "",
+        raw.description or "",
+        raw.contact or "",
+        raw.required_api_version or "",
+        minor,
+        _capabilities(raw),
+        raw.symbols,
+    )
     if p.has("source"):
         p.id = raw.id or 0
         p.event_source = raw.event_source or ""

@@ -76,7 +76,9 @@ def count(low: int, high: int) -> Any:
         try:
             v = int(text, 10)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"needs a non-negative integer, not {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"needs a non-negative integer, not {text!r}"
+            ) from None
         if v < 0:
             raise argparse.ArgumentTypeError(f"needs a non-negative integer, not {text!r}")
         if v < low:
@@ -106,9 +108,7 @@ def field_list(text: str) -> list[str]:
         elif (c == "," and depth == 0) or i == len(text):
             spec = text[start:i].strip()
             if not spec:
-                raise argparse.ArgumentTypeError(
-                    f"needs comma-separated field names, not {text!r}"
-                )
+                raise argparse.ArgumentTypeError(f"needs comma-separated field names, not {text!r}")
             out.append(spec)
             start = i + 1
     return out
@@ -143,49 +143,120 @@ class _PluginOptionFirst(argparse.Action):
 
 def run_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fp-host run", description="Run plugins through the SDK's host.")
-    p.add_argument("--max-events", type=count(0, 2**64 - 1), default=0, metavar="N",
-                   help="stop each capture after N events (0: no limit)")
+    p.add_argument(
+        "--max-events",
+        type=count(0, 2**64 - 1),
+        default=0,
+        metavar="N",
+        help="stop each capture after N events (0: no limit)",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines on stdout")
     p.add_argument("--quiet", action="store_true", help="no per-event lines")
-    p.add_argument("--cycles", type=count(1, 2**64 - 1), default=1, metavar="N",
-                   help="load/init/capture/destroy N times")
+    p.add_argument(
+        "--cycles",
+        type=count(1, 2**64 - 1),
+        default=1,
+        metavar="N",
+        help="load/init/capture/destroy N times",
+    )
     p.add_argument("--reload", action="store_true", help="dlclose and dlopen between cycles")
-    p.add_argument("--inits", type=count(1, 1000000), default=1, metavar="N",
-                   help="init every plugin N times (at least)")
+    p.add_argument(
+        "--inits",
+        type=count(1, 1000000),
+        default=1,
+        metavar="N",
+        help="init every plugin N times (at least)",
+    )
     p.add_argument("--deepbind", action="store_true", help="dlopen with RTLD_DEEPBIND")
-    p.add_argument("--no-event-to-string", action="store_true",
-                   help="never call event_to_string")
-    p.add_argument("--fields", type=field_list, action="extend", default=[], metavar="LIST",
-                   help="comma-separated fields to extract and print with each event")
+    p.add_argument("--no-event-to-string", action="store_true", help="never call event_to_string")
+    p.add_argument(
+        "--fields",
+        type=field_list,
+        action="extend",
+        default=[],
+        metavar="LIST",
+        help="comma-separated fields to extract and print with each event",
+    )
     p.add_argument("--output", metavar="FMT", help="an output format like Falco's (%%field)")
     p.add_argument("--filter", metavar="EXPR", help="only events matching (libsinsp's language)")
-    p.add_argument("--offsets", action="store_true",
-                   help="ask 3.11+ plugins for value offsets (of the --fields)")
-    p.add_argument("--extract-threads", type=count(1, 1024), default=0, metavar="N",
-                   help="after the capture, re-extract on N states from N threads and compare")
-    p.add_argument("--extract-repeat", type=count(1, 10**9), default=0, metavar="K",
-                   help="call extract_fields K more times per event and field, timed")
-    p.add_argument("--thread-tid", type=integer, metavar="T",
-                   help="stamp tid T on plugin events and add thread T to the threads table")
-    p.add_argument("--threads-fixture", type=fixture, metavar="J",
-                   help="more threads table entries: a JSON array of thread objects, or @FILE")
-    p.add_argument("--dump-table", type=table_name, action="append", default=[],
-                   metavar="NAME", help="after the capture, print table NAME (repeatable)")
-    p.add_argument("--async-wait", type=count(0, 3600000), default=0, metavar="MS",
-                   help="keep delivering async events and running routines MS ms after the "
-                        "captures")  # fmt: skip
-    p.add_argument("--async-reset", action="store_true",
-                   help="set, clear and set the async handlers again before the capture")
-    p.add_argument("--dump-state", action="store_true",
-                   help="after the capture, call dump_state on each async plugin")
-    p.add_argument("--routine-threads", type=count(1, 256), default=2, metavar="N",
-                   help="threads running capture listening routines (default 2)")
+    p.add_argument(
+        "--offsets",
+        action="store_true",
+        help="ask 3.11+ plugins for value offsets (of the --fields)",
+    )
+    p.add_argument(
+        "--extract-threads",
+        type=count(1, 1024),
+        default=0,
+        metavar="N",
+        help="after the capture, re-extract on N states from N threads and compare",
+    )
+    p.add_argument(
+        "--extract-repeat",
+        type=count(1, 10**9),
+        default=0,
+        metavar="K",
+        help="call extract_fields K more times per event and field, timed",
+    )
+    p.add_argument(
+        "--thread-tid",
+        type=integer,
+        metavar="T",
+        help="stamp tid T on plugin events and add thread T to the threads table",
+    )
+    p.add_argument(
+        "--threads-fixture",
+        type=fixture,
+        metavar="J",
+        help="more threads table entries: a JSON array of thread objects, or @FILE",
+    )
+    p.add_argument(
+        "--dump-table",
+        type=table_name,
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="after the capture, print table NAME (repeatable)",
+    )
+    p.add_argument(
+        "--async-wait",
+        type=count(0, 3600000),
+        default=0,
+        metavar="MS",
+        help="keep delivering async events and running routines MS ms after the captures",
+    )
+    p.add_argument(
+        "--async-reset",
+        action="store_true",
+        help="set, clear and set the async handlers again before the capture",
+    )
+    p.add_argument(
+        "--dump-state",
+        action="store_true",
+        help="after the capture, call dump_state on each async plugin",
+    )
+    p.add_argument(
+        "--routine-threads",
+        type=count(1, 256),
+        default=2,
+        metavar="N",
+        help="threads running capture listening routines (default 2)",
+    )
     for option in PLUGIN_OPTIONS:
-        p.add_argument(option, action=_PluginOptionFirst, nargs=0, default=argparse.SUPPRESS,
-                       help=argparse.SUPPRESS)
-    p.add_argument("plugins", nargs=argparse.REMAINDER, metavar="PATH.so [plugin options]",
-                   help="plugins, each followed by --config S, --open-params S, --set-config S")
-    return p  # fmt: skip
+        p.add_argument(
+            option,
+            action=_PluginOptionFirst,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
+    p.add_argument(
+        "plugins",
+        nargs=argparse.REMAINDER,
+        metavar="PATH.so [plugin options]",
+        help="plugins, each followed by --config S, --open-params S, --set-config S",
+    )
+    return p
 
 
 def info_parser() -> argparse.ArgumentParser:
@@ -243,8 +314,10 @@ def parse_command(argv: list[str]) -> HostCommand:
             "more (thread i extracts on state i)"
         )
     if (ns.extract_threads or ns.extract_repeat) and not (ns.fields or ns.output or ns.filter):
-        parser.error("--extract-threads and --extract-repeat need fields to extract (--fields, "
-                     "--output or --filter)")  # fmt: skip
+        parser.error(
+            "--extract-threads and --extract-repeat need fields to extract (--fields, "
+            "--output or --filter)"
+        )
     if ns.offsets and not ns.fields:
         parser.error("--offsets needs --fields")
     values = {k: v for k, v in vars(ns).items() if k != "plugins"}

@@ -19,13 +19,35 @@ PLUGIN_EVENT_TYPE = C["FP_PLUGINEVENT_TYPE"]
 PAYLOAD_OFFSET = C["FP_PLUGINEVENT_PAYLOAD_OFFSET"]
 ASYNC_NAME_OFFSET = 42
 _HEADER = struct.Struct("<QqIHI")
-SEVERITIES = {C[f"SS_PLUGIN_LOG_SEV_{s}"]: s for s in
-              ("FATAL", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG", "TRACE")}  # fmt: skip
-STATE_TYPES = {C[f"SS_PLUGIN_ST_{t.upper()}"]: t for t in
-               ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                "string", "table", "bool")}  # fmt: skip
-METRIC_VALUE_TYPES = {0: ("u32", "<I"), 1: ("s32", "<i"), 2: ("u64", "<Q"), 3: ("s64", "<q"),
-                      4: ("d", "<d"), 5: ("f", "<f"), 6: ("i", "<i")}  # fmt: skip
+SEVERITIES = {
+    C[f"SS_PLUGIN_LOG_SEV_{s}"]: s
+    for s in ("FATAL", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG", "TRACE")
+}
+STATE_TYPES = {
+    C[f"SS_PLUGIN_ST_{t.upper()}"]: t
+    for t in (
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "string",
+        "table",
+        "bool",
+    )
+}
+METRIC_VALUE_TYPES = {
+    0: ("u32", "<I"),
+    1: ("s32", "<i"),
+    2: ("u64", "<Q"),
+    3: ("s64", "<q"),
+    4: ("d", "<d"),
+    5: ("f", "<f"),
+    6: ("i", "<i"),
+}
 
 
 def read_value(f: Fields, ftype: str) -> Any:
@@ -39,7 +61,7 @@ def read_value(f: Fields, ftype: str) -> Any:
     return bool(v) if ftype == "bool" else v
 
 
-def read_values(f: Fields, req: Request) -> tuple[Any, tuple[int, int] | None, bool]:
+def read_values(f: Fields, req: Request) -> tuple[Any, tuple[int, int], bool]:
     """One extracted field: (JSON value, offsets, offsets given)."""
     present, has_offset, start, length, n = f.u8(), f.u8(), f.u32(), f.u32(), f.u32()
     values = [read_value(f, req.type) for _ in range(n)]
@@ -70,7 +92,7 @@ def event_record(
     """R_EVENT as the host prints it in JSON."""
     p = plugins[f.u32()]
     evtnum = f.u64()
-    raw = f.bytes() or b""
+    raw = f.blob() or b""
     info = f.str()
     ts, tid, _length, etype, _np = _HEADER.unpack_from(raw, 0)
     plugin_event = etype == PLUGIN_EVENT_TYPE and len(raw) >= PAYLOAD_OFFSET
@@ -81,10 +103,17 @@ def event_record(
     else:
         plugin_id, payload = p.id, raw
     record: dict[str, Any] = {
-        "plugin": p.name, "evtnum": evtnum, "ts": ts, "tid": tid, "type": etype,
-        "source": p.source, "plugin_id": plugin_id, "info": info, "payload_hex": payload.hex(),
-    }  # fmt: skip
-    values: dict[int, tuple[Any, tuple[int, int] | None, bool]] = {}
+        "plugin": p.name,
+        "evtnum": evtnum,
+        "ts": ts,
+        "tid": tid,
+        "type": etype,
+        "source": p.source,
+        "plugin_id": plugin_id,
+        "info": info,
+        "payload_hex": payload.hex(),
+    }
+    values: dict[int, tuple[Any, tuple[int, int], bool]] = {}
     for req in emitted:
         values[req.index] = read_values(f, req)
     if specs:
@@ -115,7 +144,7 @@ def text_event(record: dict[str, Any], specs: list[tuple[str, Request]]) -> str:
 
 def async_record(f: Fields, plugins: list[LoadedPlugin]) -> dict[str, Any]:
     stream, emitter, dump, evtnum = f.u32(), f.u32(), f.u8(), f.u64()
-    raw = f.bytes() or b""
+    raw = f.blob() or b""
     ts, tid, _length, etype, _np = _HEADER.unpack_from(raw, 0)
     (l2,) = struct.unpack_from("<I", raw, 30)
     (l3,) = struct.unpack_from("<I", raw, 34)
@@ -126,8 +155,18 @@ def async_record(f: Fields, plugins: list[LoadedPlugin]) -> dict[str, Any]:
     record: dict[str, Any] = {"plugin": plugins[emitter].name, "async": True}
     if dump:
         record["dump"] = True
-    record.update({"evtnum": evtnum, "ts": ts, "tid": tid, "type": etype, "name": name,
-                   "data_hex": data.hex(), "source": source, "plugin_id": plugin_id})  # fmt: skip
+    record.update(
+        {
+            "evtnum": evtnum,
+            "ts": ts,
+            "tid": tid,
+            "type": etype,
+            "name": name,
+            "data_hex": data.hex(),
+            "source": source,
+            "plugin_id": plugin_id,
+        }
+    )
     return record
 
 
@@ -136,8 +175,10 @@ def text_async(r: dict[str, Any]) -> str:
     shown = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data[:64])
     more = "..." if len(data) > 64 else ""
     dump = " dump" if r.get("dump") else ""
-    return (f"{r['evtnum']} {r['ts']} {r['source']} async{dump} {r['plugin']} {r['name']} "
-            f"datalen={len(data)} data={shown}{more}")  # fmt: skip
+    return (
+        f"{r['evtnum']} {r['ts']} {r['source']} async{dump} {r['plugin']} {r['name']} "
+        f"datalen={len(data)} data={shown}{more}"
+    )
 
 
 def metrics_record(f: Fields, plugins: list[LoadedPlugin]) -> dict[str, Any]:
@@ -149,32 +190,62 @@ def metrics_record(f: Fields, plugins: list[LoadedPlugin]) -> dict[str, Any]:
         value: Any = None
         if fmt:
             (value,) = struct.unpack_from(fmt, raw.to_bytes(8, "little"))
-            if isinstance(value, float) and (value != value or value in (float("inf"), -float("inf"))):
+            if isinstance(value, float) and (
+                value != value or value in (float("inf"), -float("inf"))
+            ):
                 value = None
-        items.append({"name": name, "type": "monotonic" if mtype == 0 else "non_monotonic",
-                      "value_type": label, "value": value})  # fmt: skip
+        items.append(
+            {
+                "name": name,
+                "type": "monotonic" if mtype == 0 else "non_monotonic",
+                "value_type": label,
+                "value": value,
+            }
+        )
     return {"plugin": p.name, "items": items}
 
 
-SUMMARY_FIELDS = ("inits", "events", "timeouts", "eof", "capture_ns", "init_ns", "rss_kb",
-                  "extract_failures", "filtered_out", "extract_calls", "extract_ns",
-                  "parse_calls", "parse_failures", "entry_leaks", "async_events",
-                  "async_refused", "dump_events", "routine_calls")  # fmt: skip
+SUMMARY_FIELDS = (
+    "inits",
+    "events",
+    "timeouts",
+    "eof",
+    "capture_ns",
+    "init_ns",
+    "rss_kb",
+    "extract_failures",
+    "filtered_out",
+    "extract_calls",
+    "extract_ns",
+    "parse_calls",
+    "parse_failures",
+    "entry_leaks",
+    "async_events",
+    "async_refused",
+    "dump_events",
+    "routine_calls",
+)
 
 
-def summary_record(f: Fields, plugins: list[LoadedPlugin], extracting: bool, repeat: bool,
-                   dump_state: bool) -> dict[str, Any]:
+def summary_record(
+    f: Fields, plugins: list[LoadedPlugin], extracting: bool, repeat: bool, dump_state: bool
+) -> dict[str, Any]:
     p = plugins[f.u32()]
     cycle = f.u64()
     c = {name: f.u64() for name in SUMMARY_FIELDS}
     seconds = c["capture_ns"] / 1e9
     s: dict[str, Any] = {
-        "plugin": p.name, "cycle": cycle, "inits": c["inits"], "events": c["events"],
-        "timeouts": c["timeouts"], "eof": bool(c["eof"]), "capture_seconds": round(seconds, 6),
+        "plugin": p.name,
+        "cycle": cycle,
+        "inits": c["inits"],
+        "events": c["events"],
+        "timeouts": c["timeouts"],
+        "eof": bool(c["eof"]),
+        "capture_seconds": round(seconds, 6),
         "events_per_second": round(c["events"] / seconds, 1) if seconds > 0 else 0.0,
         "init_ms": round(c["init_ns"] / 1e6, 3),
         "rss_kb_after_init": c["rss_kb"] - 2**64 if c["rss_kb"] >= 2**63 else c["rss_kb"],
-    }  # fmt: skip
+    }
     if extracting:
         s["extract_failures"] = c["extract_failures"]
         s["filtered_out"] = c["filtered_out"]
@@ -199,10 +270,12 @@ def summary_record(f: Fields, plugins: list[LoadedPlugin], extracting: bool, rep
 
 
 def text_summary(s: dict[str, Any]) -> str:
-    line = (f"summary {s['plugin']}: cycle {s['cycle']}, {s['events']} events, "
-            f"{s['timeouts']} timeouts, eof {'yes' if s['eof'] else 'no'}, "
-            f"{s['capture_seconds']:.6f} s capture, {s['events_per_second']:.1f} events/s, "
-            f"init {s['init_ms']:.3f} ms, rss after init {s['rss_kb_after_init']} kB")  # fmt: skip
+    line = (
+        f"summary {s['plugin']}: cycle {s['cycle']}, {s['events']} events, "
+        f"{s['timeouts']} timeouts, eof {'yes' if s['eof'] else 'no'}, "
+        f"{s['capture_seconds']:.6f} s capture, {s['events_per_second']:.1f} events/s, "
+        f"init {s['init_ms']:.3f} ms, rss after init {s['rss_kb_after_init']} kB"
+    )
     if "extract_failures" in s:
         line += f", {s['extract_failures']} extract failures, {s['filtered_out']} filtered out"
     if "extract_calls" in s:
@@ -223,10 +296,15 @@ def text_summary(s: dict[str, Any]) -> str:
 
 def table_record(f: Fields, plugins: list[LoadedPlugin]) -> dict[str, Any]:
     name, owner, key_type, size = f.str(), f.u32(), f.u32(), f.u64()
-    fields = []
+    fields: list[dict[str, Any]] = []
     for _ in range(f.u32()):
-        fields.append({"name": f.str(), "type": STATE_TYPES.get(f.u32(), "unknown"),
-                       "read_only": bool(f.u8())})  # fmt: skip
+        fields.append(
+            {
+                "name": f.str() or "",
+                "type": STATE_TYPES.get(f.u32(), "unknown"),
+                "read_only": bool(f.u8()),
+            }
+        )
     key_name = STATE_TYPES.get(key_type, "unknown")
     entries = []
     for _ in range(f.u64()):
@@ -248,8 +326,14 @@ def table_record(f: Fields, plugins: list[LoadedPlugin]) -> dict[str, Any]:
                 values[fld["name"]] = _state_int(f.u64(), fld["type"])
         entry["fields"] = values
         entries.append(entry)
-    return {"name": name, "owner": "host" if owner == NO_PLUGIN else plugins[owner].name,
-            "key_type": key_name, "size": size, "fields": fields, "entries": entries}  # fmt: skip
+    return {
+        "name": name,
+        "owner": "host" if owner == NO_PLUGIN else plugins[owner].name,
+        "key_type": key_name,
+        "size": size,
+        "fields": fields,
+        "entries": entries,
+    }
 
 
 def _state_int(v: int, type_name: str) -> int:

@@ -60,8 +60,9 @@ class Runner:
         self.failed = True
         name = plugin.name if isinstance(plugin, LoadedPlugin) else plugin
         if self.cmd.json:
-            self.out.stdout(render.json_line(
-                {"error": {"plugin": name, "stage": stage, "message": message}}))  # fmt: skip
+            self.out.stdout(
+                render.json_line({"error": {"plugin": name, "stage": stage, "message": message}})
+            )
         else:
             who = f"{name}: " if name else ""
             self.out.stderr(f"error: {who}{message} (stage: {stage})")
@@ -79,8 +80,8 @@ class Runner:
         plan = Plan()
         if self.cmd.deepbind:
             plan.item("P_DEEPBIND")
-        for p in self.cmd.plugins:
-            plan.item("P_LIBRARY").str(p.path)
+        for args in self.cmd.plugins:
+            plan.item("P_LIBRARY").str(args.path)
         raws: list[RawMeta] = []
         for kind, f in session.load(plan):
             if kind == "R_META":
@@ -95,7 +96,7 @@ class Runner:
         for raw in raws:
             path = self.cmd.plugins[raw.index].path
             try:
-                p = check_plugin(raw, path)
+                p: LoadedPlugin = check_plugin(raw, path)
             except LoadError as exc:
                 self.error(raw.name or path, "load", str(exc))
                 raise Failed from None
@@ -103,12 +104,15 @@ class Runner:
                 self.warning(p, w)
             for q in self.plugins:
                 if q.name == p.name:
-                    self.error(p, "load", f"a plugin named '{p.name}' is already loaded (from "
-                               f"{q.path}): plugin names must be unique")  # fmt: skip
+                    self.error(
+                        p,
+                        "load",
+                        f"a plugin named '{p.name}' is already loaded (from "
+                        f"{q.path}): plugin names must be unique",
+                    )
                     raise Failed
                 if p.id and q.id == p.id:
-                    self.error(p, "load", f"plugin ID {p.id} is already used by plugin "
-                               f"'{q.name}'")  # fmt: skip
+                    self.error(p, "load", f"plugin ID {p.id} is already used by plugin '{q.name}'")
                     raise Failed
             self.plugins.append(p)
 
@@ -136,7 +140,9 @@ class Runner:
             except FilterError as exc:
                 self.error(exc.plugin, "filter", str(exc))
                 raise Failed from None
-        emitted = [r for _, r in self.specs] + [p for p in self.output or [] if isinstance(p, Request)]
+        emitted = [r for _, r in self.specs] + [
+            p for p in self.output or [] if isinstance(p, Request)
+        ]
         for r in emitted:
             if r not in self.emitted:
                 self.emitted.append(r)
@@ -179,9 +185,12 @@ class Runner:
             if s.has("source") and takes(s.source):
                 return s.index
         if not takes("syscall"):
-            self.warning(a, "no capture of this run has one of its async event sources "
-                         "(get_async_event_sources): its async events are delivered by the "
-                         "host's own loop as source 'syscall'")  # fmt: skip
+            self.warning(
+                a,
+                "no capture of this run has one of its async event sources "
+                "(get_async_event_sources): its async events are delivered by the "
+                "host's own loop as source 'syscall'",
+            )
         return NO_PLUGIN
 
     def _plugin_section(self, plan: Plan, p: LoadedPlugin, ninit: int, config: str | None) -> None:
@@ -201,8 +210,9 @@ class Runner:
         plan.item("P_FIXTURE").str(fixture_ops(DEFAULT_THREADS, "the default threads"))
         tid = self.cmd.thread_tid
         if tid is not None and tid != 1:
-            plan.item("P_FIXTURE").str(fixture_ops([thread_tid_entry(tid)],
-                                                   "the --thread-tid thread"))  # fmt: skip
+            plan.item("P_FIXTURE").str(
+                fixture_ops([thread_tid_entry(tid)], "the --thread-tid thread")
+            )
         if self.cmd.threads_fixture is not None:
             plan.item("P_FIXTURE").str(fixture_ops(self.cmd.threads_fixture, "--threads-fixture"))
 
@@ -212,7 +222,7 @@ class Runner:
         plan = Plan()
         plan.item("P_MODE").u8(C["MODE_RUN"])
         ninit = self._routing(plan)
-        for p, args in zip(self.plugins, c.plugins):
+        for p, args in zip(self.plugins, c.plugins, strict=True):
             try:
                 config = prepare_config(p.schema, args.config, "init config")
             except ConfigError as exc:
@@ -243,9 +253,14 @@ class Runner:
     def _options(self, plan: Plan) -> None:
         c = self.cmd
         plan.item("P_MAX_EVENTS").u64(c.max_events).item("P_CYCLES").u64(c.cycles)
-        for flag, tag in ((c.quiet, "P_QUIET"), (c.reload, "P_RELOAD"),
-                          (c.no_event_to_string, "P_NO_E2S"), (c.offsets, "P_OFFSETS"),
-                          (c.async_reset, "P_ASYNC_RESET"), (c.dump_state, "P_DUMP_STATE")):  # fmt: skip
+        for flag, tag in (
+            (c.quiet, "P_QUIET"),
+            (c.reload, "P_RELOAD"),
+            (c.no_event_to_string, "P_NO_E2S"),
+            (c.offsets, "P_OFFSETS"),
+            (c.async_reset, "P_ASYNC_RESET"),
+            (c.dump_state, "P_DUMP_STATE"),
+        ):
             if flag:
                 plan.item(tag)
         plan.item("P_EXTRACT_THREADS").u64(c.extract_threads)
@@ -293,22 +308,34 @@ class Runner:
         elif kind == "R_METRICS":
             m = render.metrics_record(f, self.plugins)
             record = {"metrics": m}
-            text = "\n".join(
-                f"metric {m['plugin']}: {i['name']} = {json.dumps(i['value'])} ({i['type']}, "
-                f"{i['value_type']})" for i in m["items"]
-            ) or None  # fmt: skip
+            text = (
+                "\n".join(
+                    f"metric {m['plugin']}: {i['name']} = {json.dumps(i['value'])} ({i['type']}, "
+                    f"{i['value_type']})"
+                    for i in m["items"]
+                )
+                or None
+            )
         elif kind == "R_SUMMARY":
             extracting = bool(self.requests and self.requests.items)
-            s = render.summary_record(f, self.plugins, extracting, bool(c.extract_repeat),
-                                      c.dump_state)  # fmt: skip
+            s = render.summary_record(
+                f, self.plugins, extracting, bool(c.extract_repeat), c.dump_state
+            )
             record, text = {"summary": s}, render.text_summary(s)
         elif kind == "R_EXTRACT_CHECK":
             p = self.plugins[f.u32()]
-            ch = {"plugin": p.name, "threads": f.u64(), "events": f.u64(), "calls": f.u64(),
-                  "mismatches": f.u64()}  # fmt: skip
+            ch = {
+                "plugin": p.name,
+                "threads": f.u64(),
+                "events": f.u64(),
+                "calls": f.u64(),
+                "mismatches": f.u64(),
+            }
             record = {"extract_check": ch}
-            text = (f"extract_check {p.name}: {ch['threads']} threads, {ch['events']} events, "
-                    f"{ch['calls']} calls, {ch['mismatches']} mismatches")  # fmt: skip
+            text = (
+                f"extract_check {p.name}: {ch['threads']} threads, {ch['events']} events, "
+                f"{ch['calls']} calls, {ch['mismatches']} mismatches"
+            )
         elif kind == "R_TABLE":
             t = render.table_record(f, self.plugins)
             record = {"table": t}
@@ -322,7 +349,9 @@ class Runner:
 
 def hostname() -> str:
     """What evt.hostname gives, as Falco finds it: $FALCO_HOSTNAME, else the machine's name."""
-    return os.environ.get("FALCO_HOSTNAME") or os.environ.get("SCAP_HOSTNAME") or socket.gethostname()
+    return (
+        os.environ.get("FALCO_HOSTNAME") or os.environ.get("SCAP_HOSTNAME") or socket.gethostname()
+    )
 
 
 _large: list[int] | None = None
@@ -427,32 +456,45 @@ def open_params(runner: Runner, p: LoadedPlugin, text: str | None) -> list[dict[
     return out
 
 
-def info_json(p: LoadedPlugin, ops: list[dict[str, str]] | None, got: dict[str, Any],
-              init_error: str | None) -> dict[str, Any]:
+def info_json(
+    p: LoadedPlugin, ops: list[dict[str, str]] | None, got: dict[str, Any], init_error: str | None
+) -> dict[str, Any]:
     fields = None
     if p.has("extract"):
-        fields = [{"name": f.name, "type": f.type, "display": f.display, "desc": f.desc,
-                   "isList": f.is_list, "addOutput": f.add_output,
-                   "arg": {"isRequired": f.arg_required, "isIndex": f.arg_index,
-                           "isKey": f.arg_key},
-                   "properties": [x for x in ("hidden", "info", "conversation")
-                                  if x in f.properties]}
-                  for f in p.fields or []]  # fmt: skip
+        fields = [
+            {
+                "name": f.name,
+                "type": f.type,
+                "display": f.display,
+                "desc": f.desc,
+                "isList": f.is_list,
+                "addOutput": f.add_output,
+                "arg": {"isRequired": f.arg_required, "isIndex": f.arg_index, "isKey": f.arg_key},
+                "properties": [x for x in ("hidden", "info", "conversation") if x in f.properties],
+            }
+            for f in p.fields or []
+        ]
     return {
-        "name": p.name, "description": p.description, "contact": p.contact,
-        "version": p.version, "required_api_version": p.required_api_version,
+        "name": p.name,
+        "description": p.description,
+        "contact": p.contact,
+        "version": p.version,
+        "required_api_version": p.required_api_version,
         "capabilities": [key for bit, key, *_ in CAPABILITIES if p.caps & bit],
         "id": p.id if p.has("source") else None,
         "event_source": p.event_source if p.has("source") else None,
-        "init_schema": p.schema_text, "open_params": ops, "fields": fields,
+        "init_schema": p.schema_text,
+        "open_params": ops,
+        "fields": fields,
         "extract_event_sources": p.extract_sources,
         "extract_event_types": got.get("extract_event_types"),
         "parse_event_sources": p.parse_sources,
         "parse_event_types": got.get("parse_event_types"),
         "async_events": p.async_events if p.has("async") else None,
-        "async_event_sources": p.async_sources, "init_error": init_error,
+        "async_event_sources": p.async_sources,
+        "init_error": init_error,
         "exported": sorted(f"plugin_{s}" for s in SYMBOLS if s in p.symbols),
-    }  # fmt: skip
+    }
 
 
 def _sources_text(p: LoadedPlugin, listed: list[str] | None) -> str:
@@ -464,14 +506,21 @@ def _sources_text(p: LoadedPlugin, listed: list[str] | None) -> str:
 def _types_text(types: list[int] | None, inited: bool) -> str:
     if types is not None:
         return ", ".join(map(str, types))
-    return "default (322 for plugin sources, all for syscall)" if inited else "unknown (init failed)"
+    return (
+        "default (322 for plugin sources, all for syscall)" if inited else "unknown (init failed)"
+    )
 
 
 def info_text(p: LoadedPlugin, info: dict[str, Any], ops: list[dict[str, str]] | None) -> str:
     inited = info["init_error"] is None
-    lines = [f"Name: {p.name}", f"Description: {p.description}", f"Contact: {p.contact}",
-             f"Version: {p.version}", f"Required API version: {p.required_api_version}",
-             "Capabilities:"]  # fmt: skip
+    lines = [
+        f"Name: {p.name}",
+        f"Description: {p.description}",
+        f"Contact: {p.contact}",
+        f"Version: {p.version}",
+        f"Required API version: {p.required_api_version}",
+        "Capabilities:",
+    ]
     for bit, key, _label, title, _syms in CAPABILITIES:
         if p.caps & bit:
             extra = f" (ID={p.id}, source='{p.source}')" if key == "source" else ""

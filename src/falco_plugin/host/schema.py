@@ -24,7 +24,7 @@ def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
         cls = jsonschema.Draft3Validator
     elif "draft-04" in dialect:
         cls = jsonschema.Draft4Validator
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def prepare_config(schema: dict[str, Any] | None, config: str | None, what: str) -> str:
@@ -43,7 +43,9 @@ def prepare_config(schema: dict[str, Any] | None, config: str | None, what: str)
     try:
         error = exceptions.best_match(_validator(schema).iter_errors(value))
     except exceptions.SchemaError as exc:
-        raise ConfigError(f"the plugin's init schema is not a valid schema: {exc.message}") from None
+        raise ConfigError(
+            f"the plugin's init schema is not a valid schema: {exc.message}"
+        ) from None
     except Exception as exc:  # an unresolvable $ref, raised while validating
         ref = getattr(exc, "ref", None) or getattr(getattr(exc, "__cause__", None), "ref", None)
         raise ConfigError(

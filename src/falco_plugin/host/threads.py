@@ -14,27 +14,56 @@ from .wire import Plan
 #: What every run starts with: pid 1, like a /proc scan would find it.
 DEFAULT_THREADS: list[dict[str, Any]] = [
     {
-        "tid": 1, "pid": 1, "ptid": 0, "sid": 1, "vtid": 1, "vpid": 1, "vpgid": 1, "pgid": 1,
-        "comm": "init", "exe": "/sbin/init", "exe_path": "/sbin/init", "uid": 0, "gid": 0,
-        "fd_limit": 1024, "root": "/", "cwd": "/", "args": ["splash"],
+        "tid": 1,
+        "pid": 1,
+        "ptid": 0,
+        "sid": 1,
+        "vtid": 1,
+        "vpid": 1,
+        "vpgid": 1,
+        "pgid": 1,
+        "comm": "init",
+        "exe": "/sbin/init",
+        "exe_path": "/sbin/init",
+        "uid": 0,
+        "gid": 0,
+        "fd_limit": 1024,
+        "root": "/",
+        "cwd": "/",
+        "args": ["splash"],
         "cgroups": [{"first": "cpu", "second": "/init.scope"}],
         "file_descriptors": [{"fd": k, "type": 16, "name": "/dev/null"} for k in range(3)],
     }
-]  # fmt: skip
+]
 
 
 def thread_tid_entry(tid: int) -> dict[str, Any]:
     """The thread ``--thread-tid T`` adds, a child of pid 1 with a log file open as fd 3."""
     return {
-        "tid": tid, "pid": tid, "ptid": 1, "sid": tid, "vtid": tid, "vpid": tid,
-        "vpgid": tid, "pgid": tid, "comm": "fp-host-test", "exe": "fp-host-test",
-        "exe_path": "/usr/local/bin/fp-host-test", "uid": 1000, "gid": 1000, "loginuid": 1000,
-        "fd_limit": 1024, "root": "/", "cwd": "/tmp", "args": ["--run"], "env": ["HOME=/tmp"],
+        "tid": tid,
+        "pid": tid,
+        "ptid": 1,
+        "sid": tid,
+        "vtid": tid,
+        "vpid": tid,
+        "vpgid": tid,
+        "pgid": tid,
+        "comm": "fp-host-test",
+        "exe": "fp-host-test",
+        "exe_path": "/usr/local/bin/fp-host-test",
+        "uid": 1000,
+        "gid": 1000,
+        "loginuid": 1000,
+        "fd_limit": 1024,
+        "root": "/",
+        "cwd": "/tmp",
+        "args": ["--run"],
+        "env": ["HOME=/tmp"],
         "file_descriptors": [
             *({"fd": k, "type": 16, "name": "/dev/pts/0"} for k in range(3)),
             {"fd": 3, "type": 16, "name": "/tmp/fp-host-test.log", "open_flags": 1},
         ],
-    }  # fmt: skip
+    }
 
 
 def _entry(plan: Plan, entry: Any, label: str) -> None:

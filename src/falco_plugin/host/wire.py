@@ -19,7 +19,7 @@ ABI_HEADER = "fp_abi.h"
 
 
 def _read_header(name: str) -> str:
-    return resources.files("falco_plugin").joinpath("_native", name).read_text()
+    return resources.files("falco_plugin").joinpath("_native").joinpath(name).read_text()
 
 
 def _constants(text: str) -> dict[str, int]:
@@ -129,7 +129,7 @@ class Fields:
         v = self.u64()
         return v - (1 << 64) if v >= 1 << 63 else v
 
-    def bytes(self) -> bytes | None:
+    def blob(self) -> bytes | None:
         n = self.u32()
         if n == NULL_STR:
             return None
@@ -138,7 +138,7 @@ class Fields:
         return v
 
     def str(self) -> str | None:
-        v = self.bytes()
+        v = self.blob()
         return None if v is None else v.decode("utf-8", "replace")
 
     def take(self, n: int) -> bytes:
