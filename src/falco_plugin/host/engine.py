@@ -161,9 +161,11 @@ class Session:
         std: list[int | IO[str] | None] = []
         for sink in self._sinks:
             std.append(subprocess.PIPE if callable(sink) else sink)
+        # $FALCO_PLUGIN_HOST_WRAPPER runs the engine under a tool: valgrind, strace, gdb -batch
+        wrapper = shlex.split(os.environ.get("FALCO_PLUGIN_HOST_WRAPPER", ""))
         try:
             self._proc = subprocess.Popen(
-                [str(binary), str(plan_r), str(rec_w)],
+                [*wrapper, str(binary), str(plan_r), str(rec_w)],
                 stdin=subprocess.DEVNULL,
                 stdout=std[0],
                 stderr=std[1],

@@ -197,7 +197,10 @@ static xelem *xv_reserve(xvalue *v, uint64_t n)
     return v->e;
 }
 
-/* Checks and copies what extract_fields returned; false (and err) on a contract violation. */
+#define XERR(...) (err ? snprintf(err, errlen, __VA_ARGS__) : 0)
+
+/* Checks and copies what extract_fields returned; false on a contract violation (and the
+ * message in err, when err is not NULL). */
 static bool xv_store(const field_req *r, ss_plugin_rc rc, const ss_plugin_extract_field *f,
                      const ss_plugin_extract_value_offsets *vo, xvalue *v, char *err,
                      size_t errlen)
@@ -208,21 +211,21 @@ static bool xv_store(const field_req *r, ss_plugin_rc rc, const ss_plugin_extrac
     if (rc != SS_PLUGIN_SUCCESS || n == 0)
         return true;
     if (n > 1 && !r->is_list) {
-        snprintf(err, errlen,
+        XERR(
                  "extract_fields returned %" PRIu64 " values (res_len) for the non-list field "
                  "'%s': it must be 0 or 1",
                  n, r->canon);
         return false;
     }
     if (n > X_MAX_VALUES) {
-        snprintf(err, errlen,
+        XERR(
                  "extract_fields returned %" PRIu64 " values (res_len) for field '%s', more "
                  "than the host accepts (%u)",
                  n, r->canon, X_MAX_VALUES);
         return false;
     }
     if (!f->res.u64) {
-        snprintf(err, errlen,
+        XERR(
                  "extract_fields returned %" PRIu64 " values for field '%s' but a NULL result "
                  "pointer",
                  n, r->canon);
@@ -235,7 +238,7 @@ static bool xv_store(const field_req *r, ss_plugin_rc rc, const ss_plugin_extrac
             const char *s = f->res.str[i];
             size_t len;
             if (!s) {
-                snprintf(err, errlen,
+                XERR(
                          "extract_fields returned a NULL string (value %" PRIu64
                          ") for field '%s'",
                          i, r->canon);
@@ -243,7 +246,7 @@ static bool xv_store(const field_req *r, ss_plugin_rc rc, const ss_plugin_extrac
             }
             len = strlen(s);
             if (len > UINT32_MAX) {
-                snprintf(err, errlen, "extract_fields returned a string of %zu bytes for '%s'",
+                XERR( "extract_fields returned a string of %zu bytes for '%s'",
                          len, r->canon);
                 return false;
             }
@@ -253,14 +256,14 @@ static bool xv_store(const field_req *r, ss_plugin_rc rc, const ss_plugin_extrac
         } else if (ft == FTYPE_IPADDR || ft == FTYPE_IPNET) {
             const ss_plugin_byte_buffer *bb = &f->res.buf[i];
             if (bb->len != 4 && bb->len != 16) {
-                snprintf(err, errlen,
+                XERR(
                          "extract_fields returned a %" PRIu32 "-byte address (value %" PRIu64
                          ") for the %s field '%s': it must be 4 (IPv4) or 16 (IPv6) bytes",
                          bb->len, i, ft == FTYPE_IPADDR ? "ipaddr" : "ipnet", r->canon);
                 return false;
             }
             if (!bb->ptr) {
-                snprintf(err, errlen,
+                XERR(
                          "extract_fields returned a NULL buffer (value %" PRIu64
                          ") for field '%s'",
                          i, r->canon);
@@ -284,22 +287,16 @@ static bool xv_store(const field_req *r, ss_plugin_rc rc, const ss_plugin_extrac
     return true;
 }
 
-/* One extract_fields call for request i into v; false (reported) on a fatal violation. */
-static bool x_call(xbind *b, size_t i, const ss_plugin_event_input *ein, host_plugin *src,
-                   xvalue *v)
+/* What went wrong with a call (cold): a table misuse, or a contract violation of the
+ * result; false when the run must stop (reported). */
+__attribute__((noinline, cold)) static bool x_trouble(xbind *b, size_t i, ss_plugin_rc rc,
+                                                      const ss_plugin_extract_field *f,
+                                                      const ss_plugin_extract_value_offsets *vo,
+                                                      const ss_plugin_event_input *ein,
+                                                      host_plugin *src, xvalue *v)
 {
     const field_req *r = &g_reqs[i];
     char err[ERRBUF];
-    ss_plugin_field_extract_input in;
-    ss_plugin_extract_field f;
-    ss_plugin_extract_value_offsets vo;
-    ss_plugin_rc rc;
-    memset(&vo, 0, sizeof vo);
-    x_setup(r, b, &in, &f, b->offsets ? &vo : NULL);
-    tl_owner = b->ow;
-    rc = ((fp_extract_fields_fn)b->ex->api.extract_fields)(b->st, ein, &in);
-    tl_owner = NULL;
-    tbl_after_call(b->ow, "extract_fields");
     if (atomic_load_explicit(&b->ex->table_misuse, memory_order_relaxed)) {
         report_error(b->ex, "extract", "extract_fields misused the table API (see above) "
                      "(event %" PRIu64 " of %s)", ein->evtnum, plugin_label(src));
@@ -313,11 +310,33 @@ static bool x_call(xbind *b, size_t i, const ss_plugin_event_input *ein, host_pl
                            "absent; further failures are only counted as extract_failures)",
                            r->canon, (int)rc, plugin_last_error(b->ex, b->st));
     }
-    if (!xv_store(r, rc, &f, b->offsets ? &vo : NULL, v, err, sizeof err)) {
+    if (!xv_store(r, rc, f, vo, v, err, sizeof err)) {
         report_error(b->ex, "extract", "%s (event %" PRIu64 " of %s)", err, ein->evtnum,
                      plugin_label(src));
         return false;
     }
+    return true;
+}
+
+/* One extract_fields call for request i into v; false (reported) on a fatal violation. */
+static inline bool x_call(xbind *b, size_t i, const ss_plugin_event_input *ein,
+                          host_plugin *src, xvalue *v)
+{
+    const field_req *r = &g_reqs[i];
+    ss_plugin_field_extract_input in;
+    ss_plugin_extract_field f;
+    ss_plugin_extract_value_offsets vo = {NULL, NULL};
+    ss_plugin_rc rc;
+    x_setup(r, b, &in, &f, b->offsets ? &vo : NULL);
+    tl_owner = b->ow;
+    rc = ((fp_extract_fields_fn)b->ex->api.extract_fields)(b->st, ein, &in);
+    tl_owner = NULL;
+    tbl_after_call(b->ow, "extract_fields");
+    if (__builtin_expect(rc != SS_PLUGIN_SUCCESS ||
+                             atomic_load_explicit(&b->ex->table_misuse, memory_order_relaxed) ||
+                             !xv_store(r, rc, &f, b->offsets ? &vo : NULL, v, NULL, 0),
+                         0))
+        return x_trouble(b, i, rc, &f, b->offsets ? &vo : NULL, ein, src, v);
     return true;
 }
 

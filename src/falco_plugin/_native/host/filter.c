@@ -49,6 +49,7 @@ typedef struct {
 } opnd;
 
 static fnode *g_filter;
+bool g_filtering;
 
 #define F_MAX_DEPTH 1000
 
@@ -175,15 +176,15 @@ bool filter_read(plan_reader *r)
 {
     fnode_free(g_filter);
     g_filter = read_node(r, 0);
-    return g_filter != NULL;
+    g_filtering = g_filter != NULL;
+    return g_filtering;
 }
-
-bool filter_active(void) { return g_filter != NULL; }
 
 void filter_free(void)
 {
     fnode_free(g_filter);
     g_filter = NULL;
+    g_filtering = false;
 }
 
 /* ---- one comparison (flt_compare) ---- */

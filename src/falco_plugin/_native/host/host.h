@@ -322,7 +322,7 @@ bool x_encode(sbuf *b, struct xctx *xc, const ss_plugin_event_input *ein, host_p
 /* ---- filter.c ---- */
 
 bool filter_read(plan_reader *r);
-bool filter_active(void);
+extern bool g_filtering; /* a filter was given */
 /* -1: a fatal error was reported; 0/1: the event does not / does match */
 int filter_eval(struct xctx *xc, const ss_plugin_event_input *ein, host_plugin *src);
 void filter_free(void);
