@@ -234,8 +234,7 @@ static bool process_event(capture_ctx *c, ss_plugin_event *e)
     c->evn++;
     c->ein.evt = e;
     c->ein.evtnum = c->evn;
-    if (g_nreq)
-        x_new_event(c->xc, e->ts);
+    x_new_event(c->xc, e->ts);
     /* parsing comes after sourcing and before extraction, like in libsinsp */
     for (j = 0; j < p->npb; j++)
         if (!p_event(&p->pb[j], &c->ein, p->name))
