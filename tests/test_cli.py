@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from falco_plugin.testing import run_capture
@@ -93,3 +95,75 @@ def test_run_json_and_failure_exit_code() -> None:
     ]
     bad = cli("run", plugin, "--open-params", "nope")
     assert bad.returncode == 1 and "open params must be a number" in bad.stderr
+
+
+def test_max_events_is_checked_by_the_cli() -> None:
+    plugin = str(ROOT / "examples" / "countdown" / "plugin.py")
+    proc = cli("run", plugin, "--max-events", "-1")
+    assert proc.returncode == 2
+    assert "argument --max-events: '-1' is negative" in proc.stderr
+    assert "fp-host" not in proc.stderr and "run options" not in proc.stderr  # no host usage
+
+
+def test_info_on_files_that_are_no_plugins_says_why(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    proc = cli("info", str(text))
+    assert proc.returncode == 2
+    assert "is neither a plugin library" in proc.stderr and "nor a Python plugin" in proc.stderr
+    junk = tmp_path / "libjunk.so"
+    junk.write_text("not a library\n")
+    proc = cli("info", str(junk))
+    assert proc.returncode == 2 and "not an ELF shared object" in proc.stderr
+    lib = next(Path("/").glob("usr/lib/*/libz.so.1"), None)
+    if lib is not None:  # a real shared library that is no plugin: the missing symbols
+        proc = cli("info", str(lib))
+        assert proc.returncode == 1
+        assert "plugin does not export required symbols: plugin_get_required_api_version" in (
+            proc.stderr
+        )
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_stops_the_host_too() -> None:
+    plugin = str(ROOT / "examples" / "countdown" / "plugin.py")
+    # after its first events the host prints nothing more (a broken pipe would not stop it)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "falco_plugin.cli", "run", plugin, "--open-params", "2000000000",
+         "--filter", "countdown.remaining > 1999999990"],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline()  # the host runs and prints events
+        hosts = _children(proc.pid)
+        assert hosts, "the CLI runs the host engine as a child process"
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while any(_alive(h) for h in hosts) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(h) for h in hosts), "the host process outlived falco-plugin run"
+        assert rc == 128 + signal.SIGTERM  # the captures were stopped, not the CLI killed
+    finally:
+        proc.kill()
+        proc.wait()

@@ -52,6 +52,7 @@ class Capture:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     stdout: str = ""
     stderr: str = ""
+    plugin_stdout: str = ""  # what the plugins printed to stdout (SDK host: kept apart)
 
     @property
     def payloads(self) -> list[bytes]:
@@ -219,7 +220,9 @@ def run_capture(
         proc = run_host(args, timeout=timeout, env=run_env)
     else:
         proc = run_driver(args, timeout=timeout, env=run_env, root=require_realhost())
-    return parse_capture(proc.returncode, proc.stdout, proc.stderr, host)
+    cap = parse_capture(proc.returncode, proc.stdout, proc.stderr, host)
+    cap.plugin_stdout = getattr(proc, "plugin_stdout", "")
+    return cap
 
 
 @pytest.fixture(scope="session")

@@ -254,7 +254,7 @@ static uint8_t *async_copy(const ss_plugin_event *evt)
     memset(copy + ASYNC_ID_OFFSET, 0, 4);
     memcpy(&ts, copy, 8);
     if (ts == UINT64_MAX) {
-        ts = clock_ns(CLOCK_REALTIME);
+        ts = event_now_ns();
         memcpy(copy, &ts, 8);
     }
     return copy;

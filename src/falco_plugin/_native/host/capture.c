@@ -227,7 +227,7 @@ static bool process_event(capture_ctx *c, ss_plugin_event *e)
     if (!plugin_event_ok(p, e) && reject_event(c, e))
         return false;
     if (e->ts == UINT64_MAX)
-        e->ts = clock_ns(CLOCK_REALTIME); /* "now", for each event */
+        e->ts = event_now_ns(); /* "now", for each event, as libscap stamps it */
     if (e->type == FP_PLUGINEVENT_TYPE) /* --thread-tid: a thread for parsers and extractors */
         e->tid = g_opt.thread_tid_set ? (uint64_t)g_opt.thread_tid : UINT64_MAX;
     c->n++;

@@ -46,6 +46,7 @@ void *xcalloc(size_t n, size_t sz);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 uint64_t clock_ns(int clock_id); /* CLOCK_MONOTONIC, CLOCK_REALTIME */
+uint64_t event_now_ns(void);     /* the time the host stamps on events */
 long read_rss_kb(void);
 
 /* A growable byte buffer, always NUL terminated. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 static void out_of_memory(void)
@@ -52,6 +53,15 @@ uint64_t clock_ns(int clock_id)
     struct timespec ts;
     clock_gettime((clockid_t)clock_id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "Now" for an event stamped by the host, as libscap takes it: gettimeofday, so the last three
+ * digits are zero (microseconds). */
+uint64_t event_now_ns(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
 }
 
 long read_rss_kb(void)
