@@ -253,13 +253,65 @@ def falco_build() -> Callable[[str], Path]:
     return lambda target: build_cached(str(target))
 
 
+@dataclass(frozen=True)
+class PluginSpec:
+    """One plugin of a capture: a plugin to build (``file.py[:Class]``, ``module:Class``)
+    or a built ``.so``, with its init config (text, or a mapping sent as JSON), open params
+    and an optional ``set_config`` call after init."""
+
+    target: str | os.PathLike[str]
+    config: str | Mapping[str, Any] | None = None
+    open_params: str | None = None
+    set_config: str | None = None
+
+    def library(self, build: Callable[[str], Path]) -> Path:
+        """The ``.so`` to load: the target itself, or its (cached) build."""
+        return Path(self.target) if str(self.target).endswith(".so") else build(str(self.target))
+
+    def host_args(self, build: Callable[[str], Path]) -> list[str]:
+        """The SDK host's arguments for this plugin."""
+        config = (
+            self.config
+            if self.config is None or isinstance(self.config, str)
+            else (json.dumps(dict(self.config)))
+        )
+        return plugin_args(self.library(build), config, self.open_params, self.set_config)
+
+
 @pytest.fixture
 def falco_capture(falco_build: Callable[[str], Path]) -> Iterator[Callable[..., Capture]]:
-    """Build a plugin if needed and run a capture: ``falco_capture(target, config=...,
-    host="sinsp")`` (the keywords of :func:`run_capture`)."""
+    """Build plugins if needed and run one capture in a host (the SDK's C host by default).
 
-    def run(target: str | os.PathLike[str], **kwargs: Any) -> Capture:
-        library = Path(target) if str(target).endswith(".so") else falco_build(str(target))
-        return run_capture(library, **kwargs)
+    ``falco_capture(target, *, config=None, open_params=None, extractors=(), fields=None,
+    filter=None, output=None, offsets=False, dump_tables=(), max_events=None, host="sdk",
+    options=None, env=None, timeout=120) -> Capture``
+
+    - ``target``: the source plugin (``plugin.py``, ``plugin.py:Class``, ``module:Class``,
+      a built ``.so``, or a :class:`PluginSpec`); ``config`` (text, or a mapping sent as
+      JSON) and ``open_params`` go to it.
+    - ``extractors``: more plugins loaded in the same capture (targets or
+      :class:`PluginSpec`), e.g. an extract-only plugin reading the source's events.
+    - ``fields``: field names whose values each event of :attr:`Capture.fields` carries;
+      ``filter`` keeps only the events matching a condition; ``output`` formats each event
+      like a rule's output; ``host="sinsp"`` runs the capture in the real libsinsp
+      instead; the other keywords are those of :func:`run_capture`.
+
+    The returned :class:`Capture` has the events (``payloads``, ``texts``, ``infos``,
+    ``fields``), errors, progress, metrics and summaries the host reported.
+    """
+
+    def run(
+        target: str | os.PathLike[str] | PluginSpec,
+        *,
+        config: str | Mapping[str, Any] | None = None,
+        open_params: str | None = None,
+        extractors: Sequence[str | os.PathLike[str] | PluginSpec] = (),
+        **kwargs: Any,
+    ) -> Capture:
+        source = (
+            target if isinstance(target, PluginSpec) else PluginSpec(target, config, open_params)
+        )
+        others = [e if isinstance(e, PluginSpec) else PluginSpec(e) for e in extractors]
+        return run_capture([p.host_args(falco_build) for p in (source, *others)], **kwargs)
 
     yield run
