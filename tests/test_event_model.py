@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from falco_plugin import events as legacy
 from falco_plugin.event import (
     EVENT_CLASSES,
     EVENT_SCHEMA_VERSION,
@@ -48,6 +47,7 @@ from falco_plugin.event import (
     payload_json,
     plugin_event,
 )
+from falco_plugin.event import framing as legacy
 from falco_plugin.event._generated import DYNAMIC_TABLES, EVENT_TABLE
 from falco_plugin.event.spec import ParamSpec
 

@@ -22,7 +22,7 @@ from falco_plugin import (
     Timeout,
     encode_plugin_event,
 )
-from falco_plugin.events import PAYLOAD_OFFSET, TS_NOW, EventFormatError
+from falco_plugin.event.framing import PAYLOAD_OFFSET, TS_NOW, EventFormatError
 from falco_plugin.source import open_params_json
 
 

@@ -7,8 +7,7 @@ import ipaddress
 import pytest
 
 from falco_plugin import ExtractEvent, ExtractPlugin, field, in_payload
-from falco_plugin.event import Event, event_class
-from falco_plugin.events import EventFormatError
+from falco_plugin.event import Event, EventFormatError, event_class
 from falco_plugin.unit import FieldError, extract_field, make_event
 
 

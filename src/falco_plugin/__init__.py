@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import Metric, MetricType, MetricValueType, Plugin, PluginError
 from .config import ConfigError
-from .events import TS_NOW, PluginEvent, encode_plugin_event
+from .event.framing import TS_NOW, PluginEvent, encode_plugin_event
 from .source import (
     Eof,
     EventBatch,

@@ -22,7 +22,7 @@ from typing import Any
 
 from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
 from .config import ConfigError, config_type_of, parse_config
-from .events import PluginEvent
+from .event.framing import PluginEvent
 from .loader import PluginRef, find_class
 from .logs import HostLogFn, RateLimiter, host_handler
 from .source import SourceInstance, SourcePlugin, open_params_json

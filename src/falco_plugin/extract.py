@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple, Protocol, Union, get_args, get_origin
 
 from .base import Plugin
-from .events import PAYLOAD_OFFSET
+from .event.framing import PAYLOAD_OFFSET
 
 FIELD_NAME_RE = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*(\.[a-zA-Z]+[a-zA-Z0-9_]*)+")
 

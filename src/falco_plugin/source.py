@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import ClassVar, NamedTuple, Protocol
 
 from .base import Plugin
-from .events import PluginEvent, encode_plugin_event
+from .event.framing import PluginEvent, encode_plugin_event
 
 Payload = bytes | bytearray | memoryview | str
 

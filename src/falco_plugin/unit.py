@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from .base import Plugin, defines
-from .events import (
+from .event.framing import (
     _HEADER,
     HEADER_LEN,
     NO_TID,

@@ -4,52 +4,39 @@
 - :mod:`.typed`: :class:`Event`, :func:`decode`, :func:`event_class`, ``EVENT_CLASSES``;
 - :mod:`.params`: the value types (Errno, Flags, SockAddr, ...) and their codecs;
 - :mod:`.text`: ``Event.to_text()`` / ``Event.to_json()``;
-- :mod:`.plugin`: plugin (322) and async (402) events and JSON payloads;
+- :mod:`.plugin`: plugin (322) and async (402) events and JSON payloads; :mod:`.framing`:
+  the plugin event framing alone (``encode_plugin_event``, the light :class:`PluginEvent`
+  view a source or a field gets), which the SDK's hot paths use without the event model;
 - :mod:`.capture`: scap capture files (``.scap``), read and written like libscap does, with
   :mod:`.capture_blocks` (metadata blocks), :mod:`.convert` (older event layouts) and
   :mod:`.replay` (what a host replay needs); imported on use, not by this package.
 
 The generated classes (``SyscallOpenE``, ``PluginEventE``, ...) are importable from here.
+Every name is imported on first use: ``from falco_plugin.event.framing import PluginEvent``
+loads only the framing (a plugin's start pays for nothing else).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ..events import EventFormatError
-from . import _generated
-from ._generated import DYNAMIC_TABLES, EVENT_CLASSES, EVENT_SCHEMA_VERSION, FLAG_TABLES
-from .net import (
-    SockAddr,
-    SockAddrOther,
-    SockAddrUnix,
-    SockAddrV4,
-    SockAddrV6,
-    SockTuple,
-    SockTupleOther,
-    SockTupleUnix,
-    SockTupleV4,
-    SockTupleV6,
-)
-from .plugin import async_event, json_payload, payload_json, plugin_event
-from .raw import RawEvent, iter_events
-from .spec import EventParams, ParamSpec
-from .typed import Event, decode, event_class
-from .values import (
-    AbsTime,
-    DynParam,
-    EnumFlags,
-    Errno,
-    Fd,
-    Flags,
-    Mode,
-    Pid,
-    RelPath,
-    RelTime,
-    Signal,
-    SigSet,
-    SyscallId,
-)
+#: Every public name, and the submodule it comes from.
+_SOURCES: dict[str, str] = {
+    **dict.fromkeys(["DYNAMIC_TABLES", "EVENT_CLASSES", "EVENT_SCHEMA_VERSION", "FLAG_TABLES"],
+                    "_generated"),
+    **dict.fromkeys(["SockAddr", "SockAddrOther", "SockAddrUnix", "SockAddrV4", "SockAddrV6",
+                     "SockTuple", "SockTupleOther", "SockTupleUnix", "SockTupleV4",
+                     "SockTupleV6"], "net"),
+    **dict.fromkeys(["async_event", "json_payload", "payload_json", "plugin_event"], "plugin"),
+    **dict.fromkeys(["EventFormatError", "PluginEvent", "encode_plugin_event", "TS_NOW"],
+                    "framing"),
+    **dict.fromkeys(["RawEvent", "iter_events"], "raw"),
+    **dict.fromkeys(["EventParams", "ParamSpec"], "spec"),
+    **dict.fromkeys(["Event", "decode", "event_class"], "typed"),
+    **dict.fromkeys(["AbsTime", "DynParam", "EnumFlags", "Errno", "Fd", "Flags", "Mode", "Pid",
+                     "RelPath", "RelTime", "Signal", "SigSet", "SyscallId"], "values"),
+}  # fmt: skip
 
 __all__ = [
     "AbsTime",
@@ -68,12 +55,12 @@ __all__ = [
     "Mode",
     "ParamSpec",
     "Pid",
+    "PluginEvent",
     "RawEvent",
     "RelPath",
     "RelTime",
     "SigSet",
     "Signal",
-    "SyscallId",
     "SockAddr",
     "SockAddrOther",
     "SockAddrUnix",
@@ -84,8 +71,11 @@ __all__ = [
     "SockTupleUnix",
     "SockTupleV4",
     "SockTupleV6",
+    "SyscallId",
+    "TS_NOW",
     "async_event",
     "decode",
+    "encode_plugin_event",
     "event_class",
     "iter_events",
     "json_payload",
@@ -93,10 +83,54 @@ __all__ = [
     "plugin_event",
 ]
 
+if TYPE_CHECKING:
+    from ._generated import DYNAMIC_TABLES, EVENT_CLASSES, EVENT_SCHEMA_VERSION, FLAG_TABLES
+    from .framing import TS_NOW, EventFormatError, PluginEvent, encode_plugin_event
+    from .net import (
+        SockAddr,
+        SockAddrOther,
+        SockAddrUnix,
+        SockAddrV4,
+        SockAddrV6,
+        SockTuple,
+        SockTupleOther,
+        SockTupleUnix,
+        SockTupleV4,
+        SockTupleV6,
+    )
+    from .plugin import async_event, json_payload, payload_json, plugin_event
+    from .raw import RawEvent, iter_events
+    from .spec import EventParams, ParamSpec
+    from .typed import Event, decode, event_class
+    from .values import (
+        AbsTime,
+        DynParam,
+        EnumFlags,
+        Errno,
+        Fd,
+        Flags,
+        Mode,
+        Pid,
+        RelPath,
+        RelTime,
+        Signal,
+        SigSet,
+        SyscallId,
+    )
+
 
 def __getattr__(name: str) -> Any:
-    """The generated params classes by name: ``falco_plugin.event.SyscallOpenE``."""
+    """A public name from its submodule, or a generated params class by name
+    (``falco_plugin.event.SyscallOpenE``), imported on first use."""
+    module = _SOURCES.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value
+        return value
+    from . import _generated
+    from .spec import EventParams as _Params
+
     cls = getattr(_generated, name, None)
-    if isinstance(cls, type) and issubclass(cls, EventParams):
+    if isinstance(cls, type) and issubclass(cls, _Params):
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ..events import EventFormatError
+from .framing import EventFormatError
 from .net import (
     AF_INET,
     AF_INET6,

@@ -2,7 +2,7 @@
 
 ``plugin_event(payload)`` frames what a source plugin emits; ``async_event(name, data)`` what an
 async-capable plugin pushes to the host. Both give an :class:`Event`; ``.encode()`` has the
-bytes (identical to :func:`falco_plugin.events.encode_plugin_event` for plugin events).
+bytes (identical to :func:`.framing.encode_plugin_event` for plugin events).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..events import EventFormatError
 from ._generated import AsyncEventE, PluginEventE
+from .framing import EventFormatError
 from .raw import Buffer, RawEvent
 from .typed import Event, decode
 

@@ -11,8 +11,8 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from ..events import EventFormatError
 from ._generated import EVENT_TABLE
+from .framing import EventFormatError
 
 __all__ = ["HEADER_LEN", "EventFormatError", "RawEvent", "iter_events", "is_large"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ..events import TS_NOW, EventFormatError
 from ._generated import EVENT_CLASSES, EVENT_TABLE, PPM_SC_NAMES
+from .framing import TS_NOW, EventFormatError
 from .raw import HEADER_LEN, Buffer, RawEvent, _lengths_struct
 from .spec import EventParams
 from .values import RelPath

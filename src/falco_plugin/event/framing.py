@@ -1,4 +1,6 @@
-"""Plugin events (type 322): the scap framing of a payload, and a read-only view of one.
+"""Plugin events (type 322), light: the scap framing of a payload and a read-only view of one,
+for the hot paths (a source's next_batch, a field's event) that must not load the whole
+event model; :mod:`falco_plugin.event` has the typed events of every type.
 
 A plugin event is a 26-byte header (ts, tid, len, type, nparams) followed by two u32
 parameter lengths, the u32 plugin id and the payload; the payload starts at byte 38.
