@@ -193,27 +193,31 @@ def parse_value(text: str, ftype: str) -> Value:
             if addr is None:
                 raise FilterError(f"unrecognized IPv6 address {text}")
         return Value(data=addr)
-    # ipnet
-    if "." in text:
-        if "/" not in text:
-            raise FilterError(f"unrecognized IP network {text}")
-        ip, _, mask = text.partition("/")
-        addr = _inet(socket.AF_INET, ip)
-        if addr is None:
-            raise FilterError(f"unrecognized IP address {text}")
-        bits = _sscanf_u(mask, 32) & 0xFF
-        if bits > 32:
-            raise FilterError(f"invalid netmask {mask}")
-        return Value(data=addr, prefix=bits)
+    return _network(text)
+
+
+# libsinsp's messages for a bad network, IPv4 then IPv6 (they differ, as its parsers do)
+_NET_ERRORS = {
+    socket.AF_INET: ("unrecognized IP network {text}", "unrecognized IP address {text}",
+                     "invalid netmask {mask}", range(0, 33)),
+    socket.AF_INET6: ("invalid v6 netmask: {text}", "unrecognized IPv6 address {text}",
+                      "invalid v6 netmask {mask}", range(1, 129)),
+}  # fmt: skip
+
+
+def _network(text: str) -> Value:
+    """An ``addr/prefix`` network; a dot makes it IPv4, as for libsinsp."""
+    family = socket.AF_INET if "." in text else socket.AF_INET6
+    no_slash, bad_addr, bad_mask, prefixes = _NET_ERRORS[family]
     if "/" not in text:
-        raise FilterError(f"invalid v6 netmask: {text}")
+        raise FilterError(no_slash.format(text=text))
     ip, _, mask = text.partition("/")
-    addr = _inet(socket.AF_INET6, ip)
+    addr = _inet(family, ip)
     if addr is None:
-        raise FilterError(f"unrecognized IPv6 address {text}")
+        raise FilterError(bad_addr.format(text=text))
     bits = _sscanf_u(mask, 32) & 0xFF
-    if bits == 0 or bits > 128:
-        raise FilterError(f"invalid v6 netmask {mask}")
+    if bits not in prefixes:
+        raise FilterError(bad_mask.format(mask=mask))
     return Value(data=addr, prefix=bits)
 
 

@@ -148,7 +148,7 @@ static bool async_check(const host_plugin *p, const ss_plugin_event *evt, char *
                         size_t msglen)
 {
     const uint8_t *b = (const uint8_t *)evt;
-    uint32_t len, l1, l2, l3;
+    uint32_t len, l2;
     const char *name;
     size_t i;
     if (!evt) {
@@ -161,36 +161,9 @@ static bool async_check(const host_plugin *p, const ss_plugin_event *evt, char *
                  (unsigned)evt->type, FP_ASYNCEVENT_TYPE);
         return false;
     }
-    if (evt->nparams != 3) {
-        snprintf(msg, msglen,
-                 "an async event must have 3 parameters (plugin id, name, data), this one has "
-                 "%" PRIu32,
-                 evt->nparams);
+    if (!plugin_id_event_ok(evt, 3, "an async event (plugin id, name, data)", msg, msglen))
         return false;
-    }
-    if (len < ASYNC_NAME_OFFSET) {
-        snprintf(msg, msglen,
-                 "event length %" PRIu32 " is too short for an async event (26-byte header, "
-                 "3 u32 parameter lengths, u32 plugin id)",
-                 len);
-        return false;
-    }
-    l1 = rd32(b + 26);
     l2 = rd32(b + 30);
-    l3 = rd32(b + 34);
-    if (l1 != 4) {
-        snprintf(msg, msglen,
-                 "the plugin id parameter of an async event must be 4 bytes long, not %" PRIu32,
-                 l1);
-        return false;
-    }
-    if ((uint64_t)ASYNC_ID_OFFSET + l1 + l2 + l3 != len) {
-        snprintf(msg, msglen,
-                 "event length %" PRIu32 " does not match its parameters (26 + 12 + %" PRIu32
-                 " + %" PRIu32 " + %" PRIu32 ")",
-                 len, l1, l2, l3);
-        return false;
-    }
     if (len > AQ_MAX_EVENT) {
         snprintf(msg, msglen,
                  "async event of %" PRIu32 " bytes is larger than the host's limit of %u bytes",
@@ -245,6 +218,19 @@ static host_owner *async_owner(ss_plugin_owner_t *o, char *err)
     return ow;
 }
 
+/* The checks both handlers make, the owner's and the event's: its owner, or NULL when the
+ * event was refused (err set). */
+static host_owner *async_checked(ss_plugin_owner_t *o, const ss_plugin_event *evt, char *err)
+{
+    char msg[FP_MAX_ERRLEN];
+    host_owner *ow = async_owner(o, err);
+    if (ow && !async_check(ow->plugin, evt, msg, sizeof msg)) {
+        async_refuse(ow->plugin, err, msg);
+        return NULL;
+    }
+    return ow;
+}
+
 /* Copies a checked event; the plugin id is filled in at delivery. */
 static uint8_t *async_copy(const ss_plugin_event *evt)
 {
@@ -263,7 +249,7 @@ static uint8_t *async_copy(const ss_plugin_event *evt)
 static ss_plugin_rc host_async_handler(ss_plugin_owner_t *o, const ss_plugin_event *evt,
                                        char *err)
 {
-    host_owner *ow = async_owner(o, err);
+    host_owner *ow = async_checked(o, evt, err);
     host_plugin *p;
     char msg[FP_MAX_ERRLEN];
     uint8_t *copy;
@@ -271,8 +257,6 @@ static ss_plugin_rc host_async_handler(ss_plugin_owner_t *o, const ss_plugin_eve
     if (!ow)
         return SS_PLUGIN_FAILURE;
     p = ow->plugin;
-    if (!async_check(p, evt, msg, sizeof msg))
-        return async_refuse(p, err, msg);
     copy = async_copy(evt);
     pthread_mutex_lock(&g_async_mu);
     as = p->as_to;
@@ -282,27 +266,22 @@ static ss_plugin_rc host_async_handler(ss_plugin_owner_t *o, const ss_plugin_eve
             if (pthread_cond_timedwait(&g_async_space, &g_async_mu, &until) == ETIMEDOUT)
                 break;
     }
-    if (!ow->async_on || !as) {
-        pthread_mutex_unlock(&g_async_mu);
-        free(copy);
-        return async_refuse(p, err,
-                            "the async event handler is not set on this plugin state (it "
-                            "refuses events once set_async_event_handler(NULL) was called)");
-    }
-    if (as->id != 0 && evt->tid != UINT64_MAX) { /* as libsinsp refuses them */
-        pthread_mutex_unlock(&g_async_mu);
-        free(copy);
+    if (!ow->async_on || !as)
+        snprintf(msg, sizeof msg, "the async event handler is not set on this plugin state (it "
+                                  "refuses events once set_async_event_handler(NULL) was called)");
+    else if (as->id != 0 && evt->tid != UINT64_MAX) /* as libsinsp refuses them */
         snprintf(msg, sizeof msg,
                  "async events of plugin '%s' can have no thread associated with open event "
                  "source '%s' (tid %" PRId64 ")",
                  p->name, as->source, (int64_t)evt->tid);
-        return async_refuse(p, err, msg);
-    }
-    if (as->count == AQ_CAP) {
-        pthread_mutex_unlock(&g_async_mu);
-        free(copy);
+    else if (as->count == AQ_CAP)
         snprintf(msg, sizeof msg, "async event queue full (%u events waiting for delivery to %s)",
                  AQ_CAP, as->source);
+    else
+        msg[0] = 0;
+    if (msg[0]) {
+        pthread_mutex_unlock(&g_async_mu);
+        free(copy);
         return async_refuse(p, err, msg);
     }
     as->ring[(as->head + as->count) % AQ_CAP] = (aev){p, copy};
@@ -317,15 +296,12 @@ static ss_plugin_rc host_async_handler(ss_plugin_owner_t *o, const ss_plugin_eve
 static ss_plugin_rc host_dump_handler(ss_plugin_owner_t *o, const ss_plugin_event *evt,
                                       char *err)
 {
-    host_owner *ow = async_owner(o, err);
+    host_owner *ow = async_checked(o, evt, err);
     host_plugin *p;
-    char msg[FP_MAX_ERRLEN];
     astream *as;
     if (!ow)
         return SS_PLUGIN_FAILURE;
     p = ow->plugin;
-    if (!async_check(p, evt, msg, sizeof msg))
-        return async_refuse(p, err, msg);
     pthread_mutex_lock(&g_async_mu);
     as = p->as_to;
     if (!ow->dumping || !as) {

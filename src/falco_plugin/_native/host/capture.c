@@ -37,6 +37,39 @@ static ss_plugin_rc plugin_next(evsource *s, uint32_t *n, ss_plugin_event ***evt
     return ((fp_next_batch_fn)p->api.next_batch)(p->states[0], p->inst, n, evts);
 }
 
+/* The layout of an event with u32 parameter lengths whose first parameter is a plugin id
+ * (plugin events, async events): the count, the lengths adding up to the event's. */
+bool plugin_id_event_ok(const ss_plugin_event *e, uint32_t nparams, const char *what, char *err,
+                        size_t errlen)
+{
+    const uint8_t *b = (const uint8_t *)e;
+    uint64_t sum = 0;
+    uint32_t i, head = FP_EVENT_HEADER_LEN + 4 * nparams;
+    if (e->nparams != nparams || e->len < head + 4) {
+        snprintf(err, errlen,
+                 "%s must have %" PRIu32 " parameters and at least %" PRIu32 " bytes (this "
+                 "one: %" PRIu32 " parameters, %" PRIu32 " bytes)",
+                 what, nparams, head + 4, e->nparams, e->len);
+        return false;
+    }
+    if (rd32(b + 26) != 4) {
+        snprintf(err, errlen,
+                 "the plugin id parameter of %s must be 4 bytes long, not %" PRIu32, what,
+                 rd32(b + 26));
+        return false;
+    }
+    for (i = 0; i < nparams; i++)
+        sum += rd32(b + 26 + 4 * i);
+    if (head + sum != e->len) {
+        snprintf(err, errlen,
+                 "event length %" PRIu32 " does not match its %" PRIu32 " parameters (26 + %" PRIu32
+                 " + %" PRIu64 ")",
+                 e->len, nparams, 4 * nparams, sum);
+        return false;
+    }
+    return true;
+}
+
 /* Checks of the header (and of a plugin event's parameters) and scap's fix-ups. */
 static bool check_event(host_plugin *p, ss_plugin_event *e, char *err, size_t errlen)
 {
@@ -57,28 +90,9 @@ static bool check_event(host_plugin *p, ss_plugin_event *e, char *err, size_t er
         return false;
     }
     if (type == FP_PLUGINEVENT_TYPE) {
-        uint32_t l1, l2, pid;
-        if (np != 2 || len < FP_PLUGINEVENT_PAYLOAD_OFFSET) {
-            snprintf(err, errlen, "a plugin event must have 2 parameters and at least 38 bytes "
-                                  "(this one: %" PRIu32 " parameters, %" PRIu32 " bytes)",
-                     np, len);
+        uint32_t pid;
+        if (!plugin_id_event_ok(e, 2, "a plugin event", err, errlen))
             return false;
-        }
-        l1 = rd32(b + 26);
-        l2 = rd32(b + 30);
-        if (l1 != 4) {
-            snprintf(err, errlen,
-                     "the plugin id parameter of a plugin event must be 4 bytes long, not %" PRIu32,
-                     l1);
-            return false;
-        }
-        if ((uint64_t)FP_EVENT_HEADER_LEN + 8u + l1 + l2 != len) {
-            snprintf(err, errlen,
-                     "event length %" PRIu32 " does not match its parameters (26 + 8 + %" PRIu32
-                     " + %" PRIu32 ")",
-                     len, l1, l2);
-            return false;
-        }
         pid = rd32(b + 34);
         if (pid == 0 && p->id != 0) {
             memcpy(b + 34, &p->id, 4);

@@ -255,6 +255,8 @@ int run_info(host_plugin *p);
 /* ---- capture.c ---- */
 
 void *capture_main(void *arg);
+bool plugin_id_event_ok(const ss_plugin_event *e, uint32_t nparams, const char *what, char *err,
+                        size_t errlen);
 
 /* ---- extract.c ---- */
 

@@ -258,6 +258,29 @@ static void listen_input(host_owner *ow, ss_plugin_capture_listen_input *in)
     in->get_owner_last_error = host_get_owner_last_error;
 }
 
+/* capture_open or capture_close on one state, with the table scope of a call. */
+static ss_plugin_rc listen_call(host_plugin *p, uint64_t k, bool open)
+{
+    host_owner *ow = &p->owners[k];
+    ss_plugin_capture_listen_input in;
+    fp_capture_listen_fn fn = (fp_capture_listen_fn)(open ? p->api.capture_open
+                                                          : p->api.capture_close);
+    ss_plugin_rc rc;
+    listen_input(ow, &in);
+    tl_owner = ow;
+    rc = fn(p->states[k], &in);
+    tl_owner = NULL;
+    tbl_after_call(ow, open ? "capture_open" : "capture_close");
+    return rc;
+}
+
+static void allow_routines(host_owner *ow, bool ok)
+{
+    pthread_mutex_lock(&g_pool.mu);
+    ow->routines_ok = ok;
+    pthread_mutex_unlock(&g_pool.mu);
+}
+
 /* capture_open on every state of every listen plugin (the pool runs already). */
 static bool listen_open_all(void)
 {
@@ -265,35 +288,23 @@ static bool listen_open_all(void)
     uint64_t k;
     for (i = 0; i < g_np; i++) {
         host_plugin *p = &g_pl[i];
-        if (!(p->caps & CAP_LISTEN))
-            continue;
-        for (k = 0; k < p->nstates; k++) {
+        for (k = 0; (p->caps & CAP_LISTEN) && k < p->nstates; k++) {
             host_owner *ow = &p->owners[k];
-            ss_plugin_capture_listen_input in;
             ss_plugin_rc rc;
             if (!p->states[k])
                 continue;
-            listen_input(ow, &in);
-            pthread_mutex_lock(&g_pool.mu);
-            ow->routines_ok = true;
-            pthread_mutex_unlock(&g_pool.mu);
-            tl_owner = ow;
-            rc = ((fp_capture_listen_fn)p->api.capture_open)(p->states[k], &in);
-            tl_owner = NULL;
-            tbl_after_call(ow, "capture_open");
+            allow_routines(ow, true);
+            rc = listen_call(p, k, true);
             if (rc != SS_PLUGIN_SUCCESS) {
-                report_error(p, "capture_open", "capture_open failed (rc=%d): %s",
-                             (int)rc, plugin_last_error(p, p->states[k]));
-                pthread_mutex_lock(&g_pool.mu);
-                ow->routines_ok = false;
-                pthread_mutex_unlock(&g_pool.mu);
+                report_error(p, "capture_open", "capture_open failed (rc=%d): %s", (int)rc,
+                             plugin_last_error(p, p->states[k]));
+                allow_routines(ow, false);
                 pool_stop_routines(ow, false);
                 return false;
             }
             ow->listen_open = true;
             if (atomic_load(&p->table_misuse)) {
-                report_error(p, "capture_open",
-                             "capture_open misused the table API (see above)");
+                report_error(p, "capture_open", "capture_open misused the table API (see above)");
                 return false;
             }
         }
@@ -309,23 +320,14 @@ bool listen_close_all(bool report)
     bool ok = true;
     for (i = 0; i < g_np; i++) {
         host_plugin *p = &g_pl[i];
-        if (!(p->caps & CAP_LISTEN))
-            continue;
-        for (k = 0; k < p->nstates; k++) {
+        for (k = 0; (p->caps & CAP_LISTEN) && k < p->nstates; k++) {
             host_owner *ow = &p->owners[k];
-            ss_plugin_capture_listen_input in;
             ss_plugin_rc rc;
             if (!ow->listen_open)
                 continue;
             ow->listen_open = false;
-            listen_input(ow, &in);
-            tl_owner = ow;
-            rc = ((fp_capture_listen_fn)p->api.capture_close)(p->states[k], &in);
-            tl_owner = NULL;
-            tbl_after_call(ow, "capture_close");
-            pthread_mutex_lock(&g_pool.mu);
-            ow->routines_ok = false;
-            pthread_mutex_unlock(&g_pool.mu);
+            rc = listen_call(p, k, false);
+            allow_routines(ow, false);
             pool_stop_routines(ow, true);
             if (rc != SS_PLUGIN_SUCCESS) {
                 if (report)
@@ -341,7 +343,6 @@ bool listen_close_all(bool report)
     }
     return ok;
 }
-
 
 static bool g_pool_on;
 

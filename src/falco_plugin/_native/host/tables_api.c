@@ -158,22 +158,29 @@ out:
     return rc;
 }
 
-static void tr_release_table_entry(ss_plugin_table_t *t, ss_plugin_table_entry_t *e)
+/* release_table_entry and destroy_table_entry: end what a handle holds, never a borrowed one. */
+static void end_entry(ss_plugin_table_t *t, ss_plugin_table_entry_t *e, const char *fn,
+                      const char *why)
 {
     tbl_handle *th;
     ehandle *eh;
     TLOCK();
-    th = th_check(t, "release_table_entry");
-    if (th && (eh = eh_check(th, e, "release_table_entry"))) {
+    th = th_check(t, fn);
+    if (th && (eh = eh_check(th, e, fn))) {
         if (eh->kind == EH_BORROWED)
             tbl_misuse(th->ow,
-                       "release_table_entry on table '%s' was called with an entry borrowed "
-                       "from iterate_entries (those must not be released)",
-                       th->ref.name);
+                       "%s on table '%s' was called with an entry borrowed from "
+                       "iterate_entries (those must not be released or destroyed)",
+                       fn, th->ref.name);
         else
-            eh_end(eh, "released");
+            eh_end(eh, why);
     }
     TUNLOCK();
+}
+
+static void tr_release_table_entry(ss_plugin_table_t *t, ss_plugin_table_entry_t *e)
+{
+    end_entry(t, e, "release_table_entry", "released");
 }
 
 typedef struct {
@@ -326,20 +333,7 @@ out:
 
 static void tw_destroy_table_entry(ss_plugin_table_t *t, ss_plugin_table_entry_t *e)
 {
-    tbl_handle *th;
-    ehandle *eh;
-    TLOCK();
-    th = th_check(t, "destroy_table_entry");
-    if (th && (eh = eh_check(th, e, "destroy_table_entry"))) {
-        if (eh->kind == EH_BORROWED)
-            tbl_misuse(th->ow,
-                       "destroy_table_entry on table '%s' was called with an entry borrowed "
-                       "from iterate_entries",
-                       th->ref.name);
-        else
-            eh_end(eh, "destroyed");
-    }
-    TUNLOCK();
+    end_entry(t, e, "destroy_table_entry", "destroyed");
 }
 
 static ss_plugin_table_entry_t *tw_add_table_entry(ss_plugin_table_t *t,
