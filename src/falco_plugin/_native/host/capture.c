@@ -62,8 +62,8 @@ bool plugin_id_event_ok(const ss_plugin_event *e, uint32_t nparams, const char *
         sum += rd32(b + 26 + 4 * i);
     if (head + sum != e->len) {
         snprintf(err, errlen,
-                 "event length %" PRIu32 " does not match its %" PRIu32 " parameters (26 + %" PRIu32
-                 " + %" PRIu64 ")",
+                 "event length %" PRIu32 " does not match its parameters (%" PRIu32
+                 " parameters: 26 + %" PRIu32 " + %" PRIu64 ")",
                  e->len, nparams, 4 * nparams, sum);
         return false;
     }
