@@ -67,6 +67,8 @@ class HostCommand:
     async_reset: bool = False
     dump_state: bool = False
     routine_threads: int = 2
+    events: str | None = None  # a raw event stream, replayed as the "syscall" source
+    events_shown: bytes | None = None  # its flag per event: shown (1) or only parsed (0)
 
 
 def count(low: int, high: int) -> Any:
@@ -242,6 +244,12 @@ def run_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="threads running capture listening routines (default 2)",
     )
+    p.add_argument(
+        "--events",
+        metavar="FILE",
+        help="a raw event stream (scap events back to back, as falco_plugin.event.replay "
+        "gives a capture's) replayed as the syscall source",
+    )
     for option in PLUGIN_OPTIONS:
         p.add_argument(
             option,
@@ -306,8 +314,8 @@ def parse_command(argv: list[str]) -> HostCommand:
     parser = run_parser()
     ns = parser.parse_args(rest)
     plugins = _plugins(ns.plugins, parser)
-    if not plugins:
-        parser.error("run needs at least one plugin path")
+    if not plugins and ns.events is None:
+        parser.error("run needs at least one plugin path (or --events)")
     if ns.extract_threads > ns.inits:
         parser.error(
             f"--extract-threads {ns.extract_threads} needs --inits {ns.extract_threads} or "

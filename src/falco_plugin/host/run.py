@@ -82,6 +82,8 @@ class Runner:
             plan.item("P_DEEPBIND")
         for args in self.cmd.plugins:
             plan.item("P_LIBRARY").str(args.path)
+        if self.cmd.events is not None:
+            plan.item("P_STREAM").str(self.cmd.events)
         raws: list[RawMeta] = []
         for kind, f in session.load(plan):
             if kind == "R_META":
@@ -115,6 +117,8 @@ class Runner:
                     self.error(p, "load", f"plugin ID {p.id} is already used by plugin '{q.name}'")
                     raise Failed
             self.plugins.append(p)
+        if self.cmd.events is not None:
+            self.plugins.append(stream_plugin(len(self.plugins), self.cmd.events))
 
     # ---- plan ----
 
@@ -222,7 +226,12 @@ class Runner:
         plan = Plan()
         plan.item("P_MODE").u8(C["MODE_RUN"])
         ninit = self._routing(plan)
-        for p, args in zip(self.plugins, c.plugins, strict=True):
+        if c.events is not None:
+            stream = self.plugins[-1]
+            self._plugin_section(plan, stream, 0, None)
+            if c.events_shown is not None:
+                plan.item("P_SHOWN").str(c.events_shown)
+        for p, args in zip(self.plugins, c.plugins, strict=False):
             try:
                 config = prepare_config(p.schema, args.config, "init config")
             except ConfigError as exc:
@@ -345,6 +354,12 @@ class Runner:
                 out.stdout(render.json_line(record))
             elif text is not None:
                 out.stdout(text)
+
+
+def stream_plugin(index: int, path: str) -> LoadedPlugin:
+    """A raw event stream in the place of a plugin: a source of "syscall" events, no library."""
+    return LoadedPlugin(index, path, "events", "", "a raw event stream", "", "", 0,
+                        C["CAP_SOURCE"], set())  # fmt: skip
 
 
 def hostname() -> str:

@@ -15,10 +15,12 @@
 #include <string.h>
 #include <time.h>
 
-/* Where a capture's events come from; only plugins' next_batch so far. */
+/* Where a capture's events come from: a plugin's next_batch, or a raw event stream. */
 typedef struct evsource {
     ss_plugin_rc (*next)(struct evsource *s, uint32_t *n, ss_plugin_event ***evts);
+    const char *(*last_error)(struct evsource *s);
     host_plugin *p;
+    const uint8_t *shown; /* per event of the last batch: shown to the user; NULL: all are */
 } evsource;
 
 typedef struct {
@@ -36,6 +38,15 @@ static ss_plugin_rc plugin_next(evsource *s, uint32_t *n, ss_plugin_event ***evt
     host_plugin *p = s->p;
     return ((fp_next_batch_fn)p->api.next_batch)(p->states[0], p->inst, n, evts);
 }
+
+static const char *plugin_error(evsource *s) { return plugin_last_error(s->p, s->p->states[0]); }
+
+static ss_plugin_rc from_stream(evsource *s, uint32_t *n, ss_plugin_event ***evts)
+{
+    return stream_next(s->p, n, evts, &s->shown);
+}
+
+static const char *stream_error_of(evsource *s) { return stream_error(s->p); }
 
 /* The layout of an event with u32 parameter lengths whose first parameter is a plugin id
  * (plugin events, async events): the count, the lengths adding up to the event's. */
@@ -233,7 +244,7 @@ __attribute__((noinline, cold)) static bool reject_event(capture_ctx *c, ss_plug
     return true;
 }
 
-static bool process_event(capture_ctx *c, ss_plugin_event *e)
+static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown)
 {
     host_plugin *p = c->p;
     size_t j;
@@ -244,7 +255,7 @@ static bool process_event(capture_ctx *c, ss_plugin_event *e)
         e->ts = event_now_ns(); /* "now", for each event, as libscap stamps it */
     if (e->type == FP_PLUGINEVENT_TYPE) /* --thread-tid: a thread for parsers and extractors */
         e->tid = g_opt.thread_tid_set ? (uint64_t)g_opt.thread_tid : UINT64_MAX;
-    c->n++;
+    c->n += shown;
     c->evn++;
     c->ein.evt = e;
     c->ein.evtnum = c->evn;
@@ -253,6 +264,8 @@ static bool process_event(capture_ctx *c, ss_plugin_event *e)
     for (j = 0; j < p->npb; j++)
         if (!p_event(&p->pb[j], &c->ein, p->name))
             return false;
+    if (!shown) /* parsed only, as libsinsp keeps some events for the state they carry */
+        return true;
     if (g_opt.extract_threads && !x_extract_all(c->xc, &c->ein, p))
         return false;
     if (g_opt.extract_repeat)
@@ -307,7 +320,7 @@ static bool capture_loop(capture_ctx *c, evsource *src)
                 report_error(p, "event", "event %" PRIu32 " of the batch is a NULL pointer", i);
                 return false;
             }
-            if (!process_event(c, evts[i]))
+            if (!process_event(c, evts[i], !src->shown || src->shown[i]))
                 return false;
             if (max && c->n >= max) {
                 p->eof = rc == SS_PLUGIN_EOF && i + 1 == nevts;
@@ -315,8 +328,7 @@ static bool capture_loop(capture_ctx *c, evsource *src)
             }
         }
         if (rc == SS_PLUGIN_FAILURE) {
-            report_error(p, "next_batch", "next_batch failed: %s",
-                         plugin_last_error(p, p->states[0]));
+            report_error(p, "next_batch", "next_batch failed: %s", src->last_error(src));
             return false;
         }
         if (rc == SS_PLUGIN_EOF) {
@@ -330,13 +342,15 @@ void *capture_main(void *arg)
 {
     host_plugin *p = arg;
     capture_ctx c;
-    evsource src = {plugin_next, p};
+    evsource src = {plugin_next, plugin_error, p, NULL};
     uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
     memset(&c, 0, sizeof c);
     c.p = p;
     c.xc = p->xc;
     c.as = p->as_mine;
     c.ein.evtsrc = p->source;
+    if (p->is_stream)
+        src = (evsource){from_stream, stream_error_of, p, NULL};
     if (!capture_loop(&c, &src)) {
         p->failed = true;
         atomic_store(&g_abort, 1);

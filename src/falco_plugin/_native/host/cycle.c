@@ -66,6 +66,8 @@ static bool init_plugin(host_plugin *p)
 static bool open_source(host_plugin *p)
 {
     ss_plugin_rc rc = SS_PLUGIN_FAILURE;
+    if (p->is_stream)
+        return stream_open(p);
     p->inst = ((fp_open_fn)p->api.open)(p->states[0], p->open_params ? p->open_params : "",
                                         &rc);
     if (rc != SS_PLUGIN_SUCCESS) {
@@ -80,6 +82,11 @@ static bool open_source(host_plugin *p)
 
 static void close_source(host_plugin *p)
 {
+    if (p->is_stream) {
+        stream_close(p);
+        p->opened = false;
+        return;
+    }
     if (p->opened && p->api.close)
         ((fp_close_fn)p->api.close)(p->states[0], p->inst);
     p->opened = false;
@@ -264,7 +271,7 @@ bool run_cycle(uint64_t cycle)
         host_plugin *p = &g_pl[i];
         reset_counters(p);
         free_types(p);
-        if (!p->handle && !load_library(p, err, sizeof err)) {
+        if (!p->handle && !p->is_stream && !load_library(p, err, sizeof err)) {
             report_error(p, "load", "cannot load plugin: %s", err);
             return false;
         }

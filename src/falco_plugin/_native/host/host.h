@@ -14,7 +14,8 @@
  *   util.c      allocation, growable buffers, clocks
  *   loader.c    dlopen/dlsym, the static getters (R_META), init/destroy/set_config, signals
  *   cycle.c     one load/init/open/capture/close/destroy cycle, and what is reported after it
- *   capture.c   the event threads: next_batch (or a raw event stream), checks, the pipeline
+ *   capture.c   the event threads: next_batch (or a stream's batches), checks, the pipeline
+ *   stream.c    a raw event stream (a capture's events) as the "syscall" source
  *   extract.c   field requests, extract_fields calls, values, --extract-repeat/-threads
  *   filter.c    the compiled filter and the host's own evt.* fields
  *   tables_*.c  the state tables API (handles and checks, the vtables, the host's tables)
@@ -150,6 +151,12 @@ struct host_plugin {
     host_owner *owners;
     ss_instance_t *inst;
     bool opened;
+
+    /* a raw event stream instead of a library (stream.c): the file is `path` */
+    bool is_stream;
+    struct evstream *stream;
+    uint8_t *stream_shown; /* per event: libsinsp hands it to its user (else only parses it) */
+    size_t stream_nshown;
 
     /* counters of a cycle */
     _Atomic uint64_t x_failures, x_calls, x_ns, p_failures, p_calls;
@@ -370,6 +377,14 @@ static inline void tbl_after_call(host_owner *ow, const char *call)
     if (ow && atomic_load_explicit(&ow->tbl_dirty, memory_order_relaxed))
         tbl_end_call(ow, call);
 }
+
+/* ---- stream.c ---- */
+
+bool stream_open(host_plugin *p);
+void stream_close(host_plugin *p);
+ss_plugin_rc stream_next(host_plugin *p, uint32_t *n, ss_plugin_event ***evts,
+                         const uint8_t **shown);
+const char *stream_error(host_plugin *p);
 
 /* ---- async.c ---- */
 

@@ -32,10 +32,12 @@ static bool read_load(plan_reader *r)
         case P_END: return true;
         case P_DEEPBIND: g_opt.deepbind = true; break;
         case P_LIBRARY:
+        case P_STREAM:
             g_pl = xrealloc(g_pl, (g_np + 1) * sizeof *g_pl);
             memset(&g_pl[g_np], 0, sizeof g_pl[g_np]);
             g_pl[g_np].index = (uint32_t)g_np;
             g_pl[g_np].path = pr_str(r);
+            g_pl[g_np].is_stream = tag == P_STREAM;
             g_pl[g_np].async_stream = (uint32_t)FP_NO_PLUGIN;
             g_np++;
             break;
@@ -64,6 +66,16 @@ static bool read_plugin_item(plan_reader *r, uint8_t tag, host_plugin *p)
     case P_ASYNC_STREAM: p->async_stream = pr_u32(r); return true;
     case P_NAME: free(p->name); p->name = pr_str(r); return true;
     case P_ID: p->id = pr_u32(r); return true;
+    case P_SHOWN: {
+        uint32_t n;
+        const uint8_t *flags = pr_bytes(r, &n);
+        free(p->stream_shown);
+        p->stream_shown = xmalloc(n ? n : 1);
+        if (flags)
+            memcpy(p->stream_shown, flags, n);
+        p->stream_nshown = n;
+        return true;
+    }
     case P_FIELD:
         p->fields = xrealloc(p->fields, (p->nfields + 1) * sizeof *p->fields);
         p->fields[p->nfields].name = pr_str(r);
@@ -213,6 +225,7 @@ static void free_plugins(void)
         free(p->set_config);
         free(p->slot_for);
         free(p->xsrc);
+        free(p->stream_shown);
         free(p->pb);
         free(p->states);
         free(p->owners);
@@ -248,6 +261,8 @@ int main(int argc, char **argv)
         return 2;
     }
     for (i = 0; i < g_np; i++) {
+        if (g_pl[i].is_stream)
+            continue;
         if (!load_library(&g_pl[i], err, sizeof err)) {
             rec_begin(&b, R_LOAD_ERROR);
             rec_u32(&b, (uint32_t)i);

@@ -80,6 +80,9 @@ enum fp_plan_tag {
     /* load message */
     P_LIBRARY = 1,  /* str path: the next plugin (its index is its position) */
     P_DEEPBIND = 2, /* (none): dlopen with RTLD_DEEPBIND too */
+    P_STREAM = 3,   /* str path: the next "plugin" is a raw event stream, a file of events back
+                     * to back that the host reads as the "syscall" source (a capture replay;
+                     * no library, no R_META) */
     /* run message: what to do */
     P_MODE = 10,            /* u8: MODE_RUN or MODE_INFO */
     P_MAX_EVENTS = 11,      /* u64: per capture, 0 = no limit */
@@ -114,6 +117,8 @@ enum fp_plan_tag {
                           * the host's own "syscall" stream */
     P_NAME = 51,         /* str: its name, for messages */
     P_ID = 52,           /* u32: its plugin id (0: none) */
+    P_SHOWN = 53,        /* str: a stream's flag per event, 1 when libsinsp hands the event to
+                          * its user, 0 when it only parses it (missing flags: 1) */
     /* run message: routing (after every P_PLUGIN section) */
     P_SLOT = 60,   /* u32 plugin, u32 source plugin, u64 state, u8 extracts: the state serving
                     * that source's events (its parser or, when extracts, its extractor) */
