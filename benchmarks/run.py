@@ -1,6 +1,11 @@
 """All benchmarks, next to C references built and run in the same run.
 
     python benchmarks/run.py [--events N] [--repeat R] [--skip-events] [--skip-tables]
+    python benchmarks/run.py --realhost [--repeat R] [--scale F] [--no-instructions]
+
+``--realhost``: the table in the real libsinsp and Falco, next to the official C++ and Go
+dummy plugins (``benchmarks/realhost.py``; needs ``FALCO_PLUGIN_REALHOST``). Without it:
+the SDK's own host, as follows.
 
 Source: events/s and ns/event through the SDK's C host for batch sizes 1/10/100/1000, per-
 event API (``add``) and bulk API (``add_many``), with payloads formatted per event
@@ -135,6 +140,11 @@ def extraction(args: argparse.Namespace, c_lib: Path, py_lib: Path) -> None:
 
 
 def main() -> None:
+    if "--realhost" in sys.argv[1:]:
+        import realhost  # benchmarks/realhost.py: real libsinsp and Falco, C++ and Go beside
+
+        realhost.main([a for a in sys.argv[1:] if a != "--realhost"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events per Python run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")

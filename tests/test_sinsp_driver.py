@@ -83,3 +83,22 @@ def test_output_is_one_json_object_per_line(falco_realhost: Path, falco_build, r
     assert [next(iter(r)) if len(r) == 1 else "event" for r in records] == [
         "event", "event", "progress", "metrics", "summary"
     ]  # fmt: skip
+
+
+def test_bench_mode_times_extractions_and_starts(falco_realhost: Path) -> None:
+    """--bench: no event lines; per field the calls, values and time of its extraction on
+    every event, the read loop's time, and each plugin's start (time, RSS before/after)."""
+    dummy = falco_realhost / "out" / "libdummy_c_O2.so"
+    proc = run_driver(["--bench", "--field", "dummy.value", "--field", "dummy.strvalue",
+                       str(dummy), "--open-params", '{"start": 1, "maxEvents": 50}'])  # fmt: skip
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0 and not any("evtnum" in r for r in records), proc.stderr
+    (summary,) = [r["summary"] for r in records if "summary" in r]
+    bench = summary["bench"]
+    for name in ("dummy.value", "dummy.strvalue"):
+        timing = bench["fields"][name]
+        assert (timing["calls"], timing["values"]) == (50, 50)
+        assert timing["ns"] > 0 and timing["ns_per_call"] > 0
+    assert bench["loop_ns"] > bench["fields"]["dummy.value"]["ns"]
+    start = bench["plugins"]["dummy_c"]
+    assert start["start_ns"] > 0 and start["rss_kb_after"] >= start["rss_kb_before"] > 0

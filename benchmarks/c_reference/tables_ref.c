@@ -31,7 +31,9 @@
 #define TR_EXPORT __attribute__((visibility("default")))
 #define TR_TABLE "bench_rows"
 #define TR_ROWS 64u
+#ifndef TR_SOURCES /* -DTR_SOURCES='"[\"syscall\"]"' for libsinsp's own threads table */
 #define TR_SOURCES "[\"countdown\"]"
+#endif
 #define TR_MAX_FIELDS 16u /* fields per extract_fields call (libsinsp asks for one) */
 
 #if defined(TR_EXPORTER)

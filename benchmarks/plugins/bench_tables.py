@@ -4,6 +4,8 @@
 - :class:`BenchTables` (parse + extract) reads the host's ``threads`` table at the event's
   tid: a lookup only, the static ``comm`` (its length) and ``pid``, and a uint64 field it
   adds at init and increments in ``parse_event`` (so the value read is real).
+- :class:`BenchTablesSyscall`: the same on syscall events, whose threads table is libsinsp's
+  own (built from a capture file's process list).
 - :class:`BenchExporter` exports ``bench_rows`` (uint64 key -> ``value``), filled at init
   with ``ROWS`` entries; it is extract-capable only to get the tables API.
 - :class:`BenchReader` reads ``bench_rows`` (from this exporter or the C one, which has the
@@ -88,6 +90,13 @@ class BenchTables(ParsePlugin, ExtractPlugin):
         """The added field parse_event increments: events of this thread so far."""
         thread = self.threads.get(event.tid)
         return None if thread is None else thread.counter
+
+
+class BenchTablesSyscall(BenchTables):
+    """The same fields on libsinsp's own threads table, for syscall events (a capture file)."""
+
+    PARSE_EVENT_SOURCES = ["syscall"]
+    EXTRACT_EVENT_SOURCES = ["syscall"]
 
 
 class ExportedRow(ExportedEntry):

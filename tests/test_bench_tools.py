@@ -1,0 +1,56 @@
+"""The benchmarks' own tools: the callgrind reader that gives instruction counts."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import callgrind  # noqa: E402
+
+# A callgrind file as valgrind writes it: compressed names, a call whose inclusive cost
+# follows its calls= line, two calls of one function from two places.
+SAMPLE = """\
+# callgrind format
+version: 1
+positions: line
+events: Ir
+summary: 1000
+
+fl=(1) a.c
+fn=(1) main
+3 10
+cfl=(1)
+cfn=(2) plugin_extract_fields
+calls=2 20
+4 300
+cfn=(3) helper
+calls=1 30
+5 50
+
+fn=(4) other
+1 5
+cfn=(2)
+calls=1 20
+7 140
+"""
+
+
+def test_parse_counts_calls_and_inclusive_costs() -> None:
+    prof = callgrind.parse(SAMPLE)
+    assert prof.total == 1000
+    assert prof.calls == {"plugin_extract_fields": 3, "helper": 1}
+    assert prof.inclusive == {"plugin_extract_fields": 440, "helper": 50}
+    assert prof.per_call("plugin_extract_fields") == pytest.approx(440 / 3)
+    assert prof.per_call("never_called") is None
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind is not installed")
+def test_profile_runs_a_command(tmp_path: Path) -> None:
+    prof = callgrind.profile([sys.executable, "-S", "-c", "pass"])
+    assert prof.total > 1_000_000  # an interpreter start is millions of instructions
+    with pytest.raises(callgrind.CallgrindError):
+        callgrind.profile([sys.executable, "-S", "-c", "raise SystemExit(3)"])
