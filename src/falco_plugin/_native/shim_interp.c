@@ -16,10 +16,21 @@
  * later call only takes and drops the GIL. Between calls the GIL is free and Python
  * threads run. When a host thread exits (Falco starts new event threads at every reload,
  * a thread pool may come and go) a thread-specific destructor deletes its thread state.
+ *
+ * The hot path takes the GIL with that pinned state directly (what PyGILState_Ensure
+ * does, without looking the state up and counting). Pinned states are marked in their
+ * dict, so that the plugin libraries of one process share them; a state someone else
+ * made (a Python host's thread, a C host's own PyGILState_Ensure, which may delete it
+ * again) is never taken directly, and neither is the GIL when this thread already holds
+ * it (a host calling back into a plugin from inside a Python call): PyGILState_Ensure
+ * handles those.
  */
-static __thread int fp_tls_pinned;
+static __thread PyThreadState *fp_tls_tstate; /* this thread's pinned state, or NULL */
+static __thread int fp_tls_seen;              /* the thread's state was looked at */
 static pthread_key_t g_tstate_key;
 static pthread_once_t g_tstate_once = PTHREAD_ONCE_INIT;
+#define FP_GIL_DIRECT ((PyGILState_STATE)2) /* taken with the pinned state */
+#define FP_PINNED_KEY "falco_plugin.pinned_thread_state"
 
 /* At the exit of a host thread that got its thread state from fp_enter: delete it. The
  * state comes as the key's value (Python's own thread-specific slot may already be cleared
@@ -34,20 +45,54 @@ static void fp_tstate_release(void *data) {
 
 static void fp_tstate_key_make(void) { (void)pthread_key_create(&g_tstate_key, fp_tstate_release); }
 
+static PyThreadState *fp_gil_holder(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
+/* With the GIL held: mark this thread's state as pinned, or tell whether it is. */
+static int fp_pinned_mark(int set) {
+    PyObject *dict = PyThreadState_GetDict();
+    int found = 0;
+    if (dict && set) found = PyDict_SetItemString(dict, FP_PINNED_KEY, Py_True) == 0;
+    else if (dict) found = PyDict_GetItemString(dict, FP_PINNED_KEY) != NULL;
+    PyErr_Clear();
+    return found;
+}
+
 static PyGILState_STATE fp_enter(void) {
-    if (!fp_tls_pinned) {
+    PyThreadState *ts = fp_tls_tstate;
+    if (ts && fp_gil_holder() != ts) {
+        PyEval_RestoreThread(ts);
+        return FP_GIL_DIRECT;
+    }
+    if (!fp_tls_seen) {
+        fp_tls_seen = 1;
         if (PyGILState_GetThisThreadState() == NULL) {
-            (void)PyGILState_Ensure();
-            (void)PyEval_SaveThread();
+            (void)PyGILState_Ensure(); /* the state this thread keeps until it exits */
+            int pinned = fp_pinned_mark(1);
+            PyThreadState *mine = PyEval_SaveThread();
             pthread_once(&g_tstate_once, fp_tstate_key_make);
-            (void)pthread_setspecific(g_tstate_key, PyGILState_GetThisThreadState());
+            (void)pthread_setspecific(g_tstate_key, mine);
+            if (pinned) fp_tls_tstate = mine;
+            return fp_enter();
         }
-        fp_tls_pinned = 1;
+        PyGILState_STATE g = PyGILState_Ensure();
+        if (fp_pinned_mark(0)) fp_tls_tstate = PyGILState_GetThisThreadState();
+        return g;
     }
     return PyGILState_Ensure();
 }
 
-static void fp_leave(PyGILState_STATE g) { PyGILState_Release(g); }
+static void fp_leave(PyGILState_STATE g) {
+    if (g == FP_GIL_DIRECT)
+        (void)PyEval_SaveThread();
+    else
+        PyGILState_Release(g);
+}
 
 /* ------------------------------------------------------------------ signals */
 
@@ -173,8 +218,10 @@ static int fp_python_start(char *err, size_t errlen) {
             if (rc == 0) {
                 /* this thread holds the GIL now: set up, then let it go for good */
                 rc = fp_setup_python(err, errlen, 1);
-                (void)PyEval_SaveThread();
-                fp_tls_pinned = 1;
+                int pinned = fp_pinned_mark(1); /* the main state: never finalized */
+                PyThreadState *mine = PyEval_SaveThread();
+                fp_tls_seen = 1;
+                if (pinned) fp_tls_tstate = mine;
             }
             (void)fp_signals_restore(&saved);
         } else if (!fp_version_matches(err, errlen)) {
