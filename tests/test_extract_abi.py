@@ -102,6 +102,16 @@ def test_context_is_computed_once_per_event(x: Extractor) -> None:
     assert x.extract(ABSENT, "at.ctx.words", evtnum=3)[1] == 1
 
 
+def test_an_event_object_kept_by_the_plugin_stays_as_it_was(x: Extractor) -> None:
+    # the SDK reuses one event object from call to call, unless the plugin keeps it
+    first = x.extract(EV, "at.keep", evtnum=1, source=b"one")[1]
+    assert first == "alpha beta:one:322"
+    assert x.extract(ABSENT, "at.word", evtnum=2, source=b"two")[1] == "absent"
+    second = x.extract(EMPTY, "at.keep", evtnum=3, source=b"three")[1]
+    gone = "this event is only readable during the extraction call that received it"
+    assert second == f"alpha beta:one:{gone} | empty:three:322"
+
+
 def test_failures_are_reported_and_logged(x: Extractor) -> None:
     rc, _, _ = x.extract(EV, "at.fail")
     assert rc == FAILURE and "ValueError: no such thing" in x.last_error

@@ -77,6 +77,7 @@ class AllTypes(SourcePlugin, ExtractPlugin):
 
     def __init__(self, config: str = "") -> None:
         self.contexts = 0
+        self.kept: list[ExtractEvent] = []
 
     def open(self, params: str) -> Instance:
         return Instance()
@@ -131,3 +132,18 @@ class AllTypes(SourcePlugin, ExtractPlugin):
     def bad(self, event: ExtractEvent) -> int:
         """Returns the wrong type."""
         return "not an int"  # type: ignore[return-value]
+
+    @field("at.keep")
+    def keep(self, event: ExtractEvent) -> str:
+        """Keeps the event object past its call; describes every event kept so far as
+        payload:source:type (the payload was read during its call, the type is read now)."""
+        event.payload  # noqa: B018 - read while the event is readable
+        self.kept.append(event)
+        out = []
+        for kept in self.kept:
+            try:
+                kind = str(kept.type)
+            except RuntimeError as exc:
+                kind = str(exc)
+            out.append(f"{kept.payload.decode()}:{kept.source}:{kind}")
+        return " | ".join(out)

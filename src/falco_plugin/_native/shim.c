@@ -57,6 +57,7 @@ typedef struct fp_state {
     struct fp_extractor *extract; /* field methods and result buffers (extract plugins) */
     struct fp_tables *tables;     /* the host's tables API (parse/extract plugins), or NULL */
     PyObject *parse;              /* the plugin's bound parse_event (parse plugins) */
+    struct fp_event *parse_event; /* the event object parse_event gets, reused */
     PyObject *emitter;            /* the async emitter while the host's handler is set */
     PyObject *routines;           /* live routines (capture listening plugins) */
     PyObject *listen;             /* the state's capture listening object */
@@ -214,6 +215,7 @@ FP_EXPORT void plugin_destroy(ss_plugin_t *s) {
         Py_CLEAR(st->rt);
         fp_tables_retire(st->tables); /* before the state goes: others may hold its tables */
         Py_CLEAR(st->parse);
+        Py_CLEAR(st->parse_event);
         Py_CLEAR(st->routines);
         fp_listen_detach(st); /* the plugin may keep its listen object: it refuses from now */
         fp_logger_close(st->logger); /* threads it left running log to stderr from now */

@@ -1,7 +1,8 @@
 /*
  * The event object handed to Python (field methods, parse_event), included by shim.c: a
  * view of the host's event while the call runs, with the payload copied once on first use
- * and a per-event context computed once by the plugin's make_context.
+ * and a per-event context computed once by the plugin's make_context. One object serves
+ * call after call as long as the plugin keeps no reference to it.
  */
 
 /* The event a field method receives: a view of the host's event while the call runs,
@@ -12,6 +13,7 @@ typedef struct fp_event {
     uint64_t evtnum;
     PyObject *source, *payload, *rawbytes, *context;
     PyObject *make_context; /* the plugin's hook, or NULL */
+    char source_c[48];      /* source's text when it fits, to know the next event's */
 } fp_event;
 
 static PyObject *fp_event_gone(void) {
@@ -142,6 +144,21 @@ static PyType_Spec fp_event_spec = {
 
 static PyTypeObject *g_event_type;
 
+/* The source name of the event: the string of the previous event when it is the same. */
+static int fp_event_set_source(fp_event *ev, const char *evtsrc) {
+    const char *want = evtsrc ? evtsrc : "";
+    if (ev->source && ev->source_c[0] && strcmp(ev->source_c, want) == 0) return 0;
+    PyObject *text = fp_str(want);
+    if (!text) return -1;
+    Py_XSETREF(ev->source, text);
+    size_t n = strlen(want);
+    if (n && n < sizeof ev->source_c)
+        memcpy(ev->source_c, want, n + 1);
+    else
+        ev->source_c[0] = '\0'; /* "" or too long: made again for every event */
+    return 0;
+}
+
 /* A new event object over the host's event (valid during the current call only). */
 static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_context) {
     if (!g_event_type) {
@@ -153,12 +170,37 @@ static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_c
     ev->raw = evt->evt;
     ev->evtnum = evt->evtnum;
     ev->source = ev->payload = ev->rawbytes = ev->context = NULL;
+    ev->source_c[0] = '\0';
     ev->make_context = make_context;
     Py_XINCREF(make_context);
-    ev->source = fp_str(evt->evtsrc);
-    if (!ev->source) {
+    if (fp_event_set_source(ev, evt->evtsrc) < 0) {
         Py_DECREF(ev);
         return NULL;
     }
+    return ev;
+}
+
+/*
+ * The event object of a call over the host's event, kept in *slot from call to call: the
+ * previous object, emptied, when nothing else holds it (the hot path allocates nothing),
+ * else a new one, so that an object the plugin kept stays as it was (what it read, and the
+ * "only readable during the call" error for the rest). Returns a borrowed reference.
+ */
+static fp_event *fp_event_take(fp_event **slot, const ss_plugin_event_input *evt,
+                               PyObject *make_context) {
+    fp_event *ev = *slot;
+    if (ev && Py_REFCNT(ev) == 1 && ev->make_context == make_context) {
+        /* cleared before the new event is set: a value's finalizer sees no half state */
+        Py_CLEAR(ev->payload);
+        Py_CLEAR(ev->rawbytes);
+        Py_CLEAR(ev->context);
+        if (fp_event_set_source(ev, evt->evtsrc) < 0) return NULL;
+        ev->raw = evt->evt;
+        ev->evtnum = evt->evtnum;
+        return ev;
+    }
+    ev = fp_event_new(evt, make_context);
+    if (!ev) return NULL;
+    Py_XSETREF(*slot, ev);
     return ev;
 }

@@ -254,9 +254,7 @@ static int fp_extract_event(fp_extractor *x, const ss_plugin_event_input *evt) {
         x->cur->raw = evt->evt;
         return 0;
     }
-    fp_event *ev = fp_event_new(evt, x->make_context);
-    if (!ev) return -1;
-    Py_XSETREF(x->cur, ev);
+    if (!fp_event_take(&x->cur, evt, x->make_context)) return -1;
     x->cur_evtnum = evt->evtnum;
     x->cur_ptr = evt->evt;
     x->cur_ts = evt->evt->ts;

@@ -19,11 +19,11 @@ FP_EXPORT ss_plugin_rc plugin_parse_event(ss_plugin_t *s, const ss_plugin_event_
     if (st->parse) {
         fp_tables_begin(st->tables, FP_SCOPE_WRITE, in->table_reader_ext, in->table_writer_ext);
         PyObject *make_context = PyTuple_GET_ITEM(st->parse, 1);
-        fp_event *ev = fp_event_new(evt, make_context == Py_None ? NULL : make_context);
+        fp_event *ev = fp_event_take(&st->parse_event, evt,
+                                     make_context == Py_None ? NULL : make_context);
         if (ev) {
             res = PyObject_CallOneArg(PyTuple_GET_ITEM(st->parse, 0), (PyObject *)ev);
             ev->raw = NULL; /* the host's memory is not ours after the call */
-            Py_DECREF(ev);
         }
         fp_tables_end(st->tables);
     }
