@@ -7,7 +7,9 @@
 #define g_located_cls g_sdk.located_cls /* extract.Located of the space */
 
 typedef struct fp_field {
-    PyObject *fn;
+    PyObject *fn;   /* what the runtime gave: a bound method or another callable */
+    PyObject *func; /* called with (self, event[, arg]) when fn is a bound method */
+    PyObject *self;
     uint32_t ftype;
     uint8_t is_list, arg_kind, arg_required, offsets;
 } fp_field;
@@ -157,22 +159,21 @@ static size_t fp_count_of(const fp_results *r, uint32_t ftype) {
 static int fp_extract_one(fp_extractor *x, ss_plugin_extract_field *f, size_t i) {
     fp_results *r = &x->r;
     fp_field *fd = &x->fields[f->field_id];
-    PyObject *res;
+    PyObject *arg = NULL;
     r->start[i] = r->length[i] = 0;
-    if (fd->arg_kind == 0 || !f->arg_present) {
-        if (fd->arg_kind != 0 && fd->arg_required) {
-            PyErr_Format(PyExc_ValueError, "field %s requires an argument", f->field);
-            return -1;
-        }
-        res = PyObject_CallOneArg(fd->fn, (PyObject *)x->cur);
-    } else {
-        PyObject *arg = fd->arg_kind == 1 ? PyLong_FromUnsignedLongLong(f->arg_index)
-                                          : fp_str(f->arg_key);
+    if (fd->arg_kind != 0 && f->arg_present) {
+        arg = fd->arg_kind == 1 ? PyLong_FromUnsignedLongLong(f->arg_index) : fp_str(f->arg_key);
         if (!arg) return -1;
-        PyObject *args[2] = {(PyObject *)x->cur, arg};
-        res = PyObject_Vectorcall(fd->fn, args, 2, NULL);
-        Py_DECREF(arg);
+    } else if (fd->arg_kind != 0 && fd->arg_required) {
+        PyErr_Format(PyExc_ValueError, "field %s requires an argument", f->field);
+        return -1;
     }
+    /* args[0] is scratch space the callee may use (PY_VECTORCALL_ARGUMENTS_OFFSET) */
+    PyObject *args[4] = {NULL, fd->self, (PyObject *)x->cur, arg};
+    size_t nargs = (fd->self ? 2 : 1) + (arg != NULL);
+    PyObject *res = PyObject_Vectorcall(fd->func, args + (fd->self ? 1 : 2),
+                                        nargs | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_XDECREF(arg);
     if (!res) return -1;
     PyObject *value = res;
     if (fd->offsets && Py_TYPE(res) == (PyTypeObject *)g_located_cls) {
@@ -360,8 +361,12 @@ static int fp_extract_setup(fp_state *st) {
             return -1;
         }
         Py_INCREF(fn);
-        x->fields[i] = (fp_field){fn, ftype, (uint8_t)is_list, (uint8_t)arg_kind,
-                                  (uint8_t)required, (uint8_t)offsets};
+        /* a bound method is called as its function with self first: one call, not two */
+        int bound = PyMethod_Check(fn);
+        x->fields[i] = (fp_field){fn, bound ? PyMethod_GET_FUNCTION(fn) : fn,
+                                  bound ? PyMethod_GET_SELF(fn) : NULL, ftype,
+                                  (uint8_t)is_list, (uint8_t)arg_kind, (uint8_t)required,
+                                  (uint8_t)offsets};
         x->nfields = (uint32_t)(i + 1);
     }
     Py_DECREF(list);
