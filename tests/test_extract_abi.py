@@ -117,6 +117,10 @@ def test_failures_are_reported_and_logged(x: Extractor) -> None:
     assert rc == FAILURE and "ValueError: no such thing" in x.last_error
     rc, _, _ = x.extract(EV, "at.bad")
     assert rc == FAILURE and "expected an int value, got str" in x.last_error
+    for which in (0, 1):
+        rc, _, _ = x.extract(EV, f"at.out_of_range[{which}]")
+        assert rc == FAILURE and "an integer field value must be in [0, 2**64)" in x.last_error
+    assert x.extract(EV, "at.u64")[:2] == (SUCCESS, 2**64 - 1)  # the largest one fits
     assert any(b"extracting at.fail failed" in m for m in x.logs)
     for _ in range(20):  # rate-limited: the log does not grow with every failure
         x.extract(EV, "at.fail")

@@ -83,3 +83,8 @@ class BenchSource(SourcePlugin, ExtractPlugin):
     def length(self, event: ExtractEvent) -> int:
         """The payload's length: a field with almost no work, to show the SDK's own cost."""
         return len(event.payload)
+
+    @field("bench_source.ts")
+    def timestamp(self, event: ExtractEvent) -> int:
+        """The event's timestamp: a large integer (nanoseconds), as time fields return."""
+        return event.ts

@@ -128,6 +128,11 @@ class AllTypes(SourcePlugin, ExtractPlugin):
         """Always fails."""
         raise ValueError("no such thing")
 
+    @field("at.out_of_range")
+    def out_of_range(self, event: ExtractEvent, which: int) -> int:
+        """An int no uint64 holds: -1 (index 0) or 2**64 (index 1)."""
+        return -1 if which == 0 else 2**64
+
     @field("at.bad")
     def bad(self, event: ExtractEvent) -> int:
         """Returns the wrong type."""

@@ -23,7 +23,8 @@ class TicksInstance(SourceInstance):
         self.old_batch = batch  # kept on purpose: using it later must fail
         if self.round > 3:
             raise Eof
-        batch.add(f"round {self.round}", ts=1000 + self.round)
+        # the last round: the largest explicit timestamp (2**64 - 1 means "stamp it now")
+        batch.add(f"round {self.round}", ts=1000 + self.round if self.round < 3 else 2**64 - 2)
         raise Timeout  # the two events above are still delivered
 
 

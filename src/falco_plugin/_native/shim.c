@@ -109,6 +109,18 @@ static struct {
 } g_sdk;
 
 #include "shim_report.c"
+
+/* An int as a uint64 ((unsigned long long)-1 and an exception when it is not one): where
+ * long has 64 bits PyLong_AsUnsignedLong, which reads an int of several digits directly
+ * (PyLong_AsUnsignedLongLong goes through a byte array for those: ten times the work). */
+static unsigned long long fp_as_u64(PyObject *v) {
+#if ULONG_MAX == UINT64_MAX
+    return PyLong_AsUnsignedLong(v);
+#else
+    return PyLong_AsUnsignedLongLong(v);
+#endif
+}
+
 #include "shim_batch.c"
 #include "shim_interp.c"
 

@@ -78,7 +78,7 @@ static int fp_parse_ts(PyObject *obj, uint64_t *ts) {
         *ts = FP_TS_NOW;
         return 0;
     }
-    unsigned long long v = PyLong_AsUnsignedLongLong(obj);
+    unsigned long long v = fp_as_u64(obj);
     if (v == (unsigned long long)-1 && PyErr_Occurred()) {
         PyErr_SetString(PyExc_ValueError, "ts must be None or an int in [0, 2**64)");
         return -1;

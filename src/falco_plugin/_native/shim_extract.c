@@ -94,7 +94,7 @@ static int fp_put_value(fp_results *r, uint32_t ftype, PyObject *v) {
             PyErr_Format(PyExc_TypeError, "expected an int value, got %.100s", Py_TYPE(v)->tp_name);
             return -1;
         }
-        unsigned long long n = PyLong_AsUnsignedLongLong(v);
+        unsigned long long n = fp_as_u64(v);
         if (n == (unsigned long long)-1 && PyErr_Occurred()) {
             PyErr_SetString(PyExc_ValueError, "an integer field value must be in [0, 2**64)");
             return -1;

@@ -271,7 +271,7 @@ static int fp_to_state(PyObject *v, int kind, ss_plugin_state_data *out) {
     case SS_PLUGIN_ST_UINT8: out->u8 = (uint8_t)PyLong_AsUnsignedLongLong(v); break;
     case SS_PLUGIN_ST_UINT16: out->u16 = (uint16_t)PyLong_AsUnsignedLongLong(v); break;
     case SS_PLUGIN_ST_UINT32: out->u32 = (uint32_t)PyLong_AsUnsignedLongLong(v); break;
-    case SS_PLUGIN_ST_UINT64: out->u64 = PyLong_AsUnsignedLongLong(v); break;
+    case SS_PLUGIN_ST_UINT64: out->u64 = fp_as_u64(v); break;
     case SS_PLUGIN_ST_BOOL: {
         int b = PyObject_IsTrue(v);
         if (b < 0) return -1;
