@@ -105,6 +105,25 @@ def test_handles_outside_their_call_and_writes_in_extract(libs) -> None:
     assert cap.fields[0]["owner.write_in_extract"] == "TableError"
 
 
+def test_lookups_and_entries_of_imported_tables(libs) -> None:
+    # the shim's backend does lookups and field reads in C: same errors, same entry classes
+    cap = run(libs, "table_owner", fields=["owner.key_checks", "owner.entry_kind"])
+    assert cap.ok, cap.error_message + cap.stderr
+    assert cap.fields[0]["owner.key_checks"] == [
+        "TypeError: key of table 'threads': expected an int, got str",
+        f"ValueError: key of table 'threads': {2**63} does not fit INT64",
+        "TypeError: key of table 'threads': expected an int, got bool",
+        "TypeError: key of table 'threads': expected an int, got float",
+    ]
+    assert cap.fields[0]["owner.entry_kind"] == [
+        "True",
+        "Thread",
+        "Field",
+        "True",
+        "TypeError: a field of Thread read on a object",
+    ]
+
+
 def test_wrong_key_type_fails_init(libs) -> None:
     cap = run(libs, "table_wrongkey", fields=["wrongkey.x"])
     assert cap.returncode == 1

@@ -342,7 +342,9 @@ class TablesInit:
     def import_table(self, name: str, key: StateType, entry: type[E]) -> ImportedTable[E]:
         """Look a table up and resolve the fields ``entry`` declares (a mismatch fails init)."""
         table_id = self._backend.get_table(name, int(key))
-        return self._resolve(table_id, name, key, entry)
+        table = self._resolve(table_id, name, key, entry)
+        _accelerate(table, self._backend)
+        return table
 
     def _resolve(
         self, table_id: int, name: str, key: StateType, entry: type[E]
@@ -380,6 +382,30 @@ class TablesInit:
         table = ExportedTable(name, key, entry)
         self._exporter(table)
         return table
+
+
+def _accelerate(table: ImportedTable[Any], backend: Any) -> None:
+    """Let the backend do the table's lookups and field reads in C, when it can (the shim's
+    backend can): ``table.get`` becomes its entry getter, and the entries it makes are of a
+    subclass of the entry class, made for this table, whose non-table fields are the
+    backend's field readers. Same results and errors; writes still go through
+    :class:`Field`. Nested tables (bound anew for every entry) keep the Python path."""
+    make_getter = getattr(backend, "entry_getter", None)
+    make_reader = getattr(backend, "field_reader", None)
+    if make_getter is None or make_reader is None:
+        return
+    base = table.entry_type
+    attrs: dict[str, Any] = {
+        attr: make_reader(table._id, table._field_ids[attr], f.code, f, base)
+        for attr, f in base.FIELDS.items()
+        if not f.is_table
+    }
+    attrs.update(__slots__=(), __module__=base.__module__, __qualname__=base.__qualname__)
+    fast: Any = type(base.__name__, (base,), attrs)
+    fast.FIELDS = base.FIELDS  # the declarations stay the Field objects
+    table.entry_type = fast
+    slow = ImportedTable.get.__get__(table)
+    table.get = make_getter(table._id, table._key_code, fast, table, slow)  # type: ignore[method-assign]
 
 
 # ----------------------------------------------------------------------------- exports

@@ -108,3 +108,35 @@ class TableOwner(ParsePlugin, ExtractPlugin):
             return "written"
         except Exception as exc:
             return type(exc).__name__
+
+    @field("owner.key_checks")
+    def key_checks(self, event: ExtractEvent) -> list[str]:
+        """What looking the threads table up with keys it cannot take raises."""
+        out = []
+        for key in ("7", 2**63, True, 1.0):
+            try:
+                self.threads.get(key)
+                out.append("no error")
+            except Exception as exc:
+                out.append(f"{type(exc).__name__}: {exc}")
+        return out
+
+    @field("owner.entry_kind")
+    def entry_kind(self, event: ExtractEvent) -> list[str]:
+        """What an entry of the threads table is."""
+        thread = self.threads.get(event.tid)
+        if thread is None:
+            return []
+        cls = type(thread)
+        try:
+            vars(cls)["comm"].__get__(object(), object)
+            misuse = "no error"
+        except TypeError as exc:
+            misuse = f"TypeError: {exc}"
+        return [
+            str(isinstance(thread, Thread)),
+            cls.__name__,
+            type(cls.comm).__name__,
+            str(thread.key == event.tid),
+            misuse,
+        ]

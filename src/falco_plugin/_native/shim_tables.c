@@ -428,13 +428,10 @@ static PyObject *fp_tb_get_entry(PyObject *self, PyObject *args) {
     return fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
 }
 
-static PyObject *fp_tb_read(PyObject *self, PyObject *args) {
-    fp_tables *tb = (fp_tables *)self;
-    unsigned long long id, eid;
-    unsigned int fid;
-    int kind;
-    if (!PyArg_ParseTuple(args, "KKIi", &id, &eid, &fid, &kind) || fp_need(tb, 0) < 0)
-        return NULL;
+/* A field of an entry, by handles (what read and the C field readers do). */
+static PyObject *fp_read_entry(fp_tables *tb, unsigned long long id, unsigned long long eid,
+                               unsigned int fid, int kind) {
+    if (fp_need(tb, 0) < 0) return NULL;
     ss_plugin_table_t *t = fp_table_of(tb, id);
     fp_entry_ref *r = t ? fp_entry_of(tb, eid, t) : NULL;
     if (!r) return NULL;
@@ -448,6 +445,16 @@ static PyObject *fp_tb_read(PyObject *self, PyObject *args) {
         return fp_table_error(tb, "read_entry_field failed");
     return fp_from_state(tb, &out, kind);
 }
+
+static PyObject *fp_tb_read(PyObject *self, PyObject *args) {
+    unsigned long long id, eid;
+    unsigned int fid;
+    int kind;
+    if (!PyArg_ParseTuple(args, "KKIi", &id, &eid, &fid, &kind)) return NULL;
+    return fp_read_entry((fp_tables *)self, id, eid, fid, kind);
+}
+
+#include "shim_tables_fast.c"
 
 static PyObject *fp_tb_write(PyObject *self, PyObject *args) {
     fp_tables *tb = (fp_tables *)self;
@@ -632,6 +639,8 @@ static PyMethodDef fp_tb_methods[] = {
     {"erase", fp_tb_erase, METH_VARARGS, NULL},
     {"clear", fp_tb_clear, METH_VARARGS, NULL},
     {"add_table", fp_tb_add_table, METH_VARARGS, NULL},
+    {"entry_getter", fp_tb_entry_getter, METH_VARARGS, NULL},
+    {"field_reader", fp_tb_field_reader, METH_VARARGS, NULL},
     {"_seed_generation", fp_tb_seed_generation, METH_O, NULL},
     {"_handles_in_call", fp_tb_handles_in_call, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

@@ -1,0 +1,289 @@
+/*
+ * The C fast path of imported tables, included by shim_tables.c: what a field
+ * does on every event (a lookup by key, a field read) without a Python frame.
+ *
+ * tables.TablesInit.import_table asks the backend (when it offers them) for
+ * - an entry getter: ImportedTable.get(key) in C. It takes the key types it can check
+ *   itself (ints of the key's width, strings without NUL) and hands anything else to the
+ *   Python get, which raises the same errors as before; a found entry is made as an
+ *   instance of the table's entry class with its slots (_table, _handle, key) filled
+ *   directly, as ImportedTable.get did;
+ * - field readers: descriptors, on a subclass of the entry class made for that table, that
+ *   read a field of the entry's handle. Writes, deletes and class access go to the Python
+ *   Field they stand for.
+ * Both check handles, scopes and tables exactly like the backend's read and get_entry.
+ */
+
+#include <structmember.h>
+
+/* ------------------------------------------------------------------ slots of entries */
+
+/* The offset of an object slot (a __slots__ member) named `name` of class `cls`, or -1. */
+static Py_ssize_t fp_slot_offset(PyTypeObject *cls, const char *name) {
+    PyObject *descr = PyObject_GetAttrString((PyObject *)cls, name);
+    Py_ssize_t off = -1;
+    if (descr && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type == T_OBJECT_EX && !(m->flags & READONLY)) off = m->offset;
+    }
+    Py_XDECREF(descr);
+    if (off < 0 && !PyErr_Occurred())
+        PyErr_Format(PyExc_TypeError, "%.100s has no slot %s: not a tables.Entry class",
+                     cls->tp_name, name);
+    return off;
+}
+
+#define FP_SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static void fp_slot_set(PyObject *obj, Py_ssize_t off, PyObject *value) {
+    PyObject *old = FP_SLOT(obj, off);
+    FP_SLOT(obj, off) = value; /* a new reference */
+    Py_XDECREF(old);
+}
+
+/* A key the host can take as it is (an int of the key's width, a str without NUL), in
+ * *out; 0 when Python must check it (and raise the right error). */
+static int fp_key_direct(PyObject *key, int key_type, ss_plugin_state_data *out) {
+    memset(out, 0, sizeof *out);
+    if (key_type == SS_PLUGIN_ST_STRING) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_CheckExact(key) ? PyUnicode_AsUTF8AndSize(key, &n) : NULL;
+        if (!s || strlen(s) != (size_t)n) {
+            PyErr_Clear();
+            return 0;
+        }
+        out->str = s; /* lives as long as the key: the caller holds it */
+        return 1;
+    }
+    if (!PyLong_CheckExact(key)) return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(key, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0; /* beyond int64: Python checks it (a uint64 key goes on from there) */
+    }
+    switch (key_type) {
+    case SS_PLUGIN_ST_INT8: out->s8 = (int8_t)v; return v == out->s8;
+    case SS_PLUGIN_ST_INT16: out->s16 = (int16_t)v; return v == out->s16;
+    case SS_PLUGIN_ST_INT32: out->s32 = (int32_t)v; return v == out->s32;
+    case SS_PLUGIN_ST_INT64: out->s64 = v; return 1;
+    case SS_PLUGIN_ST_UINT8: out->u8 = (uint8_t)v; return v >= 0 && v == out->u8;
+    case SS_PLUGIN_ST_UINT16: out->u16 = (uint16_t)v; return v >= 0 && v == out->u16;
+    case SS_PLUGIN_ST_UINT32: out->u32 = (uint32_t)v; return v >= 0 && v == out->u32;
+    case SS_PLUGIN_ST_UINT64: out->u64 = (uint64_t)v; return v >= 0;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the entry getter */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    fp_tables *tb;
+    unsigned long long table_id;
+    int key_type;
+    PyTypeObject *cls; /* the entry class it makes */
+    PyObject *table;   /* the ImportedTable, what entries point back to */
+    PyObject *slow;    /* the Python get, for keys Python must check */
+    Py_ssize_t off_table, off_handle, off_key;
+} fp_getter;
+
+static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t nargsf,
+                                PyObject *kwnames) {
+    fp_getter *g = (fp_getter *)self;
+    ss_plugin_state_data k;
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames || !fp_key_direct(args[0], g->key_type, &k))
+        return PyObject_Vectorcall(g->slow, args, nargsf, kwnames);
+    fp_tables *tb = g->tb;
+    if (fp_need(tb, 0) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_of(tb, g->table_id);
+    if (!t) return NULL;
+    ss_plugin_table_entry_t *e = tb->reader->get_table_entry(t, &k);
+    if (!e) Py_RETURN_NONE; /* absent (the host gives no way to tell an error apart) */
+    PyObject *handle = fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
+    if (!handle) return NULL;
+    PyObject *entry = g->cls->tp_alloc(g->cls, 0); /* no __init__: as ImportedTable.get */
+    if (!entry) {
+        Py_DECREF(handle); /* the entry stays in the call's slots: released at its end */
+        return NULL;
+    }
+    fp_slot_set(entry, g->off_table, Py_NewRef(g->table));
+    fp_slot_set(entry, g->off_handle, handle);
+    fp_slot_set(entry, g->off_key, Py_NewRef(args[0]));
+    return entry;
+}
+
+static int fp_getter_traverse(PyObject *self, visitproc visit, void *arg) {
+    fp_getter *g = (fp_getter *)self;
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(g->table);
+    Py_VISIT(g->slow);
+    Py_VISIT(g->cls);
+    return 0;
+}
+
+static int fp_getter_clear(PyObject *self) {
+    fp_getter *g = (fp_getter *)self;
+    Py_CLEAR(g->table);
+    Py_CLEAR(g->slow);
+    Py_CLEAR(g->cls);
+    return 0;
+}
+
+static void fp_getter_dealloc(PyObject *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    fp_getter_clear(self);
+    Py_CLEAR(((fp_getter *)self)->tb);
+    PyObject_GC_Del(self);
+    Py_DECREF(tp);
+}
+
+static PyMemberDef fp_getter_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(fp_getter, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot fp_getter_slots[] = {
+    {Py_tp_call, (void *)PyVectorcall_Call},
+    {Py_tp_members, fp_getter_members},
+    {Py_tp_traverse, (void *)fp_getter_traverse},
+    {Py_tp_clear, (void *)fp_getter_clear},
+    {Py_tp_dealloc, (void *)fp_getter_dealloc},
+    {Py_tp_doc, "get(key): the entry at key, or None (an imported table's lookup, in C)."},
+    {0, NULL},
+};
+
+static PyType_Spec fp_getter_spec = {
+    "falco_plugin.EntryGetter", sizeof(fp_getter), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+        Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    fp_getter_slots,
+};
+
+static PyTypeObject *g_getter_type, *g_reader_type;
+
+/* entry_getter(table_id, key_type, entry_class, table, slow_get) */
+static PyObject *fp_tb_entry_getter(PyObject *self, PyObject *args) {
+    unsigned long long id;
+    int key_type;
+    PyObject *cls, *table, *slow;
+    if (!PyArg_ParseTuple(args, "KiO!OO", &id, &key_type, &PyType_Type, &cls, &table, &slow))
+        return NULL;
+    if (!fp_table_of((fp_tables *)self, id)) return NULL;
+    if (!g_getter_type && !(g_getter_type = (PyTypeObject *)PyType_FromSpec(&fp_getter_spec)))
+        return NULL;
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    Py_ssize_t off_table = fp_slot_offset(tp, "_table");
+    Py_ssize_t off_handle = off_table < 0 ? -1 : fp_slot_offset(tp, "_handle");
+    Py_ssize_t off_key = off_handle < 0 ? -1 : fp_slot_offset(tp, "key");
+    if (off_key < 0) return NULL;
+    fp_getter *g = PyObject_GC_New(fp_getter, g_getter_type);
+    if (!g) return NULL;
+    g->vectorcall = fp_getter_call;
+    g->tb = (fp_tables *)Py_NewRef(self);
+    g->table_id = id;
+    g->key_type = key_type;
+    g->cls = (PyTypeObject *)Py_NewRef(cls);
+    g->table = Py_NewRef(table);
+    g->slow = Py_NewRef(slow);
+    g->off_table = off_table;
+    g->off_handle = off_handle;
+    g->off_key = off_key;
+    PyObject_GC_Track(g);
+    return (PyObject *)g;
+}
+
+/* ------------------------------------------------------------------ field readers */
+
+typedef struct {
+    PyObject_HEAD
+    fp_tables *tb;
+    unsigned long long table_id;
+    unsigned int field_id;
+    int kind;
+    Py_ssize_t off_handle; /* of the entry class's _handle slot */
+    PyTypeObject *cls;     /* the entry class */
+    PyObject *field;       /* the Python tables.Field: class access, writes, deletes */
+} fp_reader;
+
+static PyObject *fp_reader_get(PyObject *self, PyObject *entry, PyObject *type) {
+    fp_reader *rd = (fp_reader *)self;
+    if (!entry || entry == Py_None) return Py_NewRef(rd->field);
+    if (!PyObject_TypeCheck(entry, rd->cls)) {
+        PyErr_Format(PyExc_TypeError, "a field of %.100s read on a %.100s", rd->cls->tp_name,
+                     Py_TYPE(entry)->tp_name);
+        return NULL;
+    }
+    PyObject *handle = FP_SLOT(entry, rd->off_handle);
+    if (!handle) {
+        PyErr_SetString(PyExc_AttributeError, "_handle");
+        return NULL;
+    }
+    unsigned long long eid = fp_as_u64(handle);
+    if (eid == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    return fp_read_entry(rd->tb, rd->table_id, eid, rd->field_id, rd->kind);
+}
+
+static int fp_reader_set(PyObject *self, PyObject *entry, PyObject *value) {
+    PyObject *field = ((fp_reader *)self)->field;
+    descrsetfunc set = Py_TYPE(field)->tp_descr_set;
+    if (!set) {
+        PyErr_SetString(PyExc_AttributeError, "this table field cannot be set");
+        return -1;
+    }
+    return set(field, entry, value);
+}
+
+static void fp_reader_dealloc(PyObject *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(((fp_reader *)self)->tb);
+    Py_CLEAR(((fp_reader *)self)->field);
+    Py_CLEAR(((fp_reader *)self)->cls);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot fp_reader_slots[] = {
+    {Py_tp_descr_get, (void *)fp_reader_get},
+    {Py_tp_descr_set, (void *)fp_reader_set},
+    {Py_tp_dealloc, (void *)fp_reader_dealloc},
+    {Py_tp_doc, "A field of an imported table's entries, read in C."},
+    {0, NULL},
+};
+
+static PyType_Spec fp_reader_spec = {
+    "falco_plugin.FieldReader", sizeof(fp_reader), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, fp_reader_slots,
+};
+
+/* field_reader(table_id, field_id, kind, field, entry_class) */
+static PyObject *fp_tb_field_reader(PyObject *self, PyObject *args) {
+    unsigned long long id;
+    unsigned int fid;
+    int kind;
+    PyObject *field, *cls;
+    if (!PyArg_ParseTuple(args, "KIiOO!", &id, &fid, &kind, &field, &PyType_Type, &cls))
+        return NULL;
+    fp_tables *tb = (fp_tables *)self;
+    if (!fp_table_of(tb, id)) return NULL;
+    if (fid >= tb->nfields || kind == SS_PLUGIN_ST_TABLE) {
+        PyErr_SetString(g_table_error, "not a field a reader can read");
+        return NULL;
+    }
+    Py_ssize_t off_handle = fp_slot_offset((PyTypeObject *)cls, "_handle");
+    if (off_handle < 0) return NULL;
+    if (!g_reader_type && !(g_reader_type = (PyTypeObject *)PyType_FromSpec(&fp_reader_spec)))
+        return NULL;
+    fp_reader *rd = PyObject_New(fp_reader, g_reader_type);
+    if (!rd) return NULL;
+    rd->tb = (fp_tables *)Py_NewRef(self);
+    rd->table_id = id;
+    rd->field_id = fid;
+    rd->kind = kind;
+    rd->off_handle = off_handle;
+    rd->cls = (PyTypeObject *)Py_NewRef(cls);
+    rd->field = Py_NewRef(field);
+    return (PyObject *)rd;
+}
