@@ -456,10 +456,26 @@ def test_generated_module_is_up_to_date() -> None:
     assert text == gen_events.OUTPUT.read_text(), "run scripts/gen_events.py"
 
 
-def test_generated_module_imports_quickly() -> None:
-    code = (
-        "import time, sys; t = time.perf_counter(); import falco_plugin.event; "
-        "print(time.perf_counter() - t)"
-    )
+def test_generated_module_builds_its_classes_lazily() -> None:
+    """Importing the 454 generated classes stays cheap because nothing per class is built
+    until a class is used: no facts, no codecs, and none of the modules that only decoding,
+    text or captures need. (A property, not a time: the import time is reported by
+    benchmarks/realhost.py, never asserted.)"""
+    code = """
+import json, sys
+import falco_plugin.event._generated as g
+from falco_plugin.event import spec
+def state():
+    bound = [c.__name__ for c in g.EVENT_CLASSES if "_CODECS" in vars(c)]
+    return [len(spec._PENDING), bound]
+late = ["falco_plugin.event.typed", "falco_plugin.event.raw", "falco_plugin.event.text",
+        "falco_plugin.event.capture", "falco_plugin.event.plugin"]
+before = state()
+loaded = [m for m in late if m in sys.modules]
+g.EVENT_CLASSES[3].CODE  # the first use of one class binds that class only
+print(json.dumps([before, loaded, state()]))
+"""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert float(out.stdout) < 0.5  # generous: a cold start on a loaded CI machine
+    before, loaded, after = json.loads(out.stdout)
+    assert before == [454, []] and loaded == []
+    assert after == [453, ["SyscallOpenX"]]
