@@ -13,6 +13,8 @@ from .build import BuildError, build, build_cached
 from .host import HostBuildError, HostCommand, PluginArgs, run_streaming
 from .host.options import field_list
 from .loader import PluginLoadError
+from .project import ProjectError, find_project
+from .scaffold import ScaffoldError, add_new_command
 from .validate import PluginDefinitionError
 
 ELF_MAGIC = b"\x7fELF"
@@ -65,7 +67,7 @@ def event_line(event: dict[str, Any]) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    out = build(args.plugin, args.output)
+    out = build(args.plugin or find_project().target, args.output)
     print(out)
     return 0
 
@@ -127,7 +129,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="build PLUGIN (file.py[:Class] or module:Class) into a .so")
-    b.add_argument("plugin")
+    b.add_argument(
+        "plugin", nargs="?", help="default: the plugin of the project here (pyproject.toml)"
+    )
     b.add_argument("-o", "--output", help="output path (default: ./lib<NAME>.so)")
     b.set_defaults(func=cmd_build)
 
@@ -165,6 +169,8 @@ def parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=cmd_run)
 
+    add_new_command(sub)
+
     i = sub.add_parser("info", help="what `falco --plugin-info` would print")
     i.add_argument("plugin")
     i.add_argument("--json", action="store_true")
@@ -177,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (
-        BuildError, PluginDefinitionError, PluginLoadError, FileNotFoundError, HostBuildError
+        BuildError, PluginDefinitionError, PluginLoadError, FileNotFoundError, HostBuildError,
+        ProjectError, ScaffoldError,
     ) as exc:
         print(f"falco-plugin: {exc}", file=sys.stderr)
         return 2
