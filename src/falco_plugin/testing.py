@@ -3,8 +3,9 @@
 Two hosts run a capture the same way and report it as the same :class:`Capture`: the SDK's
 C host (``host="sdk"``, the default: fast, checks every handle) and the real libsinsp
 (``host="sinsp"``, through :mod:`falco_plugin.sinsp`; needs ``$FALCO_PLUGIN_REALHOST``).
-Where they disagree, libsinsp is right. Use the pytest fixtures (``pytest_plugins =
-["falco_plugin.testing"]`` in a conftest) or the functions directly::
+Where they disagree, libsinsp is right. The pytest fixtures are registered by an entry point
+(``pytest11``) when falco-plugin is installed: use them in any test, or the functions
+directly::
 
     def test_countdown(falco_capture, any_host):        # runs once per host
         cap = falco_capture("plugin.py", open_params="3", host=any_host)
