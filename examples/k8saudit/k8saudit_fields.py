@@ -344,6 +344,24 @@ def first(extract: Extractor) -> Extractor:
     return lambda doc, _arg: extract(doc, 0)[0]
 
 
+# the per-container fields of init and ephemeral containers, in the Go plugin's order
+# (ephemeral containers have no ports)
+OTHER_LISTS = (
+    "name",
+    "image",
+    "image.repository",
+    "command",
+    "args",
+    "privileged",
+    "allow_privilege_escalation",
+    "read_only_fs",
+    "run_as_user",
+    "eff_run_as_user",
+    "run_as_group",
+    "eff_run_as_group",
+    "proc_mount",
+    "add_capabilities",
+)
 REQ = "For a pod request"
 RULES = "For a role or cluster role request: its rules'"
 BINDING = "For a role binding or cluster role binding request"
@@ -667,45 +685,8 @@ FIELDS: list[tuple[str, str, str, Extractor]] = [
         "The cluster's name (annotation cluster_name)",
         at("annotations", "cluster_name"),
     ),
-    *(
-        containers(suffix, "initContainers")
-        for suffix in (
-            "name",
-            "image",
-            "image.repository",
-            "command",
-            "args",
-            "privileged",
-            "allow_privilege_escalation",
-            "read_only_fs",
-            "run_as_user",
-            "eff_run_as_user",
-            "run_as_group",
-            "eff_run_as_group",
-            "proc_mount",
-            "add_capabilities",
-            "host_port",
-        )
-    ),
-    *(
-        containers(suffix, "ephemeralContainers")
-        for suffix in (
-            "name",
-            "image",
-            "image.repository",
-            "command",
-            "args",
-            "privileged",
-            "allow_privilege_escalation",
-            "read_only_fs",
-            "run_as_user",
-            "eff_run_as_user",
-            "run_as_group",
-            "eff_run_as_group",
-            "proc_mount",
-            "add_capabilities",
-        )
-    ),
+    *(containers(suffix, "initContainers") for suffix in (*OTHER_LISTS, "host_port")),
+    *(containers(suffix, "ephemeralContainers") for suffix in OTHER_LISTS),
 ]
 
 
