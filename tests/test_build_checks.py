@@ -67,3 +67,20 @@ def test_the_build_cache_key_covers_every_native_file_and_the_abi(monkeypatch, t
         first = changed
     monkeypatch.setattr(build_mod, "interpreter_abi", lambda: "cpython-311-other")
     assert build_cached(PLUGIN) != first
+
+
+@pytest.mark.parametrize(
+    ("plugin", "exported"),
+    [("ticks.py", False), ("faulty.py", True), ("../../examples/countdown/plugin.py", True)],
+)
+def test_get_progress_is_exported_only_when_instances_define_it(
+    falco_build, plugin: str, exported: bool
+) -> None:
+    """Issue 10, item 9: libsinsp asks a source for progress only when it exports it."""
+    import ctypes
+    import os
+
+    lib = ctypes.CDLL(str(falco_build(str(PLUGINS / plugin))), mode=os.RTLD_LOCAL)
+    assert hasattr(lib, "plugin_get_progress") is exported
+    cap = run_capture(falco_build(str(PLUGINS / plugin)))  # the SDK host asks only then
+    assert bool(cap.progress) is exported, cap.progress

@@ -167,3 +167,26 @@ def test_sigterm_stops_the_host_too() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_build_into_a_folder(tmp_path: Path) -> None:
+    """Issue 10, item 9: -o FOLDER writes FOLDER/lib<NAME>.so, and leaves nothing else."""
+    proc = cli("build", str(ROOT / "examples" / "countdown" / "plugin.py"), "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()) == tmp_path / "libcountdown.so"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["libcountdown.so"]
+
+
+def test_build_never_overwrites_the_source_or_other_files(tmp_path: Path) -> None:
+    """Issue 10, item 9: `build x.py -o x.py` used to write the library over the plugin."""
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text((ROOT / "examples" / "countdown" / "plugin.py").read_text())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    for out, says in ((plugin, "over the plugin's source"), (notes, "not a shared library")):
+        proc = cli("build", str(plugin), "-o", str(out))
+        assert proc.returncode == 2, proc.stderr
+        assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert plugin.read_text() == (ROOT / "examples" / "countdown" / "plugin.py").read_text()
+    assert notes.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "plugin.py"]

@@ -162,3 +162,35 @@ def test_unsupported_types_are_refused() -> None:
 
     with pytest.raises(TypeError, match="unsupported type"):
         json_schema(Bad)
+
+
+@dataclasses.dataclass
+class Tagged:
+    tags: set[int] = dataclasses.field(default_factory=lambda: {3, 1})
+
+
+@dataclasses.dataclass
+class WithBytes:
+    name: str = ""
+    blob: bytes = b""
+
+
+@dataclasses.dataclass
+class Outer:
+    inner: WithBytes = dataclasses.field(default_factory=WithBytes)
+
+
+def test_a_set_field_has_an_array_schema_and_default() -> None:
+    """Issue 10, item 9: a set default is JSON (an array), not a build error."""
+    schema = json_schema(Tagged)
+    assert schema is not None
+    assert schema["properties"]["tags"] == {"type": "array", "items": {"type": "integer"},
+                                            "default": [1, 3]}  # fmt: skip
+    assert parse_config(Tagged, '{"tags": [2, 2, 5]}').tags == {2, 5}
+
+
+@pytest.mark.parametrize("tp", [WithBytes, Outer])
+def test_an_unsupported_field_type_is_named(tp: type) -> None:
+    """Issue 10, item 9: the message names the field (of a nested dataclass too)."""
+    with pytest.raises(TypeError, match=r"^field WithBytes\.blob \(bytes\): unsupported type"):
+        json_schema(tp)

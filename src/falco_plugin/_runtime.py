@@ -127,7 +127,7 @@ class Runtime:
             if tables is None:
                 raise TableError("the host gave this plugin no tables API")
             self._tables_backend = tables
-            kwargs["tables"] = TablesInit(tables, self._export)
+            kwargs["tables"] = TablesInit(tables, self._export, getattr(cls, "NAME", ""))
         try:
             args = [] if self.config_type is None else [parse_config(self.config_type, raw_config)]
             plugin = cls.__new__(cls)

@@ -93,6 +93,7 @@ def meta_header(meta: PluginMeta, roots: list[_space.Root]) -> str:
         "FP_HAS_METRICS": str(int(meta.hooks["get_metrics"])),
         "FP_HAS_LIST_OPEN_PARAMS": str(int(meta.hooks["list_open_params"])),
         "FP_HAS_EVENT_TO_STRING": str(int(meta.hooks["event_to_string"])),
+        "FP_HAS_PROGRESS": str(int(meta.hooks["get_progress"])),
         "FP_HAS_EXTRACT": str(int(meta.has_extract)),
         "FP_META_FIELDS": c_string(meta.fields_json),
         "FP_NUM_FIELDS": str(len(meta.fields)),
@@ -231,8 +232,33 @@ def build(
     a path may start with ``$ORIGIN``, the folder the library is loaded from.
     """
     meta = inspect_plugin(target)
-    out = Path(output) if output else Path.cwd() / f"lib{meta.name}.so"
-    return _compile(meta, out.resolve(), cc, roots)
+    return _compile(meta, output_path(meta, output), cc, roots)
+
+
+def output_path(meta: PluginMeta, output: str | os.PathLike[str] | None) -> Path:
+    """Where ``build -o OUTPUT`` writes: OUTPUT, or ``OUTPUT/lib<NAME>.so`` for a folder
+    (default: the current one). Refuses to write over the plugin's source, a Python file
+    or any existing file that is not a shared library."""
+    out = Path(output) if output is not None else Path.cwd()
+    if out.is_dir():
+        out = out / f"lib{meta.name}.so"
+    out = out.resolve()
+    source = meta.ref.module_file
+    if source and os.path.exists(source) and out.exists() and os.path.samefile(out, source):
+        raise BuildError(f"refusing to write the library over the plugin's source {source}")
+    if out.suffix == ".py":
+        raise BuildError(f"refusing to write the library to {out}: give a .so path or a folder")
+    if out.exists() and not _is_shared_library(out):
+        raise BuildError(f"refusing to overwrite {out}: it is not a shared library")
+    return out
+
+
+def _is_shared_library(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def native_sources() -> list[Path]:
@@ -263,7 +289,10 @@ def build_cached(target: str, *, cc: str | None = None) -> Path:
 def _compile(
     meta: PluginMeta, out: Path, cc: str | None, roots: list[_space.Root] | None = None
 ) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuildError(f"cannot create the folder of {out}: {exc.strerror}") from None
     compiler = cc or os.environ.get("CC") or "cc"
     with tempfile.TemporaryDirectory(prefix="falco-plugin-build-") as tmp:
         workdir = Path(tmp)
@@ -278,5 +307,9 @@ def _compile(
             tmp_out.unlink(missing_ok=True)
             raise BuildError(f"compiling the shim failed:\n{shlex.join(cmd)}\n{proc.stderr}")
         # rename, never overwrite in place: a running host may have the old file mapped
-        os.replace(tmp_out, out)
+        try:
+            os.replace(tmp_out, out)
+        except OSError as exc:
+            tmp_out.unlink(missing_ok=True)
+            raise BuildError(f"cannot write {out}: {exc.strerror}") from None
     return out

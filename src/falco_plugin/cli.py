@@ -132,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument(
         "plugin", nargs="?", help="default: the plugin of the project here (pyproject.toml)"
     )
-    b.add_argument("-o", "--output", help="output path (default: ./lib<NAME>.so)")
+    b.add_argument("-o", "--output", help="the library, or a folder for lib<NAME>.so (default: .)")
     b.set_defaults(func=cmd_build)
 
     r = sub.add_parser("run", help="run a capture through the SDK's host and print the events")

@@ -103,15 +103,22 @@ def _dataclass_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
     for f in dataclasses.fields(tp):
         if not f.init:
             continue
-        prop = _type_schema(hints[f.name], defs)
+        try:
+            prop = _type_schema(hints[f.name], defs)
+            default = _field_default(f)
+            if default is not dataclasses.MISSING:
+                prop["default"] = _jsonable(default)
+                json.dumps(prop["default"])  # a default JSON cannot hold fails here
+        except (TypeError, ValueError) as exc:
+            if str(exc).startswith("field "):  # a nested dataclass's field: named already
+                raise
+            where = f"{tp.__name__}.{f.name} ({_label(hints[f.name])})"
+            raise TypeError(f"field {where}: {exc}") from None
         for key in ("title", "description"):
             if f.metadata.get(key):
                 prop[key] = str(f.metadata[key])
-        default = _field_default(f)
         if default is dataclasses.MISSING:
             required.append(f.name)
-        else:
-            prop["default"] = _jsonable(default)
         props[f.name] = prop
     schema: dict[str, Any] = {
         "type": "object",
@@ -139,11 +146,22 @@ def _field_default(f: dataclasses.Field[Any]) -> Any:
     return dataclasses.MISSING
 
 
+def _label(tp: Any) -> str:
+    """A type as written in the source: ``set[int]``, ``bytes``, ``Inner``."""
+    return tp.__name__ if isinstance(tp, type) and not get_args(tp) else repr(tp)
+
+
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, (set, frozenset)):  # an array in JSON, in a stable order
+        items = [_jsonable(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -69,6 +69,14 @@ class TableError(Exception):
     """A table operation the host refused, or one made outside the call that allows it."""
 
 
+def type_name(kind: int) -> str:
+    """A state type as plugin authors write it: int64, uint32, string, bool, table."""
+    try:
+        return StateType(kind).name.lower()
+    except ValueError:
+        return f"type {kind}"
+
+
 def state_type(spec: Any) -> StateType:
     """The state type for a field/key spec: a StateType, ``str``, ``bool`` or a Table(...)."""
     if isinstance(spec, Table):
@@ -326,25 +334,49 @@ class ImportedTable(Generic[E]):
 class TablesInit:
     """What a plugin gets at init to import and export tables (parse/extract plugins)."""
 
-    def __init__(self, backend: Backend, exporter: Callable[[ExportedTable[Any]], None]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        exporter: Callable[[ExportedTable[Any]], None],
+        plugin: str = "",
+    ) -> None:
         self._backend = backend
         self._exporter = exporter
+        self._plugin = plugin  # named in errors: Falco's log holds every plugin's
 
     def list_tables(self) -> list[tuple[str, StateType]]:
         """The tables the host knows: (name, key type)."""
         return [(n, StateType(k)) for n, k in self._backend.list_tables()]
 
-    def fields(self, name: str, key: StateType) -> list[tuple[str, StateType, bool]]:
-        """The fields of a table: (name, type, read-only)."""
-        table = self._backend.get_table(name, int(key))
+    def fields(self, name: str, key: Any) -> list[tuple[str, StateType, bool]]:
+        """The fields of a table: (name, type, read-only); ``key`` as for import_table."""
+        table = self._get_table(name, state_type(key))
         return [(n, StateType(t), ro) for n, t, ro in self._backend.list_fields(table)]
 
-    def import_table(self, name: str, key: StateType, entry: type[E]) -> ImportedTable[E]:
-        """Look a table up and resolve the fields ``entry`` declares (a mismatch fails init)."""
-        table_id = self._backend.get_table(name, int(key))
-        table = self._resolve(table_id, name, key, entry)
+    def import_table(self, name: str, key: Any, entry: type[E]) -> ImportedTable[E]:
+        """Look a table up and resolve the fields ``entry`` declares (a mismatch fails init).
+        ``key`` is the key type: ``Int64`` .. ``UInt64``, ``str`` or ``bool``."""
+        key = state_type(key)
+        table = self._resolve(self._get_table(name, key), name, key, entry)
         _accelerate(table, self._backend)
         return table
+
+    def _get_table(self, name: str, key: StateType) -> int:
+        try:
+            return self._backend.get_table(name, int(key))
+        except TableError as exc:
+            if not str(exc).startswith("no table"):
+                raise
+            try:
+                known = ", ".join(f"{n} ({type_name(k)})" for n, k in self.list_tables())
+            except (TableError, ValueError):
+                known = "?"
+            who = f"plugin {self._plugin}: " if self._plugin else ""
+            detail = str(exc).partition(": ")[2]
+            raise TableError(
+                f"{who}no table {name!r} with {type_name(key)} keys"
+                f"{f' ({detail})' if detail else ''}; the host has: {known or 'no tables'}"
+            ) from None
 
     def _resolve(
         self, table_id: int, name: str, key: StateType, entry: type[E]
@@ -357,7 +389,10 @@ class TablesInit:
             try:
                 ids[attr] = getter(table_id, f.name, int(f.kind))
             except TableError as exc:
-                raise TableError(f"table {name!r}, field {f.name!r}: {exc}") from exc
+                who = f"plugin {self._plugin}: " if self._plugin else ""
+                raise TableError(
+                    f"{who}table {name!r}, field {f.name!r} ({type_name(f.kind)}): {exc}"
+                ) from exc
         table = ImportedTable(self._backend, table_id, name, key, entry, ids, nested)
         for attr, f in entry.FIELDS.items():
             if isinstance(f.spec, Table):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import typing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,7 +22,7 @@ from .extract import ExtractPlugin, FieldDefinitionError, FieldSpec, field_specs
 from .listen import ListenPlugin
 from .loader import PluginRef
 from .parse import ParsePlugin
-from .source import SourcePlugin
+from .source import SourceInstance, SourcePlugin
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 SEMVER_RE = re.compile(
@@ -222,6 +224,8 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         "get_metrics": defines(cls, "get_metrics"),
         "list_open_params": has_source and defines(cls, "list_open_params"),
         "event_to_string": has_source and defines(cls, "event_to_string"),
+        "get_progress": has_source
+        and any(defines(t, "get_progress") for t in instance_types(cls)),
         "dump_state": issubclass(cls, AsyncPlugin) and defines(cls, "dump_state"),
     }
     if problems:
@@ -252,6 +256,23 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         uses_tables=wants_tables(cls),
     )
     return replace(meta, required_api_version=required_api_version(meta))
+
+
+def instance_types(cls: type) -> list[type]:
+    """The SourceInstance classes a source plugin's open() returns: those its return
+    annotation names, else every one its module defines or imports (what decides whether
+    the library exports get_progress)."""
+    try:
+        hint = typing.get_type_hints(cls.open).get("return")  # type: ignore[attr-defined]
+    except Exception:  # an annotation that does not resolve: look at the module
+        hint = None
+    named = [t for t in (typing.get_args(hint) or (hint,)) if isinstance(t, type)]
+    found = [t for t in named if issubclass(t, SourceInstance) and t is not SourceInstance]
+    if found:
+        return found
+    module = sys.modules.get(cls.__module__)
+    names = vars(module).values() if module else ()
+    return [v for v in names if isinstance(v, type) and issubclass(v, SourceInstance)]
 
 
 def _check_async(cls: type, problems: list[str]) -> tuple[list[str], list[str] | None]:

@@ -144,6 +144,7 @@ FP_EXPORT ss_plugin_rc plugin_next_batch(ss_plugin_t *s, ss_instance_t *h, uint3
     return rc;
 }
 
+#if FP_HAS_PROGRESS /* only when the plugin's instances report progress */
 FP_EXPORT const char *plugin_get_progress(ss_plugin_t *s, ss_instance_t *h, uint32_t *pct) {
     fp_state *st = s;
     fp_instance *inst = h;
@@ -166,6 +167,7 @@ FP_EXPORT const char *plugin_get_progress(ss_plugin_t *s, ss_instance_t *h, uint
     fp_leave(g);
     return out;
 }
+#endif
 
 #if FP_HAS_LIST_OPEN_PARAMS
 static const char *fp_list_open_params(ss_plugin_t *s, ss_plugin_rc *rc) {

@@ -345,7 +345,7 @@ static PyObject *fp_tb_get_table(PyObject *self, PyObject *args) {
     ss_plugin_table_t *t = tb->get_table(tb->owner, name, (ss_plugin_state_type)key_type);
     if (!t) {
         char what[320];
-        snprintf(what, sizeof what, "no table %s with key type %d", name, key_type);
+        snprintf(what, sizeof what, "no table %s", name); /* tables.py names the key type */
         return fp_table_error(tb, what);
     }
     if (fp_push_ptr((void ***)&tb->tables, &tb->ntables, &tb->cap_tables, t) < 0) return NULL;
@@ -387,8 +387,7 @@ static PyObject *fp_tb_field(fp_tables *tb, PyObject *args, int add) {
                                      : tb->fields->get_table_field(t, name, kind);
     if (!f) {
         char what[320];
-        snprintf(what, sizeof what, "cannot %s field %s of type %d", add ? "add" : "find", name,
-                 kind);
+        snprintf(what, sizeof what, "cannot %s the field", add ? "add" : "find");
         return fp_table_error(tb, what);
     }
     if (fp_push_ptr((void ***)&tb->fieldv, &tb->nfields, &tb->cap_fields, f) < 0) return NULL;
