@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
-from .host import cache_dir, run_program
+from .host import cache_dir, extra_cflags, run_program
 from .realhost import ENV, RealHostError, prefix
 
 __all__ = ["DRIVER_SOURCE", "SinspBuildError", "driver_binary", "run_driver"]
@@ -88,6 +88,7 @@ def _compile(root: Path | None) -> Path:
     cxx = shlex.split(os.environ.get("CXX") or "c++")
     if not cxx:
         raise SinspBuildError("the C++ compiler command ($CXX) is empty")
+    cxx += extra_cflags()  # e.g. sanitizers
     native = resources.files("falco_plugin").joinpath("_native")
     source = native.joinpath(DRIVER_SOURCE).read_bytes()
     cflags, libs, fingerprint = _libsinsp_flags(root)
@@ -119,7 +120,7 @@ def driver_binary(root: Path | None = None) -> Path:
     """The compiled driver (built once per cache, libsinsp and source version), against the
     real-host install ``root`` (default: ``$FALCO_PLUGIN_REALHOST``)."""
     root = root if root is not None else prefix()
-    key = (str(root), str(cache_dir()), os.environ.get("CXX", ""))
+    key = (str(root), str(cache_dir()), os.environ.get("CXX", ""), *extra_cflags())
     with _lock:
         known = _built.get(key)
         if known is None or not known.is_file():

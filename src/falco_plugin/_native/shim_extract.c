@@ -284,7 +284,7 @@ FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_eve
         f->res_len = 0;
         if (f->field_id >= x->nfields) {
             PyErr_Format(PyExc_ValueError, "unknown field id %u", f->field_id);
-            failed = "extract_fields";
+            failed = "an unknown field";
         } else if (fp_extract_one(x, f, i) < 0) {
             failed = f->field ? f->field : "extract_fields";
         }

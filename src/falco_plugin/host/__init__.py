@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from .engine import HostBuildError, Session, cache_dir, host_binary
+from .engine import HostBuildError, Session, cache_dir, extra_cflags, host_binary
 from .options import HostCommand, PluginArgs, UsageError, info_parser, parse_command, run_parser
 from .run import Output, execute
 
@@ -51,6 +51,7 @@ __all__ = [
     "HostResult",
     "PluginArgs",
     "cache_dir",
+    "extra_cflags",
     "host_binary",
     "main",
     "parse_json_lines",

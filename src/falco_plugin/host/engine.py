@@ -80,7 +80,14 @@ def _compiler_identity(cc: list[str]) -> str:
     return proc.stdout + proc.stderr
 
 
+def extra_cflags() -> list[str]:
+    """``$FALCO_PLUGIN_CFLAGS``: flags added to every C/C++ build of the SDK (plugins, this
+    engine, the libsinsp driver), e.g. ``-fsanitize=address,undefined`` in the sanitizer job."""
+    return shlex.split(os.environ.get("FALCO_PLUGIN_CFLAGS", ""))
+
+
 def _build(cc: list[str]) -> Path:
+    cc = [*cc, *extra_cflags()]
     try:
         sources = _sources()
     except OSError as exc:
@@ -125,7 +132,7 @@ def host_binary() -> Path:
     Raises :class:`HostBuildError` (a ``RuntimeError``) with the compiler's output on failure.
     """
     cc = _compiler()
-    key = (*cc, str(cache_dir()))
+    key = (*cc, *extra_cflags(), str(cache_dir()))
     with _lock:
         known = _built.get(key)
         if known is not None and known.is_file():
