@@ -1,4 +1,5 @@
-"""Helpers shared by the tests of the SDK's C host: building small C plugins."""
+"""Helpers shared by the tests of the SDK's C host: building small C plugins, and the small C
+hosts of the lifetime and fuzz tests."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ def compile_plugin(source: Path, out: Path, *extra: str, werror: bool = True) ->
     cmd = [*CC, "-std=c11", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra"]
     cmd += ["-Werror"] if werror else []
     cmd += [f"-I{NATIVE}", *extra, str(source), "-o", str(out), "-lpthread"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
+    return out
+
+
+def compile_test_host(source: Path, out: Path) -> Path:
+    """Compile a test host (a program loading plugins) with $FALCO_PLUGIN_CFLAGS (the
+    sanitizers, in the sanitizer job, like the plugins it loads)."""
+    flags = shlex.split(os.environ.get("FALCO_PLUGIN_CFLAGS", ""))
+    cmd = [*CC, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror",
+           *flags, f"-I{NATIVE}", str(source), "-o", str(out), "-ldl", "-lpthread"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
     return out

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.chost import compile_test_host
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-NATIVE = ROOT / "src" / "falco_plugin" / "_native"
 EVENTS = int(os.environ.get("FALCO_PLUGIN_FUZZ_EVENTS", "300"))
 
 TARGETS = {
@@ -34,14 +34,7 @@ TARGETS = {
 @pytest.fixture(scope="module")
 def fuzz_host(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("fuzz") / "fuzz_host"
-    cc = shlex.split(os.environ.get("CC") or "cc")
-    flags = shlex.split(os.environ.get("FALCO_PLUGIN_CFLAGS", ""))  # sanitizers, in that job
-    cmd = [*cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror",
-           *flags, f"-I{NATIVE}", str(HERE / "fuzz_host.c"), "-o", str(out), "-ldl",
-           "-lpthread"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return compile_test_host(HERE / "fuzz_host.c", out)
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

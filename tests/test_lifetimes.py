@@ -15,8 +15,6 @@ destroy; the sanitizer job runs the same tests under ASan+UBSan.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import signal
 import subprocess
 import tempfile
@@ -26,24 +24,17 @@ from pathlib import Path
 import pytest
 
 from falco_plugin.testing import plugin_args, run_capture
+from tests.chost import compile_test_host
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PLUGINS = HERE / "plugins"
-NATIVE = ROOT / "src" / "falco_plugin" / "_native"
 
 
 @pytest.fixture(scope="module")
 def lifetimes_host(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("lifetimes") / "lifetimes_host"
-    cc = shlex.split(os.environ.get("CC") or "cc")
-    flags = shlex.split(os.environ.get("FALCO_PLUGIN_CFLAGS", ""))  # sanitizers, in that job
-    cmd = [*cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror",
-           *flags, f"-I{NATIVE}", str(HERE / "lifetimes_host.c"), "-o", str(out), "-ldl",
-           "-lpthread"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return compile_test_host(HERE / "lifetimes_host.c", out)
 
 
 def run_host(host: Path, mode: str, lib: Path, cycles: int) -> dict[str, int]:
