@@ -302,7 +302,11 @@ typedef struct xvalue {
     uint32_t off_start, off_len;
 } xvalue;
 
-static inline const char *xv_str(const xvalue *v, const xelem *e) { return v->s.p + e->soff; }
+/* NULL for a value with no strings (a numeric field: soff is not set, UBSan flags p + soff) */
+static inline const char *xv_str(const xvalue *v, const xelem *e)
+{
+    return v->s.p ? v->s.p + e->soff : NULL;
+}
 
 struct xctx;
 extern field_req *g_reqs;
