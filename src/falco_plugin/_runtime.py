@@ -209,9 +209,11 @@ class Runtime:
         """
         from .extract import field_specs
 
-        converters = _converters()
+        specs = field_specs(type(self.plugin))
+        converting = any(spec.ftype in _CONVERTED_TYPES for spec in specs)
+        converters = _converters() if converting else {}  # loads datetime and ipaddress
         out = []
-        for spec in field_specs(type(self.plugin)):
+        for spec in specs:
             method = getattr(self.plugin, spec.attr)
             convert = converters.get(spec.ftype)
             fn = method if convert is None else _converting(method, convert, spec.is_list)
@@ -260,6 +262,9 @@ def wants_tables(cls: type) -> bool:
         code is not None
         and "tables" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
     )
+
+
+_CONVERTED_TYPES = (20, 21, 40, 41)  # reltime, abstime, ipaddr, ipnet (extract.FTYPE_*)
 
 
 def _converters() -> dict[int, Any]:

@@ -19,8 +19,6 @@ event (e.g. decoded JSON) go in ``make_context``; fields read them as ``event.co
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import re
 import types
 import typing
@@ -46,19 +44,37 @@ FTYPE_NAMES = {
 }
 ARG_NONE, ARG_INDEX, ARG_KEY = 0, 1, 2
 
-_IP_ADDRESS = (ipaddress.IPv4Address, ipaddress.IPv6Address)
-_IP_NETWORK = (ipaddress.IPv4Network, ipaddress.IPv6Network)
-_SCALAR_TYPES: dict[Any, int] = {
-    int: FTYPE_UINT64,
-    str: FTYPE_STRING,
-    bool: FTYPE_BOOL,
-    dt.timedelta: FTYPE_RELTIME,
-    dt.datetime: FTYPE_ABSTIME,
-    ipaddress.IPv4Address: FTYPE_IPADDR,
-    ipaddress.IPv6Address: FTYPE_IPADDR,
-    ipaddress.IPv4Network: FTYPE_IPNET,
-    ipaddress.IPv6Network: FTYPE_IPNET,
-}
+_BASIC_TYPES: dict[Any, int] = {int: FTYPE_UINT64, str: FTYPE_STRING, bool: FTYPE_BOOL}
+_LIBRARY_MODULES = ("datetime", "ipaddress")
+_LIBRARY_TYPES: dict[Any, int] = {}
+
+
+def _library_types() -> dict[Any, int]:
+    """The time and address types a field may return. Their modules are imported when a
+    field's annotation names one of them: a plugin without such fields starts without."""
+    if not _LIBRARY_TYPES:
+        import datetime as dt
+        import ipaddress
+
+        _LIBRARY_TYPES.update(
+            {
+                dt.timedelta: FTYPE_RELTIME,
+                dt.datetime: FTYPE_ABSTIME,
+                ipaddress.IPv4Address: FTYPE_IPADDR,
+                ipaddress.IPv6Address: FTYPE_IPADDR,
+                ipaddress.IPv4Network: FTYPE_IPNET,
+                ipaddress.IPv6Network: FTYPE_IPNET,
+            }
+        )
+    return _LIBRARY_TYPES
+
+
+def _scalar_code(tp: Any) -> int | None:
+    """The field type code of a scalar annotation, or None."""
+    code = _BASIC_TYPES.get(tp)
+    if code is None and getattr(tp, "__module__", None) in _LIBRARY_MODULES:
+        code = _library_types().get(tp)
+    return code
 
 
 class FieldDefinitionError(TypeError):
@@ -192,10 +208,9 @@ def _unwrap_optional(tp: Any) -> Any:
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return args[0]
-        if all(a in _IP_ADDRESS for a in args):
-            return ipaddress.IPv4Address  # any address: same field type
-        if all(a in _IP_NETWORK for a in args):
-            return ipaddress.IPv4Network
+        codes = {_scalar_code(a) for a in args}
+        if codes == {FTYPE_IPADDR} or codes == {FTYPE_IPNET}:
+            return args[0]  # any address (or any network): one field type
     return tp
 
 
@@ -207,14 +222,15 @@ def _field_type(tp: Any, where: str) -> tuple[int, bool]:
         if not args or (get_origin(tp) is tuple and (len(args) != 2 or args[1] is not Ellipsis)):
             raise FieldDefinitionError(f"{where}: a list field needs an item type, e.g. list[str]")
         tp, is_list = _unwrap_optional(args[0]), True
-    if tp not in _SCALAR_TYPES:
+    code = _scalar_code(tp)
+    if code is None:
         if get_origin(tp) in (Union, types.UnionType) and all(
-            a in _IP_ADDRESS for a in get_args(tp)
+            _scalar_code(a) == FTYPE_IPADDR for a in get_args(tp)
         ):
             return FTYPE_IPADDR, is_list
         allowed = "int, str, bool, timedelta, datetime, ipaddress addresses and networks"
         raise FieldDefinitionError(f"{where}: return type {tp!r} is not one of {allowed}")
-    return _SCALAR_TYPES[tp], is_list
+    return code, is_list
 
 
 def _field_arg(fn: Callable[..., Any], hints: dict[str, Any], where: str) -> tuple[int, bool]:
