@@ -11,8 +11,7 @@ import json
 import re
 import sys
 import typing
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .api_version import required_api_version
 from .async_event import AsyncPlugin
@@ -41,9 +40,12 @@ class PluginDefinitionError(Exception):
         super().__init__(f"plugin class {cls_name} cannot be built:\n{lines}")
 
 
-@dataclass(frozen=True)
-class PluginMeta:
-    """The static facts of a plugin, as baked into its shim."""
+class PluginMeta(NamedTuple):
+    """The static facts of a plugin, as baked into its shim.
+
+    A NamedTuple, not a dataclass: the runtime computes it at every init to check the code
+    against the library, and making a 23-field dataclass costs several million
+    instructions there (it compiles its methods)."""
 
     ref: PluginRef
     class_name: str
@@ -56,18 +58,18 @@ class PluginMeta:
     has_source: bool
     plugin_id: int
     event_source: str
-    hooks: dict[str, bool] = field(default_factory=dict)
-    fields: list[FieldSpec] = field(default_factory=list)
-    extract_sources: list[str] | None = None
-    extract_types: list[int] | None = None
-    event_schema_version: str = ""  # set for plugins that read syscall events
-    has_parse: bool = False
-    parse_sources: list[str] | None = None
-    parse_types: list[int] | None = None
-    async_events: list[str] = field(default_factory=list)
-    async_sources: list[str] | None = None
-    has_listen: bool = False
-    uses_tables: bool = False  # __init__ takes `tables`: the shim reads the tables input
+    hooks: dict[str, bool]
+    fields: list[FieldSpec]
+    extract_sources: list[str] | None
+    extract_types: list[int] | None
+    event_schema_version: str  # set for plugins that read syscall events
+    has_parse: bool
+    parse_sources: list[str] | None
+    parse_types: list[int] | None
+    async_events: list[str]
+    async_sources: list[str] | None
+    has_listen: bool
+    uses_tables: bool  # __init__ takes `tables`: the shim reads the tables input
 
     @property
     def has_async(self) -> bool:
@@ -255,7 +257,7 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         has_listen=has_listen,
         uses_tables=wants_tables(cls),
     )
-    return replace(meta, required_api_version=required_api_version(meta))
+    return meta._replace(required_api_version=required_api_version(meta))
 
 
 def instance_types(cls: type) -> list[type]:
