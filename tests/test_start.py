@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 # A fresh interpreter makes the runtime of a plugin and its field extractors, as the shim's
 # init does, and prints which of the watched modules got imported.
 PROBE = """
@@ -59,3 +61,34 @@ def test_plugins_without_time_or_address_fields_load_neither_module() -> None:
 def test_address_fields_still_resolve_and_convert() -> None:
     loaded, types = probe("WithAddress", ADDRESSES)
     assert types == [8, 9, 40] and "ipaddress" in loaded
+
+
+LOGGER_PROBE = """
+import gc, json
+from falco_plugin import SourcePlugin
+from falco_plugin._runtime import Runtime
+
+class Logs(SourcePlugin):
+    NAME = "logs"
+    def __init__(self, config: str) -> None:
+        self.count = 0
+        self.logger.info("from __init__")
+
+rt = Runtime(Logs, "", None)
+rt.plugin.logger.info("after init")
+print(json.dumps([type(r).__name__ for r in gc.get_referents(rt.plugin)]))
+"""
+
+
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython" or sys.version_info[:2] not in ((3, 11), (3, 12)),
+    reason="how CPython 3.11/3.12 keep instance attributes",
+)
+def test_the_plugin_object_keeps_fast_attribute_access() -> None:
+    # CPython keeps a plain object's attributes inline (fast to read) until its __dict__ is
+    # made; the SDK (its per-state logger) must not make it: next_batch and every field read
+    # attributes of the plugin object
+    out = subprocess.run(
+        [sys.executable, "-c", LOGGER_PROBE], capture_output=True, text=True, check=True
+    )
+    assert "dict" not in json.loads(out.stdout)

@@ -131,8 +131,11 @@ class Runtime:
         try:
             args = [] if self.config_type is None else [parse_config(self.config_type, raw_config)]
             plugin = cls.__new__(cls)
-            with contextlib.suppress(AttributeError):  # a class with __slots__: shared logger
-                plugin.__dict__["_falco_logger"] = self.logger  # self.logger works in __init__
+            # self.logger works in __init__; a class with __slots__ gets the shared logger.
+            # Set as an attribute, not through plugin.__dict__ (that would make the dict and
+            # slow every attribute access on the plugin object down for its whole life)
+            with contextlib.suppress(AttributeError):
+                object.__setattr__(plugin, "_falco_logger", self.logger)
             cls.__init__(plugin, *args, **kwargs)
             self.plugin = plugin
         except BaseException:

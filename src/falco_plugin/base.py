@@ -97,7 +97,9 @@ class Plugin:
     def logger(self) -> logging.Logger:
         """This plugin's logger; its records go to the host's log (Falco's log) from init on,
         through this plugin state's own host logger (Falco may init a plugin more than once)."""
-        own = self.__dict__.get("_falco_logger")
+        # getattr, not self.__dict__: making an instance's __dict__ takes CPython's fast
+        # attribute access away from every attribute of the plugin object
+        own = getattr(self, "_falco_logger", None)
         return own if own is not None else logging.getLogger(plugin_logger_name(type(self)))
 
     def destroy(self) -> None:
