@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .build import BuildError, build, build_cached
 from .host import HostBuildError, HostCommand, PluginArgs, run_streaming
@@ -16,6 +15,9 @@ from .loader import PluginLoadError
 from .project import ProjectError, find_project
 from .scaffold import ScaffoldError, add_new_command
 from .validate import PluginDefinitionError
+
+if TYPE_CHECKING:
+    from .host.engine import Session
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -43,29 +45,6 @@ def plugin_library(target: str) -> Path:
     return build_cached(target)
 
 
-def format_ts(ts: int) -> str:
-    """Nanoseconds since the epoch as UTC text with nanoseconds."""
-    seconds, nanos = divmod(ts, 1_000_000_000)
-    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
-    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
-
-
-def event_line(event: dict[str, Any]) -> str:
-    """One printed line per event: number, time and what %evt.plugininfo shows (or the
-    --output line), then the --fields values."""
-    ts = event.get("ts")
-    when = format_ts(ts) if isinstance(ts, int) else "?"
-    text = event.get("output", event.get("info"))
-    if event.get("async"):
-        data = bytes.fromhex(str(event.get("data_hex", ""))).decode(errors="replace")
-        text = f"[async {event.get('name')}] {data}"
-    line = f"{event.get('evtnum')} {when} {text if text is not None else ''}".rstrip()
-    if "fields" in event and "output" not in event:
-        pairs = " ".join(f"{k}={json.dumps(v)}" for k, v in event["fields"].items())
-        line = f"{line} {pairs}"
-    return line
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     out = build(args.plugin or find_project().target, args.output)
     print(out)
@@ -73,11 +52,27 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.watch:
+        from .watch import Watcher  # the watch and the display: only for `run`
+
+        targets = [args.plugin, *(args.extractor or [])]
+        watcher = Watcher(targets, lambda started: run_once(args, started), errors=USER_ERRORS)
+        return watcher.run()
+    return run_once(args)
+
+
+def run_once(
+    args: argparse.Namespace, on_session: Callable[[Session | None], None] | None = None
+) -> int:
+    """One ``falco-plugin run``: build what needs it, run, show the events and the counts."""
+    from .runview import TICK_MS, RunView, wants_live_display
+
     plugins = [PluginArgs(str(plugin_library(args.plugin)), args.config, args.open_params)]
     configs = args.extractor_config or []
     for i, extractor in enumerate(args.extractor or []):
         config = configs[i] if i < len(configs) else None
         plugins.append(PluginArgs(str(plugin_library(extractor)), config))
+    live = wants_live_display(sys.stderr, disabled=args.no_progress)
     cmd = HostCommand(
         "run",
         plugins,
@@ -88,24 +83,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         filter=args.filter,
         thread_tid=args.thread_tid,
         async_wait=args.async_wait or 0,
+        progress_every=TICK_MS if live else 0,
     )
-    if args.json:
-        return run_streaming(cmd)
-    return run_streaming(cmd, stdout=lambda line: _print_record(json.loads(line)))
-
-
-def _print_record(record: dict[str, Any]) -> None:
-    if "error" in record:
-        err = record["error"]
-        print(f"error ({err.get('stage')}): {err.get('message')}", file=sys.stderr)
-    elif "summary" in record:
-        s = record["summary"]
-        if not s.get("events") and not s.get("eof") and not s.get("capture_seconds"):
-            return  # a parse/extract-only plugin: it ran no capture of its own
-        end = "end of stream" if s.get("eof") else "stopped"
-        print(f"-- {s.get('plugin')}: {s.get('events')} events, {end}", file=sys.stderr)
-    elif "evtnum" in record:
-        print(event_line(record), flush=True)
+    with RunView(json_lines=args.json, live=live) as view:
+        rc = run_streaming(
+            cmd, stdout=view.on_record, stderr=view.on_message, on_session=on_session
+        )
+    view.print_counts()
+    return rc
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -163,6 +148,16 @@ def parser() -> argparse.ArgumentParser:
         help="stamp this tid on plugin events (a thread of the host's threads table)",
     )
     r.add_argument(
+        "--watch",
+        action="store_true",
+        help="run again (rebuilding what needs it) whenever the plugins' files change",
+    )
+    r.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no live progress display on stderr (it is shown only when stderr is a terminal)",
+    )
+    r.add_argument(
         "--extractor-config",
         action="append",
         help="init config of the extractor given at the same position",
@@ -178,14 +173,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The errors the CLI reports as a message (exit status 2) instead of a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    BuildError, PluginDefinitionError, PluginLoadError, FileNotFoundError, HostBuildError,
+    ProjectError, ScaffoldError,
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (
-        BuildError, PluginDefinitionError, PluginLoadError, FileNotFoundError, HostBuildError,
-        ProjectError, ScaffoldError,
-    ) as exc:
+    except USER_ERRORS as exc:
         print(f"falco-plugin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -104,6 +104,15 @@ def space_for(ref: PluginRef) -> ImportSpace:
         return space
 
 
+def forget_spaces() -> None:
+    """Close the import spaces of the plugins loaded so far: the next build imports their
+    code anew (``falco-plugin run --watch`` after an edit)."""
+    with _spaces_lock:
+        for space in _spaces.values():
+            space.close()
+        _spaces.clear()
+
+
 def import_module(ref: PluginRef) -> ModuleType:
     """Import the module of a plugin in its import space (once per process)."""
     space = space_for(ref)

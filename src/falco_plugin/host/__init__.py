@@ -178,12 +178,15 @@ def run_streaming(
     cmd: HostCommand,
     stdout: Callable[[str], None] | None = None,
     stderr: Callable[[str], None] | None = None,
+    on_session: Callable[[Session | None], None] | None = None,
 ) -> int:
     """Runs a host command in the foreground, handing each printed line to ``stdout`` /
     ``stderr`` (default: print them) as it comes; the plugins' own stdout goes to ours (to
     our stderr with ``--json``, so that stdout stays JSON lines). SIGINT and SIGTERM stop
     the captures: the engine ends them, reports what it saw, and exits; the status is then
-    128 + the signal. Must run on the main thread (it installs the signal handlers)."""
+    128 + the signal. ``on_session`` is told of the engine's session when it starts (and
+    None when it ends), for a caller that stops it itself. Must run on the main thread (it
+    installs the signal handlers)."""
     session: list[Session | None] = [None]
     received: list[int] = []
 
@@ -192,11 +195,16 @@ def run_streaming(
         if session[0] is not None:
             session[0].signal(sig)
 
+    def started(s: Session | None) -> None:
+        session[0] = s
+        if on_session is not None:
+            on_session(s)
+
     output = Output(
         stdout=stdout or _print(sys.stdout),
         stderr=stderr or _print(sys.stderr),
         plugin_stdout=sys.stderr if cmd.json else None,
-        on_session=lambda s: session.__setitem__(0, s),
+        on_session=started,
     )
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -67,6 +67,7 @@ class HostCommand:
     async_reset: bool = False
     dump_state: bool = False
     routine_threads: int = 2
+    progress_every: int = 0  # ms between the captures' live reports ({"tick": ...}); 0: none
     events: str | None = None  # a raw event stream, replayed as the "syscall" source
     events_shown: bytes | None = None  # its flag per event: shown (1) or only parsed (0)
 
@@ -243,6 +244,13 @@ def run_parser() -> argparse.ArgumentParser:
         default=2,
         metavar="N",
         help="threads running capture listening routines (default 2)",
+    )
+    p.add_argument(
+        "--progress-every",
+        type=count(1, 3600000),
+        default=0,
+        metavar="MS",
+        help="while capturing, report each capture's events so far and progress every MS ms",
     )
     p.add_argument(
         "--events",

@@ -269,6 +269,21 @@ def summary_record(
     return s
 
 
+def tick_record(f: Fields, plugins: list[LoadedPlugin]) -> dict[str, Any]:
+    """A capture under way (``--progress-every``): its events so far and, for a source with
+    ``get_progress``, its progress (``pct`` in hundredths of a percent, else None)."""
+    p, events, has, pct, txt = plugins[f.u32()], f.u64(), f.u8(), f.u32(), f.str()
+    return {"plugin": p.name, "events": events, "pct": pct if has else None, "text": txt}
+
+
+def text_tick(t: dict[str, Any]) -> str:
+    line = f"tick {t['plugin']}: {t['events']} events"
+    if t["pct"] is not None:
+        line += f", {t['pct'] // 100}.{t['pct'] % 100:02d}%"
+        line += f" {t['text']}" if t["text"] else ""
+    return line
+
+
 def text_summary(s: dict[str, Any]) -> str:
     line = (
         f"summary {s['plugin']}: cycle {s['cycle']}, {s['events']} events, "

@@ -276,6 +276,8 @@ class Runner:
         plan.item("P_EXTRACT_REPEAT").u64(c.extract_repeat)
         plan.item("P_ASYNC_WAIT").u64(c.async_wait)
         plan.item("P_ROUTINE_THREADS").u64(c.routine_threads)
+        if c.progress_every:
+            plan.item("P_PROGRESS_EVERY").u64(c.progress_every)
         if c.thread_tid is not None:
             plan.item("P_THREAD_TID").u64(c.thread_tid)
         plan.item("P_HOSTNAME").str(hostname())
@@ -314,6 +316,9 @@ class Runner:
             text = f"progress {p.name}: {pct // 100}.{pct % 100:02d}%" + (f" {txt}" if txt else "")
             if pct > 10000:
                 self.warning(p, f"get_progress returned {pct}, above 10000 (100.00%)")
+        elif kind == "R_TICK":
+            record = {"tick": render.tick_record(f, self.plugins)}
+            text = render.text_tick(record["tick"])
         elif kind == "R_METRICS":
             m = render.metrics_record(f, self.plugins)
             record = {"metrics": m}

@@ -31,6 +31,7 @@ typedef struct {
     sbuf rec;
     uint64_t n;   /* this source's events */
     uint64_t evn; /* event numbers: its events and the async events delivered here */
+    uint64_t next_tick; /* P_PROGRESS_EVERY: when the next R_TICK is due (monotonic ns) */
 } capture_ctx;
 
 static ss_plugin_rc plugin_next(evsource *s, uint32_t *n, ss_plugin_event ***evts)
@@ -284,6 +285,29 @@ static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown)
     return (g_opt.quiet && !g_nemit) || emit_event(c);
 }
 
+/* P_PROGRESS_EVERY: what the capture has done so far, for a live display. get_progress is
+ * called here, on the thread that calls next_batch, where libsinsp's readers call it. */
+__attribute__((noinline)) static void report_tick(capture_ctx *c)
+{
+    host_plugin *p = c->p;
+    uint64_t now = clock_ns(CLOCK_MONOTONIC);
+    uint32_t pct = 0;
+    const char *txt = NULL;
+    bool has = !p->is_stream && p->api.get_progress;
+    if (now < c->next_tick)
+        return;
+    c->next_tick = now + g_opt.tick_ns;
+    if (has)
+        txt = ((fp_get_progress_fn)p->api.get_progress)(p->states[0], p->inst, &pct);
+    rec_begin(&c->rec, R_TICK);
+    rec_u32(&c->rec, p->index);
+    rec_u64(&c->rec, c->n);
+    rec_u8(&c->rec, has);
+    rec_u32(&c->rec, pct);
+    rec_str(&c->rec, txt);
+    rec_send(&c->rec);
+}
+
 static bool capture_loop(capture_ctx *c, evsource *src)
 {
     host_plugin *p = c->p;
@@ -296,6 +320,8 @@ static bool capture_loop(capture_ctx *c, evsource *src)
             return true;
         if (c->as && !async_drain(c->as, &c->evn))
             return false;
+        if (g_opt.tick_ns)
+            report_tick(c);
         rc = src->next(src, &nevts, &evts);
         if (rc == SS_PLUGIN_SUCCESS && nevts == 0) {
             report_error(p, "next_batch", "next_batch returned SUCCESS with no events");

@@ -182,6 +182,7 @@ typedef struct {
     bool deepbind, quiet, reload, no_e2s, offsets, async_reset, dump_state;
     uint64_t max_events, cycles, extract_threads, extract_repeat, async_wait_ms;
     uint64_t routine_threads;
+    uint64_t tick_ns; /* P_PROGRESS_EVERY, in ns; 0: no R_TICK */
     bool thread_tid_set;
     int64_t thread_tid;
     char *hostname;

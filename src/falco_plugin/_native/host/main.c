@@ -137,6 +137,7 @@ static bool read_run(plan_reader *r)
         case P_ASYNC_RESET: g_opt.async_reset = true; break;
         case P_DUMP_STATE: g_opt.dump_state = true; break;
         case P_ROUTINE_THREADS: g_opt.routine_threads = pr_u64(r); break;
+        case P_PROGRESS_EVERY: g_opt.tick_ns = pr_u64(r) * 1000000; break;
         case P_OFFSETS: g_opt.offsets = true; break;
         case P_THREAD_TID:
             g_opt.thread_tid_set = true;

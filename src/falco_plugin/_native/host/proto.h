@@ -102,6 +102,8 @@ enum fp_plan_tag {
     P_DUMP_TABLE = 25,      /* str name; repeatable */
     P_FIXTURE = 26,         /* str: fixture ops (FX_*, ending with FX_DONE) that fill the
                              * `threads` table; repeatable, applied in order every cycle */
+    P_PROGRESS_EVERY = 39,  /* u64 ms: while capturing, an R_TICK per capture at most this
+                             * often (the first at its start); absent or 0: none */
     /* run message: one section per plugin, in load order */
     P_PLUGIN = 40,       /* u32 index: the following items are about this plugin */
     P_CAPS = 41,         /* u32 CAP_* bits */
@@ -252,6 +254,10 @@ enum fp_record_kind {
     /* u32 plugin, str init_error, u8 open_params_given, str open_params (JSON, as returned),
      * then twice (extract, parse): u8 given, u32 n, n u16 types */
     R_INFO = 14,
+    /* u32 plugin (the capturing one), u64 events so far (as R_SUMMARY counts them), u8
+     * has_progress (it has get_progress), u32 pct, str text: a capture under way
+     * (P_PROGRESS_EVERY) */
+    R_TICK = 20,
 };
 
 #endif /* FP_HOST_PROTO_H */
