@@ -127,10 +127,13 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f".{module}", __name__), name)
         globals()[name] = value
         return value
-    from . import _generated
-    from .spec import EventParams as _Params
+    if name.startswith("_"):  # a submodule being imported (`from . import x` asks first)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # import_module, not `from . import`: that would ask this function again for the name
+    generated = importlib.import_module(f"{__name__}._generated")
+    _Params = importlib.import_module(f"{__name__}.spec").EventParams
 
-    cls = getattr(_generated, name, None)
+    cls = getattr(generated, name, None)
     if isinstance(cls, type) and issubclass(cls, _Params):
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ captures have several; libsinsp resets its state at each). A section has:
                              "flags": 1, "dev": 2051, "ino": 42}, ...]}
 
   with the values libsinsp derives from the file's entry: ``reaper_tid`` -1, ``flags`` with
-  ``PPM_CL_ACTIVE``; ``env`` and ``cwd`` (with a final ``/``) only on main threads
+  ``PPM_CL_ACTIVE`` and ``PPM_CL_NAME_CHANGED`` (which every new threadinfo starts with); ``env`` and ``cwd`` (with a final ``/``) only on main threads
   (tid == pid: libsinsp keeps them there); ``cgroups`` split at ``=`` with libsinsp's subsystem
   renames; fd ``flags`` ``FLAGS_FROM_PROC`` (+ role and connected bits of sockets), socket names
   like ``10.0.0.1:1234->10.0.0.2:80``, IPv4-mapped IPv6 sockets as IPv4 ones, IPv4 connections
@@ -36,6 +36,10 @@ captures have several; libsinsp resets its state at each). A section has:
   events dumped with ``SCAP_DF_STATE_ONLY``.
 
 The fds of threads missing from the process list are dropped, as libsinsp drops them.
+What depends on the whole table (a parent missing from it makes libsinsp set ``ptid`` to 0)
+is left to the host that loads the fixture. A section also carries what the process list
+says beyond the table's fields (``extras``: capabilities, memory counters), the machine's
+boot time and the section's users and groups.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from typing import Any
 
 from ._generated import EVENT_TABLE
 from .capture import STATE_ONLY, CaptureReader, Source
-from .capture_blocks import FdInfo, FdType, ThreadInfo
+from .capture_blocks import FdInfo, FdType, Group, ThreadInfo, User
 
 __all__ = ["ReplayInput", "ReplaySection", "fd_fixture", "replay_input", "thread_fixture"]
 
@@ -79,6 +83,7 @@ INITIAL_STATE_TYPES = frozenset(
     )
 )
 PPM_CL_ACTIVE = 1 << 19
+PPM_CL_NAME_CHANGED = 1 << 17
 FD_FROM_PROC = 1 << 0
 FD_ROLE_CLIENT = 1 << 2
 FD_ROLE_SERVER = 1 << 3
@@ -92,6 +97,10 @@ class ReplaySection:
     """One section of a capture, ready for a replay (see the module docs for each field)."""
 
     threads: list[dict[str, Any]]
+    extras: list[dict[str, int]] = field(default_factory=list)
+    boot_ts: int = 0
+    users: list[User] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
     events: bytes = b""
     count: int = 0
     cpus: list[int] = field(default_factory=list)
@@ -129,8 +138,15 @@ def replay_input(source: Source) -> ReplayInput:
 
         def catch_up(count: int) -> None:
             while len(sections) < count:
+                meta = reader.sections[len(sections)]
                 sections.append(
-                    ReplaySection(threads_fixture(reader.sections[len(sections)].threads))
+                    ReplaySection(
+                        threads_fixture(meta.threads),
+                        [thread_extras(info) for info in meta.threads],
+                        meta.machine_info.boot_ts_epoch if meta.machine_info else 0,
+                        list(meta.users),
+                        list(meta.groups),
+                    )
                 )
                 chunks.append([])
 
@@ -159,6 +175,21 @@ def threads_fixture(threads: list[ThreadInfo]) -> list[dict[str, Any]]:
     by_tid = {info.tid: info for info in threads}
     ports = server_ports(by_tid.values())
     return [thread_fixture(info, ports) for info in by_tid.values()]
+
+
+def thread_extras(info: ThreadInfo) -> dict[str, int]:
+    """What libsinsp keeps of a process list entry beyond its threads table fields."""
+    return {
+        "tid": info.tid,
+        "cap_permitted": info.cap_permitted,
+        "cap_effective": info.cap_effective,
+        "cap_inheritable": info.cap_inheritable,
+        "vmsize_kb": info.vmsize_kb,
+        "vmrss_kb": info.vmrss_kb,
+        "vmswap_kb": info.vmswap_kb,
+        "pfmajor": info.pfmajor,
+        "pfminor": info.pfminor,
+    }
 
 
 def server_ports(threads: Iterable[ThreadInfo]) -> frozenset[int]:
@@ -195,7 +226,7 @@ def thread_fixture(info: ThreadInfo, ports: frozenset[int] = frozenset()) -> dic
         "args": list(info.args),
         "env": list(info.env) if main else [],
         "cgroups": _cgroups(info.cgroups),
-        "flags": info.flags | PPM_CL_ACTIVE,
+        "flags": info.flags | PPM_CL_ACTIVE | PPM_CL_NAME_CHANGED,
         "fd_limit": info.fdlimit,
         "uid": info.uid,
         "gid": info.gid,
@@ -231,6 +262,15 @@ def _cwd(cwd: str) -> str:
 
 def _u32(address: Any) -> int:
     return int.from_bytes(address.packed, "little") if address is not None else 0
+
+
+def _halves(name: str, address: Any) -> dict[str, int]:
+    """An IPv6 address as libsinsp's ``NAME_low``/``NAME_high`` u64 fields."""
+    packed = address.packed if address is not None else bytes(16)
+    return {
+        f"{name}_low": int.from_bytes(packed[:8], "little"),
+        f"{name}_high": int.from_bytes(packed[8:], "little"),
+    }
 
 
 def _mapped_v4(address: Any) -> Any:
@@ -273,6 +313,9 @@ def fd_fixture(fd: FdInfo, ports: frozenset[int] = frozenset()) -> dict[str, Any
         if v == "4":
             out["socket_ipv4_src_ip"] = _u32(fd.sip)
             out["socket_ipv4_dest_dip"] = _u32(fd.dip)
+        else:
+            out.update(_halves("socket_ipv6_src_ip", fd.sip))
+            out.update(_halves("socket_ipv6_dest_ip", fd.dip))
         out[f"socket_ipv{v}_src_port"] = fd.sport
         out[f"socket_ipv{v}_dst_port"] = fd.dport
         out[f"socket_ipv{v}_l4_proto"] = fd.l4proto
@@ -281,6 +324,8 @@ def fd_fixture(fd: FdInfo, ports: frozenset[int] = frozenset()) -> dict[str, Any
         out["name"] = f"{fd.sip}:{fd.sport}"
         if v == "4":
             out["socket_ipv4_server_ip"] = _u32(fd.sip)
+        else:
+            out.update(_halves("socket_ipv6_server_ip", fd.sip))
         out[f"socket_ipv{v}_server_port"] = fd.sport
         out[f"socket_ipv{v}_server_l4_proto"] = fd.l4proto
     elif kind == FdType.UNIX_SOCK:

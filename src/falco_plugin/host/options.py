@@ -70,6 +70,7 @@ class HostCommand:
     progress_every: int = 0  # ms between the captures' live reports ({"tick": ...}); 0: none
     events: str | None = None  # a raw event stream, replayed as the "syscall" source
     events_shown: bytes | None = None  # its flag per event: shown (1) or only parsed (0)
+    capture: str | None = None  # a scap capture replayed as libsinsp replays it
 
 
 def count(low: int, high: int) -> Any:
@@ -258,6 +259,12 @@ def run_parser() -> argparse.ArgumentParser:
         help="a raw event stream (scap events back to back, as falco_plugin.event.replay "
         "gives a capture's) replayed as the syscall source",
     )
+    p.add_argument(
+        "--capture",
+        metavar="FILE.scap",
+        help="replay a scap capture file (plain or gzip) into the plugins, with the threads "
+        "table libsinsp builds from its process list and events",
+    )
     for option in PLUGIN_OPTIONS:
         p.add_argument(
             option,
@@ -322,8 +329,15 @@ def parse_command(argv: list[str]) -> HostCommand:
     parser = run_parser()
     ns = parser.parse_args(rest)
     plugins = _plugins(ns.plugins, parser)
-    if not plugins and ns.events is None:
-        parser.error("run needs at least one plugin path (or --events)")
+    if not plugins and ns.events is None and ns.capture is None:
+        parser.error("run needs at least one plugin path (or --events or --capture)")
+    if ns.capture is not None and ns.events is not None:
+        parser.error("--capture and --events are two ways to give events: use one")
+    if ns.capture is not None and (ns.thread_tid is not None or ns.threads_fixture is not None):
+        parser.error(
+            "--capture builds the threads table from the capture: --thread-tid and "
+            "--threads-fixture do not apply"
+        )
     if ns.extract_threads > ns.inits:
         parser.error(
             f"--extract-threads {ns.extract_threads} needs --inits {ns.extract_threads} or "

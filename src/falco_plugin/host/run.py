@@ -21,6 +21,7 @@ from .fields import FieldError, Request, Requests
 from .filter import FilterError, Node, compile_filter
 from .metadata import CAPABILITIES, LoadedPlugin, LoadError, RawMeta, accepts_source, check_plugin
 from .options import HostCommand
+from .replay import CaptureReplay, prepare_capture
 from .schema import ConfigError, prepare_config
 from .threads import DEFAULT_THREADS, fixture_ops, thread_tid_entry
 from .wire import NO_PLUGIN, SYMBOLS, C, Fields, Plan
@@ -53,6 +54,7 @@ class Runner:
     output: list[str | Request] | None = None
     emitted: list[Request] = field(default_factory=list)
     failed: bool = False
+    capture: CaptureReplay | None = None
 
     # ---- reporting ----
 
@@ -82,7 +84,10 @@ class Runner:
             plan.item("P_DEEPBIND")
         for args in self.cmd.plugins:
             plan.item("P_LIBRARY").str(args.path)
-        if self.cmd.events is not None:
+        if self.cmd.capture is not None:
+            self.capture = self._read_capture(self.cmd.capture)
+            plan.item("P_STREAM").str(str(self.capture.stream))
+        elif self.cmd.events is not None:
             plan.item("P_STREAM").str(self.cmd.events)
         raws: list[RawMeta] = []
         for kind, f in session.load(plan):
@@ -117,8 +122,26 @@ class Runner:
                     self.error(p, "load", f"plugin ID {p.id} is already used by plugin '{q.name}'")
                     raise Failed
             self.plugins.append(p)
-        if self.cmd.events is not None:
+        if self.capture is not None:
+            self.plugins.append(stream_plugin(len(self.plugins), self.capture.path))
+        elif self.cmd.events is not None:
             self.plugins.append(stream_plugin(len(self.plugins), self.cmd.events))
+
+    def _read_capture(self, path: str) -> CaptureReplay:
+        from ..event.capture import CaptureFormatError
+
+        try:
+            return prepare_capture(path)
+        except (CaptureFormatError, OSError) as exc:
+            self.error(None, "capture", f"cannot read the capture {path}: {exc}")
+            raise Failed from None
+
+    def _sources(self) -> list[LoadedPlugin]:
+        """The plugins whose events this run captures: a replayed capture replaces the
+        plugins' own sources (their events in it are theirs), as in libsinsp."""
+        if self.capture is not None:
+            return [self.plugins[-1]]
+        return [p for p in self.plugins if p.has("source")]
 
     # ---- plan ----
 
@@ -156,7 +179,7 @@ class Runner:
         """P_SLOT and P_PARSER; returns the states each plugin needs."""
         assert self.requests is not None
         used = {r.plugin.index for r in self.requests.items if r.plugin is not None}
-        sources = [p for p in self.plugins if p.has("source")]
+        sources = self._sources()
         ninit: dict[int, int] = {}
         for p in self.plugins:
             ninit[p.index] = self.cmd.inits
@@ -183,10 +206,11 @@ class Runner:
         def takes(src: str) -> bool:
             return not a.async_sources or src in a.async_sources
 
-        if a.has("source") and takes(a.source):
+        sources = self._sources()
+        if a in sources and takes(a.source):
             return a.index
-        for s in self.plugins:
-            if s.has("source") and takes(s.source):
+        for s in sources:
+            if takes(s.source):
                 return s.index
         if not takes("syscall"):
             self.warning(
@@ -198,7 +222,10 @@ class Runner:
         return NO_PLUGIN
 
     def _plugin_section(self, plan: Plan, p: LoadedPlugin, ninit: int, config: str | None) -> None:
-        plan.item("P_PLUGIN").u32(p.index).item("P_CAPS").u32(p.caps)
+        caps = p.caps
+        if self.capture is not None and p is not self.plugins[-1]:
+            caps &= ~C["CAP_SOURCE"]  # the capture is the only source: no plugin is opened
+        plan.item("P_PLUGIN").u32(p.index).item("P_CAPS").u32(caps)
         plan.item("P_NAME").str(p.name).item("P_ID").u32(p.id).item("P_SOURCE").str(p.source)
         plan.item("P_REQ_MINOR").u32(p.req_minor).item("P_NINIT").u64(ninit)
         if config is not None:
@@ -211,6 +238,9 @@ class Runner:
             plan.item("P_ASYNC_STREAM").u32(self._async_stream(p))
 
     def _fixtures(self, plan: Plan) -> None:
+        if self.capture is not None:
+            self.capture.plan_items(plan)  # each section's process list, when it starts
+            return
         plan.item("P_FIXTURE").str(fixture_ops(DEFAULT_THREADS, "the default threads"))
         tid = self.cmd.thread_tid
         if tid is not None and tid != 1:
@@ -226,7 +256,11 @@ class Runner:
         plan = Plan()
         plan.item("P_MODE").u8(C["MODE_RUN"])
         ninit = self._routing(plan)
-        if c.events is not None:
+        if self.capture is not None:
+            self._plugin_section(plan, self.plugins[-1], 0, None)
+            plan.item("P_SHOWN").str(self.capture.shown)
+            plan.item("P_CPUS").str(self.capture.cpus)
+        elif c.events is not None:
             stream = self.plugins[-1]
             self._plugin_section(plan, stream, 0, None)
             if c.events_shown is not None:
@@ -404,6 +438,8 @@ def execute(cmd: HostCommand, out: Output) -> int:
         rc = session.run(plan, runner.on_record)
     finally:
         out.on_session(None)
+        if runner.capture is not None:
+            runner.capture.close()
     return rc if rc else int(runner.failed)
 
 

@@ -21,6 +21,7 @@ typedef struct evsource {
     const char *(*last_error)(struct evsource *s);
     host_plugin *p;
     const uint8_t *shown; /* per event of the last batch: shown to the user; NULL: all are */
+    const uint16_t *cpus; /* per event of the last batch: its cpu; NULL: 0 */
 } evsource;
 
 typedef struct {
@@ -44,7 +45,7 @@ static const char *plugin_error(evsource *s) { return plugin_last_error(s->p, s-
 
 static ss_plugin_rc from_stream(evsource *s, uint32_t *n, ss_plugin_event ***evts)
 {
-    return stream_next(s->p, n, evts, &s->shown);
+    return stream_next(s->p, n, evts, &s->shown, &s->cpus);
 }
 
 static const char *stream_error_of(evsource *s) { return stream_error(s->p); }
@@ -245,7 +246,7 @@ __attribute__((noinline, cold)) static bool reject_event(capture_ctx *c, ss_plug
     return true;
 }
 
-static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown)
+static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown, uint16_t cpu)
 {
     host_plugin *p = c->p;
     size_t j;
@@ -261,6 +262,8 @@ static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown)
     c->ein.evt = e;
     c->ein.evtnum = c->evn;
     x_new_event(c->xc, e->ts);
+    if (__builtin_expect(p->is_stream && g_sstate_on, 0))
+        sstate_event(e, cpu); /* a capture replay: libsinsp's own parsers first */
     /* parsing comes after sourcing and before extraction, like in libsinsp */
     for (j = 0; j < p->npb; j++)
         if (!p_event(&p->pb[j], &c->ein, p->name))
@@ -346,7 +349,8 @@ static bool capture_loop(capture_ctx *c, evsource *src)
                 report_error(p, "event", "event %" PRIu32 " of the batch is a NULL pointer", i);
                 return false;
             }
-            if (!process_event(c, evts[i], !src->shown || src->shown[i]))
+            if (!process_event(c, evts[i], !src->shown || src->shown[i],
+                               src->cpus ? src->cpus[i] : 0))
                 return false;
             if (max && c->n >= max) {
                 p->eof = rc == SS_PLUGIN_EOF && i + 1 == nevts;
@@ -368,7 +372,7 @@ void *capture_main(void *arg)
 {
     host_plugin *p = arg;
     capture_ctx c;
-    evsource src = {plugin_next, plugin_error, p, NULL};
+    evsource src = {plugin_next, plugin_error, p, NULL, NULL};
     uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
     memset(&c, 0, sizeof c);
     c.p = p;
@@ -376,7 +380,7 @@ void *capture_main(void *arg)
     c.as = p->as_mine;
     c.ein.evtsrc = p->source;
     if (p->is_stream)
-        src = (evsource){from_stream, stream_error_of, p, NULL};
+        src = (evsource){from_stream, stream_error_of, p, NULL, NULL};
     if (!capture_loop(&c, &src)) {
         p->failed = true;
         atomic_store(&g_abort, 1);

@@ -284,6 +284,7 @@ bool run_cycle(uint64_t cycle)
         ok = false;
         goto cleanup;
     }
+    sstate_begin_cycle();
     for (i = 0; i < g_np; i++) {
         inited = i + 1;
         if (!init_plugin(&g_pl[i])) {
@@ -323,6 +324,7 @@ cleanup:
     for (i = inited; i-- > 0;)
         destroy_states(&g_pl[i]);
     async_teardown();
+    sstate_end_cycle();
     tables_teardown();
     if (ok)
         for (i = 0; i < g_np; i++)

@@ -157,6 +157,8 @@ struct host_plugin {
     struct evstream *stream;
     uint8_t *stream_shown; /* per event: libsinsp hands it to its user (else only parses it) */
     size_t stream_nshown;
+    uint8_t *stream_cpus; /* per event: its cpu, u16 (P_CPUS) */
+    size_t stream_ncpus;
 
     /* counters of a cycle */
     _Atomic uint64_t x_failures, x_calls, x_ns, p_failures, p_calls;
@@ -388,8 +390,23 @@ static inline void tbl_after_call(host_owner *ow, const char *call)
 bool stream_open(host_plugin *p);
 void stream_close(host_plugin *p);
 ss_plugin_rc stream_next(host_plugin *p, uint32_t *n, ss_plugin_event ***evts,
-                         const uint8_t **shown);
+                         const uint8_t **shown, const uint16_t **cpus);
 const char *stream_error(host_plugin *p);
+
+/* ---- sstate*.c: a capture replay's state engine ---- */
+
+bool sstate_read_info(plan_reader *r);
+bool sstate_read_section(plan_reader *r);
+bool sstate_read_user(plan_reader *r, bool group);
+bool sstate_read_extra(plan_reader *r);
+extern bool g_sstate_on; /* the plan described event types: a capture is replayed */
+void sstate_begin_cycle(void);
+void sstate_end_cycle(void);
+/* before stream event `index`: start the sections that begin there (false: reported in err) */
+bool sstate_before(uint64_t index, char *err, size_t errlen);
+uint64_t sstate_next_section(void);
+void sstate_event(const ss_plugin_event *e, uint16_t cpu);
+bool sysf_read_sc_name(plan_reader *r);
 
 /* ---- async.c ---- */
 

@@ -70,10 +70,21 @@ static bool read_plugin_item(plan_reader *r, uint8_t tag, host_plugin *p)
         uint32_t n;
         const uint8_t *flags = pr_bytes(r, &n);
         free(p->stream_shown);
+        free(p->stream_cpus);
         p->stream_shown = xmalloc(n ? n : 1);
         if (flags)
             memcpy(p->stream_shown, flags, n);
         p->stream_nshown = n;
+        return true;
+    }
+    case P_CPUS: {
+        uint32_t n;
+        const uint8_t *cpus = pr_bytes(r, &n);
+        free(p->stream_cpus);
+        p->stream_cpus = xmalloc(n ? n : 1);
+        if (cpus)
+            memcpy(p->stream_cpus, cpus, n);
+        p->stream_ncpus = n / 2;
         return true;
     }
     case P_FIELD:
@@ -164,6 +175,27 @@ static bool read_run(plan_reader *r)
                 tables_add_fixture(ops, len);
             break;
         }
+        case P_EVENT_INFO:
+            if (!sstate_read_info(r))
+                return false;
+            break;
+        case P_SECTION:
+            if (!sstate_read_section(r))
+                return false;
+            break;
+        case P_USER:
+        case P_GROUP:
+            if (!sstate_read_user(r, tag == P_GROUP))
+                return false;
+            break;
+        case P_THREAD_EXTRA:
+            if (!sstate_read_extra(r))
+                return false;
+            break;
+        case P_SYSCALL_NAME:
+            if (!sysf_read_sc_name(r))
+                return false;
+            break;
         case P_PLUGIN:
             if (!(cur = plan_plugin(r)))
                 return false;
@@ -227,6 +259,7 @@ static void free_plugins(void)
         free(p->slot_for);
         free(p->xsrc);
         free(p->stream_shown);
+        free(p->stream_cpus);
         free(p->pb);
         free(p->states);
         free(p->owners);

@@ -102,6 +102,22 @@ enum fp_plan_tag {
     P_DUMP_TABLE = 25,      /* str name; repeatable */
     P_FIXTURE = 26,         /* str: fixture ops (FX_*, ending with FX_DONE) that fill the
                              * `threads` table; repeatable, applied in order every cycle */
+    /* run message: a capture replay (the stream's events rebuild libsinsp's state) */
+    P_EVENT_INFO = 27, /* u32 type, u8 kind (SK_*), u8 arg, u8 reset (RS_*), u8 fd location
+                        * (255: none), u32 EF_* flags, u32 EC_* category, u32 enter type,
+                        * u32 other enter type (65535: none), str name, str param types (one
+                        * byte each, PT_*): libsinsp's facts about one event type */
+    P_SECTION = 28,    /* u64 index of its first event, u64 boot time (epoch ns), str fixture
+                        * ops: a section of the capture, whose process list replaces the
+                        * threads table when its first event comes; the users and groups
+                        * that follow belong to it */
+    P_USER = 29,       /* u32 uid, u32 gid, str name, str home, str shell */
+    P_GROUP = 30,      /* u32 gid, str name */
+    P_SYSCALL_NAME = 31, /* u32 ppm_sc code, str name: what generic events are named by */
+    P_THREAD_EXTRA = 32, /* u64 tid, then u64 each: clone_ts, cap_permitted, cap_effective,
+                          * cap_inheritable, vmsize_kb, vmrss_kb, vmswap_kb, pfmajor, pfminor,
+                          * exe_ino_ctime_duration_clone_ts, ..._pidns_start: what the process
+                          * list says of a thread beyond the table's fields (current section) */
     P_PROGRESS_EVERY = 39,  /* u64 ms: while capturing, an R_TICK per capture at most this
                              * often (the first at its start); absent or 0: none */
     /* run message: one section per plugin, in load order */
@@ -121,6 +137,7 @@ enum fp_plan_tag {
     P_ID = 52,           /* u32: its plugin id (0: none) */
     P_SHOWN = 53,        /* str: a stream's flag per event, 1 when libsinsp hands the event to
                           * its user, 0 when it only parses it (missing flags: 1) */
+    P_CPUS = 54,         /* str: a stream's cpu per event, u16 each (missing: 0) */
     /* run message: routing (after every P_PLUGIN section) */
     P_SLOT = 60,   /* u32 plugin, u32 source plugin, u64 state, u8 extracts: the state serving
                     * that source's events (its parser or, when extracts, its extractor) */
@@ -156,6 +173,103 @@ enum fp_fixture_op {
     FX_VALUE = 8, /* str label, str value */
     FX_BAD = 9,   /* str field */
     FX_NOT_OBJECT = 10,
+};
+
+/* The state parsers of a capture replay, one per kind of event libsinsp parses
+ * (sinsp_parser::process_event); the arg byte of P_EVENT_INFO selects a variant. */
+enum fp_state_kind {
+    SK_NONE = 0,
+    SK_STORE = 1,       /* an enter event kept for its exit event (arg 1: only when param 0
+                         * is present) */
+    SK_CLONE = 2,       /* clone, fork, vfork, clone3 exit */
+    SK_EXECVE = 3,      /* execve, execveat exit */
+    SK_PROCEXIT = 4,
+    SK_SETUID = 5,      /* arg: the parameter holding the (effective) uid */
+    SK_SETGID = 6,      /* arg: the parameter holding the (effective) gid */
+    SK_RLIMIT = 7,      /* getrlimit, setrlimit */
+    SK_PRLIMIT = 8,
+    SK_CHDIR = 9,
+    SK_FCHDIR = 10,
+    SK_GETCWD = 11,
+    SK_CHROOT = 12,
+    SK_SETSID = 13,
+    SK_USER_EVT = 14,   /* arg 1: added, 0: deleted */
+    SK_GROUP_EVT = 15,  /* arg 1: added, 0: deleted */
+    SK_CAPSET = 16,
+    SK_UNSHARE = 17,    /* arg: the parameter holding the flags */
+    SK_PRCTL = 18,
+    SK_VM = 19,         /* brk, mmap, mmap2, munmap */
+    SK_SCHEDSWITCH = 20,
+    SK_OPEN = 21,       /* arg: 0 open, 1 creat, 2 openat, 3 openat2, 4 open_by_handle_at */
+    SK_SOCKET = 22,
+    SK_BIND = 23,
+    SK_CONNECT = 24,
+    SK_ACCEPT = 25,     /* arg 1: accept4 (has flags) */
+    SK_CLOSE = 26,
+    SK_CLOSE_RANGE = 27,
+    SK_DUP = 28,        /* arg 1: dup3 (has flags) */
+    SK_PIPE = 29,       /* arg 1: pipe2 (has flags) */
+    SK_SOCKETPAIR = 30,
+    SK_EVENTFD = 31,    /* arg 1: eventfd2 (has flags) */
+    SK_SINGLE_FD = 32,  /* arg: the fd type; the flags parameter is found by event name */
+    SK_MEMFD = 33,
+    SK_FCNTL = 34,
+    SK_READ = 35,       /* arg: the parameter of the tuple (0: none), 128 + n: recvmmsg */
+    SK_WRITE = 36,      /* arg: 1 send/sendto/sendmsg, 2 sendmmsg, 0 others */
+    SK_PIDFD_OPEN = 37,
+    SK_PIDFD_GETFD = 38,
+};
+
+/* How libsinsp finds the thread of an event before parsing it (sinsp_parser::reset). */
+enum fp_state_reset {
+    RS_THREAD = 0, /* the event's tid, a fake "<NA>" thread added when unknown */
+    RS_FIND = 1,   /* the event's tid, never added (clone/fork exits, procexit) */
+    RS_NONE = 2,   /* no thread (meta events: users, groups, containers, plugin, async) */
+    RS_SKIP = 3,   /* EF_SKIPPARSERESET: no thread, no parsing (procinfo: its thread) */
+    RS_SCHED = 4,  /* scheduler switches: the thread if known, nothing else */
+};
+
+/* libsinsp's event flags and categories (ppm_event_flags, ppm_event_category): P_EVENT_INFO
+ * carries them as these bits; a category is one of the values below 64 plus flag bits. */
+enum fp_event_flag {
+    EF_CREATES_FD = 1,
+    EF_DESTROYS_FD = 2,
+    EF_USES_FD = 4,
+    EF_READS_FROM_FD = 8,
+    EF_WRITES_TO_FD = 16,
+    EF_MODIFIES_STATE = 32,
+    EF_UNUSED = 64,
+    EF_WAITS = 128,
+    EF_SKIPPARSERESET = 256,
+    EF_OLD_VERSION = 512,
+    EF_LARGE_PAYLOAD = 2048,
+    EF_CONVERTER_MANAGED = 4096,
+};
+enum fp_event_category {
+    EC_UNKNOWN = 0,
+    EC_OTHER = 1,
+    EC_FILE = 2,
+    EC_NET = 3,
+    EC_IPC = 4,
+    EC_MEMORY = 5,
+    EC_PROCESS = 6,
+    EC_SLEEP = 7,
+    EC_SYSTEM = 8,
+    EC_SIGNAL = 9,
+    EC_USER = 10,
+    EC_TIME = 11,
+    EC_PROCESSING = 12,
+    EC_IO_READ = 32,
+    EC_IO_WRITE = 33,
+    EC_IO_OTHER = 34,
+    EC_WAIT = 64,
+    EC_SCHEDULER = 128,
+    EC_INTERNAL = 256,
+    EC_SYSCALL = 512,
+    EC_TRACEPOINT = 1024,
+    EC_PLUGIN = 2048,
+    EC_METAEVENT = 4096,
+    EC_ITER = 8192,
 };
 
 /* A filter is a tree in prefix order: F_AND / F_OR with a u32 child count then the children,

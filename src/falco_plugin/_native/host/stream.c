@@ -25,6 +25,7 @@ typedef struct evstream {
     uint64_t index; /* of the next event */
     ss_plugin_event *batch[STREAM_BATCH];
     uint8_t shown[STREAM_BATCH];
+    uint16_t cpus[STREAM_BATCH];
     char error[ERRBUF];
 } evstream;
 
@@ -70,15 +71,23 @@ void stream_close(host_plugin *p)
 
 const char *stream_error(host_plugin *p) { return p->stream ? p->stream->error : ""; }
 
-/* The next batch of events: pointers into the mapping, with their shown flags. */
+/* The next batch of events: pointers into the mapping, with their shown flags and cpus. A
+ * batch ends before a section of a capture starts, whose state is set up before its events. */
 ss_plugin_rc stream_next(host_plugin *p, uint32_t *n, ss_plugin_event ***evts,
-                         const uint8_t **shown)
+                         const uint8_t **shown, const uint16_t **cpus)
 {
     evstream *s = p->stream;
     uint32_t k = 0;
+    uint64_t next_section;
     *shown = s->shown;
+    *cpus = s->cpus;
     *evts = s->batch;
-    while (k < STREAM_BATCH && s->pos < s->len) {
+    if (!sstate_before(s->index, s->error, sizeof s->error)) {
+        *n = 0;
+        return SS_PLUGIN_FAILURE;
+    }
+    next_section = sstate_next_section();
+    while (k < STREAM_BATCH && s->pos < s->len && s->index < next_section) {
         uint32_t len;
         if (s->len - s->pos < FP_EVENT_HEADER_LEN ||
             (len = rd32(s->data + s->pos + 16)) < FP_EVENT_HEADER_LEN || len > s->len - s->pos) {
@@ -90,6 +99,7 @@ ss_plugin_rc stream_next(host_plugin *p, uint32_t *n, ss_plugin_event ***evts,
         }
         s->batch[k] = (ss_plugin_event *)(s->data + s->pos);
         s->shown[k] = s->index >= p->stream_nshown || p->stream_shown[s->index];
+        s->cpus[k] = s->index < p->stream_ncpus ? rd16(p->stream_cpus + 2 * s->index) : 0;
         s->pos += len;
         s->index++;
         k++;

@@ -94,6 +94,8 @@ typedef union {
 
 typedef struct hentry {
     uint64_t key;
+    void *ext;                /* what the state engine keeps beside the fields (sstate.h) */
+    void (*ext_free)(void *);
     unsigned refs; /* the table holding it, plus each live handle */
     bool in_table;
     bool key_set; /* fixtures: the key field was given */
@@ -225,6 +227,11 @@ const char *kind_name(int kind);
 const void *field_check(tbl_handle *th, const ss_plugin_table_field_t *f, const char *fn);
 void trk_free(otrack *trk);
 void reg_add_host_table(const char *name, htable *ht);
+bool tables_apply_fixture(const uint8_t *ops, size_t len, char *err, size_t errlen);
+/* the state engine's hooks: the thread whose fd table a thread's file_descriptors shows; the
+ * socket union of the fds a fixture gave */
+struct hentry *sstate_table_holder(struct hentry *t, const hfield *f);
+void sstate_fixture_fds(struct hentry *t);
 
 /* tables_api.c */
 const char *tr_get_table_name(ss_plugin_table_t *t);

@@ -122,8 +122,11 @@ ss_plugin_rc tr_read_entry_field(ss_plugin_table_t *t, ss_plugin_table_entry_t *
         memset(out, 0, sizeof *out);
         if (hf->type == SS_PLUGIN_ST_STRING)
             out->str = v->s ? v->s : "";
-        else if (hf->type == SS_PLUGIN_ST_TABLE)
-            out->table = nested_handle(th, eh->he, hf, v->t);
+        else if (hf->type == SS_PLUGIN_ST_TABLE) {
+            /* a thread sharing its leader's fds shows the leader's table, as in libsinsp */
+            hentry *holder = sstate_table_holder(eh->he, hf);
+            out->table = nested_handle(th, holder, hf, he_val(holder, hf)->t);
+        }
         else
             sd_put(hf->type, out, v->u);
         rc = SS_PLUGIN_SUCCESS;

@@ -194,6 +194,8 @@ static void he_free(hentry *he)
         else if (f->type == SS_PLUGIN_ST_TABLE)
             ht_free(he->v[i].t);
     }
+    if (he->ext_free)
+        he->ext_free(he->ext);
     free(he->v);
     free(he);
 }
@@ -395,7 +397,8 @@ static const sfdef k_thread_fields[] = {
     {"cwd", ST(STRING), true, 0},
 };
 
-/* libsinsp's static fields of a file descriptor (fdinfo.cpp). */
+/* libsinsp's static fields of a file descriptor (fdinfo.cpp), in its order; the socket_*
+ * fields are views of one union there (sstate.h, SOCK_LEN). */
 static const sfdef k_fd_fields[] = {
     {"type", ST(UINT8), false, 0},
     {"open_flags", ST(UINT32), false, 0},
@@ -413,12 +416,18 @@ static const sfdef k_fd_fields[] = {
     {"socket_ipv4_src_port", ST(UINT16), false, 0},
     {"socket_ipv4_dst_port", ST(UINT16), false, 0},
     {"socket_ipv4_l4_proto", ST(UINT8), false, 0},
+    {"socket_ipv6_src_ip_low", ST(UINT64), false, 0},
+    {"socket_ipv6_src_ip_high", ST(UINT64), false, 0},
+    {"socket_ipv6_dest_ip_low", ST(UINT64), false, 0},
+    {"socket_ipv6_dest_ip_high", ST(UINT64), false, 0},
     {"socket_ipv6_src_port", ST(UINT16), false, 0},
     {"socket_ipv6_dst_port", ST(UINT16), false, 0},
     {"socket_ipv6_l4_proto", ST(UINT8), false, 0},
     {"socket_ipv4_server_ip", ST(UINT32), false, 0},
     {"socket_ipv4_server_port", ST(UINT16), false, 0},
     {"socket_ipv4_server_l4_proto", ST(UINT8), false, 0},
+    {"socket_ipv6_server_ip_low", ST(UINT64), false, 0},
+    {"socket_ipv6_server_ip_high", ST(UINT64), false, 0},
     {"socket_ipv6_server_port", ST(UINT16), false, 0},
     {"socket_ipv6_server_l4_proto", ST(UINT8), false, 0},
     {"socket_unix_src", ST(UINT64), false, 0},
@@ -622,7 +631,13 @@ static bool fx_op(fx_state *s, plan_reader *r, uint8_t op, char *err, size_t err
 
 static bool fx_apply(const fixture *fx, char *err, size_t errlen)
 {
-    plan_reader r = {fx->ops, fx->len, 0, false};
+    return tables_apply_fixture(fx->ops, fx->len, err, errlen);
+}
+
+/* Adds the entries of fixture ops to the threads table (the caller holds the table lock). */
+bool tables_apply_fixture(const uint8_t *ops, size_t len, char *err, size_t errlen)
+{
+    plan_reader r = {ops, len, 0, false};
     fx_state s;
     char sub[ERRBUF];
     bool ok = true;

@@ -1,0 +1,191 @@
+"""Captures for the replay tests: a process list and an event sequence that exercise libsinsp's
+parsers the way a real system does (a shell forks and execs a command that opens, reads and
+closes files, talks over TCP and UDP, pipes, dups, starts a thread, changes user and
+directory, and exits; a server accepts; events from threads the process list lacks)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from falco_plugin.event import Event, SockAddrUnix, SockAddrV4, SockTupleUnix, SockTupleV4
+from falco_plugin.event import SockTupleV6, event_class
+from falco_plugin.event.capture import (
+    FdInfo,
+    FdType,
+    Group,
+    MachineInfo,
+    ThreadInfo,
+    User,
+    write_capture,
+)
+
+T0 = 1_700_000_000_000_000_000
+IP = ipaddress.ip_address
+CLONE_FILES, CLONE_FS, CLONE_SIGHAND = 1 << 0, 1 << 1, 1 << 11
+CLONE_THREAD, CLONE_VM, CLONE_VFORK = 1 << 13, 1 << 15, 1 << 27
+AT_FDCWD = -100
+O_RDONLY, O_WRONLY, O_CREAT, O_CLOEXEC, O_DIRECTORY = 1, 2, 4, 1 << 12, 1 << 10
+SHELL, SSHD, INIT = 90, 50, 1
+
+
+def process_list() -> list[ThreadInfo]:
+    tty = [FdInfo(k, FdType.FILE_V2, "/dev/pts/0", ino=3, open_flags=2, dev=0x19) for k in range(3)]
+    return [
+        ThreadInfo(tid=INIT, pid=INIT, ptid=0, sid=1, vpgid=1, pgid=1, comm="systemd",
+                   exe="/sbin/init", exepath="/usr/lib/systemd/systemd", args=("splash",),
+                   cwd="/", fdlimit=1024, uid=0, gid=0, vtid=1, vpid=1, root="/",
+                   cgroups=("cpu=/init.scope",)),
+        ThreadInfo(tid=SSHD, pid=SSHD, ptid=INIT, sid=SSHD, vpgid=SSHD, pgid=SSHD, comm="sshd",
+                   exe="sshd", exepath="/usr/sbin/sshd", args=("-D",), cwd="/", fdlimit=1024,
+                   uid=0, gid=0, vtid=SSHD, vpid=SSHD, root="/", loginuid=0xFFFFFFFF,
+                   fds=[FdInfo(3, FdType.IPV4_SERVSOCK, sip=IP("0.0.0.0"), sport=22, l4proto=2)]),
+        ThreadInfo(tid=SHELL, pid=SHELL, ptid=SSHD, sid=SHELL, vpgid=SHELL, pgid=SHELL,
+                   comm="bash", exe="-bash", exepath="/usr/bin/bash", cwd="/home/alice",
+                   fdlimit=1024, uid=1000, gid=1000, vtid=SHELL, vpid=SHELL, loginuid=1000,
+                   env=("HOME=/home/alice", "PATH=/usr/bin"), tty=34816, root="/",
+                   cgroups=("cpu=/user.slice",), fds=tty),
+    ]  # fmt: skip
+
+
+def users() -> tuple[list[User], list[Group]]:
+    return (
+        [User(0, 0, "root", "/root", "/bin/bash"), User(1000, 1000, "alice", "/home/alice",
+                                                        "/bin/bash")],
+        [Group(0, "root"), Group(1000, "alice")],
+    )  # fmt: skip
+
+
+def machine() -> MachineInfo:
+    return MachineInfo(num_cpus=4, memory_size_bytes=8 << 30, max_pid=32768,
+                       hostname="replay-host", boot_ts_epoch=T0 - 3600 * 10**9)  # fmt: skip
+
+
+class Seq:
+    """Builds events one after the other, 1 µs apart."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def add(self, event: str, direction: str, thread: int, **params: Any) -> None:
+        ts = T0 + (len(self.events) + 1) * 1000
+        self.events.append(Event(event_class(event, direction)(**params), ts=ts, tid=thread))
+
+    def clone(self, event: str, tid: int, res: int, *, pid: int, ptid: int, comm: str,
+              exe: str, args: bytes = b"", flags: int = 0, cwd: str = "/home/alice",
+              uid: int = 1000, gid: int = 1000, vtid: int | None = None,
+              vpid: int | None = None) -> None:  # fmt: skip
+        self.add(event, "<", tid, res=res, exe=exe, args=args, tid=tid, pid=pid, ptid=ptid,
+                 cwd=cwd, fdlimit=1024, pgft_maj=0, pgft_min=10, vm_size=1000, vm_rss=500,
+                 vm_swap=0, comm=comm, cgroups=b"cpu=/user.slice\0", flags=flags, uid=uid,
+                 gid=gid, vtid=tid if vtid is None else vtid, vpid=pid if vpid is None else vpid,
+                 pidns_init_start_ts=0)  # fmt: skip
+
+    def execve(self, tid: int, pid: int, ptid: int, *, filename: str, exe: str, args: bytes,
+               comm: str, exepath: str, uid: int = 1000) -> None:  # fmt: skip
+        self.add("execve", ">", tid, filename=filename)
+        self.add("execve", "<", tid, res=0, exe=exe, args=args, tid=tid, pid=pid, ptid=ptid,
+                 cwd="", fdlimit=1024, pgft_maj=1, pgft_min=2, vm_size=3000, vm_rss=700,
+                 vm_swap=0, comm=comm, cgroups=b"cpu=/user.slice\0",
+                 env=b"HOME=/home/alice\0LANG=C\0", tty=34816, vpgid=pid, loginuid=1000,
+                 flags=0, cap_inheritable=0, cap_permitted=0, cap_effective=0, exe_ino=4242,
+                 exe_ino_ctime=T0 - 10**9, exe_ino_mtime=T0 - 2 * 10**9, uid=uid,
+                 trusted_exepath=exepath, pgid=pid, gid=1000, filename=filename)  # fmt: skip
+
+
+def scenario() -> list[Event]:
+    """The event sequence (see the module docstring)."""
+    s = Seq()
+    tuple4 = SockTupleV4(IP("10.0.0.5"), 40000, IP("93.184.216.34"), 443)
+    # the shell forks a child (the caller's exit first, then the child's)
+    s.clone("clone", SHELL, 200, pid=SHELL, ptid=SSHD, comm="bash", exe="-bash")
+    s.clone("clone", 200, 0, pid=200, ptid=SHELL, comm="bash", exe="-bash")
+    s.add("read", "<", SHELL, res=5, data=b"hello", fd=0, size=5)
+    s.execve(200, 200, SHELL, filename="/usr/bin/cat", exe="cat", args=b"notes.txt\0",
+             comm="cat", exepath="/usr/bin/cat")  # fmt: skip
+    # files: relative to the cwd, absolute, a failure, a directory, openat2 and creat
+    s.add("open", ">", 200, name="notes.txt", flags=O_RDONLY, mode=0)
+    s.add("open", "<", 200, fd=3, name="notes.txt", flags=O_RDONLY, mode=0, dev=0x803, ino=77)
+    s.add("read", "<", 200, res=11, data=b"hello world", fd=3, size=4096)
+    s.add("openat", ">", 200, dirfd=AT_FDCWD, name="/etc/hosts", flags=O_RDONLY | O_CLOEXEC,
+          mode=0)  # fmt: skip
+    s.add("openat", "<", 200, fd=4, dirfd=AT_FDCWD, name="/etc/hosts",
+          flags=O_RDONLY | O_CLOEXEC, mode=0, dev=0x803, ino=78)  # fmt: skip
+    s.add("openat", "<", 200, fd=-2, dirfd=AT_FDCWD, name="missing", flags=O_RDONLY, mode=0,
+          dev=0, ino=0)  # fmt: skip
+    s.add("openat", "<", 200, fd=5, dirfd=AT_FDCWD, name="/etc", flags=O_DIRECTORY, mode=0,
+          dev=0x803, ino=2)  # fmt: skip
+    s.add("openat", "<", 200, fd=6, dirfd=5, name="passwd", flags=O_RDONLY, mode=0, dev=0x803,
+          ino=79)  # fmt: skip
+    s.add("fstat", "<", 200, res=0, fd=6)
+    s.add("close", "<", 200, res=0, fd=3)
+    s.add("read", "<", 200, res=-9, data=b"", fd=3, size=10)
+    s.add("creat", "<", 200, fd=3, name="out.log", mode=0o644, dev=0x803, ino=90,
+          creat_flags=0)  # fmt: skip
+    s.add("write", "<", 200, res=3, data=b"abc", fd=3, size=3)
+    s.add("chdir", "<", 200, res=0, path="/tmp/../var/./log")
+    s.add("openat2", "<", 200, fd=7, dirfd=AT_FDCWD, name="syslog", flags=O_RDONLY, mode=0,
+          resolve=0, dev=0x803, ino=91)  # fmt: skip
+    s.add("fchdir", "<", 200, res=0, fd=5)
+    s.add("getcwd", "<", 200, res=0, path="/etc")
+    # networking: a TCP client, a UDP client, a unix socket, a pipe and dups
+    s.add("socket", "<", 200, fd=8, domain=2, type=1, proto=0, flags=0)
+    s.add("connect", ">", 200, fd=8, addr=SockAddrV4(IP("93.184.216.34"), 443))
+    s.add("connect", "<", 200, res=0, tuple=tuple4, fd=8,
+          addr=SockAddrV4(IP("93.184.216.34"), 443))  # fmt: skip
+    s.add("write", "<", 200, res=4, data=b"GET ", fd=8, size=4)
+    s.add("socket", "<", 200, fd=9, domain=2, type=2, proto=0, flags=0)
+    s.add("sendto", "<", 200, res=4, data=b"ping", fd=9, size=4,
+          tuple=SockTupleV4(IP("10.0.0.5"), 5353, IP("10.0.0.1"), 53))  # fmt: skip
+    s.add("recvfrom", "<", 200, res=4, data=b"pong",
+          tuple=SockTupleV4(IP("10.0.0.1"), 53, IP("10.0.0.5"), 5353), fd=9, size=512)  # fmt: skip
+    s.add("socket", "<", 200, fd=10, domain=10, type=1, proto=6, flags=0)
+    s.add("connect", "<", 200, res=0, fd=10,
+          tuple=SockTupleV6(IP("2001:db8::5"), 41000, IP("2001:db8::80"), 8080), addr=None)
+    s.add("socket", "<", 200, fd=11, domain=1, type=1, proto=0, flags=0)
+    s.add("connect", "<", 200, res=0, fd=11, addr=SockAddrUnix("/run/app.sock"),
+          tuple=SockTupleUnix(0xFFFF0001, 0xFFFF0002, "/run/app.sock"))  # fmt: skip
+    s.add("pipe", "<", 200, res=0, fd1=12, fd2=13, ino=5555)
+    s.add("dup2", "<", 200, res=1, oldfd=12, newfd=1)
+    s.add("fcntl", "<", 200, res=14, fd=8, cmd=1, arg=14)
+    s.add("eventfd2", "<", 200, res=15, flags=0, initval=0)
+    s.add("close", "<", 200, res=-9, fd=99)
+    # a thread of the child, sharing its fds; it reads and exits
+    s.clone("clone", 200, 201, pid=200, ptid=SHELL, comm="cat", exe="cat",
+            flags=CLONE_THREAD | CLONE_FILES | CLONE_VM | CLONE_FS | CLONE_SIGHAND)
+    s.clone("clone", 201, 0, pid=200, ptid=SHELL, comm="cat", exe="cat",
+            flags=CLONE_THREAD | CLONE_FILES | CLONE_VM | CLONE_FS | CLONE_SIGHAND)
+    s.add("read", "<", 201, res=3, data=b"GET", fd=8, size=3)
+    s.add("procexit", ">", 201, status=0, ret=0, sig=0, core=0, reaper_tid=0)
+    # credentials and limits
+    s.add("setuid", "<", 200, res=0, uid=0)
+    s.add("setgid", "<", 200, res=0, gid=0)
+    s.add("prlimit", "<", 200, res=0, newcur=4096, newmax=4096, oldcur=1024, oldmax=1024,
+          pid=0, resource=7)  # fmt: skip
+    # the server accepts a connection
+    s.add("accept4", "<", SSHD, fd=4,
+          tuple=SockTupleV4(IP("10.0.0.9"), 51000, IP("10.0.0.5"), 22), queuepct=0,
+          queuelen=0, queuemax=128, flags=0)  # fmt: skip
+    s.add("read", "<", SSHD, res=2, data=b"hi", fd=4, size=2)
+    # a thread the process list does not know
+    s.add("read", "<", 7777, res=0, data=b"", fd=0, size=10)
+    # the shell forks a child that is in a vfork-like clone, execs and exits
+    s.clone("vfork", SHELL, 300, pid=SHELL, ptid=SSHD, comm="bash", exe="-bash")
+    s.clone("vfork", 300, 0, pid=300, ptid=SHELL, comm="bash", exe="-bash")
+    s.execve(300, 300, SHELL, filename="ls", exe="ls", args=b"-l\0/tmp\0", comm="ls",
+             exepath="/usr/bin/ls")  # fmt: skip
+    s.add("procexit", ">", 300, status=0, ret=0, sig=0, core=0, reaper_tid=0)
+    s.add("read", "<", SHELL, res=1, data=b"\n", fd=0, size=1)
+    # the child exits; its children would be reparented
+    s.add("close", "<", 200, res=0, fd=8)
+    s.add("procexit", ">", 200, status=0, ret=0, sig=0, core=0, reaper_tid=0)
+    s.add("write", "<", SHELL, res=2, data=b"$ ", fd=1, size=2)
+    return s.events
+
+
+def write_scenario(path: Path) -> Path:
+    user_list, group_list = users()
+    write_capture(path, scenario(), threads=process_list(), machine_info=machine(),
+                  users=user_list, groups=group_list)  # fmt: skip
+    return path
