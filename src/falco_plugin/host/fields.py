@@ -1,4 +1,5 @@
-"""The fields a run extracts: plugin fields and libsinsp's generic ``evt.*`` fields.
+"""The fields a run extracts: plugin fields, libsinsp's generic ``evt.*`` fields and, on a
+replayed capture, its syscall fields (:mod:`.sysfields`).
 
 :class:`Requests` numbers what the engine extracts (one request per distinct field and
 argument, shared by ``--fields``, ``--output`` and ``--filter``), resolves ``name[arg]``
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .metadata import FIELD_TYPES, LoadedPlugin, PluginField
+from .sysfields import SYS_FIELDS, SYS_TYPES, SysFieldError, resolve
 from .wire import C, Plan
 
 #: libsinsp's generic event fields (sinsp_filter_check_gen_event), which Falco offers to
@@ -58,12 +60,17 @@ class Request:
     arg_present: bool = False
     arg_index: int = 0
     arg_key: str | None = None
+    sys_code: str | None = None  # a syscall field of a replayed capture (SF_*)
 
     @property
     def ftype(self) -> int:
-        return FIELD_TYPES[self.type]
+        return FIELD_TYPES[self.type] if self.type in FIELD_TYPES else SYS_TYPES[self.type]
 
     def write(self, plan: Plan) -> None:
+        if self.sys_code is not None:
+            plan.item("P_SYSREQ").str(self.canon).u32(C[self.sys_code]).u32(self.ftype)
+            plan.u8(int(self.is_list)).u64(self.arg_index).str(self.arg_key)
+            return
         if self.plugin is None:
             plan.item("P_EVTREQ").str(self.canon).u32(C[EVT_FIELDS[self.name][0]]).u32(self.ftype)
             return
@@ -92,9 +99,10 @@ def _match_bracket(s: str, i: int) -> int:
 class Requests:
     """Every field a run extracts, deduplicated, in plan order."""
 
-    def __init__(self, plugins: list[LoadedPlugin]) -> None:
+    def __init__(self, plugins: list[LoadedPlugin], syscall: bool = False) -> None:
         self.plugins = plugins
         self.items: list[Request] = []
+        self.syscall = syscall  # a replayed capture: libsinsp's syscall fields exist
 
     def find(self, name: str) -> tuple[LoadedPlugin, int, PluginField] | None:
         """The first loaded extract plugin that declares field ``name``."""
@@ -106,11 +114,12 @@ class Requests:
 
     def _add(self, req: Request) -> Request:
         for r in self.items:
-            if (r.plugin, r.field_index, r.canon, r.name) == (
+            if (r.plugin, r.field_index, r.canon, r.name, r.sys_code) == (
                 req.plugin,
                 req.field_index,
                 req.canon,
                 req.name,
+                req.sys_code,
             ):
                 return r
         req.index = len(self.items)
@@ -119,6 +128,25 @@ class Requests:
 
     def add_evt(self, name: str) -> Request:
         return self._add(Request(0, name, name, EVT_FIELDS[name][1], False))
+
+    def is_sys(self, name: str) -> bool:
+        """A syscall field this run extracts (on a replayed capture only)."""
+        base = name.split("[", 1)[0]
+        return self.syscall and (
+            base in SYS_FIELDS
+            or base.startswith("evt.rawarg.")
+            or base.startswith("thread.cgroup.")
+        )
+
+    def add_sys(self, name: str, arg: str | None, canon: str) -> Request:
+        """A syscall field with its argument; FieldError when libsinsp would refuse it."""
+        try:
+            r = resolve(name, arg)
+        except SysFieldError as exc:
+            raise FieldError(str(exc)) from None
+        req = Request(0, canon, r.name, r.type, r.field.is_list, None, 0, arg is not None,
+                      r.arg_index, r.arg_key, r.field.code)  # fmt: skip
+        return self._add(req)
 
     def add_field(self, plugin: LoadedPlugin, index: int, arg: str | None, canon: str) -> Request:
         f = (plugin.fields or [])[index]
@@ -149,6 +177,8 @@ class Requests:
             if arg is not None:
                 raise FieldError(f"field '{name}' takes no argument, but '[{arg}]' was given")
             return self.add_evt(name)
+        if self.is_sys(name):
+            return self.add_sys(name, arg, s)
         found = self.find(name)
         if found is None:
             raise FieldError(

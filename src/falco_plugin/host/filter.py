@@ -18,7 +18,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
-from .fields import EVT_FIELDS, Request, Requests, is_index
+from .fields import EVT_FIELDS, FieldError, Request, Requests, is_index
 from .filter_parse import (
     BoolExpr,
     Check,
@@ -30,6 +30,7 @@ from .filter_parse import (
     parse,
 )
 from .metadata import LoadedPlugin
+from .sysfields import BITS, SIGNED, SYS_TYPES
 from .wire import C, Plan
 
 
@@ -66,6 +67,11 @@ STRING_OPS = {
 }
 IP_OPS = {"=", "!=", "in", "exists", "intersects"}
 TYPE_NAMES = {
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "uint32": "UINT32",
+    "port": "PORT",
     "string": "CHARBUF",
     "uint64": "UINT64",
     "reltime": "RELTIME",
@@ -116,7 +122,7 @@ def check_comparable(op: str, ftype: str, is_list: bool) -> None:
         if base not in LIST_OPS:
             raise FilterError(f"filter error: '{name}' operator not supported list filters")
         return
-    if ftype in ("uint64", "reltime", "abstime"):
+    if ftype in ("uint64", "reltime", "abstime") or ftype in SYS_TYPES:
         ok, what = base in NUMERIC_OPS, "numeric"
     elif ftype == "bool":
         ok, what = base in BOOL_OPS, "numeric"
@@ -142,6 +148,41 @@ def _sscanf_u(text: str, bits: int = 64) -> int:
     if magnitude >= 2**bits:
         return 2**bits - 1
     return (-magnitude) % 2**bits if m.group(1) == "-" else magnitude
+
+
+def _sscanf_int(text: str, ftype: str) -> int:
+    """A constant for a syscall integer field, parsed as libsinsp's sinsp_numparser does:
+    ``sscanf`` of a 32- or 64-bit number (strtol's saturation, unsigned ones wrapping) cut to
+    the field's width; signed values sign-extended to the 64 bits the engine compares."""
+    m = re.fullmatch(r"[ \t\n\r\f\v]*([+-]?)([0-9]+)", text)
+    if not m:
+        raise FilterError(f"{text} is not a valid number")
+    magnitude = int(m.group(2))
+    bits = BITS[ftype]
+    if ftype in SIGNED:
+        value = -magnitude if m.group(1) == "-" else magnitude
+        value = max(-(2**63), min(2**63 - 1, value)) % 2**64  # strtol saturates
+        width = 64 if bits == 64 else 32  # sscanf %d stores an int
+        value %= 2**width
+        value %= 2**bits
+        if value >> (bits - 1):
+            value -= 2**bits
+        return value % 2**64
+    value = min(magnitude, 2**64 - 1)  # strtoul saturates, and negative numbers wrap
+    value = (-value) % 2**64 if m.group(1) == "-" else value
+    return value % 2**bits
+
+
+def _port(text: str) -> int:
+    """A PT_PORT constant: digits, or a service name (getservbyname), as libsinsp reads it."""
+    if not text:
+        return 0
+    if text.isascii() and text.isdigit():
+        return int(text) % 2**16
+    try:
+        return socket.getservbyname(text)
+    except OSError:
+        raise FilterError(f"unrecognized protocol {text}") from None
 
 
 def _inet(family: int, text: str) -> bytes | None:
@@ -177,6 +218,10 @@ def parse_value(text: str, ftype: str) -> Value:
         raise FilterError("filter error: filter value cannot contain a NUL byte (\\x00)")
     if ftype in ("uint64", "reltime", "abstime"):
         return Value(u=_sscanf_u(text))
+    if ftype == "port":
+        return Value(u=_port(text))
+    if ftype in SYS_TYPES:
+        return Value(u=_sscanf_int(text, ftype))
     if ftype == "bool":
         if text not in ("true", "false"):
             raise FilterError(f"filter error: unrecognized boolean value {text}")
@@ -265,6 +310,11 @@ class Compiler:
             if e.arg is not None:
                 raise FilterError(f"filter_check called with nonexistent field {canon}")
             return self.requests.add_evt(e.name)
+        if self.requests.is_sys(e.name):
+            try:
+                return self.requests.add_sys(e.name, e.arg, canon)
+            except FieldError as exc:
+                raise FilterError(str(exc)) from None
         found = self.requests.find(e.name)
         if found is None:
             raise FilterError(f"filter_check called with nonexistent field {canon}")

@@ -13,10 +13,12 @@ from typing import Any
 
 from .fields import Request
 from .metadata import LoadedPlugin
+from .sysfields import SIGNED
 from .wire import NO_PLUGIN, C, Fields
 
 PLUGIN_EVENT_TYPE = C["FP_PLUGINEVENT_TYPE"]
 PAYLOAD_OFFSET = C["FP_PLUGINEVENT_PAYLOAD_OFFSET"]
+ASYNC_EVENT_TYPE = C["FP_ASYNCEVENT_TYPE"]
 ASYNC_NAME_OFFSET = 42
 _HEADER = struct.Struct("<QqIHI")
 SEVERITIES = {
@@ -51,13 +53,15 @@ METRIC_VALUE_TYPES = {
 
 
 def read_value(f: Fields, ftype: str) -> Any:
-    """One value in VALUE ENCODING, as JSON."""
+    """One value in VALUE ENCODING, as JSON (signed syscall fields as signed numbers)."""
     if ftype == "string":
         return f.str()
     if ftype in ("ipaddr", "ipnet"):
         n = f.u8()
         return str(ipaddress.ip_address(f.take(n)))
     v = f.u64()
+    if ftype in SIGNED and v >> 63:
+        return v - 2**64
     return bool(v) if ftype == "bool" else v
 
 
@@ -82,18 +86,53 @@ def text_value(value: Any, is_list: bool) -> str:
     return str(value)
 
 
+def _capture_event(raw: bytes, sources: dict[int, str]) -> dict[str, Any]:
+    """What a replayed capture's event is, as libsinsp shows it: a syscall event by name, a
+    plugin event or an async event of the source its plugin id names ("" when no loaded
+    plugin has that id, "syscall" for id 0)."""
+    from ..event._generated import EVENT_TABLE
+
+    ts, tid, _length, etype, _np = _HEADER.unpack_from(raw, 0)
+    record: dict[str, Any] = {"ts": ts, "tid": tid, "type": etype}
+    if etype == ASYNC_EVENT_TYPE and len(raw) >= ASYNC_NAME_OFFSET:
+        (plugin_id,) = struct.unpack_from("<I", raw, 38)
+        (l2,) = struct.unpack_from("<I", raw, 30)
+        (l3,) = struct.unpack_from("<I", raw, 34)
+        name = raw[ASYNC_NAME_OFFSET : ASYNC_NAME_OFFSET + l2].rstrip(b"\0")
+        record.update({"async": True, "plugin": None, "name": name.decode(errors="replace"),
+                       "data_hex": raw[ASYNC_NAME_OFFSET + l2:][:l3].hex(),
+                       "source": sources.get(plugin_id, "syscall" if plugin_id == 0 else "")})
+    elif etype == PLUGIN_EVENT_TYPE and len(raw) >= PAYLOAD_OFFSET:
+        (plugin_id,) = struct.unpack_from("<I", raw, 34)
+        (plen,) = struct.unpack_from("<I", raw, 30)
+        record.update({"plugin": "", "plugin_id": plugin_id, "info": None,
+                       "payload_hex": raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + plen].hex(),
+                       "source": sources.get(plugin_id, "")})
+    else:
+        record.update({"name": EVENT_TABLE[etype][2] if etype < len(EVENT_TABLE) else "",
+                       "source": "syscall"})
+    return record  # fmt: skip
+
+
 def event_record(
     f: Fields,
     plugins: list[LoadedPlugin],
     specs: list[tuple[str, Request]],
     emitted: list[Request],
     output: list[str | Request] | None,
+    capture_sources: dict[int, str] | None = None,
 ) -> dict[str, Any]:
-    """R_EVENT as the host prints it in JSON."""
+    """R_EVENT as the host prints it in JSON; a replayed capture's events (when
+    ``capture_sources`` maps the loaded plugins' ids to their sources) as libsinsp shows
+    them."""
     p = plugins[f.u32()]
     evtnum = f.u64()
     raw = f.blob() or b""
     info = f.str()
+    if capture_sources is not None:
+        record = {"evtnum": evtnum, **_capture_event(raw, capture_sources)}
+        _fields(f, record, specs, emitted, output)
+        return record
     ts, tid, _length, etype, _np = _HEADER.unpack_from(raw, 0)
     plugin_event = etype == PLUGIN_EVENT_TYPE and len(raw) >= PAYLOAD_OFFSET
     if plugin_event:
@@ -113,6 +152,17 @@ def event_record(
         "info": info,
         "payload_hex": payload.hex(),
     }
+    _fields(f, record, specs, emitted, output)
+    return record
+
+
+def _fields(
+    f: Fields,
+    record: dict[str, Any],
+    specs: list[tuple[str, Request]],
+    emitted: list[Request],
+    output: list[str | Request] | None,
+) -> None:
     values: dict[int, tuple[Any, tuple[int, int], bool]] = {}
     for req in emitted:
         values[req.index] = read_values(f, req)
@@ -126,7 +176,6 @@ def event_record(
             part if isinstance(part, str) else text_value(values[part.index][0], part.is_list)
             for part in output
         )
-    return record
 
 
 def text_event(record: dict[str, Any], specs: list[tuple[str, Request]]) -> str:

@@ -139,6 +139,7 @@ EXIT_FD_AT = {
     **dict.fromkeys(("MMAP", "MMAP2"), 8),
 }  # fmt: skip
 NO_FD = 255
+PLUGIN_EVENT = _CODE["PPME_PLUGINEVENT_E"]
 NO_ENTER = 65535
 
 
@@ -171,6 +172,8 @@ def event_info_items(plan: Plan) -> None:
         plan.u32(sum(C[f] for f in flags)).u32(sum(C[c] for c in categories))
         plan.u32(code - 1 if direction == "<" else NO_ENTER).u32(alt).str(name)
         plan.str(bytes(PARAM_TYPE_CODES[p[2]] for p in params))
+        for p in params:
+            plan.str(p[0])
     for sc, sc_name in enumerate(PPM_SC_NAMES):
         plan.item("P_SYSCALL_NAME").u32(sc).str(sc_name)
 
@@ -192,6 +195,16 @@ class CaptureReplay:
     @property
     def cpus(self) -> bytes:
         return b"".join(c.to_bytes(2, "little") for sec in self.replay.sections for c in sec.cpus)
+
+    def plugin_ids(self) -> set[int]:
+        """The plugin ids of the capture's plugin events."""
+        ids = set()
+        for sec in self.replay.sections:
+            data = sec.events
+            for offset, _length in sec.offsets():
+                if int.from_bytes(data[offset + 20 : offset + 22], "little") == PLUGIN_EVENT:
+                    ids.add(int.from_bytes(data[offset + 34 : offset + 38], "little"))
+        return ids
 
     def plan_items(self, plan: Plan) -> None:
         """The sections (process list, extras, users, groups) and the event types' facts."""

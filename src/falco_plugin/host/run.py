@@ -123,6 +123,15 @@ class Runner:
                     raise Failed
             self.plugins.append(p)
         if self.capture is not None:
+            known = {p.id for p in self.plugins if p.has("source")}
+            for pid in sorted(self.capture.plugin_ids() - known):
+                self.warning(
+                    None,
+                    f"the capture holds events of plugin id {pid}, which no loaded plugin "
+                    "has: they are shown with no source, as libsinsp shows them, and no plugin "
+                    "parses or extracts them; Falco stops at the first one (\"Unknown event "
+                    "source\")",
+                )
             self.plugins.append(stream_plugin(len(self.plugins), self.capture.path))
         elif self.cmd.events is not None:
             self.plugins.append(stream_plugin(len(self.plugins), self.cmd.events))
@@ -136,6 +145,12 @@ class Runner:
             self.error(None, "capture", f"cannot read the capture {path}: {exc}")
             raise Failed from None
 
+    def _capture_sources(self) -> dict[int, str] | None:
+        """On a replayed capture: the loaded plugins' ids and their event sources."""
+        if self.capture is None:
+            return None
+        return {p.id: p.source for p in self.plugins[:-1] if p.id and p.has("source")}
+
     def _sources(self) -> list[LoadedPlugin]:
         """The plugins whose events this run captures: a replayed capture replaces the
         plugins' own sources (their events in it are theirs), as in libsinsp."""
@@ -146,7 +161,7 @@ class Runner:
     # ---- plan ----
 
     def _fields(self) -> Node | None:
-        self.requests = req = Requests(self.plugins)
+        self.requests = req = Requests(self.plugins, syscall=self.capture is not None)
         try:
             for spec in self.cmd.fields:
                 if spec not in (s for s, _ in self.specs):
@@ -329,8 +344,12 @@ class Runner:
         record: dict[str, Any] | None = None
         text: str | None = None
         if kind == "R_EVENT":
-            record = render.event_record(f, self.plugins, self.specs, self.emitted, self.output)
-            text = render.text_event(record, self.specs)
+            record = render.event_record(f, self.plugins, self.specs, self.emitted, self.output,
+                                         self._capture_sources())  # fmt: skip
+            text = (
+                render.text_async(record) if record.get("async") else render.text_event(
+                    record, self.specs)
+            )  # fmt: skip
         elif kind == "R_ASYNC":
             record = render.async_record(f, self.plugins)
             text = render.text_async(record)

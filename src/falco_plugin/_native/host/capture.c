@@ -246,30 +246,47 @@ __attribute__((noinline, cold)) static bool reject_event(capture_ctx *c, ss_plug
     return true;
 }
 
+static bool emit_shown(capture_ctx *c, ss_plugin_event *e);
+
 static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown, uint16_t cpu)
 {
     host_plugin *p = c->p;
     size_t j;
-    int pass;
     if (!plugin_event_ok(p, e) && reject_event(c, e))
         return false;
     if (e->ts == UINT64_MAX)
         e->ts = event_now_ns(); /* "now", for each event, as libscap stamps it */
     if (e->type == FP_PLUGINEVENT_TYPE) /* --thread-tid: a thread for parsers and extractors */
         e->tid = g_opt.thread_tid_set ? (uint64_t)g_opt.thread_tid : UINT64_MAX;
-    c->n += shown;
     c->evn++;
     c->ein.evt = e;
     c->ein.evtnum = c->evn;
     x_new_event(c->xc, e->ts);
-    if (__builtin_expect(p->is_stream && g_sstate_on, 0))
-        sstate_event(e, cpu); /* a capture replay: libsinsp's own parsers first */
+    if (__builtin_expect(p->is_stream && g_sstate_on, 0)) {
+        /* a capture replay: libsinsp's own parsers first; its plugin and async events
+         * belong to their plugins' sources, not to the syscall plugins loaded here */
+        sstate_event(e, cpu);
+        if (e->type == FP_PLUGINEVENT_TYPE || e->type == FP_ASYNCEVENT_TYPE) {
+            c->n += shown && e->type != FP_ASYNCEVENT_TYPE; /* async ones are not counted */
+            x_skip_plugins(c->xc);
+            return !shown || emit_shown(c, e);
+        }
+    }
+    c->n += shown;
     /* parsing comes after sourcing and before extraction, like in libsinsp */
     for (j = 0; j < p->npb; j++)
         if (!p_event(&p->pb[j], &c->ein, p->name))
             return false;
     if (!shown) /* parsed only, as libsinsp keeps some events for the state they carry */
         return true;
+    return emit_shown(c, e);
+}
+
+/* What libsinsp does with an event it hands its user: the filter, then the output. */
+static bool emit_shown(capture_ctx *c, ss_plugin_event *e)
+{
+    host_plugin *p = c->p;
+    int pass;
     if (g_opt.extract_threads && !x_extract_all(c->xc, &c->ein, p))
         return false;
     if (g_opt.extract_repeat)

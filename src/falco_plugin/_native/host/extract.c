@@ -37,6 +37,7 @@ typedef struct xctx {
     uint64_t gen; /* the current event; a value with another gen is not extracted yet */
     uint64_t first_ts;
     bool info_done; /* event_to_string was called for the current event */
+    bool no_plugins; /* the current event is for no plugin extractor (x_skip_plugins) */
     const char *info;
     sbuf info_copy;
     /* --extract-threads: copies of the first events and the first pass' results */
@@ -47,12 +48,19 @@ typedef struct xctx {
     sbuf chk_blob;
 } xctx;
 
-bool x_read_request(plan_reader *r, bool evt_field)
+bool x_read_request(plan_reader *r, uint8_t tag)
 {
     field_req q;
     memset(&q, 0, sizeof q);
     q.canon = pr_str(r);
-    if (evt_field) {
+    if (tag == P_SYSREQ) {
+        q.evt_code = pr_u32(r);
+        q.ftype = pr_u32(r);
+        q.is_list = pr_u8(r) != 0;
+        q.arg_index = pr_u64(r);
+        q.arg_key = pr_str(r);
+        q.name = "sys";
+    } else if (tag == P_EVTREQ) {
         q.evt_code = pr_u32(r);
         q.ftype = pr_u32(r);
         q.name = "evt";
@@ -139,11 +147,14 @@ void x_new_event(xctx *xc, uint64_t ts)
 {
     xc->gen++;
     xc->info_done = false;
+    xc->no_plugins = false;
     if (xc->first_ts == UINT64_MAX)
         xc->first_ts = ts;
 }
 
 uint64_t x_first_ts(const xctx *xc) { return xc->first_ts; }
+
+void x_skip_plugins(xctx *xc) { xc->no_plugins = true; }
 
 /* ---- one extract_fields call ---- */
 
@@ -348,15 +359,61 @@ const xvalue *x_get(xctx *xc, size_t req, const ss_plugin_event_input *ein, host
         return v;
     v->gen = xc->gen;
     if (!g_reqs[req].ex) {
-        if (!evt_field(g_reqs[req].evt_code, xc, ein, src, v))
+        bool ok = g_reqs[req].evt_code >= SF_PROC_EXE
+                      ? sysf_field(&g_reqs[req], ein, v)
+                      : evt_field(g_reqs[req].evt_code, xc, ein, src, v);
+        if (!ok)
             xv_clear(v);
         return v;
     }
-    if (!xb_accepts(b, ein->evt->type)) {
+    if (!xb_accepts(b, ein->evt->type) || xc->no_plugins) {
         xv_clear(v);
         return v;
     }
     return x_call(b, req, ein, src, v) ? v : NULL;
+}
+
+/* One value of a host field: a number, a string, or one more string of a list. */
+void xv_set_u64(xvalue *v, uint64_t u)
+{
+    xv_reserve(v, 8);
+    sb_reset(&v->s);
+    v->e[0].u = u;
+    v->n = 1;
+    v->present = true;
+    v->off_given = false;
+}
+
+void xv_set_str(xvalue *v, const char *s, size_t n)
+{
+    xv_set_u64(v, 0);
+    sb_add(&v->s, s, n);
+    sb_add(&v->s, "", 1);
+    v->e[0].soff = 0;
+    v->e[0].slen = (uint32_t)n;
+}
+
+void xv_add_str(xvalue *v, const char *s, size_t n)
+{
+    xelem *e;
+    if (!v->present) {
+        xv_set_str(v, s, n);
+        return;
+    }
+    xv_reserve(v, v->n + 1);
+    e = &v->e[v->n++];
+    memset(e, 0, sizeof *e);
+    e->soff = v->s.n;
+    e->slen = (uint32_t)n;
+    sb_add(&v->s, s, n);
+    sb_add(&v->s, "", 1);
+}
+
+void xv_set_ip(xvalue *v, const void *ip, uint8_t len)
+{
+    xv_set_u64(v, 0);
+    v->e[0].iplen = len;
+    memcpy(v->e[0].ip, ip, len);
 }
 
 /* What event_to_string says about the current event (NULL: nothing), called once per event. */

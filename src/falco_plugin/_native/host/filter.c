@@ -268,6 +268,18 @@ static bool compare(uint32_t ft, uint8_t op, const opnd *a, const opnd *b)
         return (op == OP_NE) != same(ft, a, b);
     case FTYPE_BOOL: /* compared as the 32-bit values they are */
         return (op == OP_NE) != ((uint32_t)a->u == (uint32_t)b->u);
+    case PT_INT16:
+    case PT_INT32:
+    case PT_INT64: /* syscall fields of a capture: signed, sign-extended to 64 bits */
+        switch (op) {
+        case OP_EQ: return a->u == b->u;
+        case OP_NE: return a->u != b->u;
+        case OP_LT: return (int64_t)a->u < (int64_t)b->u;
+        case OP_LE: return (int64_t)a->u <= (int64_t)b->u;
+        case OP_GT: return (int64_t)a->u > (int64_t)b->u;
+        case OP_GE: return (int64_t)a->u >= (int64_t)b->u;
+        default: return false;
+        }
     default: break;
     }
     switch (op) {
@@ -439,28 +451,6 @@ int filter_eval(struct xctx *xc, const ss_plugin_event_input *ein, host_plugin *
 
 /* ---- the host's own evt.* fields (libsinsp's sinsp_filter_check_gen_event) ---- */
 
-static void set_u64(xvalue *v, uint64_t u)
-{
-    if (!v->cap) {
-        v->cap = 8;
-        v->e = xcalloc(v->cap, sizeof *v->e);
-    }
-    sb_reset(&v->s);
-    v->e[0].u = u;
-    v->n = 1;
-    v->present = true;
-    v->off_given = false;
-}
-
-static void set_str(xvalue *v, const char *s, size_t n)
-{
-    set_u64(v, 0);
-    sb_add(&v->s, s, n);
-    sb_add(&v->s, "", 1);
-    v->e[0].soff = 0;
-    v->e[0].slen = (uint32_t)n;
-}
-
 /* The local time zone's offset from UTC in seconds, as libsinsp's gmt2local(0) finds it. */
 static long local_offset(void)
 {
@@ -539,29 +529,29 @@ bool evt_field(uint32_t code, struct xctx *xc, const ss_plugin_event_input *ein,
                       rd32((const uint8_t *)e + 34) == src->id && src->id != 0;
     char buf[128];
     switch (code) {
-    case EVF_NUM: set_u64(v, ein->evtnum); return true;
+    case EVF_NUM: xv_set_u64(v, ein->evtnum); return true;
     case EVF_TIME:
     case EVF_TIME_S:
     case EVF_DATETIME:
     case EVF_DATETIME_S:
         time_text(ts, code == EVF_DATETIME || code == EVF_DATETIME_S,
                   code == EVF_TIME || code == EVF_DATETIME, buf, sizeof buf);
-        set_str(v, buf, strlen(buf));
+        xv_set_str(v, buf, strlen(buf));
         return true;
     case EVF_TIME_ISO8601:
         iso8601(ts, buf, sizeof buf);
-        set_str(v, buf, strlen(buf));
+        xv_set_str(v, buf, strlen(buf));
         return true;
-    case EVF_RAWTIME: set_u64(v, ts); return true;
-    case EVF_RAWTIME_S: set_u64(v, ts / 1000000000ull); return true;
-    case EVF_RAWTIME_NS: set_u64(v, ts % 1000000000ull); return true;
-    case EVF_RELTIME: set_u64(v, rel); return true;
-    case EVF_RELTIME_S: set_u64(v, rel / 1000000000ull); return true;
-    case EVF_RELTIME_NS: set_u64(v, rel % 1000000000ull); return true;
+    case EVF_RAWTIME: xv_set_u64(v, ts); return true;
+    case EVF_RAWTIME_S: xv_set_u64(v, ts / 1000000000ull); return true;
+    case EVF_RAWTIME_NS: xv_set_u64(v, ts % 1000000000ull); return true;
+    case EVF_RELTIME: xv_set_u64(v, rel); return true;
+    case EVF_RELTIME_S: xv_set_u64(v, rel / 1000000000ull); return true;
+    case EVF_RELTIME_NS: xv_set_u64(v, rel % 1000000000ull); return true;
     case EVF_PLUGINNAME:
         if (!plugin_evt)
             return false;
-        set_str(v, src->name, strlen(src->name));
+        xv_set_str(v, src->name, strlen(src->name));
         return true;
     case EVF_PLUGININFO: {
         const char *info;
@@ -569,26 +559,26 @@ bool evt_field(uint32_t code, struct xctx *xc, const ss_plugin_event_input *ein,
             return false;
         info = x_info(xc, ein, src);
         if (info && info[0]) {
-            set_str(v, info, strlen(info));
+            xv_set_str(v, info, strlen(info));
         } else {
             sbuf s = {0};
             payload_summary(e, &s);
-            set_str(v, sb_str(&s), s.n);
+            xv_set_str(v, sb_str(&s), s.n);
             sb_free(&s);
         }
         return true;
     }
-    case EVF_SOURCE: set_str(v, src->source, strlen(src->source)); return true;
-    case EVF_IS_ASYNC: set_u64(v, e->type == FP_ASYNCEVENT_TYPE); return true;
+    case EVF_SOURCE: xv_set_str(v, src->source, strlen(src->source)); return true;
+    case EVF_IS_ASYNC: xv_set_u64(v, e->type == FP_ASYNCEVENT_TYPE); return true;
     case EVF_ASYNCTYPE:
         if (e->type != FP_ASYNCEVENT_TYPE || e->len < 42)
             return false;
-        set_str(v, (const char *)e + 42, strnlen((const char *)e + 42, e->len - 42));
+        xv_set_str(v, (const char *)e + 42, strnlen((const char *)e + 42, e->len - 42));
         return true;
     case EVF_HOSTNAME:
         if (!g_opt.hostname)
             return false;
-        set_str(v, g_opt.hostname, strlen(g_opt.hostname));
+        xv_set_str(v, g_opt.hostname, strlen(g_opt.hostname));
         return true;
     default: return false;
     }

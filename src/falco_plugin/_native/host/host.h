@@ -40,6 +40,14 @@
 
 #define ERRBUF 2048
 
+/* Types of the syscall fields of a replayed capture beyond the plugin field types (FTYPE_*,
+ * which are libsinsp's PT_* codes too). */
+#define PT_INT16 2
+#define PT_INT32 3
+#define PT_INT64 4
+#define PT_UINT32 7
+#define PT_PORT 22
+
 /* ---- util.c ---- */
 
 void *xmalloc(size_t n);
@@ -310,6 +318,10 @@ static inline const char *xv_str(const xvalue *v, const xelem *e)
 {
     return v->s.p ? v->s.p + e->soff : NULL;
 }
+void xv_set_u64(xvalue *v, uint64_t u);
+void xv_set_str(xvalue *v, const char *s, size_t n);
+void xv_add_str(xvalue *v, const char *s, size_t n); /* one more value of a list */
+void xv_set_ip(xvalue *v, const void *ip, uint8_t len);
 
 struct xctx;
 extern field_req *g_reqs;
@@ -317,13 +329,14 @@ extern size_t g_nreq;
 extern uint32_t *g_emit;
 extern size_t g_nemit;
 
-bool x_read_request(plan_reader *r, bool evt_field);
+bool x_read_request(plan_reader *r, uint8_t tag); /* P_REQUEST, P_EVTREQ, P_SYSREQ */
 uint32_t req_ftype(size_t req);
 bool req_is_list(size_t req);
 void x_bind_all(void);
 void x_release_all(void);
 void x_new_event(struct xctx *xc, uint64_t ts);
 uint64_t x_first_ts(const struct xctx *xc);
+void x_skip_plugins(struct xctx *xc); /* no plugin field for the current event */
 /* The value of request req for the current event, extracted on first use; NULL after a
  * fatal contract violation (reported). */
 const xvalue *x_get(struct xctx *xc, size_t req, const ss_plugin_event_input *ein,
@@ -407,6 +420,8 @@ bool sstate_before(uint64_t index, char *err, size_t errlen);
 uint64_t sstate_next_section(void);
 void sstate_event(const ss_plugin_event *e, uint16_t cpu);
 bool sysf_read_sc_name(plan_reader *r);
+/* A syscall field of the current event of a replayed capture (sysfields*.c); false: absent */
+bool sysf_field(const field_req *r, const ss_plugin_event_input *ein, xvalue *v);
 
 /* ---- async.c ---- */
 

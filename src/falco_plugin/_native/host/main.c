@@ -219,7 +219,8 @@ static bool read_run(plan_reader *r)
         }
         case P_REQUEST:
         case P_EVTREQ:
-            if (!x_read_request(r, tag == P_EVTREQ))
+        case P_SYSREQ:
+            if (!x_read_request(r, tag))
                 return false;
             break;
         case P_EMIT:

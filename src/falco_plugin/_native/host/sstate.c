@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVINFO_MAX 1024
 #define RECENT_RING 8192
 #define CLONE_STALE_NS 2000000000ull
 
@@ -57,7 +56,7 @@ static size_t g_recent_at;
 
 bool sstate_read_info(plan_reader *r)
 {
-    uint32_t type = pr_u32(r), n;
+    uint32_t type = pr_u32(r), n, k;
     evinfo *ei;
     const uint8_t *pt;
     if (type >= EVINFO_MAX)
@@ -79,6 +78,10 @@ bool sstate_read_info(plan_reader *r)
     if (pt)
         memcpy(ei->ptypes, pt, n);
     ei->nparams = (uint8_t)n;
+    free(ei->pnames);
+    ei->pnames = xcalloc(n ? n : 1, sizeof *ei->pnames);
+    for (k = 0; k < n; k++)
+        ei->pnames[k] = pr_str(r); /* freed never: one table per run */
     g_sstate_on = true;
     return !r->bad;
 }
@@ -146,92 +149,6 @@ bool sstate_read_extra(plan_reader *r)
     return !r->bad;
 }
 
-/* ---- event parameters ---- */
-
-sparam ev_param(const ss_plugin_event *e, uint32_t i)
-{
-    const uint8_t *b = (const uint8_t *)e;
-    bool large = g_opt.large_types_bm && type_in(g_opt.large_types_bm, e->type);
-    uint32_t w = large ? 4 : 2, k;
-    size_t off = FP_EVENT_HEADER_LEN + (size_t)w * e->nparams;
-    sparam p = {NULL, 0};
-    if (i >= e->nparams)
-        return p;
-    for (k = 0; k < i; k++)
-        off += large ? rd32(b + 26 + 4 * k) : rd16(b + 26 + 2 * k);
-    p.len = large ? rd32(b + 26 + 4 * i) : rd16(b + 26 + 2 * i);
-    if (off + p.len > e->len) {
-        p.len = 0;
-        return p;
-    }
-    p.p = b + off;
-    return p;
-}
-
-/* An integer parameter as libsinsp's as<T>() reads it: by its length, sign-extended. */
-int64_t ev_i64(const ss_plugin_event *e, uint32_t i)
-{
-    sparam p = ev_param(e, i);
-    int8_t v8;
-    int16_t v16;
-    int32_t v32;
-    int64_t v64;
-    switch (p.len) {
-    case 1: memcpy(&v8, p.p, 1); return v8;
-    case 2: memcpy(&v16, p.p, 2); return v16;
-    case 4: memcpy(&v32, p.p, 4); return v32;
-    case 8: memcpy(&v64, p.p, 8); return v64;
-    default: return 0;
-    }
-}
-
-uint64_t ev_u64(const ss_plugin_event *e, uint32_t i)
-{
-    sparam p = ev_param(e, i);
-    uint64_t v = 0;
-    if (p.len <= 8 && p.p)
-        memcpy(&v, p.p, p.len);
-    return v;
-}
-
-
-
-bool ev_has_res(const ss_plugin_event *e)
-{
-    const evinfo *ei = e->type < EVINFO_MAX ? &g_evinfo[e->type] : NULL;
-    if (!ei || !ei->name || (e->type & 1) == 0 || e->nparams == 0)
-        return false;
-    if (ei->reset == RS_NONE || !strcmp(ei->name, "syscall"))
-        return false; /* generic events have no return value */
-    return (ei->category & EC_SYSCALL) != 0;
-}
-
-int64_t ev_res(const ss_plugin_event *e)
-{
-    sparam p = ev_param(e, 0);
-    return (p.len == 4 || p.len == 8) ? ev_i64(e, 0) : 0;
-}
-
-#define PT_CHARBUF 9
-#define PT_FSPATH 17
-#define PT_FSRELPATH 43
-
-/* A string parameter as libsinsp's as<std::string>() gives it: "<NA>" for an empty (or
- * "(NULL)") path or character buffer, else the bytes up to the NUL. */
-const char *ev_str(const ss_plugin_event *e, uint32_t i, size_t *len)
-{
-    sparam p = ev_param(e, i);
-    const evinfo *ei = &g_evinfo[e->type];
-    uint8_t pt = i < ei->nparams ? ei->ptypes[i] : 0;
-    if ((pt == PT_CHARBUF || pt == PT_FSPATH || pt == PT_FSRELPATH) &&
-        (p.len == 0 || (p.len == 7 && !memcmp(p.p, "(NULL)", 7)))) {
-        *len = 4;
-        return "<NA>";
-    }
-    *len = p.p ? strnlen((const char *)p.p, p.len) : 0;
-    return p.p ? (const char *)p.p : "";
-}
-
 /* ---- threads ---- */
 
 void tsets(hentry *t, int f, const char *s) { tsetsn(t, f, s, strlen(s)); }
@@ -248,8 +165,10 @@ void tsetsn(hentry *t, int f, const char *s, size_t n)
 static void sthread_free(void *p)
 {
     sthread *x = p;
-    if (x)
+    if (x) {
         free(x->lastevent);
+        free(x->cmdline);
+    }
     free(x);
 }
 
@@ -635,8 +554,10 @@ static bool start_section(size_t k, char *err, size_t errlen)
     g_boot_ts = s->boot_ts;
     if (!tables_apply_fixture(s->ops, s->len, err, errlen))
         return false;
-    for (i = 0; i < g_reg.threads->n; i++)
+    for (i = 0; i < g_reg.threads->n; i++) {
         tx_ensure(g_reg.threads->e[i]);
+        st_keep_cmdline(g_reg.threads->e[i]); /* set from the comm, as at the proc scan */
+    }
     apply_extras(s);
     /* create_thread_dependencies_after_proc_scan, in table order */
     for (i = 0; i < g_reg.threads->n; i++)
@@ -857,6 +778,8 @@ void sstate_event(const ss_plugin_event *e, uint16_t cpu)
         sp_proc_misc(ev, ei->kind, ei->arg);
     }
     (void)go;
+    if (ev->fdinfo) /* whether parsing renamed the event's fd */
+        ev->fd_name_changed = strcmp(ts(ev->fdinfo, FF_NAME), ts(ev->fdinfo, FF_OLD_NAME)) != 0;
     /* an exit event clears the stored enter event (event_cleanup) */
     if ((e->type & 1) && ev->tinfo && tx(ev->tinfo)->lastevent)
         st_drop_stored(ev->tinfo);

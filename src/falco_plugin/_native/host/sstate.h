@@ -108,6 +108,7 @@ typedef struct sthread {
     bool in_group;  /* libsinsp gave it a thread group (create_thread_dependencies) */
     bool reaper;    /* its group is a reaper (init, or prctl'd child subreaper) */
     uint64_t lastevent_ts, prevevent_ts;
+    char *cmdline; /* m_cmd_line: comm and args when the args were set, NULL: none */
 } sthread;
 
 /* What libsinsp keeps for an fd beside the table: the socket union. */
@@ -132,8 +133,11 @@ typedef struct evinfo {
     uint16_t enter, alt_enter; /* exit events: the enter types it pairs with */
     uint8_t nparams;
     uint8_t *ptypes;
+    char **pnames;
     char *name;
 } evinfo;
+
+#define EVINFO_MAX 1024
 
 extern evinfo g_evinfo[];
 extern sevent g_sev;
@@ -150,6 +154,19 @@ void tsetsn(hentry *t, int f, const char *s, size_t n);
 static inline sthread *tx(const hentry *t) { return (sthread *)t->ext; }
 static inline sfd *fx(const hentry *f) { return (sfd *)f->ext; }
 static inline uint32_t fd_type(const hentry *f) { return (uint32_t)f->v[FF_TYPE].u; }
+
+/* the socket union of an fd (libsinsp's sinsp_sockinfo), little-endian fields */
+static inline uint8_t *sk(hentry *f) { return ((sfd *)f->ext)->sock; }
+static inline uint32_t g32(const uint8_t *b, int off) { return rd32(b + off); }
+static inline uint16_t g16(const uint8_t *b, int off) { return rd16(b + off); }
+static inline void p32(uint8_t *b, int off, uint32_t v) { __builtin_memcpy(b + off, &v, 4); }
+static inline void p16(uint8_t *b, int off, uint16_t v) { __builtin_memcpy(b + off, &v, 2); }
+static inline uint64_t g64(const uint8_t *b, int off)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, b + off, 8);
+    return v;
+}
 
 /* event parameters */
 typedef struct {
@@ -183,6 +200,7 @@ void sstate_tid_to_remove(int64_t tid);
 void sstate_set_thread(sevent *ev, hentry *t);
 void sstate_set_fd(sevent *ev, hentry *f);
 void st_set_args(hentry *t, const sparam *p);
+void st_keep_cmdline(hentry *t);
 void st_set_strs(hentry *t, int f, const uint8_t *p, uint32_t len);
 void st_set_cgroups(hentry *t, const uint8_t *p, uint32_t len);
 void st_copy_table(hentry *to, const hentry *from, int f);
@@ -195,11 +213,25 @@ hentry *sf_get(hentry *t, int64_t fd);
 hentry *sf_new(void);
 hentry *sf_add(hentry *t, int64_t fd, hentry *f); /* takes f; the event's fdinfo becomes it */
 hentry *sf_clone(const hentry *f);
+sfd *fx_ensure(hentry *f);
 void sf_sync(hentry *f); /* the socket_* fields from the union */
 void sf_schedule_close(int64_t tid, int64_t fd);
 void sf_retain_cloexec(hentry *t);
 void sf_set_name(hentry *f, const char *s);
 void sock_name(hentry *f, sbuf *out); /* sockinfo_to_str */
+void sock_tuple_text(sparam p, sbuf *out); /* a socktuple parameter as libsinsp prints it */
+bool sock_mapped(const uint8_t *ip16);     /* an IPv4-mapped (or all-zero) IPv6 address */
+hentry *sf_typed(uint32_t type, uint32_t openflags);
+void sf_dirfd_dir(sevent *ev, const char *name, size_t n, int64_t dirfd, sbuf *out);
+/* the socket parsers (sstate_net.c) */
+void sn_socket(sevent *ev, int64_t fd, uint32_t domain, uint32_t type, uint32_t proto,
+               uint32_t flags);
+void sn_io(sevent *ev, bool read, uint8_t arg);
+void sn_bind(sevent *ev);
+void sn_connect(sevent *ev);
+void sn_accept(sevent *ev, bool accept4);
+const char *fd_typestring(const hentry *f);
+char fd_typechar(const hentry *f);
 void path_concat(const char *dir, size_t dlen, const char *name, size_t nlen, sbuf *out);
 
 /* users and groups */

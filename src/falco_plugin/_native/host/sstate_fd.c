@@ -1,13 +1,12 @@
 /*
  * sstate_fd.c: libsinsp's fd parsers for the capture replay (parsers.cpp): open, openat,
- * openat2, creat, open_by_handle_at; socket, bind, connect, accept; close, close_range; dup,
- * fcntl; pipe, socketpair, eventfd, memfd, pidfd and the fd kinds created by one syscall;
- * the tuples read and write calls on sockets carry. Also the fd helpers: lookup, the socket
- * union (the socket_* fields are views of it, as in libsinsp's fdinfo), names of sockets.
+ * openat2, creat, open_by_handle_at; close, close_range; dup, fcntl; pipe, socketpair,
+ * eventfd, memfd, pidfd and the fd kinds created by one syscall (the socket ones are in
+ * sstate_net.c). Also the fd helpers: lookup, adding, cloning, close-on-exec, and the socket
+ * union the socket_* fields are views of, as in libsinsp's fdinfo.
  */
 #include "sstate.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +15,6 @@
 #define AF_P_INET 2
 #define AF_P_INET6 10
 #define AF_P_NETLINK 16
-
-/* ---- the socket union ---- */
-
-static uint8_t *sk(hentry *f) { return fx(f)->sock; }
-static uint32_t g32(const uint8_t *b, int off) { return rd32(b + off); }
-static uint16_t g16(const uint8_t *b, int off) { return rd16(b + off); }
-static void p32(uint8_t *b, int off, uint32_t v) { memcpy(b + off, &v, 4); }
-static void p16(uint8_t *b, int off, uint16_t v) { memcpy(b + off, &v, 2); }
-static uint64_t g64(const uint8_t *b, int off)
-{
-    uint64_t v;
-    memcpy(&v, b + off, 8);
-    return v;
-}
 
 static void sfd_free(void *p) { free(p); }
 
@@ -44,7 +29,7 @@ hentry *sf_new(void)
     return f;
 }
 
-static sfd *fx_ensure(hentry *f)
+sfd *fx_ensure(hentry *f)
 {
     if (!f->ext) {
         f->ext = xcalloc(1, sizeof(sfd));
@@ -194,154 +179,9 @@ static void clear_cloexec(hentry *f)
     tset(f, FF_OPEN_FLAGS, tu(f, FF_OPEN_FLAGS) & ~(uint64_t)(PO_CLOEXEC | PO_EPOLL_CLOEXEC));
 }
 
-/* ---- names ---- */
-
-static void v4_text(sbuf *out, uint32_t ip, uint16_t port)
-{
-    const uint8_t *b = (const uint8_t *)&ip;
-    sb_printf(out, "%d.%d.%d.%d:%u", b[0], b[1], b[2], b[3], (unsigned)port);
-}
-
-static void v6_text(sbuf *out, const uint8_t *ip, uint16_t port)
-{
-    char a[INET6_ADDRSTRLEN];
-    if (inet_ntop(AF_INET6, ip, a, sizeof a))
-        sb_printf(out, "%s:%u", a, (unsigned)port);
-}
-
-static bool mapped(const uint8_t *a)
-{
-    static const uint8_t z[10] = {0};
-    if (memcmp(a, z, 10))
-        return false;
-    return (a[10] == 0xff && a[11] == 0xff) || !memcmp(a + 10, z, 6);
-}
-
-static void v4_tuple_text(sbuf *out, uint32_t sip, uint16_t sport, uint32_t dip, uint16_t dport)
-{
-    v4_text(out, sip, sport);
-    sb_adds(out, "->");
-    v4_text(out, dip, dport);
-}
-
-/* sockinfo_to_str (no name resolution, as Falco runs by default) */
-void sock_name(hentry *f, sbuf *out)
-{
-    const uint8_t *b = sk(f);
-    char s6[INET6_ADDRSTRLEN], d6[INET6_ADDRSTRLEN];
-    sb_reset(out);
-    if (fd_type(f) == FD_IPV4_SOCK) {
-        uint8_t proto = b[SK4_PROTO];
-        if (proto == L4_TCP || proto == L4_UDP)
-            v4_tuple_text(out, g32(b, SK4_SIP), g16(b, SK4_SPORT), g32(b, SK4_DIP),
-                          g16(b, SK4_DPORT));
-        else if (proto == L4_ICMP || proto == L4_RAW)
-            sb_printf(out, "%u.%u.%u.%u->%u.%u.%u.%u", b[0], b[1], b[2], b[3], b[4], b[5], b[6],
-                      b[7]);
-        else
-            sb_adds(out, "<unknown>");
-    } else if (fd_type(f) == FD_IPV6_SOCK) {
-        uint8_t proto = b[SK6_PROTO];
-        if (proto == L4_TCP || proto == L4_UDP) {
-            if (mapped(b + SK6_SIP) && mapped(b + SK6_DIP)) {
-                /* libsinsp reads the ports at the IPv4 offsets of the union here */
-                v4_tuple_text(out, g32(b, SK6_SIP + 12), g16(b, SK4_SPORT),
-                              g32(b, SK6_DIP + 12), g16(b, SK4_DPORT));
-            } else if (inet_ntop(AF_INET6, b + SK6_SIP, s6, sizeof s6) &&
-                       inet_ntop(AF_INET6, b + SK6_DIP, d6, sizeof d6)) {
-                sb_printf(out, "%s:%u->%s:%u", s6, g16(b, SK6_SPORT), d6, g16(b, SK6_DPORT));
-            }
-        } else if (proto == L4_ICMP) {
-            if (mapped(b + SK6_SIP) && mapped(b + SK6_DIP))
-                sb_printf(out, "%u.%u.%u.%u->%u.%u.%u.%u", b[12], b[13], b[14], b[15], b[28],
-                          b[29], b[30], b[31]);
-            else if (inet_ntop(AF_INET6, b + SK6_SIP, s6, sizeof s6) &&
-                     inet_ntop(AF_INET6, b + SK6_DIP, d6, sizeof d6))
-                sb_printf(out, "%s->%s", s6, d6);
-        } else {
-            sb_adds(out, "<unknown>");
-        }
-    }
-}
-
-/* A sockaddr parameter as libsinsp prints it (PF_SIMPLE): ip:port, or the unix path. */
-static void sockaddr_text(sparam p, sbuf *out)
-{
-    sb_reset(out);
-    if (!p.len) {
-        sb_adds(out, "<NA>");
-        return;
-    }
-    switch (p.p[0]) {
-    case AF_P_UNIX: sb_add(out, p.p + 1, strnlen((const char *)p.p + 1, p.len - 1)); break;
-    case AF_P_INET: v4_text(out, g32(p.p, 1), g16(p.p, 5)); break;
-    case AF_P_INET6: v6_text(out, p.p + 1, g16(p.p, 17)); break;
-    default: sb_printf(out, "family %d", p.p[0]); break;
-    }
-}
-
-static bool sockaddr_valid(sparam p)
-{
-    if (!p.len)
-        return false;
-    switch (p.p[0]) {
-    case AF_P_INET: return p.len >= 7;
-    case AF_P_INET6: return p.len >= 19;
-    case AF_P_UNIX: return p.len >= 2 && p.p[p.len - 1] == 0;
-    default: return true;
-    }
-}
-
-static bool socktuple_valid(sparam p)
-{
-    if (!p.len)
-        return false;
-    switch (p.p[0]) {
-    case AF_P_INET: return p.len >= 13;
-    case AF_P_INET6: return p.len >= 37;
-    case AF_P_UNIX: return p.len >= 18 && p.p[p.len - 1] == 0;
-    default: return true;
-    }
-}
-
-/* A socktuple parameter as libsinsp prints it (PF_SIMPLE). */
-static void socktuple_text(sparam p, sbuf *out)
-{
-    char s6[INET6_ADDRSTRLEN], d6[INET6_ADDRSTRLEN];
-    sb_reset(out);
-    if (!socktuple_valid(p)) {
-        sb_adds(out, p.len ? "INVALID SOCKTUPLE" : "NULL");
-        return;
-    }
-    switch (p.p[0]) {
-    case AF_P_UNIX:
-        sb_printf(out, "%" PRIx64 "->%" PRIx64 " %s", g64(p.p, 1), g64(p.p, 9),
-                  (const char *)p.p + 17);
-        break;
-    case AF_P_INET: v4_tuple_text(out, g32(p.p, 1), g16(p.p, 5), g32(p.p, 7), g16(p.p, 11)); break;
-    case AF_P_INET6:
-        if (mapped(p.p + 1) && mapped(p.p + 19)) {
-            v4_tuple_text(out, g32(p.p, 13), g16(p.p, 17), g32(p.p, 31), g16(p.p, 35));
-        } else if (inet_ntop(AF_INET6, p.p + 1, s6, sizeof s6) &&
-                   inet_ntop(AF_INET6, p.p + 19, d6, sizeof d6)) {
-            sb_printf(out, "%s:%u->%s:%u", s6, g16(p.p, 17), d6, g16(p.p, 35));
-        }
-        break;
-    default: sb_adds(out, "INVALID SOCKTUPLE"); break;
-    }
-}
-
-static void name_from_union(hentry *f)
-{
-    sbuf b = {0};
-    sock_name(f, &b);
-    tsets(f, FF_NAME, sb_str(&b));
-    sb_free(&b);
-}
-
 /* ---- parsers ---- */
 
-static hentry *new_typed(uint32_t type, uint32_t openflags)
+hentry *sf_typed(uint32_t type, uint32_t openflags)
 {
     hentry *f = sf_new();
     tset(f, FF_TYPE, type);
@@ -350,7 +190,7 @@ static hentry *new_typed(uint32_t type, uint32_t openflags)
 }
 
 /* parse_dirfd: the directory a relative name is under ("." absolute, "<UNKNOWN>"). */
-static void dirfd_dir(sevent *ev, const char *name, size_t n, int64_t dirfd, sbuf *out)
+void sf_dirfd_dir(sevent *ev, const char *name, size_t n, int64_t dirfd, sbuf *out)
 {
     hentry *f;
     sb_reset(out);
@@ -442,7 +282,7 @@ static void parse_open(sevent *ev, uint8_t variant)
             }
         }
         if (dirp.len)
-            dirfd_dir(ev, name, nlen, dirfd, &dir);
+            sf_dirfd_dir(ev, name, nlen, dirfd, &dir);
     } else { /* open_by_handle_at */
         flags = (uint32_t)ev_u64(e, 2);
         name = ev_str(e, 3, &nlen);
@@ -454,7 +294,7 @@ static void parse_open(sevent *ev, uint8_t variant)
     }
     path_concat(dir.p ? dir.p : "", dir.n, name, nlen, &full);
     if (fd >= 0) {
-        f = new_typed((flags & PO_DIRECTORY) ? FD_DIRECTORY : FD_FILE_V2, flags);
+        f = sf_typed((flags & PO_DIRECTORY) ? FD_DIRECTORY : FD_FILE_V2, flags);
         tset(f, FF_DEV, dev);
         tset(f, FF_INO, ino);
         tsetsn(f, FF_NAME_RAW, name, nlen);
@@ -467,408 +307,6 @@ static void parse_open(sevent *ev, uint8_t variant)
     }
     sb_free(&dir);
     sb_free(&full);
-}
-
-static void add_socket(sevent *ev, int64_t fd, uint32_t domain, uint32_t type, uint32_t proto,
-                       uint32_t flags)
-{
-    hentry *f = new_typed(FD_UNKNOWN, flags);
-    uint8_t *b = sk(f), l4 = L4_UNKNOWN;
-    if (domain == AF_P_UNIX) {
-        tset(f, FF_TYPE, FD_UNIX_SOCK);
-    } else if (domain == AF_P_INET || domain == AF_P_INET6) {
-        tset(f, FF_TYPE, domain == AF_P_INET ? FD_IPV4_SOCK : FD_IPV6_SOCK);
-        if (proto == 6 /* TCP */)
-            l4 = type == 3 /* SOCK_RAW */ ? L4_RAW : L4_TCP;
-        else if (proto == 17 /* UDP */)
-            l4 = type == 3 ? L4_RAW : L4_UDP;
-        else if (proto == 0 /* IP */)
-            l4 = (type & 0xff) == 1 ? L4_TCP : (type & 0xff) == 2 ? L4_UDP : L4_UNKNOWN;
-        else if (proto == 1 /* ICMP */)
-            l4 = type == 3 ? L4_RAW : L4_ICMP;
-        else if (proto == 255 /* RAW */)
-            l4 = L4_RAW;
-        b[domain == AF_P_INET ? SK4_PROTO : SK6_PROTO] = l4;
-    } else if (domain == AF_P_NETLINK) {
-        tset(f, FF_TYPE, FD_NETLINK);
-    }
-    sf_add(ev->tinfo, fd, f);
-}
-
-/* update_ipv4/ipv6_addresses_and_ports; true when something changed. */
-static bool set_v4(hentry *f, uint32_t sip, uint16_t sport, uint32_t dip, uint16_t dport,
-                   bool overwrite_dest)
-{
-    uint8_t *b = sk(f);
-    bool changed = false;
-    if (fd_type(f) == FD_IPV4_SOCK &&
-        ((sip == g32(b, SK4_SIP) && sport == g16(b, SK4_SPORT) && dip == g32(b, SK4_DIP) &&
-          dport == g16(b, SK4_DPORT)) ||
-         (dip == g32(b, SK4_SIP) && dport == g16(b, SK4_SPORT) && sip == g32(b, SK4_DIP) &&
-          sport == g16(b, SK4_DPORT))))
-        return false;
-    if (g32(b, SK4_SIP) != sip)
-        p32(b, SK4_SIP, sip), changed = true;
-    if (g16(b, SK4_SPORT) != sport)
-        p16(b, SK4_SPORT, sport), changed = true;
-    if (g32(b, SK4_DIP) == 0 || (overwrite_dest && g32(b, SK4_DIP) != dip))
-        p32(b, SK4_DIP, dip), changed = true;
-    if (g16(b, SK4_DPORT) == 0 || (overwrite_dest && g16(b, SK4_DPORT) != dport))
-        p16(b, SK4_DPORT, dport), changed = true;
-    return changed;
-}
-
-static bool set_v6(hentry *f, const uint8_t *sip, uint16_t sport, const uint8_t *dip,
-                   uint16_t dport, bool overwrite_dest)
-{
-    static const uint8_t zero[16] = {0};
-    uint8_t *b = sk(f);
-    bool changed = false;
-    if (fd_type(f) == FD_IPV6_SOCK &&
-        ((!memcmp(sip, b + SK6_SIP, 16) && sport == g16(b, SK6_SPORT) &&
-          !memcmp(dip, b + SK6_DIP, 16) && dport == g16(b, SK6_DPORT)) ||
-         (!memcmp(dip, b + SK6_SIP, 16) && dport == g16(b, SK6_SPORT) &&
-          !memcmp(sip, b + SK6_DIP, 16) && sport == g16(b, SK6_DPORT))))
-        return false;
-    if (memcmp(b + SK6_SIP, sip, 16))
-        memcpy(b + SK6_SIP, sip, 16), changed = true;
-    if (g16(b, SK6_SPORT) != sport)
-        p16(b, SK6_SPORT, sport), changed = true;
-    if (!memcmp(b + SK6_DIP, zero, 16) || (overwrite_dest && memcmp(b + SK6_DIP, dip, 16)))
-        memcpy(b + SK6_DIP, dip, 16), changed = true;
-    if (g16(b, SK6_DPORT) == 0 || (overwrite_dest && g16(b, SK6_DPORT) != dport))
-        p16(b, SK6_DPORT, dport), changed = true;
-    return changed;
-}
-
-static void swap_addresses(hentry *f)
-{
-    uint8_t *b = sk(f), t[16];
-    uint16_t tp;
-    if (fd_type(f) == FD_IPV4_SOCK) {
-        memcpy(t, b + SK4_SIP, 4);
-        memcpy(b + SK4_SIP, b + SK4_DIP, 4);
-        memcpy(b + SK4_DIP, t, 4);
-        tp = g16(b, SK4_SPORT);
-        p16(b, SK4_SPORT, g16(b, SK4_DPORT));
-        p16(b, SK4_DPORT, tp);
-    } else {
-        memcpy(t, b + SK6_SIP, 16);
-        memcpy(b + SK6_SIP, b + SK6_DIP, 16);
-        memcpy(b + SK6_DIP, t, 16);
-        tp = g16(b, SK6_SPORT);
-        p16(b, SK6_SPORT, g16(b, SK6_DPORT));
-        p16(b, SK6_DPORT, tp);
-    }
-}
-
-static void set_role(hentry *f, uint32_t role) { tset(f, FF_FLAGS, tu(f, FF_FLAGS) | role); }
-static bool role_none(const hentry *f)
-{
-    return !(tu(f, FF_FLAGS) & (FDF_ROLE_CLIENT | FDF_ROLE_SERVER));
-}
-static void set_connected(hentry *f)
-{
-    tset(f, FF_FLAGS, (tu(f, FF_FLAGS) & ~(uint64_t)(FDF_PENDING | FDF_FAILED)) | FDF_CONNECTED);
-}
-
-/* update_fd: a socket's tuple from a read/write/connect parameter; false when unchanged. */
-static bool update_fd(sevent *ev, sparam p)
-{
-    hentry *f = ev->fdinfo;
-    uint8_t *b = sk(f);
-    if (!socktuple_valid(p))
-        return false;
-    if (p.p[0] == AF_P_INET) {
-        if (fd_type(f) == FD_IPV4_SERVSOCK)
-            b[SK4_PROTO] = b[SKS4_PROTO];
-        tset(f, FF_TYPE, FD_IPV4_SOCK);
-        if (!set_v4(f, g32(p.p, 1), g16(p.p, 5), g32(p.p, 7), g16(p.p, 11), true))
-            return false;
-    } else if (p.p[0] == AF_P_INET6) {
-        if (mapped(p.p + 1) && mapped(p.p + 19)) {
-            tset(f, FF_TYPE, FD_IPV4_SOCK);
-            if (!set_v4(f, g32(p.p, 13), g16(p.p, 17), g32(p.p, 31), g16(p.p, 35), true))
-                return false;
-        } else if (!set_v6(f, p.p + 1, g16(p.p, 17), p.p + 19, g16(p.p, 35), true)) {
-            return false;
-        }
-    } else if (p.p[0] == AF_P_UNIX) {
-        tset(f, FF_TYPE, FD_UNIX_SOCK);
-        memcpy(b + SKU_SRC, p.p + 1, 16);
-        tsets(f, FF_NAME, (const char *)p.p + 17);
-        return true;
-    }
-    if (fd_type(f) == FD_IPV4_SOCK && b[SK4_PROTO] == L4_UNKNOWN)
-        b[SK4_PROTO] = L4_UDP;
-    else if (fd_type(f) == FD_IPV6_SOCK && b[SK6_PROTO] == L4_UNKNOWN)
-        b[SK6_PROTO] = L4_UDP;
-    return true;
-}
-
-/* is_bound_to_port / uses_client_port over the thread's fds (IPv4 only, as libsinsp) */
-static bool thread_port(hentry *t, uint16_t port, bool bound)
-{
-    htable *ft = st_fdtable(t);
-    size_t i;
-    for (i = 0; ft && i < ft->n; i++) {
-        hentry *f = ft->e[i];
-        const uint8_t *b = fx_ensure(f)->sock;
-        if (fd_type(f) == FD_IPV4_SOCK &&
-            (bound ? g16(b, SK4_DPORT) : g16(b, SK4_SPORT)) == port)
-            return true;
-        if (bound && fd_type(f) == FD_IPV4_SERVSOCK && g16(b, SKS4_PORT) == port)
-            return true;
-    }
-    return false;
-}
-
-static void guess_role(hentry *f, hentry *t, bool incoming)
-{
-    const uint8_t *b = sk(f);
-    if (!thread_port(t, g16(b, SK4_DPORT), true))
-        set_role(f, FDF_ROLE_CLIENT);
-    else if (!thread_port(t, g16(b, SK4_SPORT), false))
-        set_role(f, FDF_ROLE_SERVER);
-    else if (role_none(f))
-        set_role(f, incoming ? FDF_ROLE_SERVER : FDF_ROLE_CLIENT);
-}
-
-static bool tcp_socket(const hentry *f)
-{
-    return fd_type(f) == FD_IPV4_SOCK && fx(f)->sock[SK4_PROTO] == L4_TCP;
-}
-
-/* The tuple of a read or write on a socket (parse_read_exit, parse_write_exit). */
-static void io_tuple(sevent *ev, uint32_t param, bool incoming)
-{
-    hentry *f = ev->fdinfo;
-    sbuf b = {0};
-    if (!(strlen(ts(f, FF_NAME)) == 0 || !tcp_socket(f)) || !update_fd(ev, ev_param(ev->e, param)))
-        return;
-    if (fd_type(f) == FD_IPV4_SOCK || fd_type(f) == FD_IPV6_SOCK) {
-        if (role_none(f))
-            guess_role(f, ev->tinfo, incoming);
-        if (tu(f, FF_FLAGS) & (incoming ? FDF_ROLE_CLIENT : FDF_ROLE_SERVER))
-            swap_addresses(f);
-        name_from_union(f);
-    } else {
-        socktuple_text(ev_param(ev->e, param), &b);
-        tsets(f, FF_NAME, sb_str(&b));
-    }
-    sf_sync(f);
-    sb_free(&b);
-}
-
-static void parse_io(sevent *ev, bool read, uint8_t arg)
-{
-    const ss_plugin_event *e = ev->e;
-    hentry *f;
-    if (arg >= 128 && !ev_param(e, 0).len) /* recvmmsg/sendmmsg without a result */
-        return;
-    if (!read && arg == 1 && !ev->fdinfo && ev->tinfo && ev_res(e) >= 0) {
-        /* a send on an fd whose socket() was missed: a UDP socket (infer_send..._fdinfo) */
-        sparam tp = ev_param(e, 4);
-        if (tp.len && (tp.p[0] == AF_P_INET || tp.p[0] == AF_P_INET6))
-            add_socket(ev, ev_i64(e, 2), tp.p[0], 2 /* DGRAM */, 17, 0);
-    }
-    if (!(f = ev->fdinfo) || ev_res(e) < 0)
-        return;
-    if (fd_type(f) == FD_IPV4_SOCK || fd_type(f) == FD_IPV6_SOCK)
-        set_connected(f);
-    if (read && (arg & 127))
-        io_tuple(ev, arg & 127, true);
-    else if (!read && (arg & 127))
-        io_tuple(ev, 4, false);
-}
-
-static void parse_bind(sevent *ev)
-{
-    hentry *f = ev->fdinfo;
-    sparam a = ev_param(ev->e, 1);
-    uint8_t *b;
-    sbuf name = {0};
-    if (!f || ev_res(ev->e) < 0 || !sockaddr_valid(a))
-        return;
-    b = sk(f);
-    if (a.p[0] == AF_P_INET) {
-        uint32_t ip = g32(a.p, 1);
-        uint16_t port = g16(a.p, 5);
-        if (port > 0) {
-            uint8_t proto = b[SK4_PROTO];
-            tset(f, FF_TYPE, FD_IPV4_SERVSOCK);
-            p32(b, SKS4_IP, ip);
-            p16(b, SKS4_PORT, port);
-            b[SKS4_PROTO] = proto;
-            set_role(f, FDF_ROLE_SERVER);
-        }
-    } else if (a.p[0] == AF_P_INET6) {
-        uint16_t port = g16(a.p, 17);
-        if (port > 0) {
-            uint8_t proto = b[SK6_PROTO];
-            if (mapped(a.p + 1)) {
-                tset(f, FF_TYPE, FD_IPV4_SERVSOCK);
-                b[SKS4_PROTO] = proto;
-                p32(b, SKS4_IP, g32(a.p, 13));
-                p16(b, SKS4_PORT, port);
-            } else {
-                tset(f, FF_TYPE, FD_IPV6_SERVSOCK);
-                p16(b, SKS6_PORT, port);
-                memcpy(b + SKS6_IP, a.p + 1, 16);
-                b[SKS6_PROTO] = proto;
-            }
-            set_role(f, FDF_ROLE_SERVER);
-        }
-    }
-    sockaddr_text(a, &name);
-    tsets(f, FF_NAME, sb_str(&name));
-    sb_free(&name);
-    sf_sync(f);
-}
-
-/* resolve_connect_*_destination: the tuple's destination, unless the exit address equals it,
- * then the enter event's address (TOCTOU). */
-static const uint8_t *connect_dest(const uint8_t *tuple_dip, size_t iplen, const uint8_t *exit_a,
-                                   const uint8_t *enter_a)
-{
-    if (!exit_a || !enter_a || memcmp(tuple_dip + iplen, exit_a + 1 + iplen, 2) ||
-        memcmp(tuple_dip, exit_a + 1, iplen))
-        return tuple_dip;
-    return enter_a + 1;
-}
-
-static void parse_connect(sevent *ev)
-{
-    const ss_plugin_event *e = ev->e, *en;
-    hentry *f = ev->fdinfo;
-    int64_t res;
-    const uint8_t *enter_a = NULL, *exit_a = NULL;
-    sparam tp, ap;
-    if (!ev->tinfo || !f)
-        return;
-    res = ev_res(e);
-    if (res < 0 && res != -115 /* EINPROGRESS */)
-        return;
-    set_connected(f);
-    if (retrieve_enter(ev, &en)) {
-        sparam a = ev_param(en, 1);
-        if (sockaddr_valid(a))
-            enter_a = a.p;
-    }
-    tp = ev_param(e, 1);
-    if (!tp.len) {
-        uint8_t *b = sk(f);
-        if (!enter_a)
-            return;
-        if (enter_a[0] == AF_P_INET) {
-            tset(f, FF_TYPE, FD_IPV4_SOCK);
-            memcpy(b + SK4_DIP, enter_a + 1, 4);
-            memcpy(b + SK4_DPORT, enter_a + 5, 2);
-        } else if (enter_a[0] == AF_P_INET6) {
-            if (mapped(enter_a + 1)) {
-                tset(f, FF_TYPE, FD_IPV4_SOCK);
-                memcpy(b + SK4_DIP, enter_a + 13, 4);
-                memcpy(b + SK4_DPORT, enter_a + 17, 2);
-            } else {
-                tset(f, FF_TYPE, FD_IPV6_SOCK);
-                memcpy(b + SK6_DPORT, enter_a + 17, 2);
-                memcpy(b + SK6_DIP, enter_a + 1, 16);
-            }
-        } else {
-            sbuf n = {0};
-            sockaddr_text(ev_param(en, 1), &n);
-            tsets(f, FF_NAME, sb_str(&n));
-            sb_free(&n);
-        }
-        sf_sync(f);
-        return;
-    }
-    ap = ev_param(e, 3);
-    if (sockaddr_valid(ap))
-        exit_a = ap.p;
-    if (!socktuple_valid(tp))
-        return;
-    if (tp.p[0] == AF_P_INET || tp.p[0] == AF_P_INET6) {
-        bool changed;
-        if (tp.p[0] == AF_P_INET6) {
-            const uint8_t *dip = connect_dest(tp.p + 19, 16, exit_a, enter_a);
-            if (!(mapped(tp.p + 1) && mapped(dip))) {
-                tset(f, FF_TYPE, FD_IPV6_SOCK);
-                changed = set_v6(f, tp.p + 1, g16(tp.p, 17), dip, g16(dip, 16), true);
-            } else {
-                tset(f, FF_TYPE, FD_IPV4_SOCK);
-                changed = set_v4(f, g32(tp.p, 13), g16(tp.p, 17), g32(dip, 12), g16(dip, 16),
-                                 true);
-            }
-        } else {
-            const uint8_t *dip = connect_dest(tp.p + 7, 4, exit_a, enter_a);
-            tset(f, FF_TYPE, FD_IPV4_SOCK);
-            changed = set_v4(f, g32(tp.p, 1), g16(tp.p, 5), g32(dip, 0), g16(dip, 4), true);
-        }
-        if (changed && (tu(f, FF_FLAGS) & FDF_ROLE_SERVER) && fd_type(f) == FD_IPV4_SOCK &&
-            fx(f)->sock[SK4_PROTO] == L4_UDP)
-            swap_addresses(f);
-        name_from_union(f);
-    } else {
-        const char *dpath = (const char *)tp.p + 17;
-        sbuf n = {0};
-        if (fd_type(f) != FD_UNIX_SOCK)
-            return;
-        if (exit_a && enter_a && !strncmp(dpath, (const char *)exit_a + 1, 108))
-            dpath = (const char *)enter_a + 1;
-        memcpy(sk(f) + SKU_SRC, tp.p + 1, 16);
-        sb_printf(&n, "%" PRIx64 "->%" PRIx64 " %s", g64(tp.p, 1), g64(tp.p, 9), dpath);
-        tsets(f, FF_NAME, sb_str(&n));
-        sb_free(&n);
-    }
-    if (role_none(f))
-        set_role(f, FDF_ROLE_CLIENT);
-    sf_sync(f);
-}
-
-static void parse_accept(sevent *ev, bool accept4)
-{
-    const ss_plugin_event *e = ev->e;
-    int64_t fd = ev_res(e);
-    sparam tp = ev_param(e, 1);
-    hentry *f;
-    uint8_t *b;
-    sbuf name = {0};
-    if (!ev->tinfo || fd < 0)
-        return;
-    tx(ev->tinfo)->lastevent_fd = fd;
-    if (!socktuple_valid(tp))
-        return;
-    f = sf_new();
-    b = sk(f);
-    if (tp.p[0] == AF_P_INET) {
-        set_v4(f, g32(tp.p, 1), g16(tp.p, 5), g32(tp.p, 7), g16(tp.p, 11), true);
-        tset(f, FF_TYPE, FD_IPV4_SOCK);
-        b[SK4_PROTO] = L4_TCP;
-    } else if (tp.p[0] == AF_P_INET6) {
-        if (mapped(tp.p + 1) && mapped(tp.p + 19)) {
-            set_v4(f, g32(tp.p, 13), g16(tp.p, 17), g32(tp.p, 31), g16(tp.p, 35), true);
-            tset(f, FF_TYPE, FD_IPV4_SOCK);
-            b[SK4_PROTO] = L4_TCP;
-        } else {
-            set_v6(f, tp.p + 1, g16(tp.p, 17), tp.p + 19, g16(tp.p, 35), true);
-            tset(f, FF_TYPE, FD_IPV6_SOCK);
-            b[SK6_PROTO] = L4_TCP;
-        }
-    } else if (tp.p[0] == AF_P_UNIX) {
-        tset(f, FF_TYPE, FD_UNIX_SOCK);
-        memcpy(b + SKU_SRC, tp.p + 1, 16);
-    } else {
-        he_unref(f);
-        return;
-    }
-    socktuple_text(tp, &name);
-    tsets(f, FF_NAME, sb_str(&name));
-    sb_free(&name);
-    tset(f, FF_OPEN_FLAGS, accept4 ? ((uint32_t)ev_i64(e, 5) & PO_CLOEXEC) : 0);
-    tset(f, FF_FLAGS, FDF_ROLE_SERVER);
-    set_connected(f);
-    sf_add(ev->tinfo, fd, f);
 }
 
 static void parse_dup(sevent *ev, bool dup3)
@@ -926,7 +364,7 @@ static void single_fd(sevent *ev, uint8_t type)
         flags = (uint8_t)ev_u64(e, 2);
     else if (!strcmp(n, "epoll_create1") && ((uint32_t)ev_u64(e, 1) & 1u))
         flags = PO_CLOEXEC;
-    sf_add(ev->tinfo, res, new_typed(type, flags));
+    sf_add(ev->tinfo, res, sf_typed(type, flags));
 }
 
 static void close_range(sevent *ev)
@@ -962,12 +400,12 @@ void sp_fd(sevent *ev, uint8_t kind, uint8_t arg)
     case SK_OPEN: parse_open(ev, arg); break;
     case SK_SOCKET:
         if (res >= 0 && t)
-            add_socket(ev, res, (uint32_t)ev_u64(e, 1), (uint32_t)ev_u64(e, 2),
+            sn_socket(ev, res, (uint32_t)ev_u64(e, 1), (uint32_t)ev_u64(e, 2),
                        (uint32_t)ev_u64(e, 3), (uint32_t)ev_u64(e, 4));
         break;
-    case SK_BIND: parse_bind(ev); break;
-    case SK_CONNECT: parse_connect(ev); break;
-    case SK_ACCEPT: parse_accept(ev, arg == 1); break;
+    case SK_BIND: sn_bind(ev); break;
+    case SK_CONNECT: sn_connect(ev); break;
+    case SK_ACCEPT: sn_accept(ev, arg == 1); break;
     case SK_CLOSE:
         if (res >= 0 && ev->fdinfo && t)
             sf_schedule_close(ti(t, TF_TID), tx(t)->lastevent_fd);
@@ -977,10 +415,10 @@ void sp_fd(sevent *ev, uint8_t kind, uint8_t arg)
     case SK_PIPE:
         if (res < 0 || !t)
             break;
-        f = new_typed(FD_FIFO, arg == 1 ? (uint32_t)ev_u64(e, 4) : 0);
+        f = sf_typed(FD_FIFO, arg == 1 ? (uint32_t)ev_u64(e, 4) : 0);
         tset(f, FF_INO, ev_u64(e, 3));
         sf_add(t, ev_i64(e, 1), f);
-        f = new_typed(FD_FIFO, arg == 1 ? (uint32_t)ev_u64(e, 4) : 0);
+        f = sf_typed(FD_FIFO, arg == 1 ? (uint32_t)ev_u64(e, 4) : 0);
         tset(f, FF_INO, ev_u64(e, 3));
         sf_add(t, ev_i64(e, 2), f);
         break;
@@ -991,7 +429,7 @@ void sp_fd(sevent *ev, uint8_t kind, uint8_t arg)
             sstate_set_fd(ev, NULL);
             break;
         }
-        f = new_typed(FD_UNIX_SOCK, 0);
+        f = sf_typed(FD_UNIX_SOCK, 0);
         memcpy(sk(f) + SKU_SRC, &(uint64_t){ev_u64(e, 3)}, 8);
         memcpy(sk(f) + SKU_DST, &(uint64_t){ev_u64(e, 4)}, 8);
         {
@@ -1008,7 +446,7 @@ void sp_fd(sevent *ev, uint8_t kind, uint8_t arg)
     case SK_EVENTFD:
         if (!t || res < 0)
             break;
-        sf_add(t, res, new_typed(FD_EVENT, arg == 1 ? (uint16_t)ev_u64(e, 1) : 0));
+        sf_add(t, res, sf_typed(FD_EVENT, arg == 1 ? (uint16_t)ev_u64(e, 1) : 0));
         break;
     case SK_SINGLE_FD: single_fd(ev, arg); break;
     case SK_MEMFD:
@@ -1025,12 +463,12 @@ void sp_fd(sevent *ev, uint8_t kind, uint8_t arg)
         sf_add(t, res, f);
         break;
     case SK_FCNTL: parse_fcntl(ev); break;
-    case SK_READ: parse_io(ev, true, arg); break;
-    case SK_WRITE: parse_io(ev, false, arg == 2 ? 128 + 1 : arg); break;
+    case SK_READ: sn_io(ev, true, arg); break;
+    case SK_WRITE: sn_io(ev, false, arg == 2 ? 128 + 1 : arg); break;
     case SK_PIDFD_OPEN:
         if (!t || res < 0)
             break;
-        f = new_typed(FD_PIDFD, (uint32_t)ev_u64(e, 2));
+        f = sf_typed(FD_PIDFD, (uint32_t)ev_u64(e, 2));
         {
             char name[64];
             snprintf(name, sizeof name, "/proc/%" PRId64, ev_i64(e, 1));

@@ -84,15 +84,20 @@ static void clone_common(hentry *c, const ss_plugin_event *e)
     x->clone_ts = e->ts;
 }
 
-static void set_exe_comm_args(hentry *c, const ss_plugin_event *e)
+/* exe, comm and args of a new thread, in the order the parser sets them (the command line
+ * libsinsp keeps depends on whether the comm is known when the args are set). */
+static void set_exe_comm_args(hentry *c, const ss_plugin_event *e, bool comm_first)
 {
     sparam args = ev_param(e, 2);
     set_str_param(c, TF_EXE, e, 1);
+    if (!comm_first)
+        st_set_args(c, &args);
     if (ev_param(e, 13).len)
         set_str_param(c, TF_COMM, e, 13);
     else
         tsets(c, TF_COMM, ts(c, TF_EXE));
-    st_set_args(c, &args);
+    if (comm_first)
+        st_set_args(c, &args);
 }
 
 static void clone_caller(sevent *ev, int64_t child_tid)
@@ -144,7 +149,7 @@ static void clone_caller(sevent *ev, int64_t child_tid)
     }
     tset(c, TF_VTID, (uint64_t)child_tid);
     tset(c, TF_VPID, tu(c, TF_PID));
-    set_exe_comm_args(c, e);
+    set_exe_comm_args(c, e, false);
     clone_common(c, e);
     tset(c, TF_PIDNS_START, g_boot_ts);
     if (valid) {
@@ -197,7 +202,7 @@ static void clone_child(sevent *ev)
             st_deps(lookup);
         }
     }
-    set_exe_comm_args(c, e);
+    set_exe_comm_args(c, e, true);
     if (valid) {
         inherit(c, lookup);
         if (leader)

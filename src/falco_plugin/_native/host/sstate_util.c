@@ -2,7 +2,8 @@
  * sstate_util.c: helpers of the capture replay's state engine: a thread's string tables
  * (args, env, cgroups) filled as libsinsp splits them, paths joined and normalized as
  * sinsp_utils::concatenate_paths does, the cwd, and the users and groups table that the
- * user.* and group.* fields read (sinsp_usergroup_manager for host users).
+ * user.* and group.* fields read (sinsp_usergroup_manager for host users); event parameters
+ * read as libsinsp's sinsp_evt_param::as<T>() reads them.
  */
 #include "sstate.h"
 
@@ -52,7 +53,35 @@ void st_set_strs(hentry *t, int f, const uint8_t *p, uint32_t len)
     }
 }
 
-void st_set_args(hentry *t, const sparam *p) { st_set_strs(t, TF_ARGS, p->p, p->len); }
+/* set_args: also the command line libsinsp keeps from the comm at that moment. */
+void st_set_args(hentry *t, const sparam *p)
+{
+    st_set_strs(t, TF_ARGS, p->p, p->len);
+    st_keep_cmdline(t);
+}
+
+/* m_cmd_line: the comm and args as they are now (empty without a comm). */
+void st_keep_cmdline(hentry *t)
+{
+    sthread *x = t->ext;
+    const htable *args;
+    sbuf b = {0};
+    size_t i;
+    if (!x)
+        return;
+    free(x->cmdline);
+    x->cmdline = NULL;
+    if (!t->v[TF_COMM].s || !t->v[TF_COMM].s[0])
+        return;
+    sb_adds(&b, t->v[TF_COMM].s);
+    args = t->v[TF_ARGS].t;
+    for (i = 0; i < args->n; i++) {
+        sb_adds(&b, " ");
+        sb_adds(&b, args->e[i]->v[0].s ? args->e[i]->v[0].s : "");
+    }
+    x->cmdline = xstrdup(sb_str(&b));
+    sb_free(&b);
+}
 
 /* set_cgroups: "subsys=path" entries, subsystems renamed as libsinsp does; one entry without
  * '=' leaves the old list in place. */
@@ -365,5 +394,92 @@ bool su_group(uint32_t gid, const char **name)
         return false;
     *name = g->name;
     return true;
+}
+
+
+/* ---- event parameters ---- */
+
+sparam ev_param(const ss_plugin_event *e, uint32_t i)
+{
+    const uint8_t *b = (const uint8_t *)e;
+    bool large = g_opt.large_types_bm && type_in(g_opt.large_types_bm, e->type);
+    uint32_t w = large ? 4 : 2, k;
+    size_t off = FP_EVENT_HEADER_LEN + (size_t)w * e->nparams;
+    sparam p = {NULL, 0};
+    if (i >= e->nparams)
+        return p;
+    for (k = 0; k < i; k++)
+        off += large ? rd32(b + 26 + 4 * k) : rd16(b + 26 + 2 * k);
+    p.len = large ? rd32(b + 26 + 4 * i) : rd16(b + 26 + 2 * i);
+    if (off + p.len > e->len) {
+        p.len = 0;
+        return p;
+    }
+    p.p = b + off;
+    return p;
+}
+
+/* An integer parameter as libsinsp's as<T>() reads it: by its length, sign-extended. */
+int64_t ev_i64(const ss_plugin_event *e, uint32_t i)
+{
+    sparam p = ev_param(e, i);
+    int8_t v8;
+    int16_t v16;
+    int32_t v32;
+    int64_t v64;
+    switch (p.len) {
+    case 1: memcpy(&v8, p.p, 1); return v8;
+    case 2: memcpy(&v16, p.p, 2); return v16;
+    case 4: memcpy(&v32, p.p, 4); return v32;
+    case 8: memcpy(&v64, p.p, 8); return v64;
+    default: return 0;
+    }
+}
+
+uint64_t ev_u64(const ss_plugin_event *e, uint32_t i)
+{
+    sparam p = ev_param(e, i);
+    uint64_t v = 0;
+    if (p.len <= 8 && p.p)
+        memcpy(&v, p.p, p.len);
+    return v;
+}
+
+
+
+bool ev_has_res(const ss_plugin_event *e)
+{
+    const evinfo *ei = e->type < EVINFO_MAX ? &g_evinfo[e->type] : NULL;
+    if (!ei || !ei->name || (e->type & 1) == 0 || e->nparams == 0)
+        return false;
+    if (ei->reset == RS_NONE || !strcmp(ei->name, "syscall"))
+        return false; /* generic events have no return value */
+    return (ei->category & EC_SYSCALL) != 0;
+}
+
+int64_t ev_res(const ss_plugin_event *e)
+{
+    sparam p = ev_param(e, 0);
+    return (p.len == 4 || p.len == 8) ? ev_i64(e, 0) : 0;
+}
+
+#define PT_CHARBUF 9
+#define PT_FSPATH 17
+#define PT_FSRELPATH 43
+
+/* A string parameter as libsinsp's as<std::string>() gives it: "<NA>" for an empty (or
+ * "(NULL)") path or character buffer, else the bytes up to the NUL. */
+const char *ev_str(const ss_plugin_event *e, uint32_t i, size_t *len)
+{
+    sparam p = ev_param(e, i);
+    const evinfo *ei = &g_evinfo[e->type];
+    uint8_t pt = i < ei->nparams ? ei->ptypes[i] : 0;
+    if ((pt == PT_CHARBUF || pt == PT_FSPATH || pt == PT_FSRELPATH) &&
+        (p.len == 0 || (p.len == 7 && !memcmp(p.p, "(NULL)", 7)))) {
+        *len = 4;
+        return "<NA>";
+    }
+    *len = p.p ? strnlen((const char *)p.p, p.len) : 0;
+    return p.p ? (const char *)p.p : "";
 }
 
