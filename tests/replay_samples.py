@@ -12,6 +12,7 @@ from typing import Any
 from falco_plugin.event import Event, SockAddrUnix, SockAddrV4, SockTupleUnix, SockTupleV4
 from falco_plugin.event import SockTupleV6, event_class
 from falco_plugin.event.capture import (
+    CaptureWriter,
     FdInfo,
     FdType,
     Group,
@@ -75,12 +76,12 @@ class Seq:
     def clone(self, event: str, tid: int, res: int, *, pid: int, ptid: int, comm: str,
               exe: str, args: bytes = b"", flags: int = 0, cwd: str = "/home/alice",
               uid: int = 1000, gid: int = 1000, vtid: int | None = None,
-              vpid: int | None = None) -> None:  # fmt: skip
+              vpid: int | None = None, pidns_start: int = 0) -> None:  # fmt: skip
         self.add(event, "<", tid, res=res, exe=exe, args=args, tid=tid, pid=pid, ptid=ptid,
                  cwd=cwd, fdlimit=1024, pgft_maj=0, pgft_min=10, vm_size=1000, vm_rss=500,
                  vm_swap=0, comm=comm, cgroups=b"cpu=/user.slice\0", flags=flags, uid=uid,
                  gid=gid, vtid=tid if vtid is None else vtid, vpid=pid if vpid is None else vpid,
-                 pidns_init_start_ts=0)  # fmt: skip
+                 pidns_init_start_ts=pidns_start)  # fmt: skip
 
     def execve(self, tid: int, pid: int, ptid: int, *, filename: str, exe: str, args: bytes,
                comm: str, exepath: str, uid: int = 1000) -> None:  # fmt: skip
@@ -188,4 +189,76 @@ def write_scenario(path: Path) -> Path:
     user_list, group_list = users()
     write_capture(path, scenario(), threads=process_list(), machine_info=machine(),
                   users=user_list, groups=group_list)  # fmt: skip
+    return path
+
+
+CHILD_IN_PIDNS, CLONE_NEWPID = 1 << 29, 1 << 6
+O_TMPFILE, O_F_CREATED, FD_UPPER_LAYER = 1 << 13, 1 << 14, 1 << 15
+EXE_WRITABLE, EXE_UPPER_LAYER, EXE_FROM_MEMFD = 1, 2, 4
+
+
+def container_scenario() -> list[tuple[Event, int]]:
+    """A container runtime starts a process in a new pid namespace (the child's clone exit
+    first), the process execs a writable overlay binary, opens files for writing and with
+    exec modes, starts threads of which one execs (the others end), sets itself as a child
+    subreaper, forks a child that exits after its parent; events on several cpus."""
+    s = Seq()
+    # runc (pid 400, a child of sshd) creates pid 500, which is pid 1 in its namespace
+    s.clone("clone", SSHD, 400, pid=SSHD, ptid=INIT, comm="sshd", exe="sshd", cwd="/", uid=0,
+            gid=0)  # fmt: skip
+    s.clone("clone", 400, 0, pid=400, ptid=SSHD, comm="sshd", exe="sshd", cwd="/", uid=0, gid=0)
+    s.execve(400, 400, SSHD, filename="/usr/bin/runc", exe="runc", args=b"run\0box\0",
+             comm="runc", exepath="/usr/bin/runc", uid=0)  # fmt: skip
+    s.clone("clone", 500, 0, pid=500, ptid=400, comm="runc", exe="runc", cwd="/", uid=0, gid=0,
+            flags=CLONE_NEWPID | CHILD_IN_PIDNS, vtid=1, vpid=1, pidns_start=5 * 10**9)
+    s.clone("clone", 400, 500, pid=400, ptid=SSHD, comm="runc", exe="runc", cwd="/", uid=0,
+            gid=0, flags=CLONE_NEWPID)  # fmt: skip
+    s.add("execve", "<", 500, res=0, exe="/app/server", args=b"--port\x008080\x00", tid=500,
+          pid=500, ptid=400, cwd="", fdlimit=4096, pgft_maj=0, pgft_min=0, vm_size=9000,
+          vm_rss=4000, vm_swap=100, comm="server", cgroups=b"cpu=/docker/abc\0",
+          env=b"PATH=/bin\0APP_MODE=prod\0", tty=0, vpgid=1, loginuid=0xFFFFFFFF,
+          flags=EXE_WRITABLE | EXE_UPPER_LAYER, cap_inheritable=0, cap_permitted=0x3FF,
+          cap_effective=0x3FF, exe_ino=99, exe_ino_ctime=T0 - 5 * 10**9,
+          exe_ino_mtime=T0 - 6 * 10**9, uid=0, trusted_exepath="/app/server", pgid=500, gid=0,
+          filename="/app/server")  # fmt: skip
+    s.add("openat", "<", 500, fd=3, dirfd=AT_FDCWD, name="/data/out.bin",
+          flags=O_WRONLY | O_CREAT | O_F_CREATED | FD_UPPER_LAYER, mode=0o755, dev=0x800,
+          ino=12)  # fmt: skip
+    s.add("write", "<", 500, res=5, data=b"bytes", fd=3, size=5)
+    s.add("openat", "<", 500, fd=4, dirfd=AT_FDCWD, name="/tmp", flags=O_TMPFILE | O_WRONLY,
+          mode=0o700, dev=0x800, ino=13)  # fmt: skip
+    s.add("open", "<", 500, fd=5, name="/app/lib.so", flags=O_RDONLY, mode=0, dev=0x800, ino=14)
+    # threads: 501 and 502; 502 execs, so 501 ends and 502 becomes the leader's image
+    for tid in (501, 502):
+        flags = CLONE_THREAD | CLONE_FILES | CLONE_VM | CLONE_FS | CLONE_SIGHAND
+        s.clone("clone", 500, tid, pid=500, ptid=400, comm="server", exe="/app/server",
+                flags=flags, uid=0, gid=0, cwd="/")  # fmt: skip
+    s.add("read", "<", 501, res=2, data=b"ok", fd=5, size=2)
+    s.add("prctl", "<", 500, res=0, option=36, arg2_str="", arg2_int=1)
+    s.clone("fork", 500, 510, pid=500, ptid=400, comm="server", exe="/app/server", uid=0, gid=0,
+            cwd="/")  # fmt: skip
+    s.add("read", "<", 510, res=1, data=b"x", fd=5, size=1)
+    s.add("procexit", ">", 500, status=0, ret=0, sig=9, core=0, reaper_tid=0)
+    s.add("procexit", ">", 501, status=0, ret=0, sig=9, core=0, reaper_tid=0)
+    s.add("read", "<", 510, res=1, data=b"y", fd=5, size=1)
+    s.add("execve", "<", 502, res=0, exe="/bin/sh", args=b"-c\0true\0", tid=502, pid=500,
+          ptid=400, cwd="", fdlimit=4096, pgft_maj=0, pgft_min=0, vm_size=100, vm_rss=50,
+          vm_swap=0, comm="sh", cgroups=b"cpu=/docker/abc\0", env=b"PATH=/bin\0", tty=0,
+          vpgid=1, loginuid=0xFFFFFFFF, flags=EXE_FROM_MEMFD, cap_inheritable=0,
+          cap_permitted=0, cap_effective=0, exe_ino=0, exe_ino_ctime=0, exe_ino_mtime=0, uid=0,
+          trusted_exepath="/bin/sh", pgid=500, gid=0, filename="/bin/sh")  # fmt: skip
+    s.add("read", "<", 502, res=1, data=b"z", fd=5, size=1)
+    s.add("procexit", ">", 502, status=0, ret=0, sig=0, core=0, reaper_tid=0)
+    s.add("read", "<", 510, res=1, data=b"w", fd=5, size=1)
+    s.add("procexit", ">", 510, status=0, ret=0, sig=0, core=0, reaper_tid=0)
+    s.add("write", "<", 400, res=1, data=b"!", fd=1, size=1)
+    return [(ev, i % 3) for i, ev in enumerate(s.events)]
+
+
+def write_container_scenario(path: Path) -> Path:
+    user_list, group_list = users()
+    with CaptureWriter(path, threads=process_list(), machine_info=machine(), users=user_list,
+                       groups=group_list) as writer:  # fmt: skip
+        for event, cpu in container_scenario():
+            writer.write(event, cpu=cpu)
     return path

@@ -52,10 +52,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if not args.plugin and not args.capture:
+        print("falco-plugin run: give a plugin, or --capture FILE.scap", file=sys.stderr)
+        return 2
     if args.watch:
         from .watch import Watcher  # the watch and the display: only for `run`
 
-        targets = [args.plugin, *(args.extractor or [])]
+        targets = [*args.plugin, *(args.extractor or [])]
         watcher = Watcher(targets, lambda started: run_once(args, started), errors=USER_ERRORS)
         return watcher.run()
     return run_once(args)
@@ -67,7 +70,11 @@ def run_once(
     """One ``falco-plugin run``: build what needs it, run, show the events and the counts."""
     from .runview import TICK_MS, RunView, wants_live_display
 
-    plugins = [PluginArgs(str(plugin_library(args.plugin)), args.config, args.open_params)]
+    plugins = [
+        PluginArgs(str(plugin_library(path)), args.config if i == 0 else None,
+                   args.open_params if i == 0 else None)
+        for i, path in enumerate(args.plugin)
+    ]  # fmt: skip
     configs = args.extractor_config or []
     for i, extractor in enumerate(args.extractor or []):
         config = configs[i] if i < len(configs) else None
@@ -84,6 +91,7 @@ def run_once(
         thread_tid=args.thread_tid,
         async_wait=args.async_wait or 0,
         progress_every=TICK_MS if live else 0,
+        capture=args.capture,
     )
     with RunView(json_lines=args.json, live=live) as view:
         rc = run_streaming(
@@ -121,7 +129,18 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_build)
 
     r = sub.add_parser("run", help="run a capture through the SDK's host and print the events")
-    r.add_argument("plugin", help="a built .so, or a plugin file/module (built on the fly)")
+    r.add_argument(
+        "plugin",
+        nargs="*",
+        help="built .so files, or plugin files/modules (built on the fly); the first is the "
+        "event source, unless --capture gives the events",
+    )
+    r.add_argument(
+        "--capture",
+        metavar="FILE.scap",
+        help="replay a scap capture (as Falco's replay engine does) into the plugins, which "
+        "parse and extract its syscall events with libsinsp's threads table",
+    )
     r.add_argument("--config", help="init config (JSON for plugins with a typed config)")
     r.add_argument("--open-params", help="the open params string")
     r.add_argument(

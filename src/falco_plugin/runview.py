@@ -38,6 +38,8 @@ def event_line(event: dict[str, Any]) -> str:
     ts = event.get("ts")
     when = format_ts(ts) if isinstance(ts, int) else "?"
     text = event.get("output", event.get("info"))
+    if text is None and "name" in event and not event.get("async"):  # a capture's event
+        text = f"{event['name']} tid={event.get('tid')}"
     if event.get("async"):
         data = bytes.fromhex(str(event.get("data_hex", ""))).decode(errors="replace")
         text = f"[async {event.get('name')}] {data}"

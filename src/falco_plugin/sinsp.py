@@ -1,14 +1,15 @@
 """``fp-sinsp``, the test driver for the REAL libsinsp: plugins run where Falco runs them.
 
 The SDK's own host (:mod:`falco_plugin.host`) imitates libsinsp; this driver *is* libsinsp: a
-small C++ program (``_native/sinsp_driver.cpp``) compiled on demand against ``pkg-config
+small C++ program (``_native/sinsp_driver/``) compiled on demand against ``pkg-config
 libsinsp`` of the real-host install (``$FALCO_PLUGIN_REALHOST/lib/pkgconfig``, or the
 ``PKG_CONFIG_PATH`` in effect) with ``$CXX`` (else ``c++``), cached like the host::
 
     proc = run_driver(["--field", "countdown.remaining", "libcountdown.so",
                        "--open-params", "3"])
 
-It registers and inits the plugins as Falco does, opens the first source plugin (or a scap
+The driver's sources are the files of ``_native/sinsp_driver/`` (one job each, see
+``driver.h``). It registers and inits the plugins as Falco does, opens the first source plugin (or a scap
 file with ``--capture``), reads every event through ``sinsp::next`` and prints JSON lines
 shaped like the SDK host's ``run --json`` (events, async events, progress, metrics, tables,
 summary, errors), so :func:`falco_plugin.testing.run_capture` reads both the same way.
@@ -31,9 +32,9 @@ from pathlib import Path
 from .host import cache_dir, extra_cflags, run_program
 from .realhost import ENV, RealHostError, prefix
 
-__all__ = ["DRIVER_SOURCE", "SinspBuildError", "driver_binary", "run_driver"]
+__all__ = ["DRIVER_DIR", "SinspBuildError", "driver_binary", "run_driver"]
 
-DRIVER_SOURCE = "sinsp_driver.cpp"
+DRIVER_DIR = "sinsp_driver"
 CXXFLAGS = ("-std=c++17", "-O1", "-Wall")
 
 _lock = threading.Lock()
@@ -89,12 +90,18 @@ def _compile(root: Path | None) -> Path:
     if not cxx:
         raise SinspBuildError("the C++ compiler command ($CXX) is empty")
     cxx += extra_cflags()  # e.g. sanitizers
-    native = resources.files("falco_plugin").joinpath("_native")
-    source = native.joinpath(DRIVER_SOURCE).read_bytes()
+    folder = resources.files("falco_plugin").joinpath("_native").joinpath(DRIVER_DIR)
+    sources = {
+        f.name: f.read_bytes()
+        for f in sorted(folder.iterdir(), key=lambda f: f.name)
+        if f.name.endswith((".cpp", ".h"))
+    }
     cflags, libs, fingerprint = _libsinsp_flags(root)
     version = _run([*cxx, "--version"])
     digest = hashlib.sha256()
-    for part in (source, shlex.join([*cxx, *CXXFLAGS, *cflags, *libs]).encode(),
+    for name, text in sources.items():
+        digest.update(name.encode() + b"\0" + text + b"\0")
+    for part in (shlex.join([*cxx, *CXXFLAGS, *cflags, *libs]).encode(),
                  version.stdout.encode(), fingerprint.encode()):  # fmt: skip
         digest.update(part + b"\0")
     out = cache_dir() / "sinsp" / f"fp-sinsp-{digest.hexdigest()[:20]}"
@@ -102,10 +109,13 @@ def _compile(root: Path | None) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fp-sinsp-build-", dir=out.parent) as tmp:
-        src = Path(tmp) / DRIVER_SOURCE
-        src.write_bytes(source)
+        units = []
+        for name, text in sources.items():
+            (Path(tmp) / name).write_bytes(text)
+            if name.endswith(".cpp"):
+                units.append(str(Path(tmp) / name))
         tmp_out = Path(tmp) / out.name
-        cmd = [*cxx, *CXXFLAGS, "-o", str(tmp_out), str(src), *cflags, *libs]
+        cmd = [*cxx, *CXXFLAGS, "-o", str(tmp_out), *units, *cflags, *libs]
         proc = _run(cmd)
         if proc.returncode != 0 or not tmp_out.is_file():
             raise SinspBuildError(

@@ -179,8 +179,13 @@ def run_capture(
     options: list[str] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
+    capture: str | os.PathLike[str] | None = None,
 ) -> Capture:
     """Run one library (with config/open params) or several ``plugin_args`` in a host.
+
+    ``capture`` replays a scap capture file instead of opening a plugin source: the plugins
+    parse and extract its events with the threads table libsinsp builds from it, and the
+    syscall fields (``proc.name``, ``fd.name``...) can be extracted and filtered on.
 
     ``fields`` / ``filter`` / ``output`` extract fields like Falco rules and outputs do,
     ``offsets`` asks for where values lie, ``dump_tables`` prints tables after the capture.
@@ -209,6 +214,8 @@ def run_capture(
         args += [a for name in dump_tables for a in ("--dump-table", name)]
     else:
         raise ValueError(f"host must be one of {HOSTS}, not {host!r}")
+    if capture is not None:
+        args += ["--capture", str(capture)]
     if filter is not None:
         args += ["--filter", filter]
     if output is not None:

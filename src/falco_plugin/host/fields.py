@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .metadata import FIELD_TYPES, LoadedPlugin, PluginField
-from .sysfields import SYS_FIELDS, SYS_TYPES, SysFieldError, resolve
+from .sysfields import SYS_CLASSES, SYS_FIELDS, SYS_TYPES, SysFieldError, resolve
 from .wire import C, Plan
 
 #: libsinsp's generic event fields (sinsp_filter_check_gen_event), which Falco offers to
@@ -138,6 +138,16 @@ class Requests:
             or base.startswith("thread.cgroup.")
         )
 
+    def unsupported_sys(self, name: str) -> str | None:
+        """Why a libsinsp syscall field outside the supported subset is refused, or None."""
+        if self.syscall and name.split(".", 1)[0] in SYS_CLASSES and name not in EVT_FIELDS:
+            return (
+                f"the SDK host does not extract '{name}' on a replayed capture (it has a "
+                "subset of libsinsp's syscall fields, listed in the README; evt.rawarg.NAME "
+                "gives raw arguments); real Falco and libsinsp have it"
+            )
+        return None
+
     def add_sys(self, name: str, arg: str | None, canon: str) -> Request:
         """A syscall field with its argument; FieldError when libsinsp would refuse it."""
         try:
@@ -180,6 +190,8 @@ class Requests:
         if self.is_sys(name):
             return self.add_sys(name, arg, s)
         found = self.find(name)
+        if found is None and (why := self.unsupported_sys(name)) is not None:
+            raise FieldError(why)
         if found is None:
             raise FieldError(
                 f"unknown field '{name}': no loaded plugin with field extraction declares it"

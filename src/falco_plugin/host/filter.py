@@ -316,6 +316,8 @@ class Compiler:
             except FieldError as exc:
                 raise FilterError(str(exc)) from None
         found = self.requests.find(e.name)
+        if found is None and (why := self.requests.unsupported_sys(e.name)) is not None:
+            raise FilterError(why)
         if found is None:
             raise FilterError(f"filter_check called with nonexistent field {canon}")
         plugin, index, f = found

@@ -208,8 +208,8 @@ class CaptureReplay:
 
     def plan_items(self, plan: Plan) -> None:
         """The sections (process list, extras, users, groups) and the event types' facts."""
-        for start, section in zip(self.starts, self.replay.sections, strict=True):
-            _section_items(plan, start, section)
+        for k, (start, section) in enumerate(zip(self.starts, self.replay.sections, strict=True)):
+            _section_items(plan, start, section, k > 0)
         event_info_items(plan)
 
     def close(self) -> None:
@@ -218,12 +218,13 @@ class CaptureReplay:
             self.tmp = None
 
 
-def _section_items(plan: Plan, start: int, section: ReplaySection) -> None:
+def _section_items(plan: Plan, start: int, section: ReplaySection, later: bool) -> None:
     ops = fixture_ops(section.threads, f"the capture's process list (event {start + 1} on)")
-    # libsinsp replays with a boot time of 0 whatever the file's machine info says: libscap
-    # zeroes the platform's machine info (scap_generic_init_platform) after the savefile
-    # engine has read it, so new threads get pidns_init_start_ts 0 as there
-    plan.item("P_SECTION").u64(start).u64(0).str(ops)
+    # libsinsp replays the first section with a boot time of 0 whatever the file's machine
+    # info says: libscap zeroes the platform's machine info (scap_generic_init_platform) after
+    # the savefile engine has read it. A later section's is read again at the restart, without
+    # that reset: its threads get the file's boot time (pidns_init_start_ts), as there.
+    plan.item("P_SECTION").u64(start).u64(section.boot_ts if later else 0).str(ops)
     for x in section.extras:
         plan.item("P_THREAD_EXTRA").u64(x["tid"]).u64(0)
         for key in ("cap_permitted", "cap_effective", "cap_inheritable", "vmsize_kb",

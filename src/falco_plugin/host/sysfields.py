@@ -14,7 +14,12 @@ from dataclasses import dataclass
 
 from ..event._generated import EVENT_TABLE
 
-__all__ = ["SYS_FIELDS", "SysField", "SysFieldError", "resolve", "sys_type_code"]
+__all__ = ["SYS_CLASSES", "SYS_FIELDS", "SysField", "SysFieldError", "resolve", "sys_type_code"]
+
+#: The field classes of libsinsp's syscall filterchecks (a field of these the subset lacks is
+#: refused with a clear message rather than as an unknown field).
+SYS_CLASSES = frozenset({"proc", "thread", "fd", "evt", "user", "group", "syscall", "fdlist",
+                         "fs", "container", "k8s"})  # fmt: skip
 
 #: Host type names of the syscall fields and their PT_* codes (beyond the plugin types).
 SYS_TYPES = {"int16": 2, "int32": 3, "int64": 4, "uint32": 7, "port": 22}
