@@ -9,8 +9,15 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
-from falco_plugin.event import Event, SockAddrUnix, SockAddrV4, SockTupleUnix, SockTupleV4
-from falco_plugin.event import SockTupleV6, event_class
+from falco_plugin.event import (
+    Event,
+    SockAddrUnix,
+    SockAddrV4,
+    SockTupleUnix,
+    SockTupleV4,
+    SockTupleV6,
+    event_class,
+)
 from falco_plugin.event.capture import (
     CaptureWriter,
     FdInfo,

@@ -9,10 +9,11 @@ libsinsp`` of the real-host install (``$FALCO_PLUGIN_REALHOST/lib/pkgconfig``, o
                        "--open-params", "3"])
 
 The driver's sources are the files of ``_native/sinsp_driver/`` (one job each, see
-``driver.h``). It registers and inits the plugins as Falco does, opens the first source plugin (or a scap
-file with ``--capture``), reads every event through ``sinsp::next`` and prints JSON lines
-shaped like the SDK host's ``run --json`` (events, async events, progress, metrics, tables,
-summary, errors), so :func:`falco_plugin.testing.run_capture` reads both the same way.
+``driver.h``). It registers and inits the plugins as Falco does, opens the first source
+plugin (or a scap file with ``--capture``), reads every event through ``sinsp::next`` and
+prints JSON lines shaped like the SDK host's ``run --json`` (events, async events, progress,
+metrics, tables, summary, errors), so :func:`falco_plugin.testing.run_capture` reads both
+the same way.
 ``python -m falco_plugin.sinsp --help`` shows every option.
 """
 

@@ -18,7 +18,8 @@ captures have several; libsinsp resets its state at each). A section has:
                              "flags": 1, "dev": 2051, "ino": 42}, ...]}
 
   with the values libsinsp derives from the file's entry: ``reaper_tid`` -1, ``flags`` with
-  ``PPM_CL_ACTIVE`` and ``PPM_CL_NAME_CHANGED`` (which every new threadinfo starts with); ``env`` and ``cwd`` (with a final ``/``) only on main threads
+  ``PPM_CL_ACTIVE`` and ``PPM_CL_NAME_CHANGED`` (which every new threadinfo starts with);
+  ``env`` and ``cwd`` (with a final ``/``) only on main threads
   (tid == pid: libsinsp keeps them there); ``cgroups`` split at ``=`` with libsinsp's subsystem
   renames; fd ``flags`` ``FLAGS_FROM_PROC`` (+ role and connected bits of sockets), socket names
   like ``10.0.0.1:1234->10.0.0.2:80``, IPv4-mapped IPv6 sockets as IPv4 ones, IPv4 connections

@@ -130,9 +130,9 @@ def event_record(
     raw = f.blob() or b""
     info = f.str()
     if capture_sources is not None:
-        record = {"evtnum": evtnum, **_capture_event(raw, capture_sources)}
-        _fields(f, record, specs, emitted, output)
-        return record
+        event = {"evtnum": evtnum, **_capture_event(raw, capture_sources)}
+        _fields(f, event, specs, emitted, output)
+        return event
     ts, tid, _length, etype, _np = _HEADER.unpack_from(raw, 0)
     plugin_event = etype == PLUGIN_EVENT_TYPE and len(raw) >= PAYLOAD_OFFSET
     if plugin_event:

@@ -165,9 +165,13 @@ def event_info_items(plan: Plan) -> None:
         else:
             reset = "RS_THREAD"
         fdloc = NO_FD
-        if "EF_USES_FD" in flags:
-            fdloc = ENTER_FD_AT.get(event_id, 0) if direction == ">" else _exit_fd_location(event_id)
-        alt = _CODE["PPME_SYSCALL_EXECVEAT_E"] if event_id == "PPME_SYSCALL_EXECVE_19_X" else NO_ENTER
+        if "EF_USES_FD" in flags and direction == ">":
+            fdloc = ENTER_FD_AT.get(event_id, 0)
+        elif "EF_USES_FD" in flags:
+            fdloc = _exit_fd_location(event_id)
+        alt = NO_ENTER
+        if event_id == "PPME_SYSCALL_EXECVE_19_X":  # an execveat enter pairs with it too
+            alt = _CODE["PPME_SYSCALL_EXECVEAT_E"]
         plan.item("P_EVENT_INFO").u32(code).u8(C[kind]).u8(arg).u8(C[reset]).u8(fdloc)
         plan.u32(sum(C[f] for f in flags)).u32(sum(C[c] for c in categories))
         plan.u32(code - 1 if direction == "<" else NO_ENTER).u32(alt).str(name)
