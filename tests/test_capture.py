@@ -473,7 +473,7 @@ def test_replay_input_threads_and_shown_events() -> None:
     shell, app, worker = replay.threads
     assert app["args"] == ["--serve", "--port=8080"] and app["exe_path"] == "/opt/app/bin/app"
     assert app["cwd"] == "/opt/app/" and worker["cwd"] == "" and worker["env"] == []
-    assert app["flags"] == 1 << 19 and app["reaper_tid"] == -1
+    assert app["flags"] == (1 << 19 | 1 << 17) and app["reaper_tid"] == -1  # ACTIVE, NAME_CHANGED
     assert app["cgroups"] == [
         {"first": "cpuset", "second": "/docker/abc"},
         {"first": "perf_event", "second": "/docker/abc"},

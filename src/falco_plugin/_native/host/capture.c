@@ -246,7 +246,8 @@ __attribute__((noinline, cold)) static bool reject_event(capture_ctx *c, ss_plug
     return true;
 }
 
-static bool emit_shown(capture_ctx *c, ss_plugin_event *e);
+static inline bool emit_shown(capture_ctx *c, ss_plugin_event *e)
+    __attribute__((always_inline));
 
 static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown, uint16_t cpu)
 {
@@ -282,8 +283,9 @@ static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown, uint16
     return emit_shown(c, e);
 }
 
-/* What libsinsp does with an event it hands its user: the filter, then the output. */
-static bool emit_shown(capture_ctx *c, ss_plugin_event *e)
+/* What libsinsp does with an event it hands its user: the filter, then the output (inlined:
+ * the hot path of every source). */
+static inline bool emit_shown(capture_ctx *c, ss_plugin_event *e)
 {
     host_plugin *p = c->p;
     int pass;
