@@ -6,6 +6,8 @@ directory, and exits; a server accepts; events from threads the process list lac
 from __future__ import annotations
 
 import ipaddress
+import random
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from falco_plugin.event import (
     SockTupleV6,
     event_class,
 )
+from falco_plugin.event._generated import EVENT_TABLE
 from falco_plugin.event.capture import (
     CaptureWriter,
     FdInfo,
@@ -28,6 +31,8 @@ from falco_plugin.event.capture import (
     User,
     write_capture,
 )
+from falco_plugin.event.convert import ConversionError, Converter
+from falco_plugin.event.raw import RawEvent
 
 T0 = 1_700_000_000_000_000_000
 IP = ipaddress.ip_address
@@ -149,8 +154,15 @@ def scenario() -> list[Event]:
     s.add("recvfrom", "<", 200, res=4, data=b"pong",
           tuple=SockTupleV4(IP("10.0.0.1"), 53, IP("10.0.0.5"), 5353), fd=9, size=512)  # fmt: skip
     s.add("socket", "<", 200, fd=10, domain=10, type=1, proto=6, flags=0)
-    s.add("connect", "<", 200, res=0, fd=10,
-          tuple=SockTupleV6(IP("2001:db8::5"), 41000, IP("2001:db8::80"), 8080), addr=None)
+    s.add(
+        "connect",
+        "<",
+        200,
+        res=0,
+        fd=10,
+        tuple=SockTupleV6(IP("2001:db8::5"), 41000, IP("2001:db8::80"), 8080),
+        addr=None,
+    )
     s.add("socket", "<", 200, fd=11, domain=1, type=1, proto=0, flags=0)
     s.add("connect", "<", 200, res=0, fd=11, addr=SockAddrUnix("/run/app.sock"),
           tuple=SockTupleUnix(0xFFFF0001, 0xFFFF0002, "/run/app.sock"))  # fmt: skip
@@ -160,10 +172,26 @@ def scenario() -> list[Event]:
     s.add("eventfd2", "<", 200, res=15, flags=0, initval=0)
     s.add("close", "<", 200, res=-9, fd=99)
     # a thread of the child, sharing its fds; it reads and exits
-    s.clone("clone", 200, 201, pid=200, ptid=SHELL, comm="cat", exe="cat",
-            flags=CLONE_THREAD | CLONE_FILES | CLONE_VM | CLONE_FS | CLONE_SIGHAND)
-    s.clone("clone", 201, 0, pid=200, ptid=SHELL, comm="cat", exe="cat",
-            flags=CLONE_THREAD | CLONE_FILES | CLONE_VM | CLONE_FS | CLONE_SIGHAND)
+    s.clone(
+        "clone",
+        200,
+        201,
+        pid=200,
+        ptid=SHELL,
+        comm="cat",
+        exe="cat",
+        flags=CLONE_THREAD | CLONE_FILES | CLONE_VM | CLONE_FS | CLONE_SIGHAND,
+    )
+    s.clone(
+        "clone",
+        201,
+        0,
+        pid=200,
+        ptid=SHELL,
+        comm="cat",
+        exe="cat",
+        flags=CLONE_THREAD | CLONE_FILES | CLONE_VM | CLONE_FS | CLONE_SIGHAND,
+    )
     s.add("read", "<", 201, res=3, data=b"GET", fd=8, size=3)
     s.add("procexit", ">", 201, status=0, ret=0, sig=0, core=0, reaper_tid=0)
     # credentials and limits
@@ -216,8 +244,22 @@ def container_scenario() -> list[tuple[Event, int]]:
     s.clone("clone", 400, 0, pid=400, ptid=SSHD, comm="sshd", exe="sshd", cwd="/", uid=0, gid=0)
     s.execve(400, 400, SSHD, filename="/usr/bin/runc", exe="runc", args=b"run\0box\0",
              comm="runc", exepath="/usr/bin/runc", uid=0)  # fmt: skip
-    s.clone("clone", 500, 0, pid=500, ptid=400, comm="runc", exe="runc", cwd="/", uid=0, gid=0,
-            flags=CLONE_NEWPID | CHILD_IN_PIDNS, vtid=1, vpid=1, pidns_start=5 * 10**9)
+    s.clone(
+        "clone",
+        500,
+        0,
+        pid=500,
+        ptid=400,
+        comm="runc",
+        exe="runc",
+        cwd="/",
+        uid=0,
+        gid=0,
+        flags=CLONE_NEWPID | CHILD_IN_PIDNS,
+        vtid=1,
+        vpid=1,
+        pidns_start=5 * 10**9,
+    )
     s.clone("clone", 400, 500, pid=400, ptid=SSHD, comm="runc", exe="runc", cwd="/", uid=0,
             gid=0, flags=CLONE_NEWPID)  # fmt: skip
     s.add("execve", "<", 500, res=0, exe="/app/server", args=b"--port\x008080\x00", tid=500,
@@ -269,3 +311,62 @@ def write_container_scenario(path: Path) -> Path:
         for event, cpu in container_scenario():
             writer.write(event, cpu=cpu)
     return path
+
+
+#: Event types a mutant may take: not the plugin and async events (checked, fatal when bad).
+_RETYPES = [row[0] for row in EVENT_TABLE if row[0] not in (322, 402)]
+
+
+def _mutants(raw: bytes, rng: random.Random, n: int, converter: Converter) -> list[bytes]:
+    """``n`` malformed copies of one event: a parameter of random bytes, cut or extended, an
+    exit event with fewer or more parameters, every parameter random, or another event type
+    with random parameters. Only those libscap's converter takes (in file order: exit events
+    convert with the thread's stored enter event) are kept."""
+    ev = RawEvent.parse(raw)
+    params = [bytes(p) for p in ev.params()]
+    out = []
+    for _ in range(n):
+        ps, etype, large = list(params), ev.type, ev.large
+        kind = rng.randrange(6)
+        if kind == 0 and ps:
+            ps[rng.randrange(len(ps))] = rng.randbytes(rng.choice([0, 1, 2, 3, 4, 7, 8, 9, 16, 40]))
+        elif kind == 1 and ps:
+            i = rng.randrange(len(ps))
+            ps[i] = (ps[i][: rng.randrange(len(ps[i]) + 1)] if rng.random() < 0.5
+                     else ps[i] + rng.randbytes(rng.randrange(1, 9)))  # fmt: skip
+        elif kind == 2 and ev.type % 2:
+            ps = (ps[: rng.randrange(len(ps) + 1)] if rng.random() < 0.6
+                  else ps + [rng.randbytes(rng.randrange(9))])  # fmt: skip
+        elif kind == 3:
+            ps = [rng.randbytes(rng.randrange(12)) for _ in ps]
+        else:
+            etype = rng.choice(_RETYPES)
+            row = EVENT_TABLE[etype]
+            ps = [rng.randbytes(rng.choice([0, 1, 2, 4, 8, 17, 40])) for _ in row[7]]
+            large = bool(row[6])
+        lengths = struct.pack(f"<{len(ps)}{'I' if large else 'H'}", *map(len, ps))
+        body = lengths + b"".join(ps)
+        event = struct.pack("<QQIHI", ev.ts, ev.tid, 26 + len(body), etype, len(ps)) + body
+        try:
+            converter.convert(event)
+        except ConversionError:
+            continue
+        out.append(event)
+    return out
+
+
+def write_fuzzed(path: Path, seed: int, per_event: int) -> int:
+    """The shell scenario (even seeds) or the container one (odd seeds) with ``per_event``
+    malformed copies after each event; returns the event count."""
+    rng = random.Random(seed)
+    plain = scenario() if seed % 2 == 0 else [e for e, _ in container_scenario()]
+    converter = Converter()
+    events: list[bytes] = []
+    for event in plain:
+        raw = event.encode()
+        converter.convert(raw)
+        events.append(raw)
+        events.extend(_mutants(raw, rng, per_event, converter))
+    user_list, group_list = users()
+    return write_capture(path, events, threads=process_list(), machine_info=machine(),
+                         users=user_list, groups=group_list)  # fmt: skip

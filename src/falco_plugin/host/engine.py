@@ -228,6 +228,8 @@ class Session:
     def run(self, plan: Plan | None, on_record: Callable[[str, Fields], None]) -> int:
         """Sends the run message (None: stop), hands over every record, returns the engine's
         exit status."""
+        if self._proc is None:  # stopped before the engine started (e.g. an unreadable capture)
+            return 1
         self._send(plan.message() if plan is not None else None)
         self._send(None)
         for kind, fields in self.records():

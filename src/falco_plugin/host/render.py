@@ -99,18 +99,31 @@ def _capture_event(raw: bytes, sources: dict[int, str]) -> dict[str, Any]:
         (l2,) = struct.unpack_from("<I", raw, 30)
         (l3,) = struct.unpack_from("<I", raw, 34)
         name = raw[ASYNC_NAME_OFFSET : ASYNC_NAME_OFFSET + l2].rstrip(b"\0")
-        record.update({"async": True, "plugin": None, "name": name.decode(errors="replace"),
-                       "data_hex": raw[ASYNC_NAME_OFFSET + l2:][:l3].hex(),
-                       "source": sources.get(plugin_id, "syscall" if plugin_id == 0 else "")})
+        record.update(
+            {
+                "async": True,
+                "plugin": None,
+                "name": name.decode(errors="replace"),
+                "data_hex": raw[ASYNC_NAME_OFFSET + l2 :][:l3].hex(),
+                "source": sources.get(plugin_id, "syscall" if plugin_id == 0 else ""),
+            }
+        )
     elif etype == PLUGIN_EVENT_TYPE and len(raw) >= PAYLOAD_OFFSET:
         (plugin_id,) = struct.unpack_from("<I", raw, 34)
         (plen,) = struct.unpack_from("<I", raw, 30)
-        record.update({"plugin": "", "plugin_id": plugin_id, "info": None,
-                       "payload_hex": raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + plen].hex(),
-                       "source": sources.get(plugin_id, "")})
+        record.update(
+            {
+                "plugin": "",
+                "plugin_id": plugin_id,
+                "info": None,
+                "payload_hex": raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + plen].hex(),
+                "source": sources.get(plugin_id, ""),
+            }
+        )
     else:
-        record.update({"name": EVENT_TABLE[etype][2] if etype < len(EVENT_TABLE) else "",
-                       "source": "syscall"})
+        record.update(
+            {"name": EVENT_TABLE[etype][2] if etype < len(EVENT_TABLE) else "", "source": "syscall"}
+        )
     return record  # fmt: skip
 
 

@@ -129,19 +129,19 @@ class Runner:
                     None,
                     f"the capture holds events of plugin id {pid}, which no loaded plugin "
                     "has: they are shown with no source, as libsinsp shows them, and no plugin "
-                    "parses or extracts them; Falco stops at the first one (\"Unknown event "
-                    "source\")",
+                    'parses or extracts them; Falco stops at the first one ("Unknown event '
+                    'source")',
                 )
             self.plugins.append(stream_plugin(len(self.plugins), self.capture.path))
         elif self.cmd.events is not None:
             self.plugins.append(stream_plugin(len(self.plugins), self.cmd.events))
 
     def _read_capture(self, path: str) -> CaptureReplay:
-        from ..event.capture import CaptureFormatError
+        from ..event import EventFormatError
 
         try:
             return prepare_capture(path)
-        except (CaptureFormatError, OSError) as exc:
+        except (EventFormatError, OSError) as exc:  # CaptureFormatError, ConversionError
             self.error(None, "capture", f"cannot read the capture {path}: {exc}")
             raise Failed from None
 

@@ -420,13 +420,24 @@ void sn_bind(sevent *ev)
 
 /* resolve_connect_*_destination: the tuple's destination, unless the exit address equals it,
  * then the enter event's address (TOCTOU). */
-static const uint8_t *connect_dest(const uint8_t *tuple_dip, size_t iplen, const uint8_t *exit_a,
-                                   const uint8_t *enter_a)
+/* libsinsp's resolve_connect_*_destination: the tuple's destination, or the enter event's
+ * address when the exit event's address equals the tuple's (TOCTOU). libsinsp reads the
+ * addresses without checking their family; here an address too short for the tuple's family
+ * counts as absent (no read past a parameter of a malformed capture). */
+static const uint8_t *connect_dest(const uint8_t *tuple_dip, size_t iplen, sparam exit_a,
+                                   sparam enter_a)
 {
-    if (!exit_a || !enter_a || memcmp(tuple_dip + iplen, exit_a + 1 + iplen, 2) ||
-        memcmp(tuple_dip, exit_a + 1, iplen))
+    if (!exit_a.p || !enter_a.p || exit_a.len < 3 + iplen || enter_a.len < 3 + iplen ||
+        memcmp(tuple_dip + iplen, exit_a.p + 1 + iplen, 2) ||
+        memcmp(tuple_dip, exit_a.p + 1, iplen))
         return tuple_dip;
-    return enter_a + 1;
+    return enter_a.p + 1;
+}
+
+/* A NUL within p from byte off on (a C string libsinsp reads there). */
+static bool has_str(sparam p, size_t off)
+{
+    return p.p && p.len > off && memchr(p.p + off, 0, p.len - off) != NULL;
 }
 
 void sn_connect(sevent *ev)
@@ -434,8 +445,8 @@ void sn_connect(sevent *ev)
     const ss_plugin_event *e = ev->e, *en;
     hentry *f = ev->fdinfo;
     int64_t res;
-    const uint8_t *enter_a = NULL, *exit_a = NULL;
-    sparam tp, ap;
+    const uint8_t *enter_a = NULL;
+    sparam tp, ap, enter_p = {NULL, 0}, exit_p = {NULL, 0};
     if (!ev->tinfo || !f)
         return;
     res = ev_res(e);
@@ -444,8 +455,10 @@ void sn_connect(sevent *ev)
     set_connected(f);
     if (retrieve_enter(ev, &en)) {
         sparam a = ev_param(en, 1);
-        if (sockaddr_valid(a))
+        if (sockaddr_valid(a)) {
             enter_a = a.p;
+            enter_p = a;
+        }
     }
     tp = ev_param(e, 1);
     if (!tp.len) {
@@ -477,13 +490,13 @@ void sn_connect(sevent *ev)
     }
     ap = ev_param(e, 3);
     if (sockaddr_valid(ap))
-        exit_a = ap.p;
+        exit_p = ap;
     if (!socktuple_valid(tp))
         return;
     if (tp.p[0] == AF_P_INET || tp.p[0] == AF_P_INET6) {
         bool changed;
         if (tp.p[0] == AF_P_INET6) {
-            const uint8_t *dip = connect_dest(tp.p + 19, 16, exit_a, enter_a);
+            const uint8_t *dip = connect_dest(tp.p + 19, 16, exit_p, enter_p);
             if (!(sock_mapped(tp.p + 1) && sock_mapped(dip))) {
                 tset(f, FF_TYPE, FD_IPV6_SOCK);
                 changed = set_v6(f, tp.p + 1, g16(tp.p, 17), dip, g16(dip, 16), true);
@@ -493,7 +506,7 @@ void sn_connect(sevent *ev)
                                  true);
             }
         } else {
-            const uint8_t *dip = connect_dest(tp.p + 7, 4, exit_a, enter_a);
+            const uint8_t *dip = connect_dest(tp.p + 7, 4, exit_p, enter_p);
             tset(f, FF_TYPE, FD_IPV4_SOCK);
             changed = set_v4(f, g32(tp.p, 1), g16(tp.p, 5), g32(dip, 0), g16(dip, 4), true);
         }
@@ -504,10 +517,12 @@ void sn_connect(sevent *ev)
     } else {
         const char *dpath = (const char *)tp.p + 17;
         sbuf n = {0};
-        if (fd_type(f) != FD_UNIX_SOCK)
+        /* a tuple of another family read as a unix one, as libsinsp does, when it holds one */
+        if (fd_type(f) != FD_UNIX_SOCK || !has_str(tp, 17))
             return;
-        if (exit_a && enter_a && !strncmp(dpath, (const char *)exit_a + 1, 108))
-            dpath = (const char *)enter_a + 1;
+        if (has_str(exit_p, 1) && has_str(enter_p, 1) &&
+            !strncmp(dpath, (const char *)exit_p.p + 1, 108))
+            dpath = (const char *)enter_p.p + 1;
         memcpy(sk(f) + SKU_SRC, tp.p + 1, 16);
         sb_printf(&n, "%" PRIx64 "->%" PRIx64 " %s", g64(tp.p, 1), g64(tp.p, 9), dpath);
         tsets(f, FF_NAME, sb_str(&n));

@@ -271,6 +271,8 @@ void su_add_user(uint32_t uid, uint32_t gid, const char *name, const char *home,
                  const char *shell, bool named)
 {
     sug *u;
+    struct passwd pw, *res = NULL;
+    char buf[4096]; /* holds what name, home and shell point to, to the end */
     if (named && name && name[0] && (name[0] == '+' || name[0] == '-'))
         return;
     u = ug_find(g_users, g_nusers, uid);
@@ -283,8 +285,6 @@ void su_add_user(uint32_t uid, uint32_t gid, const char *name, const char *home,
         return;
     }
     if (!named) {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
         if (uid == UINT32_MAX || getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || !res)
             return;
         uid = res->pw_uid;
@@ -312,6 +312,8 @@ void su_add_user(uint32_t uid, uint32_t gid, const char *name, const char *home,
 void su_add_group(uint32_t gid, const char *name, bool named)
 {
     sug *g;
+    struct group gr, *res = NULL;
+    char buf[4096]; /* holds what name points to, to the end */
     if (named && name && name[0] && (name[0] == '+' || name[0] == '-'))
         return;
     g = ug_find(g_groups, g_ngroups, gid);
@@ -321,8 +323,6 @@ void su_add_group(uint32_t gid, const char *name, bool named)
         return;
     }
     if (!named) {
-        struct group gr, *res = NULL;
-        char buf[4096];
         if (gid == UINT32_MAX || getgrgid_r(gid, &gr, buf, sizeof buf, &res) != 0 || !res)
             return;
         gid = res->gr_gid;

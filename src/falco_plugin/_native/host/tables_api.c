@@ -225,7 +225,8 @@ ss_plugin_bool tr_iterate_entries(ss_plugin_table_t *t, ss_plugin_table_iterator
         /* on a snapshot: the callback may add or erase entries */
         size_t n = th->ref.ht->n, i;
         hentry **snap = xmalloc((n ? n : 1) * sizeof *snap);
-        memcpy(snap, th->ref.ht->e, n * sizeof *snap);
+        if (n) /* an empty table may have no array */
+            memcpy(snap, th->ref.ht->e, n * sizeof *snap);
         for (i = 0; i < n; i++)
             snap[i]->refs++;
         ok = 1;
