@@ -62,11 +62,11 @@ static void copy_process_state(hentry *c, hentry *from)
 }
 
 /* The fields both clone parsers read from the event into a new thread. */
-static void clone_common(hentry *c, const ss_plugin_event *e)
+/* fd limit, page faults and memory: parameters 7 to 12 of both clone and execve exits */
+static void limits_and_memory(hentry *t, const ss_plugin_event *e)
 {
-    sthread *x = tx(c);
-    sparam p;
-    tset(c, TF_FD_LIMIT, ev_u64(e, 7));
+    sthread *x = tx(t);
+    tset(t, TF_FD_LIMIT, ev_u64(e, 7));
     if (ev_param(e, 12).len) {
         x->pfmajor = ev_u64(e, 8);
         x->pfminor = ev_u64(e, 9);
@@ -74,6 +74,13 @@ static void clone_common(hentry *c, const ss_plugin_event *e)
         x->vmrss_kb = (uint32_t)ev_u64(e, 11);
         x->vmswap_kb = (uint32_t)ev_u64(e, 12);
     }
+}
+
+static void clone_common(hentry *c, const ss_plugin_event *e)
+{
+    sthread *x = tx(c);
+    sparam p;
+    limits_and_memory(c, e);
     tset(c, TF_UID, (uint32_t)ev_u64(e, 16));
     tset(c, TF_GID, (uint32_t)ev_u64(e, 17));
     su_ensure_user((uint32_t)tu(c, TF_UID), (uint32_t)tu(c, TF_GID));
@@ -100,6 +107,20 @@ static void set_exe_comm_args(hentry *c, const ss_plugin_event *e, bool comm_fir
         st_set_args(c, &args);
 }
 
+/* pid, ptid, vtid and vpid from a clone exit (without the namespace ids: its own tid, no vpid) */
+static void clone_ids(hentry *t, const ss_plugin_event *e, int64_t tid)
+{
+    tset(t, TF_PID, ev_u64(e, 4));
+    tset(t, TF_PTID, ev_u64(e, 5));
+    if (ev_param(e, 19).len) {
+        tset(t, TF_VTID, ev_u64(e, 18));
+        tset(t, TF_VPID, ev_u64(e, 19));
+    } else {
+        tset(t, TF_VTID, (uint64_t)tid);
+        tset(t, TF_VPID, (uint64_t)-1);
+    }
+}
+
 static void clone_caller(sevent *ev, int64_t child_tid)
 {
     const ss_plugin_event *e = ev->e;
@@ -109,15 +130,7 @@ static void clone_caller(sevent *ev, int64_t child_tid)
     bool valid = true;
     if (st_invalid(caller)) {
         valid = false;
-        tset(caller, TF_PID, ev_u64(e, 4));
-        tset(caller, TF_PTID, ev_u64(e, 5));
-        if (ev_param(e, 19).len) {
-            tset(caller, TF_VTID, ev_u64(e, 18));
-            tset(caller, TF_VPID, ev_u64(e, 19));
-        } else {
-            tset(caller, TF_VTID, (uint64_t)caller_tid);
-            tset(caller, TF_VPID, (uint64_t)-1);
-        }
+        clone_ids(caller, e, caller_tid);
         st_deps(caller);
     }
     sstate_set_thread(ev, caller);
@@ -177,15 +190,7 @@ static void clone_child(sevent *ev)
         sstate_set_thread(ev, NULL);
     }
     c = st_new_thread(child_tid);
-    tset(c, TF_PID, ev_u64(e, 4));
-    tset(c, TF_PTID, ev_u64(e, 5));
-    if (ev_param(e, 19).len) {
-        tset(c, TF_VTID, ev_u64(e, 18));
-        tset(c, TF_VPID, ev_u64(e, 19));
-    } else {
-        tset(c, TF_VTID, (uint64_t)child_tid);
-        tset(c, TF_VPID, (uint64_t)-1);
-    }
+    clone_ids(c, e, child_tid);
     tset(c, TF_FLAGS, (uint32_t)ev_u64(e, 15) | CL_CLONE_INVERTED);
     leader = !(tu(c, TF_FLAGS) & CL_CLONE_THREAD);
     if (!leader)
@@ -349,14 +354,7 @@ void sp_execve(sevent *ev)
         }
         st_deps(t);
     }
-    tset(t, TF_FD_LIMIT, ev_u64(e, 7));
-    if (ev_param(e, 12).len) {
-        x->pfmajor = ev_u64(e, 8);
-        x->pfminor = ev_u64(e, 9);
-        x->vmsize_kb = (uint32_t)ev_u64(e, 10);
-        x->vmrss_kb = (uint32_t)ev_u64(e, 11);
-        x->vmswap_kb = (uint32_t)ev_u64(e, 12);
-    }
+    limits_and_memory(t, e);
     if ((p = ev_param(e, 15)).len)
         st_set_strs(t, TF_ENV, p.p, p.len);
     if ((p = ev_param(e, 14)).len)
