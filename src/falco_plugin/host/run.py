@@ -132,7 +132,7 @@ class Runner:
                     'parses or extracts them; Falco stops at the first one ("Unknown event '
                     'source")',
                 )
-            self.plugins.append(stream_plugin(len(self.plugins), self.capture.path))
+            self.plugins.append(stream_plugin(len(self.plugins), self.capture.path, "capture"))
         elif self.cmd.events is not None:
             self.plugins.append(stream_plugin(len(self.plugins), self.cmd.events))
 
@@ -414,9 +414,10 @@ class Runner:
                 out.stdout(text)
 
 
-def stream_plugin(index: int, path: str) -> LoadedPlugin:
-    """A raw event stream in the place of a plugin: a source of "syscall" events, no library."""
-    return LoadedPlugin(index, path, "events", "", "a raw event stream", "", "", 0,
+def stream_plugin(index: int, path: str, name: str = "events") -> LoadedPlugin:
+    """A raw event stream in the place of a plugin: a source of "syscall" events, no library
+    (named "capture" for a replayed capture)."""
+    return LoadedPlugin(index, path, name, "", "a raw event stream", "", "", 0,
                         C["CAP_SOURCE"], set())  # fmt: skip
 
 
