@@ -264,3 +264,19 @@ def test_host_reports_captures_under_way(falco_build) -> None:
     assert all(t["text"] == f"{t['events']}/10 events" for t in ticks)
     plain = run_host(["run", "--json", lib, "--open-params", "3:1"])
     assert not [r for r in parse_json_lines(plain.stdout) if "tick" in r]
+
+
+def test_a_closed_stdout_stops_the_run() -> None:
+    """`falco-plugin run ... | head -2`: the reader leaves, the captures stop, no traceback."""
+    countdown = str(Path(__file__).resolve().parent.parent / "examples/countdown/plugin.py")
+    proc = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m falco_plugin.cli run {countdown} "
+         "--open-params 1000000000 | head -2; echo rc=${PIPESTATUS[0]} >&2"],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert len(proc.stdout.splitlines()) == 2
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    assert re.search(r"^-- countdown: \d+ events, stopped in", proc.stderr, re.M), proc.stderr
+    assert "rc=141" in proc.stderr  # as a process that SIGPIPE ended

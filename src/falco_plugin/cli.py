@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,12 +47,14 @@ def plugin_library(target: str) -> Path:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    """``falco-plugin build``: the plugin (or the project's) into a library; prints its path."""
     out = build(args.plugin or find_project().target, args.output)
     print(out)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``falco-plugin run``: one run, or with ``--watch`` a run after every change."""
     if not args.plugin and not args.capture:
         print("falco-plugin run: give a plugin, or --capture FILE.scap", file=sys.stderr)
         return 2
@@ -93,15 +96,25 @@ def run_once(
         progress_every=TICK_MS if live else 0,
         capture=args.capture,
     )
-    with RunView(json_lines=args.json, live=live) as view:
-        rc = run_streaming(
-            cmd, stdout=view.on_record, stderr=view.on_message, on_session=on_session
-        )
+    sessions: list[Session | None] = [None]
+
+    def started(session: Session | None) -> None:
+        sessions[0] = session
+        if on_session is not None:
+            on_session(session)
+
+    def stop() -> None:  # stdout's reader is gone (`run ... | head`): end the captures
+        if sessions[0] is not None:
+            sessions[0].signal(signal.SIGTERM)
+
+    with RunView(json_lines=args.json, live=live, on_closed_output=stop) as view:
+        rc = run_streaming(cmd, stdout=view.on_record, stderr=view.on_message, on_session=started)
     view.print_counts()
-    return rc
+    return 128 + signal.SIGPIPE if view.output_closed else rc
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``falco-plugin info``: what ``falco --plugin-info`` would print."""
     library = plugin_library(args.plugin)
     return run_streaming(HostCommand("info", [PluginArgs(str(library))], json=args.json))
 
@@ -118,6 +131,7 @@ def non_negative(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line of ``falco-plugin`` (argparse)."""
     p = argparse.ArgumentParser(prog="falco-plugin", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -200,6 +214,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs ``falco-plugin`` with ``argv``; returns the exit status (2 for the errors a user can
+    fix)."""
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -12,7 +12,9 @@ the failures the host counted.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -81,6 +83,9 @@ class RunView:
     _progress: Progress | None = None
     _tasks: dict[str, TaskID] = field(default_factory=dict)
     _through_display: bool = False
+    #: Called once when stdout is closed by its reader (``run ... | head``): the run stops.
+    on_closed_output: Callable[[], None] = lambda: None
+    output_closed: bool = False
 
     def __enter__(self) -> RunView:
         if self.live:
@@ -107,11 +112,23 @@ class RunView:
     # ---- output ----
 
     def _print(self, text: str, stream: TextIO) -> None:
+        if self.output_closed and stream is self.out:
+            return
         if self._progress is not None and (stream is self.err or self._through_display):
             self._progress.console.print(Text(text), soft_wrap=True, highlight=False)
-        else:
+            return
+        try:
             stream.write(text + "\n")
             stream.flush()
+        except BrokenPipeError:
+            if stream is not self.out:
+                raise
+            # the reader is gone: no more output, no error at exit's flush, stop the run
+            self.output_closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+            self.on_closed_output()
 
     def on_message(self, line: str) -> None:
         """A line the host writes to stderr (warnings, errors, the plugins' logs)."""
