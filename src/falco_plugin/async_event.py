@@ -40,7 +40,9 @@ class AsyncEmitter(Protocol):
         *,
         ts: int | None = None,
         tid: int | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Send async event ``name`` with ``data`` to the host (thread-safe); ``ts`` and ``tid``
+        default to now and none."""
 
 
 class AsyncPlugin(Plugin):
@@ -82,6 +84,7 @@ class BackgroundTask:
 
     @property
     def running(self) -> bool:
+        """Whether the thread is alive (started and not stopped)."""
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:

@@ -28,9 +28,12 @@ from .base import Plugin
 class CaptureListen(Protocol):
     """What capture_open / capture_close receive (a C object inside the host)."""
 
-    def subscribe(self, fn: Callable[[], bool | None], interval: float = 0.1) -> Any: ...
+    def subscribe(self, fn: Callable[[], bool | None], interval: float = 0.1) -> Any:
+        """Run ``fn`` on the host's routine threads every ``interval`` seconds until it returns
+        False; returns the routine's handle."""
 
-    def unsubscribe(self, routine: Any) -> None: ...
+    def unsubscribe(self, routine: Any) -> None:
+        """Stop a routine that ``subscribe`` returned."""
 
 
 class ListenPlugin(Plugin):

@@ -60,6 +60,8 @@ class HostLogHandler(logging.Handler):
         self.setFormatter(logging.Formatter("%(message)s"))
 
     def attach(self, key: int, sink: HostLogFn, logger_name: str = "") -> None:
+        """Route the records of plugin state ``key`` (and of ``logger_name`` and below) to the
+        host's log function."""
         with self._sinks_lock:
             sinks, by_logger = dict(self._sinks), dict(self._by_logger)
             sinks[key] = sink
@@ -68,6 +70,7 @@ class HostLogHandler(logging.Handler):
             self._sinks, self._by_logger = sinks, by_logger  # readers see whole maps
 
     def detach(self, key: int) -> None:
+        """Stop routing the records of plugin state ``key`` (at destroy)."""
         with self._sinks_lock:
             gone = self._sinks.get(key)
             self._sinks = {k: s for k, s in self._sinks.items() if k != key}
@@ -75,6 +78,7 @@ class HostLogHandler(logging.Handler):
             self._by_logger = {n: (None if s is gone else s) for n, s in self._by_logger.items()}
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Hand a record to the host's log of the plugin it belongs to, with its severity."""
         try:
             msg = self.format(record)
             by_logger = self._by_logger

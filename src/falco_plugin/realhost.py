@@ -172,6 +172,7 @@ class FalcoPlugin:
     name: str | None = None
 
     def config_entry(self, root: Path) -> dict[str, Any]:
+        """This plugin's entry of falco.yaml's ``plugins`` list (paths made absolute)."""
         library = Path(self.library).resolve()
         entry: dict[str, Any] = {
             "name": self.name or plugin_info(library, root=root).name,
@@ -201,6 +202,7 @@ class FalcoRun:
 
     @property
     def ok(self) -> bool:
+        """Falco exited with status 0."""
         return self.returncode == 0
 
     def outputs(self, rule: str | None = None) -> list[str]:

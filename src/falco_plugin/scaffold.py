@@ -87,6 +87,8 @@ def project_files(name: str, capabilities: frozenset[str]) -> dict[str, str]:
 
 
 def pyproject(name: str, cls: str) -> str:
+    """The ``pyproject.toml`` of a new project: its ``[tool.falco-plugin]`` table names the plugin
+    class."""
     return f"""\
 # The plugin project of {name}: falco-plugin build (and package) read [tool.falco-plugin].
 [project]

@@ -354,6 +354,7 @@ def _class(cls: str, bases: str, parts: list[str]) -> str:
 
 
 def rules_file(name: str, caps: frozenset[str]) -> str:
+    """The rules file of a new project: one rule that the default capture makes alert."""
     if "async" in caps:
         return _fill(
             """\
@@ -383,6 +384,7 @@ def rules_file(name: str, caps: frozenset[str]) -> str:
 
 
 def tests_file(name: str, cls: str, caps: frozenset[str]) -> str:
+    """The tests of a new project: plain Python, the SDK's host, and the real Falco."""
     head = _fill(
         '''
         """Tests of {name}: in plain Python, through the SDK's host (the plugin built as
@@ -529,6 +531,7 @@ def test_the_rules_alert_in_falco(falco_realhost, falco_build) -> None:
 
 
 def readme(name: str, cls: str, caps: frozenset[str]) -> str:
+    """The README of a new project: how to build, test and load it in Falco."""
     async_mode = "async" in caps
     what = (
         f"emits a `{name}_tick` async event every `interval_ms` into Falco's syscall stream"

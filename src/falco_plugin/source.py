@@ -29,11 +29,14 @@ class Eof(Exception):
 class EventBatchLike(Protocol):
     """What ``next_batch`` receives: the C-owned batch inside the host, a list in tests."""
 
-    def add(self, payload: Payload, ts: int | None = None) -> None: ...
+    def add(self, payload: Payload, ts: int | None = None) -> None:
+        """Add one plugin event (``ts`` None: the host stamps it)."""
 
-    def add_many(self, payloads: Iterable[Payload]) -> None: ...
+    def add_many(self, payloads: Iterable[Payload]) -> None:
+        """Add one plugin event per payload, stamped by the host."""
 
-    def add_event(self, event: bytes | bytearray | memoryview) -> None: ...
+    def add_event(self, event: bytes | bytearray | memoryview) -> None:
+        """Add a whole scap event (for sources of other event types)."""
 
     def __len__(self) -> int: ...
 

@@ -38,6 +38,7 @@ class PullInstance(SourceInstance):
         self._eof = False
 
     def next_batch(self, batch: EventBatchLike) -> None:
+        """Call the function for each event until it raises Eof; waits instead of spinning."""
         if self._eof:
             raise Eof
         deadline = time.monotonic() + self._timeout
@@ -99,6 +100,7 @@ class PushInstance(SourceInstance):
         return self._closed.is_set()
 
     def next_batch(self, batch: EventBatchLike) -> None:
+        """Hand the host what the threads pushed, waiting up to the timeout for some."""
         if self._eof:
             raise Eof
         try:
@@ -122,4 +124,5 @@ class PushInstance(SourceInstance):
                 return
 
     def close(self) -> None:
+        """The host closed the capture: :attr:`closed` turns True, for producer threads to stop."""
         self._closed.set()

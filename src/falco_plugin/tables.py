@@ -117,23 +117,56 @@ def check_value(kind: StateType, value: Any, what: str) -> Any:
 class Backend(Protocol):
     """What the shim provides (ids instead of pointers; checked on every use)."""
 
-    def list_tables(self) -> list[tuple[str, int]]: ...
-    def get_table(self, name: str, key_type: int) -> int: ...
-    def list_fields(self, table: int) -> list[tuple[str, int, bool]]: ...
-    def get_field(self, table: int, name: str, kind: int) -> int: ...
-    def add_field(self, table: int, name: str, kind: int) -> int: ...
-    def table_size(self, table: int) -> int: ...
-    def get_entry(self, table: int, key_type: int, key: Any) -> int | None: ...
-    def read(self, table: int, entry: int, field: int, kind: int) -> Any: ...
-    def write(self, table: int, entry: int, field: int, kind: int, value: Any) -> None: ...
-    def release(self, table: int, entry: int) -> None: ...
-    def iterate(self, table: int, fn: Callable[[int], bool]) -> bool: ...
-    def create_entry(self, table: int) -> int: ...
-    def add_entry(self, table: int, key_type: int, key: Any, entry: int) -> int: ...
-    def destroy_entry(self, table: int, entry: int) -> None: ...
-    def erase(self, table: int, key_type: int, key: Any) -> None: ...
-    def clear(self, table: int) -> None: ...
-    def add_table(self, table: Any, name: str, key_type: int) -> None: ...
+    def list_tables(self) -> list[tuple[str, int]]:
+        """The host's tables: (name, key type) pairs."""
+
+    def get_table(self, name: str, key_type: int) -> int:
+        """The id of a host table with that name and key type."""
+
+    def list_fields(self, table: int) -> list[tuple[str, int, bool]]:
+        """A table's fields: (name, type, read-only) triples."""
+
+    def get_field(self, table: int, name: str, kind: int) -> int:
+        """The id of a table's field."""
+
+    def add_field(self, table: int, name: str, kind: int) -> int:
+        """Add a field to a table; its id."""
+
+    def table_size(self, table: int) -> int:
+        """How many entries a table has."""
+
+    def get_entry(self, table: int, key_type: int, key: Any) -> int | None:
+        """The entry with that key, or None."""
+
+    def read(self, table: int, entry: int, field: int, kind: int) -> Any:
+        """Read a field of an entry."""
+
+    def write(self, table: int, entry: int, field: int, kind: int, value: Any) -> None:
+        """Write a field of an entry."""
+
+    def release(self, table: int, entry: int) -> None:
+        """Release an entry obtained from the table."""
+
+    def iterate(self, table: int, fn: Callable[[int], bool]) -> bool:
+        """Call ``fn`` on each entry until it returns False; False when stopped early."""
+
+    def create_entry(self, table: int) -> int:
+        """A new entry, not yet in the table."""
+
+    def add_entry(self, table: int, key_type: int, key: Any, entry: int) -> int:
+        """Put a new entry in the table under ``key``; the entry as stored."""
+
+    def destroy_entry(self, table: int, entry: int) -> None:
+        """Free an entry that was never added."""
+
+    def erase(self, table: int, key_type: int, key: Any) -> None:
+        """Remove the entry with that key."""
+
+    def clear(self, table: int) -> None:
+        """Remove every entry."""
+
+    def add_table(self, table: Any, name: str, key_type: int) -> None:
+        """Offer a table of this plugin to the host and other plugins."""
 
 
 # ----------------------------------------------------------------------------- imports
@@ -577,6 +610,7 @@ class ExportedTable(Generic[X]):
         return len(self.entries)
 
     def get(self, key: Any) -> X | None:
+        """The entry with that key, or None."""
         return self.entries.get(key)
 
     # -- what other plugins and the host reach through the API (called by the shim) --
@@ -593,11 +627,13 @@ class ExportedTable(Generic[X]):
         return True
 
     def api_read(self, entry: X, name: str) -> Any:
+        """API: read field ``name`` of an entry (an added field reads as zero until written)."""
         if name in self.added:
             return entry.extra.get(name, _zero(self.added[name]))
         return getattr(entry, name)
 
     def api_write(self, entry: X, name: str, value: Any) -> None:
+        """API: write field ``name`` of an entry; read-only and private fields refuse."""
         if name in self.added:
             entry.extra[name] = check_value(self.added[name], value, name)
             return
@@ -607,14 +643,18 @@ class ExportedTable(Generic[X]):
         setattr(entry, name, check_value(decl.kind, value, name))
 
     def api_create(self) -> X:
+        """API: a new entry of this table's type."""
         return self.entry_type()
 
     def api_add(self, key: Any, entry: X) -> X:
+        """API: store ``entry`` under ``key``."""
         self[key] = entry
         return entry
 
     def api_erase(self, key: Any) -> None:
+        """API: remove the entry with that key, if any."""
         self.entries.pop(key, None)
 
     def api_entries(self) -> list[X]:
+        """API: the entries, for iteration."""
         return list(self.entries.values())

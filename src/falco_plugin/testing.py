@@ -116,6 +116,7 @@ class Capture:
 
     @property
     def ok(self) -> bool:
+        """The run succeeded: exit status 0 and no error reported."""
         return self.returncode == 0 and not self.errors
 
 

@@ -73,14 +73,17 @@ class PluginMeta(NamedTuple):
 
     @property
     def has_async(self) -> bool:
+        """The plugin emits async events."""
         return bool(self.async_events)
 
     @property
     def has_extract(self) -> bool:
+        """The plugin defines fields."""
         return bool(self.fields)
 
     @property
     def capabilities(self) -> list[str]:
+        """The capabilities the library exports, as the plugin API names them."""
         flags = (
             ("source", self.has_source),
             ("extract", self.has_extract),
@@ -92,6 +95,7 @@ class PluginMeta(NamedTuple):
 
     @property
     def fields_json(self) -> str:
+        """The fields as get_fields returns them (JSON)."""
         return json.dumps([f.json_entry() for f in self.fields])
 
     @property

@@ -143,14 +143,17 @@ class CaptureEvent:
 
     @property
     def ts(self) -> int:
+        """The event's time stamp, ns since the epoch."""
         return self.raw.ts
 
     @property
     def tid(self) -> int:
+        """The thread id of the event."""
         return self.raw.tid
 
     @property
     def type(self) -> int:
+        """The event type code."""
         return self.raw.type
 
     @property
@@ -163,6 +166,7 @@ class CaptureEvent:
         return decode(self.raw)
 
     def tobytes(self) -> bytes:
+        """The event's bytes (header and parameters)."""
         return self.raw.tobytes()
 
     def __repr__(self) -> str:
@@ -208,10 +212,12 @@ class Capture:
 
     @property
     def machine_info(self) -> MachineInfo | None:
+        """The machine info block of the first section, when there is one."""
         return self.section.machine_info
 
     @property
     def threads(self) -> list[ThreadInfo]:
+        """The process list of the first section."""
         return self.section.threads
 
 

@@ -189,6 +189,7 @@ class MachineInfo:
 
     @classmethod
     def decode(cls, body: bytes) -> MachineInfo:
+        """Reads a machine info block's body; raises CaptureFormatError when it is too short."""
         if len(body) < _MACHINE.size:
             raise CaptureFormatError(
                 f"machine info block of {len(body)} bytes, expected {_MACHINE.size}"
@@ -197,6 +198,7 @@ class MachineInfo:
         return cls(cpus, mem, max_pid, _text(host.split(b"\0", 1)[0]), boot, flags, r3, r4)
 
     def encode(self) -> bytes:
+        """The block's body as libscap writes it."""
         host = _raw(self.hostname)
         if len(host) >= 128:
             raise ValueError(f"hostname of {len(host)} bytes: at most 127 fit")
@@ -564,6 +566,7 @@ class Interface:
             self.type = IF_IPV6 if self.addr.version == 6 else IF_IPV4
 
     def encode(self, version: int = 2) -> bytes:
+        """The block's body in the given layout version (1 or 2)."""
         layout = _IF_LAYOUTS.get(self.type)
         if layout is None:
             raise ValueError(f"interface {self.name}: unknown type {self.type}")

@@ -267,6 +267,7 @@ class RelPath(str):
     dirfd: int | None
 
     def __new__(cls, path: str, dirfd: int | None = None) -> RelPath:
+        """A path relative to the directory of ``dirfd`` (None: the current directory)."""
         self = super().__new__(cls, path)
         self.dirfd = dirfd
         return self
