@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_FILES = ["falco_plugin/__init__.py", "falco_plugin/py.typed", "falco_plugin/_native/shim.c"]
-LEFT_OUT = ("tests/", "examples/", "benchmarks/", "scripts/", ".ci/")
+LEFT_OUT = ("tests/", "examples/", "benchmarks/", "scripts/", ".ci/", "docs/")
 
 
 class Failed(Exception):
