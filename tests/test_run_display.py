@@ -27,14 +27,15 @@ CLI = [sys.executable, "-m", "falco_plugin.cli"]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def run_on_terminal(*args: str, timeout: float = 120) -> tuple[int, str, str]:
-    """Runs the CLI with stderr on a pseudo-terminal and stdout on a pipe; returns the exit
-    status, stdout and what the terminal received."""
+def run_on_terminal(
+    *args: str, timeout: float = 120, stdout_too: bool = False
+) -> tuple[int, str, str]:
+    """Runs the CLI with stderr on a pseudo-terminal and stdout on a pipe (or on the same
+    terminal); returns the exit status, stdout and what the terminal received."""
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
-    proc = subprocess.Popen(
-        [*CLI, *args], stdout=subprocess.PIPE, stderr=slave, env=env, text=True
-    )
+    stdout = slave if stdout_too else subprocess.PIPE
+    proc = subprocess.Popen([*CLI, *args], stdout=stdout, stderr=slave, env=env, text=True)
     os.close(slave)
     terminal = bytearray()
     deadline = time.monotonic() + timeout
@@ -51,8 +52,7 @@ def run_on_terminal(*args: str, timeout: float = 120) -> tuple[int, str, str]:
                 terminal += chunk
             elif proc.poll() is not None:
                 break
-        assert proc.stdout is not None
-        stdout = proc.stdout.read()
+        stdout = proc.stdout.read() if proc.stdout is not None else ""
         rc = proc.wait(timeout=30)
     finally:
         os.close(master)
@@ -76,6 +76,19 @@ def test_progress_bar_on_a_terminal() -> None:
     assert re.search(r"\b\d+/12 events\b", text)
     # and gone at the end, replaced by the counts
     assert "-- paced: 12 events, end of stream in" in text
+
+
+def test_events_and_display_share_one_terminal() -> None:
+    """stdout on the display's terminal: the event lines are printed above the bar."""
+    rc, _, terminal = run_on_terminal("run", PACED, "--open-params", "8:50", stdout_too=True)
+    assert rc == 0, terminal
+    text = ANSI.sub("", terminal)
+    assert "━" in terminal
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines()]
+    assert [line.split()[-1] for line in lines if re.match(r"\d+ \S+Z v1 \d+$", line)] == [
+        str(i) for i in range(1, 9)
+    ]
+    assert "-- paced: 8 events, end of stream" in text
 
 
 def test_no_display_when_stderr_is_not_a_terminal() -> None:

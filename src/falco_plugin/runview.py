@@ -34,6 +34,17 @@ def wants_live_display(stream: TextIO, disabled: bool = False) -> bool:
         return False
 
 
+def same_terminal(a: TextIO, b: TextIO) -> bool:
+    """Both streams write to one terminal (a line on one would garble a display on the
+    other)."""
+    try:
+        return a.isatty() and b.isatty() and os.fstat(a.fileno()).st_rdev == os.fstat(
+            b.fileno()
+        ).st_rdev
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def event_line(event: dict[str, Any]) -> str:
     """One printed line per event: number, time and what %evt.plugininfo shows (or the
     --output line), then the --fields values."""
@@ -100,7 +111,7 @@ class RunView:
                 transient=True,
             )
             # stdout on the same terminal: its lines are printed above the display
-            self._through_display = wants_live_display(self.out)
+            self._through_display = same_terminal(self.out, self.err)
             self._progress.start()
         return self
 
