@@ -293,3 +293,27 @@ def test_a_closed_stdout_stops_the_run() -> None:
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
     assert re.search(r"^-- countdown: \d+ events, stopped in", proc.stderr, re.M), proc.stderr
     assert "rc=141" in proc.stderr  # as a process that SIGPIPE ended
+
+
+def test_counts_of_a_replayed_capture(tmp_path: Path) -> None:
+    """A replayed capture's events name no plugin: the counts still say how many it showed."""
+    from falco_plugin.event import Event, event_class
+    from falco_plugin.event.capture import ThreadInfo, write_capture
+
+    open_at = event_class("<openat")
+    events = [
+        Event(open_at(fd=3, dirfd=-100, name=name, flags=1, mode=0, dev=0, ino=0), tid=42,
+              ts=1_700_000_000_000_000_000 + i).encode()
+        for i, name in enumerate(["/etc/passwd", "/tmp/x", "/etc/shadow"])
+    ]  # fmt: skip
+    write_capture(tmp_path / "t.scap", events, threads=[ThreadInfo(tid=42, pid=42, comm="cat")])
+    proc = subprocess.run(
+        [*CLI, "run", "--capture", str(tmp_path / "t.scap"), "--filter", "fd.name startswith /etc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 2
+    assert re.search(r"^-- capture: 3 events, end of stream in .*, 2 shown, 1 filtered out$",
+                     proc.stderr, re.M), proc.stderr  # fmt: skip

@@ -156,7 +156,8 @@ class RunView:
         elif "error" in record:
             self.errors += 1
         elif "evtnum" in record:
-            shown = self.shown.setdefault(str(record.get("plugin")), _Shown())
+            # a replayed capture's events name no plugin: its summary calls it "capture"
+            shown = self.shown.setdefault(str(record.get("plugin", "capture")), _Shown())
             if record.get("async"):
                 shown.async_events += 1
             else:
