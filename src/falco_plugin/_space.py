@@ -99,9 +99,18 @@ def parse_roots(text: str, origin: str = "") -> list[Root]:
 
 
 class _SpaceSourceLoader(machinery.SourceFileLoader):
-    """Executes a module of the space with the space's builtins (its ``__import__``)."""
+    """Executes a module of the space with the space's builtins (its ``__import__``); hands
+    every file it reads to the space's checker (a packaged library checks its code against
+    the digests recorded when it was packaged: see _packaged.py)."""
 
     space_builtins: dict[str, Any] = {}
+    checker: Any = None
+
+    def get_data(self, path: str) -> bytes:
+        data = super().get_data(path)
+        if self.checker is not None:
+            self.checker.check(path, data)
+        return data
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__dict__["__builtins__"] = self.space_builtins
@@ -137,6 +146,13 @@ class _FreshSourceLoader(_SpaceSourceLoader):
 
 class _SpaceSourcelessLoader(machinery.SourcelessFileLoader):
     space_builtins: dict[str, Any] = {}
+    checker: Any = None
+
+    def get_data(self, path: str) -> bytes:
+        data = super().get_data(path)
+        if self.checker is not None:
+            self.checker.check(path, data)
+        return data
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__dict__["__builtins__"] = self.space_builtins
@@ -285,7 +301,11 @@ class ImportSpace:
     """
 
     def __init__(
-        self, label: str, roots: Iterable[Root | tuple[str, str]], host_names: Iterable[str] = ()
+        self,
+        label: str,
+        roots: Iterable[Root | tuple[str, str]],
+        host_names: Iterable[str] = (),
+        checker: Any = None,
     ) -> None:
         self.label = label
         self.roots: list[Root] = []
@@ -303,7 +323,8 @@ class ImportSpace:
         self._lock = threading.RLock()
         self.builtins = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
-        attrs = {"space_builtins": self.builtins}
+        self._checker = checker
+        attrs = {"space_builtins": self.builtins, "checker": checker}
         sourceless = (type("Sourceless", (_SpaceSourcelessLoader,), attrs), [".pyc"])
         self._loaders = {  # fresh: the plugin's own code; cached: the SDK
             True: ((type("Fresh", (_FreshSourceLoader,), attrs), SOURCE_SUFFIXES), sourceless),
@@ -447,9 +468,24 @@ class ImportSpace:
                 return module if fromlist else sys.modules[self._dot + top]
             if kind == MISSING:
                 raise ModuleNotFoundError(
-                    f"No module named {top!r} in the import roots of plugin {self.label}", name=top
+                    f"No module named {top!r} in the import roots of plugin {self.label}"
+                    + self._hint(top),
+                    name=top,
                 )
-        return _builtin_import(name, globals, locals, fromlist, level)
+        if self._checker is None:
+            return _builtin_import(name, globals, locals, fromlist, level)
+        try:
+            return _builtin_import(name, globals, locals, fromlist, level)
+        except ModuleNotFoundError as exc:
+            if getattr(exc, "falco_plugin_hint", False) or not exc.name:
+                raise
+            hinted = ModuleNotFoundError(f"{exc.msg}{self._hint(exc.name)}", name=exc.name)
+            hinted.falco_plugin_hint = True  # type: ignore[attr-defined]
+            raise hinted from None
+
+    def _hint(self, name: str) -> str:
+        """How to add a missing module, for a packaged library."""
+        return f": {self._checker.missing_hint(name)}" if self._checker is not None else ""
 
     def _file_finder(self, folder: str, fresh: bool = True) -> machinery.FileFinder:
         finder = self._finders.get((folder, fresh))
@@ -568,14 +604,15 @@ def running_abi() -> str:
 
 
 def open_runtime(
-    label: str, roots: str, origin: str, protocol: int, abi: str = ""
+    label: str, roots: str, origin: str, protocol: int, abi: str = "", checker: Any = None
 ) -> tuple[ImportSpace, Any]:
     """Open the space of a plugin library and import the SDK runtime in it.
 
     Called by the C shim with its baked roots (``mode=path`` lines, ``$ORIGIN`` = the
     library's folder ``origin``); the shim was built for the interpreter ABI ``abi`` and
     runtime ``protocol``: the interpreter must have that ABI, and the runtime found through
-    the roots must speak that protocol.
+    the roots must speak that protocol. A packaged library gives the ``checker`` its code
+    is checked with (``check(path, data)`` raises on a file that is not as packaged).
     """
     if abi and running_abi() != abi:
         raise SpaceError(
@@ -583,7 +620,7 @@ def open_runtime(
             f"Python {sys.version.split()[0]} with the ABI {running_abi() or 'unknown'}: "
             "rebuild the plugin with the interpreter it runs in"
         )
-    space = ImportSpace(label, parse_roots(roots, origin))
+    space = ImportSpace(label, parse_roots(roots, origin), checker=checker)
     try:
         try:
             runtime = space.import_module(SDK_PACKAGE + "._runtime")

@@ -53,6 +53,23 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    from .package import package, package_info
+
+    pkg = package(args.plugin, args.output, include=args.include or (), libpython=args.libpython)
+    info = package_info(pkg)
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        print(pkg.tarball)
+        print(
+            f"{pkg.files} files, {pkg.size / 1e6:.1f} MB; Python {info['python']} "
+            f"({pkg.libpython} libpython), {pkg.arch}, glibc >= {pkg.min_glibc}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``falco-plugin run``: one run, or with ``--watch`` a run after every change."""
     if not args.plugin and not args.capture:
@@ -141,6 +158,30 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("-o", "--output", help="the library, or a folder for lib<NAME>.so (default: .)")
     b.set_defaults(func=cmd_build)
+
+    k = sub.add_parser(
+        "package",
+        help="package PLUGIN with everything it runs on (Python included) into a tarball that "
+        "runs where Falco runs, with no Python there",
+    )
+    k.add_argument("plugin")
+    k.add_argument("-o", "--output", help="the tarball (default: ./NAME-VERSION-ARCH.tar.gz)")
+    k.add_argument(
+        "--include",
+        action="append",
+        metavar="MODULE|FILE",
+        help="a module the import analysis cannot see, or a data file of the plugin's folder "
+        "(repeatable; also [tool.falco-plugin] include in pyproject.toml)",
+    )
+    k.add_argument(
+        "--libpython",
+        choices=("auto", "static", "shared"),
+        default="auto",
+        help="link the static libpython into the library, or ship the shared one beside it "
+        "(auto: static when this interpreter's links)",
+    )
+    k.add_argument("--json", action="store_true", help="print what was made as JSON")
+    k.set_defaults(func=cmd_package)
 
     r = sub.add_parser("run", help="run a capture through the SDK's host and print the events")
     r.add_argument(

@@ -25,6 +25,10 @@
 #include "fp_abi.h"
 #include "fp_meta.h"
 
+#ifndef FP_PACKAGED /* a development build: the interpreter and roots of the build machine */
+#define FP_PACKAGED 0
+#endif
+
 #define FP_EXPORT __attribute__((visibility("default")))
 #define FP_ERR_CAP 4096
 #define FP_TS_NOW UINT64_MAX
@@ -40,7 +44,11 @@
  */
 __attribute__((constructor)) static void fp_on_load(void) {
     Dl_info info;
-    if (dladdr((void *)&Py_IsInitialized, &info) && info.dli_fname)
+    char mine[16];
+    /* not a libpython of another version that another plugin made global (init says so) */
+    int n = snprintf(mine, sizeof mine, "%d.%d.", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    if (strncmp(Py_GetVersion(), mine, (size_t)n) == 0 &&
+        dladdr((void *)&Py_IsInitialized, &info) && info.dli_fname)
         (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
     if (dladdr((void *)&fp_on_load, &info) && info.dli_fname)
         (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);

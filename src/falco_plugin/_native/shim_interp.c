@@ -136,15 +136,21 @@ static void fp_guard_end(fp_state *st, const fp_sigsave *saved, const char *call
 
 /* ------------------------------------------------------------------ interpreter start */
 
+#if FP_PACKAGED
+#include "shim_package.c"
+#endif
+
 static int fp_version_matches(char *err, size_t errlen) {
     int major = 0, minor = 0;
     if (sscanf(Py_GetVersion(), "%d.%d", &major, &minor) == 2 && major == PY_MAJOR_VERSION &&
         minor == PY_MINOR_VERSION)
         return 1;
     snprintf(err, errlen,
-             "this process already runs Python %d.%d but the plugin was built for Python %d.%d; "
-             "rebuild it with that interpreter",
-             major, minor, PY_MAJOR_VERSION, PY_MINOR_VERSION);
+             "this process already runs Python %d.%d (another plugin brought it) but plugin %s "
+             "was built for Python %d.%d, and one process holds one Python: %s",
+             major, minor, FP_META_NAME, PY_MAJOR_VERSION, PY_MINOR_VERSION,
+             FP_PACKAGED ? "package both plugins with the same Python minor version"
+                         : "rebuild it with that interpreter");
     return 0;
 }
 
@@ -169,9 +175,17 @@ static int fp_start_interpreter(char *err, size_t errlen) {
     PyConfig_InitIsolatedConfig(&config);
     config.install_signal_handlers = 0;
     config.site_import = 0;
+#if FP_PACKAGED
+    status = fp_package_configure(&config, err, errlen);
+    if (PyStatus_Exception(status) && status.err_msg == err) {
+        PyConfig_Clear(&config);
+        return -1; /* err says it all */
+    }
+#else
     status = PyConfig_SetBytesString(&config, &config.program_name, FP_PY_EXECUTABLE);
     if (!PyStatus_Exception(status))
         status = PyConfig_SetBytesString(&config, &config.executable, FP_PY_EXECUTABLE);
+#endif
     if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     if (PyStatus_Exception(status)) {
@@ -189,6 +203,9 @@ static PyObject *fp_bootstrap(void);
  * ways to change signal dispositions are refused for good (see _space.lock_signals). */
 static int fp_setup_python(char *err, size_t errlen, int own) {
     if (!g_batch_type) g_batch_type = (PyTypeObject *)PyType_FromSpec(&fp_batch_spec);
+#if FP_PACKAGED
+    if (own && g_batch_type && fp_package_activate() < 0) g_batch_type = NULL;
+#endif
     PyObject *boot = g_batch_type && own ? fp_bootstrap() : NULL;
     PyObject *res = boot ? PyObject_CallMethod(boot, "lock_signals", NULL) : NULL;
     Py_XDECREF(res);
@@ -211,7 +228,11 @@ static int fp_python_start(char *err, size_t errlen) {
     int rc = 0;
     pthread_mutex_lock(&g_start_lock);
     if (!g_ready) {
-        if (!Py_IsInitialized()) {
+        if (!fp_version_matches(err, errlen)) {
+            /* first: with another library's libpython of another version in the process,
+             * every other call below would run that one */
+            rc = -1;
+        } else if (!Py_IsInitialized()) {
             fp_sigsave saved;
             fp_signals_save(&saved);
             rc = fp_start_interpreter(err, errlen);
@@ -224,8 +245,6 @@ static int fp_python_start(char *err, size_t errlen) {
                 if (pinned) fp_tls_tstate = mine;
             }
             (void)fp_signals_restore(&saved);
-        } else if (!fp_version_matches(err, errlen)) {
-            rc = -1;
         } else {
             PyGILState_STATE g = fp_enter();
             rc = fp_setup_python(err, errlen, 0);
@@ -301,10 +320,16 @@ static PyObject *fp_sdk_attr(const char *module, const char *name) {
 static int fp_space_open(void) {
     char origin[PATH_MAX];
     fp_library_folder(origin, sizeof origin);
+#if FP_PACKAGED
+    if (fp_package_activate() < 0) return -1;
+    PyObject *checker = g_package_checker;
+#else
+    PyObject *checker = Py_None;
+#endif
     PyObject *boot = fp_bootstrap();
-    PyObject *pair = boot ? PyObject_CallMethod(boot, "open_runtime", "sssis", FP_META_NAME,
+    PyObject *pair = boot ? PyObject_CallMethod(boot, "open_runtime", "sssisO", FP_META_NAME,
                                                 FP_IMPORT_ROOTS, origin, FP_RUNTIME_PROTOCOL,
-                                                FP_PY_SOABI)
+                                                FP_PY_SOABI, checker)
                           : NULL;
     if (!pair) return -1;
     PyObject *space, *runtime;

@@ -1,0 +1,213 @@
+"""The native side of a package: which libpython goes in, and what the ELF files need.
+
+The Python runtime goes into the package one of two ways, chosen automatically:
+
+- **static** (preferred): the interpreter's static library (``libpython3.X.a`` in its
+  config folder, from ``libpython3.X-dev`` or a source build) linked whole into the plugin
+  library, when it links into a shared object (it must be position-independent: this is
+  tried once per interpreter and remembered);
+- **shared**: the interpreter's ``libpython3.X.so.1.0`` shipped in the package and found
+  relative to the library (``DT_RUNPATH`` ``$ORIGIN/...``).
+
+The ELF files of the package (the library, extension modules, shipped libraries) are read
+with pyelftools for what the target must provide: the glibc version they need, and the
+system libraries outside glibc that are then shipped too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerNeedSection
+
+from ..build import BuildError
+from ..host import cache_dir
+
+STATIC, SHARED, AUTO = "static", "shared", "auto"
+# libraries of glibc itself: every Linux target has them, in the version checked at init
+GLIBC_LIBS = re.compile(r"^(libc|libm|libpthread|libdl|librt|libutil|libresolv|ld-linux.*)\.so")
+
+
+def static_archive() -> Path | None:
+    """This interpreter's static libpython, or None."""
+    name = sysconfig.get_config_var("LIBRARY") or ""
+    folder = sysconfig.get_config_var("LIBPL") or ""
+    path = Path(folder) / name
+    return path if name.endswith(".a") and path.is_file() else None
+
+
+def shared_library() -> Path | None:
+    """This interpreter's shared libpython (its soname), or None."""
+    name = sysconfig.get_config_var("INSTSONAME") or ""
+    path = Path(sysconfig.get_config_var("LIBDIR") or "") / name
+    return path if name and ".so" in name and path.is_file() else None
+
+
+SYSTEM_LINK = ["-lm", "-ldl", "-lpthread", "-lutil"]
+
+
+def static_link_args(archive: Path) -> list[str]:
+    """Link the whole archive in: extension modules need every C API symbol, exported."""
+    return ["-Wl,--whole-archive", str(archive), "-Wl,--no-whole-archive", *SYSTEM_LINK]
+
+
+def static_links(cc: str) -> bool:
+    """Whether the static libpython links into a shared object (it is PIC), tried once per
+    archive (the answer is kept in the SDK's cache)."""
+    archive = static_archive()
+    if archive is None:
+        return False
+    stat = archive.stat()
+    key = hashlib.sha256(f"{archive}:{stat.st_size}:{stat.st_mtime_ns}:{cc}".encode())
+    mark = cache_dir() / "libpython-pic" / key.hexdigest()[:20]
+    if mark.exists():
+        return mark.read_text() == "yes"
+    with tempfile.TemporaryDirectory(prefix="falco-plugin-pic-") as tmp:
+        probe = Path(tmp) / "probe.c"
+        probe.write_text("int fp_probe(void);\nint fp_probe(void) { return 0; }\n")
+        cmd = [*shlex.split(cc), "-shared", "-fPIC", str(probe), "-o", str(Path(tmp) / "p.so")]
+        ok = subprocess.run([*cmd, *static_link_args(archive)], capture_output=True).returncode
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text("yes" if ok == 0 else "no")
+    return ok == 0
+
+
+def choose_libpython(mode: str, cc: str) -> str:
+    """STATIC or SHARED for ``mode`` (AUTO: static when it links); BuildError when the
+    interpreter has neither."""
+    if mode not in (STATIC, SHARED, AUTO):
+        raise BuildError(f"unknown libpython mode {mode!r} (static, shared or auto)")
+    if mode in (STATIC, AUTO) and static_links(cc):
+        return STATIC
+    if mode == STATIC:
+        raise BuildError(
+            f"this interpreter has no static libpython that links into a shared object "
+            f"({static_archive() or 'no archive in ' + str(sysconfig.get_config_var('LIBPL'))}):"
+            " use --libpython shared"
+        )
+    if shared_library() is None:
+        raise BuildError("this interpreter has neither a static nor a shared libpython")
+    return SHARED
+
+
+def shared_link_args(package_dir: str) -> list[str]:
+    """Link against the shipped libpython, found beside the library at run time."""
+    ldversion = sysconfig.get_config_var("LDVERSION") or sysconfig.get_python_version()
+    return [
+        f"-L{sysconfig.get_config_var('LIBDIR')}",
+        f"-Wl,-rpath,$ORIGIN/{package_dir}/lib",
+        f"-lpython{ldversion}",
+        *SYSTEM_LINK,
+    ]
+
+
+def strip_copy(source: Path, dest: Path) -> None:
+    """Copy a shared library without its debugging symbols (its dynamic symbols stay)."""
+    shutil.copyfile(source, dest)
+    strip = shutil.which("strip")
+    if strip:
+        subprocess.run([strip, "--strip-unneeded", str(dest)], check=True, capture_output=True)
+    dest.chmod(0o755)
+
+
+# ------------------------------------------------------------------ what ELF files need
+
+
+def _elf(path: Path) -> tuple[list[str], list[str]]:
+    """(DT_NEEDED sonames, GLIBC_x.y versions needed) of an ELF file."""
+    needed: list[str] = []
+    versions: list[str] = []
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        for section in elf.iter_sections():
+            if isinstance(section, DynamicSection):
+                needed += [
+                    getattr(t, "needed", "")
+                    for t in section.iter_tags()
+                    if t.entry.d_tag == "DT_NEEDED"
+                ]
+            elif isinstance(section, GNUVerNeedSection):
+                for _lib, auxes in section.iter_versions():
+                    versions += [a.name for a in auxes if a.name.startswith("GLIBC_")]
+    return needed, versions
+
+
+def is_elf(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """The numbers of a dotted version ("2.36" -> (2, 36)), for comparisons."""
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+def min_glibc(files: Iterable[Path]) -> str:
+    """The newest GLIBC_x.y any of the ELF files needs ("" when none)."""
+    best = (0, 0)
+    for path in files:
+        for version in _elf(path)[1]:
+            parts = re.findall(r"\d+", version)
+            if len(parts) >= 2:
+                best = max(best, (int(parts[0]), int(parts[1])))
+    return f"{best[0]}.{best[1]}" if best != (0, 0) else ""
+
+
+def system_needs(files: Iterable[Path], provided: Iterable[str]) -> list[str]:
+    """Sonames the ELF files need that are neither glibc's nor ``provided`` by the package."""
+    have = set(provided)
+    out: list[str] = []
+    for path in files:
+        for name in _elf(path)[0]:
+            if not GLIBC_LIBS.match(name) and name not in have and name not in out:
+                out.append(name)
+    return out
+
+
+def locate(soname: str, user: Path) -> Path:
+    """Where the dynamic linker finds ``soname`` for ``user`` on this machine (ldd)."""
+    proc = subprocess.run(["ldd", str(user)], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        name, _, rest = line.strip().partition(" => ")
+        if name == soname and rest.startswith("/"):
+            return Path(rest.split(" (")[0]).resolve()
+    raise BuildError(f"{user.name} needs {soname}, which this machine does not provide")
+
+
+def ship_system_libraries(users: list[Path], lib_dir: Path) -> list[str]:
+    """Copy the non-glibc libraries the ELF files ``users`` need (and what those need) into
+    ``lib_dir``; returns their file names, dependencies first (the order to load them)."""
+    shipped: list[str] = []
+    pending = [(name, user) for user in users for name in system_needs([user], [])]
+    visiting: set[str] = set()
+
+    def ship(name: str, user: Path) -> None:
+        if name in shipped or name in visiting:
+            return
+        visiting.add(name)
+        source = locate(name, user)
+        for dep in system_needs([source], []):
+            ship(dep, source)
+        lib_dir.mkdir(parents=True, exist_ok=True)
+        strip_copy(source, lib_dir / name)
+        shipped.append(name)
+
+    for name, user in pending:
+        ship(name, user)
+    return shipped
+
+
+def target_arch() -> str:
+    """The CPU architecture the package runs on, as uname reports it."""
+    return platform.machine()

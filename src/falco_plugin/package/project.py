@@ -1,0 +1,54 @@
+"""The author's packaging settings: ``[tool.falco-plugin]`` in the plugin's ``pyproject.toml``.
+
+``include`` lists what the import analysis cannot see: module names (imported dynamically,
+e.g. ``importlib.import_module(name)`` or a codec looked up by name) and data files of the
+plugin's folder (paths relative to it, e.g. ``"schema.json"``)::
+
+    [tool.falco-plugin]
+    include = ["encodings.cp1252", "schema.json"]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..build import BuildError
+from ..loader import PluginRef
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: no TOML reader in the standard library, no settings
+    tomllib = None
+
+
+@dataclass
+class Settings:
+    include: list[str] = field(default_factory=list)
+    source: Path | None = None  # the pyproject.toml read
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml in ``start`` or above it."""
+    for folder in [start, *start.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def settings(ref: PluginRef) -> Settings:
+    """The ``[tool.falco-plugin]`` settings that apply to plugin ``ref``."""
+    start = Path(os.path.dirname(ref.module_file) if ref.module_file else os.getcwd())
+    path = find_pyproject(start.resolve())
+    if path is None or tomllib is None:
+        return Settings()
+    with open(path, "rb") as f:
+        table: Any = tomllib.load(f).get("tool", {}).get("falco-plugin", {})
+    include = table.get("include", [])
+    if not isinstance(include, list) or not all(isinstance(i, str) for i in include):
+        raise BuildError(f"{path}: [tool.falco-plugin] include must be a list of strings")
+    return Settings(include=list(include), source=path)

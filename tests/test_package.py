@@ -1,0 +1,134 @@
+"""falco-plugin package on this machine: the tarball's layout and contents, the packaged
+library in the SDK's host (which runs no Python of its own: the library starts its own
+interpreter from its package), and the checks at init (changed, missing and extra files,
+modules the package lacks, the glibc it needs)."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from falco_plugin.package import Package, analysis, package
+from falco_plugin.testing import run_capture
+
+from .packaging import FEED_FIELDS, ROOT, YAMLFEED, extract
+
+PLUGINS = ROOT / "tests" / "plugins"
+
+
+@pytest.fixture(scope="session")
+def yamlfeed_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    return package(str(YAMLFEED / "plugin.py"), tmp_path_factory.mktemp("pkg") / "feed.tar.gz")
+
+
+@pytest.fixture
+def yamlfeed_tree(yamlfeed_package: Package, tmp_path: Path) -> Path:
+    """The package extracted to a new folder (not where it was built)."""
+    return extract(yamlfeed_package.tarball, tmp_path / "elsewhere")
+
+
+def feed_capture(library: Path) -> list[dict[str, object]]:
+    cap = run_capture(library, open_params=str(YAMLFEED / "feed.yaml"), fields=FEED_FIELDS)
+    assert cap.ok, cap.error_message
+    return [{"info": e.get("info"), **e["fields"]} for e in cap.events]
+
+
+def test_layout(yamlfeed_package: Package) -> None:
+    with tarfile.open(yamlfeed_package.tarball) as tar:
+        members = tar.getmembers()
+    names = {m.name for m in members}
+    top = {n.split("/")[0] for n in names}
+    assert top == {"libyamlfeed.so", "libyamlfeed.python"}  # the library at the top
+    assert all(m.isfile() or m.isdir() for m in members)  # falcoctl refuses links
+    assert all(m.uid == 0 and m.mtime == 0 for m in members)
+    tree = {n.split("/", 1)[1] for n in names if "/" in n}
+    assert "plugin/plugin.pyc" in tree
+    assert "sdk/falco_plugin/_runtime.pyc" in tree and "sdk/falco_plugin/build.pyc" not in tree
+    assert "site/yaml/__init__.pyc" in tree  # PyYAML has an extension module: shared root
+    assert any(n.startswith("site/yaml/_yaml.cpython-") for n in tree)
+    assert any(
+        n.lower().startswith("site/pyyaml-") and n.endswith(".dist-info/METADATA") for n in tree
+    )
+    assert "stdlib/json/decoder.pyc" in tree and "stdlib/encodings/utf_8.pyc" in tree
+    assert any(n.startswith("stdlib/lib-dynload/_json.cpython-") for n in tree)
+    assert not any(n.endswith(".py") for n in tree)  # compiled code only
+    for idle in ("doctest", "unittest/", "pydoc", "tkinter", "lib2to3", "os.pyc"):
+        assert not any(n.startswith(f"stdlib/{idle}") for n in tree), idle
+    assert yamlfeed_package.libpython in ("static", "shared")
+
+
+def test_analysis_leaves_out_main_blocks() -> None:
+    """heapq's self-test imports doctest under `if __name__ == "__main__"`: not followed."""
+    found = analysis.analyse(analysis.loader.PluginRef.parse(str(PLUGINS / "picky.py")))
+    assert "heapq" in found.stdlib and "doctest" not in found.stdlib
+    assert "json" in found.stdlib and not found.distributions
+    assert set(found.sdk) >= {"falco_plugin._runtime", "falco_plugin.source"}
+
+
+def test_runs_in_the_sdk_host_as_built(yamlfeed_tree: Path, falco_build) -> None:
+    """Events and fields of the packaged library equal the development build's."""
+    packaged = feed_capture(yamlfeed_tree / "libyamlfeed.so")
+    assert packaged == feed_capture(falco_build(str(YAMLFEED / "plugin.py")))
+    assert [e["yamlfeed.name"] for e in packaged] == ["web", "debug-shell", "web", "node-agent"]
+    assert {e["yamlfeed.parser"] for e in packaged} == {"libyaml"}  # the C extension
+
+
+def init_error(library: Path, config: str | None = None) -> str:
+    cap = run_capture(library, config=config, open_params=str(YAMLFEED / "feed.yaml"))
+    assert not cap.ok and cap.errors[0]["stage"] == "init", cap.stdout
+    return cap.error_message
+
+
+def test_a_changed_file_fails_init(yamlfeed_tree: Path) -> None:
+    target = yamlfeed_tree / "libyamlfeed.python/site/yaml/composer.pyc"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 1  # same size, other bytes
+    target.write_bytes(bytes(data))
+    message = init_error(yamlfeed_tree / "libyamlfeed.so")
+    assert "site/yaml/composer.pyc" in message and "differs from the file packaged" in message
+
+
+def test_a_changed_extension_module_fails_init(yamlfeed_tree: Path) -> None:
+    (target,) = (yamlfeed_tree / "libyamlfeed.python/stdlib/lib-dynload").glob("_json.*")
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    message = init_error(yamlfeed_tree / "libyamlfeed.so")
+    assert "_json" in message and "differs from the file packaged" in message
+
+
+def test_a_missing_file_fails_init(yamlfeed_tree: Path) -> None:
+    (yamlfeed_tree / "libyamlfeed.python/stdlib/json/encoder.pyc").unlink()
+    message = init_error(yamlfeed_tree / "libyamlfeed.so")
+    assert "stdlib/json/encoder.pyc (missing)" in message and "extract the whole" in message
+
+
+def test_an_added_module_is_never_run(yamlfeed_tree: Path) -> None:
+    """A module dropped into the package after packaging (shadowing a real one) is refused."""
+    site = yamlfeed_tree / "libyamlfeed.python/vendor"
+    site.mkdir()
+    shutil.copy(yamlfeed_tree / "libyamlfeed.python/site/yaml/__init__.pyc", site / "yaml.pyc")
+    message = init_error(yamlfeed_tree / "libyamlfeed.so")
+    assert "vendor/yaml.pyc" in message and "is not part of its package" in message
+
+
+def test_a_module_the_package_lacks_is_named(tmp_path: Path) -> None:
+    pkg = package(str(PLUGINS / "dynimport.py"), tmp_path / "dyn.tar.gz")
+    tree = extract(pkg.tarball, tmp_path / "x")
+    library = tree / "libdynimport.so"
+    assert run_capture(library, config="json", open_params="").ok  # shipped: found statically
+    message = init_error(library, config="wave")
+    assert "No module named 'wave'" in message
+    assert "falco-plugin package --include wave" in message
+
+
+def test_needs_are_checked_at_init(tmp_path: Path) -> None:
+    """The glibc the package needs is recorded and checked before Python starts."""
+    pkg = package(str(PLUGINS / "picky.py"), tmp_path / "picky.tar.gz", min_glibc="99.1")
+    assert pkg.min_glibc == "99.1"
+    tree = extract(pkg.tarball, tmp_path / "x")
+    cap = run_capture(tree / "libpicky.so", config="testing", open_params="")
+    assert "plugin picky needs glibc 99.1 or newer" in cap.error_message
