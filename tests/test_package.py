@@ -21,7 +21,8 @@ PLUGINS = ROOT / "tests" / "plugins"
 
 @pytest.fixture(scope="session")
 def yamlfeed_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    return package(str(YAMLFEED / "plugin.py"), tmp_path_factory.mktemp("pkg") / "feed.tar.gz")
+    out = tmp_path_factory.mktemp("pkg") / "feed.tar.gz"
+    return package(str(YAMLFEED / "plugin.py"), out, rules=YAMLFEED / "rules.yaml")
 
 
 @pytest.fixture
@@ -132,3 +133,46 @@ def test_needs_are_checked_at_init(tmp_path: Path) -> None:
     tree = extract(pkg.tarball, tmp_path / "x")
     cap = run_capture(tree / "libpicky.so", config="testing", open_params="")
     assert "plugin picky needs glibc 99.1 or newer" in cap.error_message
+
+
+def test_falcoctl_artifacts(yamlfeed_package: Package) -> None:
+    """The rules tarball and the config layers falcoctl pushes (its media types, the
+    plugin_api_version requirement, the rules' dependency on the plugin)."""
+    assert yamlfeed_package.rules_tarball is not None
+    with tarfile.open(yamlfeed_package.rules_tarball) as tar:
+        assert [(m.name, m.isfile()) for m in tar.getmembers()] == [("rules.yaml", True)]
+        member = tar.extractfile("rules.yaml")
+        assert member is not None and member.read() == (YAMLFEED / "rules.yaml").read_bytes()
+    plugin = yamlfeed_package.artifacts["plugin"]
+    api = yamlfeed_package.meta.required_api_version
+    assert plugin["config"] == {  # type: ignore[index]
+        "name": "yamlfeed",
+        "version": "0.1.0",
+        "requirements": [{"name": "plugin_api_version", "version": api}],
+    }
+    assert plugin["layer_media_type"] == "application/vnd.cncf.falco.plugin.layer.v1+tar.gz"  # type: ignore[index]
+    assert plugin["push"].endswith(  # type: ignore[index]
+        f"--requires plugin_api_version:{api} --platform linux/amd64 "
+        "REGISTRY/yamlfeed:0.1.0 feed.tar.gz"
+    )
+    rules = yamlfeed_package.artifacts["rulesfile"]
+    assert rules["config"] == {  # type: ignore[index]
+        "name": "yamlfeed-rules",
+        "version": "0.1.0",
+        "dependencies": [{"name": "yamlfeed", "version": "0.1.0"}],
+    }
+    assert "--depends-on yamlfeed:0.1.0" in rules["push"]  # type: ignore[index]
+
+
+def test_the_cli_packages_and_writes_the_metadata(tmp_path: Path) -> None:
+    from falco_plugin.cli import main
+
+    out, meta = tmp_path / "picky.tar.gz", tmp_path / "artifacts.json"
+    assert (
+        main(["package", str(PLUGINS / "picky.py"), "-o", str(out), "--metadata", str(meta)]) == 0
+    )
+    import json
+
+    assert json.loads(meta.read_text())["plugin"]["config"]["name"] == "picky"
+    with tarfile.open(out) as tar:
+        assert "libpicky.so" in tar.getnames()

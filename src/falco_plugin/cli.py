@@ -56,17 +56,29 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_package(args: argparse.Namespace) -> int:
     from .package import package, package_info
 
-    pkg = package(args.plugin, args.output, include=args.include or (), libpython=args.libpython)
+    pkg = package(
+        args.plugin,
+        args.output,
+        include=args.include or (),
+        libpython=args.libpython,
+        rules=args.rules,
+    )
     info = package_info(pkg)
+    if args.metadata:
+        Path(args.metadata).write_text(json.dumps(pkg.artifacts, indent=1) + "\n")
     if args.json:
         print(json.dumps(info, indent=1))
-    else:
-        print(pkg.tarball)
-        print(
-            f"{pkg.files} files, {pkg.size / 1e6:.1f} MB; Python {info['python']} "
-            f"({pkg.libpython} libpython), {pkg.arch}, glibc >= {pkg.min_glibc}",
-            file=sys.stderr,
-        )
+        return 0
+    print(pkg.tarball)
+    if pkg.rules_tarball:
+        print(pkg.rules_tarball)
+    print(
+        f"{pkg.files} files, {pkg.size / 1e6:.1f} MB; Python {info['python']} "
+        f"({pkg.libpython} libpython), {pkg.arch}, glibc >= {pkg.min_glibc}",
+        file=sys.stderr,
+    )
+    for artifact in pkg.artifacts.values():
+        print(f"push: {artifact['push']}", file=sys.stderr)  # type: ignore[index]
     return 0
 
 
@@ -179,6 +191,16 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         help="link the static libpython into the library, or ship the shared one beside it "
         "(auto: static when this interpreter's links)",
+    )
+    k.add_argument(
+        "--rules",
+        metavar="FILE.yaml",
+        help="also package this rules file as NAME-rules-VERSION.tar.gz (falcoctl's rulesfile)",
+    )
+    k.add_argument(
+        "--metadata",
+        metavar="FILE.json",
+        help="write what falcoctl pushes per artifact (config layer, platform, push command)",
     )
     k.add_argument("--json", action="store_true", help="print what was made as JSON")
     k.set_defaults(func=cmd_package)

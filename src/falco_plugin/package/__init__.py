@@ -37,7 +37,7 @@ from .. import _packaged, _space
 from ..build import BuildError, _compile, c_bytes, c_string, inspect_plugin
 from ..loader import PluginRef
 from ..validate import PluginMeta
-from . import analysis, native, project
+from . import analysis, falcoctl, native, project
 
 PACKAGED_SOURCE = Path(_packaged.__file__).read_text(encoding="utf-8")
 STDLIB_PATHS = ("stdlib", "stdlib/lib-dynload")
@@ -57,6 +57,8 @@ class Package:
     size: int  # bytes of the tarball
     meta: PluginMeta
     missing: list[str] = field(default_factory=list)  # imports the analysis did not find
+    rules_tarball: Path | None = None
+    artifacts: dict[str, object] = field(default_factory=dict)  # falcoctl's, see .falcoctl
 
 
 def folder_name(name: str) -> str:
@@ -211,13 +213,15 @@ def package(
     libpython: str = native.AUTO,
     cc: str | None = None,
     min_glibc: str | None = None,
+    rules: str | os.PathLike[str] | None = None,
 ) -> Package:
     """Package plugin ``target`` into a tarball (default: ``./<NAME>-<VERSION>-<arch>.tar.gz``).
 
     ``include``: modules or data files the analysis cannot see (added to the
     ``[tool.falco-plugin] include`` of the plugin's pyproject.toml); ``libpython``: see
     :func:`native.choose_libpython`; ``min_glibc``: the oldest glibc the package accepts at
-    init (default: the newest one its ELF files need; a higher floor only).
+    init (default: the newest one its ELF files need; a higher floor only); ``rules``: a
+    rules file, packaged beside as ``NAME-rules-VERSION.tar.gz`` (falcoctl's rulesfile).
     """
     meta = inspect_plugin(target)
     ref = meta.ref
@@ -276,8 +280,17 @@ def package(
         _compile(meta, library, compiler, roots, extra=defines, link=[*link, "-s"])
         library.chmod(0o755)
         files = _write_tarball(stage, out)
+    rules_tar = None
+    if rules is not None:
+        rules_path = Path(rules)
+        falcoctl.read_rules(rules_path)  # a readable rules list, or a clear error
+        rules_tar = falcoctl.rules_tarball(
+            rules_path, out.with_name(f"{falcoctl.rules_name(meta.name)}-{meta.version}.tar.gz")
+        )
     return Package(
         tarball=out.resolve(),
+        rules_tarball=rules_tar.resolve() if rules_tar else None,
+        artifacts=falcoctl.artifacts(meta, out, Path(rules) if rules else None, rules_tar),
         library=library.name,
         folder=folder,
         libpython=mode,
@@ -334,6 +347,8 @@ def package_info(pkg: Package) -> dict[str, object]:
         "min_glibc": pkg.min_glibc,
         "files": pkg.files,
         "size": pkg.size,
+        "rules_tarball": str(pkg.rules_tarball) if pkg.rules_tarball else None,
+        "falcoctl": pkg.artifacts,
     }
 
 
