@@ -39,7 +39,8 @@ json_output: false
 log_stderr: true
 log_level: info
 """
-RULES = "- rule: r\n  desc: d\n  condition: evt.num > 0\n  output: o\n  priority: INFO\n  source: {src}\n"
+RULES = "- rule: r\n  desc: d\n  condition: evt.num > 0\n  output: o\n  priority: INFO\n"
+RULES += "  source: {src}\n"
 
 
 def traced(cmd: Sequence[str], library: str) -> tuple[float, int]:
@@ -76,7 +77,8 @@ def measure(runner: Sequence[str], falco: str, config: str, library: str, repeat
 def main() -> int:
     args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     args.add_argument("--repeat", type=int, default=5)
-    args.add_argument("plugin", nargs="?", default=str(HERE.parent / "examples/countdown/plugin.py"))
+    countdown = HERE.parent / "examples/countdown/plugin.py"
+    args.add_argument("plugin", nargs="?", default=str(countdown))
     opts = args.parse_args()
     root = realhost.prefix()
     if root is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from falco_plugin.package import Package, analysis, package
+from falco_plugin.package import Package, analysis, falcoctl, package
 from falco_plugin.testing import run_capture
 
 from .packaging import FEED_FIELDS, ROOT, YAMLFEED, extract
@@ -152,7 +152,7 @@ def test_falcoctl_artifacts(yamlfeed_package: Package) -> None:
     }
     assert plugin["layer_media_type"] == "application/vnd.cncf.falco.plugin.layer.v1+tar.gz"  # type: ignore[index]
     assert plugin["push"].endswith(  # type: ignore[index]
-        f"--requires plugin_api_version:{api} --platform linux/amd64 "
+        f"--requires plugin_api_version:{api} --platform {falcoctl.oci_platform()} "
         "REGISTRY/yamlfeed:0.1.0 feed.tar.gz"
     )
     rules = yamlfeed_package.artifacts["rulesfile"]

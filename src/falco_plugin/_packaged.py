@@ -52,12 +52,13 @@ class Checker:
             self.files[path] = (int(size), sha)
 
     def owns(self, path: str) -> bool:
-        """True for a path inside the package folder."""
-        return os.path.realpath(path).startswith(self._prefix)
+        """True for a path inside the package folder (paths of the package's finders are
+        absolute, under the folder's real path: the package holds no links)."""
+        return os.path.normpath(path).startswith(self._prefix)
 
     def check(self, path: str, data: bytes) -> None:
         """Raise PackageError unless ``data``, read from ``path``, is as packaged."""
-        real = os.path.realpath(path)
+        real = os.path.normpath(path)
         if not real.startswith(self._prefix):
             return  # not the package's (a host's own module)
         rel = real[len(self._prefix) :]

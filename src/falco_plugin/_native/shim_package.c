@@ -60,6 +60,52 @@ static int fp_package_check_target(char *err, size_t errlen) {
     return 0;
 }
 
+static void fp_sha256_hex(const unsigned char *data, size_t n, char out[65]);
+
+/* The manifest line of a package file ("path\tsize\tsha256"), or NULL. */
+static const char *fp_manifest_entry(const char *rel, size_t len) {
+    const char *m = FP_MANIFEST;
+    for (const char *p = m; (p = strstr(p, rel)) != NULL; p++) {
+        if ((p == m || p[-1] == '\n') && p[len] == '\t') return p + len + 1;
+    }
+    return NULL;
+}
+
+/* Check the native files Python does not load itself (FP_NATIVE_FILES: the shipped system
+ * libraries and libpython) against the manifest, before anything runs their code. */
+static int fp_package_verify(const char *folder, char *err, size_t errlen) {
+    const char *p = FP_NATIVE_FILES;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char rel[PATH_MAX], path[PATH_MAX], hex[65];
+        snprintf(rel, sizeof rel, "%.*s", (int)n, p);
+        snprintf(path, sizeof path, "%s/%s", folder, rel);
+        const char *entry = fp_manifest_entry(rel, n);
+        FILE *f = fopen(path, "rb");
+        long size = -1;
+        unsigned char *data = NULL;
+        if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+            (data = malloc((size_t)size + 1)) && fread(data, 1, (size_t)size, f) == (size_t)size)
+            fp_sha256_hex(data, (size_t)size, hex);
+        else
+            size = -1;
+        if (f) fclose(f);
+        free(data);
+        const char *tab = entry ? strchr(entry, '\t') : NULL;
+        if (size < 0 || !tab || strtol(entry, NULL, 10) != size || strncmp(tab + 1, hex, 64) != 0) {
+            snprintf(err, errlen,
+                     "plugin %s: %s %s: the package was modified or mixed with another version; "
+                     "extract it again",
+                     FP_META_NAME, path,
+                     size < 0 ? "cannot be read" : "differs from the file packaged");
+            return -1;
+        }
+        p += n + (end ? 1 : 0);
+    }
+    return 0;
+}
+
 /* Load the system libraries shipped in the package (FP_PRELOAD: one path a line, relative
  * to the package folder, dependencies first). They stay loaded for the process. */
 static int fp_package_preload(const char *folder, char *err, size_t errlen) {
@@ -90,7 +136,8 @@ static PyStatus fp_package_configure(PyConfig *config, char *err, size_t errlen)
                  FP_META_NAME);
         return PyStatus_Error(err);
     }
-    if (fp_package_check_target(err, errlen) < 0 || fp_package_preload(folder, err, errlen) < 0)
+    if (fp_package_check_target(err, errlen) < 0 || fp_package_verify(folder, err, errlen) < 0 ||
+        fp_package_preload(folder, err, errlen) < 0)
         return PyStatus_Error(err);
     config->write_bytecode = 0; /* the package holds compiled code; its folder may be read-only */
     config->module_search_paths_set = 1;
@@ -170,18 +217,83 @@ static void fp_sha256_block(fp_sha256 *s, const unsigned char *p) {
     s->h[4] += e, s->h[5] += f, s->h[6] += g, s->h[7] += h;
 }
 
+static void fp_sha256_blocks_c(fp_sha256 *s, const unsigned char *p, size_t blocks) {
+    for (; blocks; blocks--, p += 64) fp_sha256_block(s, p);
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/*
+ * The same compression with the x86 SHA extensions (Intel's SHA-NI, 2016 on), about ten
+ * times faster: the state lives as (A,B,E,F) and (C,D,G,H), each sha256rnds2 does two
+ * rounds, sha256msg1/msg2 extend the message schedule four words at a time.
+ */
+__attribute__((target("sha,sse4.1"))) static void
+fp_sha256_blocks_ni(fp_sha256 *s, const unsigned char *p, size_t blocks) {
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&s->h[0]), 0xB1);
+    __m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&s->h[4]), 0x1B);
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);      /* CDGH */
+    for (; blocks; blocks--, p += 64) {
+        __m128i save0 = st0, save1 = st1, m[4];
+        for (int g = 0; g < 16; g++) { /* four rounds per group */
+            if (g < 4)
+                m[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), swap);
+            __m128i msg = _mm_add_epi32(
+                m[g % 4], _mm_loadu_si128((const __m128i *)&fp_sha256_k[4 * g]));
+            st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+            if (g >= 3 && g <= 14) {
+                __m128i t = _mm_alignr_epi8(m[g % 4], m[(g + 3) % 4], 4);
+                m[(g + 1) % 4] = _mm_sha256msg2_epu32(_mm_add_epi32(m[(g + 1) % 4], t), m[g % 4]);
+            }
+            st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(msg, 0x0E));
+            if (g >= 1 && g <= 12) m[(g + 3) % 4] = _mm_sha256msg1_epu32(m[(g + 3) % 4], m[g % 4]);
+        }
+        st0 = _mm_add_epi32(st0, save0);
+        st1 = _mm_add_epi32(st1, save1);
+    }
+    tmp = _mm_shuffle_epi32(st0, 0x1B);                                           /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);                                           /* DCHG */
+    _mm_storeu_si128((__m128i *)&s->h[0], _mm_blend_epi16(tmp, st1, 0xF0));        /* DCBA */
+    _mm_storeu_si128((__m128i *)&s->h[4], _mm_alignr_epi8(st1, tmp, 8));           /* HGFE */
+}
+
+static int fp_has_sha_ni(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) &&
+           __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)); /* SHA, SSE4.1 */
+}
+#endif
+
+typedef void (*fp_sha256_blocks_fn)(fp_sha256 *, const unsigned char *, size_t);
+
+static fp_sha256_blocks_fn fp_sha256_blocks(void) {
+#if defined(__x86_64__)
+    static int ni = -1;
+    if (ni < 0) ni = fp_has_sha_ni();
+    if (ni) return fp_sha256_blocks_ni;
+#endif
+    return fp_sha256_blocks_c;
+}
+
 static void fp_sha256_hex(const unsigned char *data, size_t n, char out[65]) {
     fp_sha256 s = {{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
                     0x1f83d9ab, 0x5be0cd19},
                    0, {0}, 0};
+    fp_sha256_blocks_fn blocks = fp_sha256_blocks();
     s.len = (uint64_t)n * 8;
-    for (; n >= 64; n -= 64, data += 64) fp_sha256_block(&s, data);
+    blocks(&s, data, n / 64);
+    data += n / 64 * 64;
+    n %= 64;
     unsigned char tail[128] = {0};
     memcpy(tail, data, n);
     tail[n] = 0x80;
-    size_t blocks = n + 9 > 64 ? 2 : 1;
-    for (int i = 0; i < 8; i++) tail[blocks * 64 - 1 - i] = (unsigned char)(s.len >> (8 * i));
-    for (size_t i = 0; i < blocks; i++) fp_sha256_block(&s, tail + 64 * i);
+    size_t last = (n + 9 > 64 ? 2 : 1) * 64 - 1;
+    for (int i = 0; i < 8; i++) tail[last - i] = (unsigned char)(s.len >> (8 * i));
+    blocks(&s, tail, n + 9 > 64 ? 2 : 1);
     for (int i = 0; i < 8; i++) snprintf(out + 8 * i, 9, "%08x", s.h[i]);
 }
 

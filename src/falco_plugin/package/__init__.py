@@ -90,11 +90,15 @@ class _Tree:
         path.chmod(mode)
 
     def module(self, rel_py: str, source_file: Path) -> None:
-        """A Python file as its compiled ``.pyc`` (or an extension module as it is)."""
+        """A Python file as its compiled ``.pyc``, an extension module without its debugging
+        symbols, any other file as it is."""
         if source_file.suffix == ".py":
             self.put(rel_py[:-3] + ".pyc", _pyc(source_file.read_bytes(), rel_py))
+        elif native.is_elf(source_file):
+            (self.root / rel_py).parent.mkdir(parents=True, exist_ok=True)
+            native.strip_copy(source_file, self.root / rel_py)
         else:
-            self.put(rel_py, source_file.read_bytes(), 0o755)
+            self.put(rel_py, source_file.read_bytes())
 
     def manifest(self) -> str:
         """One ``path<TAB>size<TAB>sha256`` line per file, sorted."""
@@ -120,7 +124,7 @@ def _write_stdlib(tree: _Tree, selection: analysis.Selection) -> None:
     dynload = {p.resolve() for p in analysis.stdlib_folders()[1:]}
     for name, path in sorted(selection.stdlib.items()):
         if path.parent in dynload and path.suffix != ".py":
-            tree.put(f"stdlib/lib-dynload/{path.name}", path.read_bytes(), 0o755)
+            tree.module(f"stdlib/lib-dynload/{path.name}", path)
         else:
             tree.module("stdlib/" + _module_rel(name, path), path)
 
@@ -185,7 +189,13 @@ def _module_name(ref: PluginRef) -> str:
 
 
 def _defines(
-    meta: PluginMeta, folder: str, module: str, manifest: str, glibc: str, preload: list[str]
+    meta: PluginMeta,
+    folder: str,
+    module: str,
+    manifest: str,
+    glibc: str,
+    preload: list[str],
+    native_files: list[str],
 ) -> dict[str, str]:
     space_code = marshal.dumps(
         compile(PACKAGED_SOURCE, "<falco_plugin._packaged, baked>", "exec", dont_inherit=True)
@@ -198,6 +208,7 @@ def _defines(
         "FP_MIN_GLIBC": c_string(glibc),
         "FP_TARGET_ARCH": c_string(native.target_arch()),
         "FP_PRELOAD": c_string("\n".join(f"lib/{name}" for name in preload)),
+        "FP_NATIVE_FILES": c_string("\n".join(native_files)),
         "FP_PACKAGE_CODE": c_bytes(space_code),
         "FP_PY_EXECUTABLE": c_string(f"{folder} (packaged Python {sys.version.split()[0]})"),
         "FP_MODULE_FILE": c_string(""),
@@ -252,10 +263,12 @@ def package(
             if p.is_file() and p.suffix != ".pyc" and native.is_elf(p)
         ]
         preload = native.ship_system_libraries(elves, tree.root / "lib")
+        native_files = [f"lib/{name}" for name in preload]
         if mode == native.SHARED:
             libpy = native.shared_library()
             assert libpy is not None
             native.strip_copy(libpy, tree.root / "lib" / libpy.name)
+            native_files.append(f"lib/{libpy.name}")
             link = native.shared_link_args(folder)
         else:
             archive = native.static_archive()
@@ -270,13 +283,13 @@ def package(
             _space.Root(_space.SDK, f"$ORIGIN/{folder}/sdk"),
             _space.Root(_space.SHARED, f"$ORIGIN/{folder}/site"),
         ]
-        defines = _defines(meta, folder, module, manifest, "", [])
+        defines = _defines(meta, folder, module, manifest, "", [], [])
         # the library's own glibc needs count too: compile once to read them
         _compile(meta, library, compiler, roots, extra=defines, link=[*link, "-s"])
         glibc = native.min_glibc([library, *glibc_files])
         if min_glibc and native.version_key(min_glibc) > native.version_key(glibc):
             glibc = min_glibc
-        defines = _defines(meta, folder, module, manifest, glibc, preload)
+        defines = _defines(meta, folder, module, manifest, glibc, preload, native_files)
         _compile(meta, library, compiler, roots, extra=defines, link=[*link, "-s"])
         library.chmod(0o755)
         files = _write_tarball(stage, out)
