@@ -5,7 +5,6 @@ modules the package lacks, the glibc it needs)."""
 
 from __future__ import annotations
 
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -108,12 +107,13 @@ def test_a_missing_file_fails_init(yamlfeed_tree: Path) -> None:
 
 
 def test_an_added_module_is_never_run(yamlfeed_tree: Path) -> None:
-    """A module dropped into the package after packaging (shadowing a real one) is refused."""
-    site = yamlfeed_tree / "libyamlfeed.python/vendor"
-    site.mkdir()
-    shutil.copy(yamlfeed_tree / "libyamlfeed.python/site/yaml/__init__.pyc", site / "yaml.pyc")
-    message = init_error(yamlfeed_tree / "libyamlfeed.so")
-    assert "vendor/yaml.pyc" in message and "is not part of its package" in message
+    """A module dropped into the package after packaging (or left there by an older version
+    the package was extracted over), shadowing a real one, is not seen."""
+    vendor = yamlfeed_tree / "libyamlfeed.python/vendor"
+    vendor.mkdir()
+    (vendor / "yaml.py").write_text("raise SystemExit('the added yaml ran')\n")
+    (yamlfeed_tree / "libyamlfeed.python/stdlib/json/__init__.py").write_text("x = (\n")
+    assert feed_capture(yamlfeed_tree / "libyamlfeed.so")[0]["yamlfeed.parser"] == "libyaml"
 
 
 def test_a_module_the_package_lacks_is_named(tmp_path: Path) -> None:
@@ -176,3 +176,18 @@ def test_the_cli_packages_and_writes_the_metadata(tmp_path: Path) -> None:
     assert json.loads(meta.read_text())["plugin"]["config"]["name"] == "picky"
     with tarfile.open(out) as tar:
         assert "libpicky.so" in tar.getnames()
+
+
+def test_the_interpreter_sees_only_its_package(tmp_path: Path) -> None:
+    """sys.path holds the package's folders only: nothing of the build machine's Python."""
+    import json
+
+    pkg = package(str(PLUGINS / "envprobe.py"), tmp_path / "probe.tar.gz", libpython="shared")
+    assert pkg.libpython == "shared"  # the other way of shipping Python, tested here
+    tree = extract(pkg.tarball, tmp_path / "x").resolve()
+    cap = run_capture(tree / "libenvprobe.so", config="", open_params="")
+    assert cap.ok, cap.error_message
+    report = json.loads(bytes.fromhex(cap.events[0]["payload_hex"]))
+    folder = str(tree / "libenvprobe.python")
+    assert report["sys_path"] == [f"{folder}/stdlib", f"{folder}/stdlib/lib-dynload"]
+    assert report["isolated"] == 1

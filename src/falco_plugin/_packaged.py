@@ -9,10 +9,11 @@ shim runs this module (baked as bytecode) before anything of the package is impo
 - :func:`activate` checks that every file of the manifest is there with its size, adds the
   package's standard library to ``sys.path`` when another library started the interpreter,
   and installs the checks below;
-- every module read from the package folder (bytecode or an extension module, before it is
-  loaded) is checked against its digest, so the code that runs is the code that was packaged;
-  a file that differs, or that the manifest does not list, fails the import with a message
-  saying so (and which file);
+- the package's finders see only the files of the manifest (a file left by an older version
+  or added later is never found), and every module read from the package folder (bytecode
+  or an extension module, before it is loaded) is checked against its digest, so the code
+  that runs is the code that was packaged: a file that differs fails the import with a
+  message saying so (and which file);
 - a module the package lacks fails with a message naming it and saying how to add it
   (the import space and :class:`_MissingStdlib` ask :meth:`Checker.missing_hint`).
 
@@ -55,6 +56,26 @@ class Checker:
         """True for a path inside the package folder (paths of the package's finders are
         absolute, under the folder's real path: the package holds no links)."""
         return os.path.normpath(path).startswith(self._prefix)
+
+    def listed(self, path: str) -> bool:
+        """Whether a file of the package folder is in the manifest."""
+        return os.path.normpath(path)[len(self._prefix) :] in self.files
+
+    def finder(self, folder: str, *loaders: Any) -> machinery.FileFinder:
+        """A FileFinder of a package folder that sees only the files of the manifest: a
+        file left by another version (an upgrade extracted over an older package) or added
+        later is not there for it."""
+        checker = self
+
+        class ListedFinder(machinery.FileFinder):
+            def find_spec(self, fullname: str, target: Any = None) -> Any:
+                spec = super().find_spec(fullname, target)
+                origin = getattr(spec, "origin", None)
+                if spec is not None and spec.has_location and origin and checker.owns(origin):
+                    return spec if checker.listed(origin) else None
+                return spec
+
+        return ListedFinder(folder, *loaders)
 
     def check(self, path: str, data: bytes) -> None:
         """Raise PackageError unless ``data``, read from ``path``, is as packaged."""
@@ -152,7 +173,7 @@ def activate(label: str, folder: str, stdlib: str, manifest: str, digest: Any) -
     def hook(path: str) -> Any:
         if not checker.owns(path):
             raise ImportError("not a folder of this package")
-        return machinery.FileFinder(path, *loaders)
+        return checker.finder(path, *loaders)
 
     sys.path_hooks.insert(0, hook)
     for rel in filter(None, stdlib.split("\n")):

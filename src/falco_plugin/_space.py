@@ -490,7 +490,10 @@ class ImportSpace:
     def _file_finder(self, folder: str, fresh: bool = True) -> machinery.FileFinder:
         finder = self._finders.get((folder, fresh))
         if finder is None:
-            finder = machinery.FileFinder(folder, *self._loaders[fresh])
+            if self._checker is None:
+                finder = machinery.FileFinder(folder, *self._loaders[fresh])
+            else:
+                finder = self._checker.finder(folder, *self._loaders[fresh])
             self._finders[(folder, fresh)] = finder
         return finder
 

@@ -113,12 +113,40 @@ def shared_link_args(package_dir: str) -> list[str]:
 
 
 def strip_copy(source: Path, dest: Path) -> None:
-    """Copy a shared library without its debugging symbols (its dynamic symbols stay)."""
+    """Copy a shared library without its debugging symbols (its dynamic symbols stay) and
+    without the build machine's folders in its search path (see :func:`relative_runpath`)."""
     shutil.copyfile(source, dest)
     strip = shutil.which("strip")
     if strip:
         subprocess.run([strip, "--strip-unneeded", str(dest)], check=True, capture_output=True)
+    relative_runpath(dest)
     dest.chmod(0o755)
+
+
+def relative_runpath(path: Path) -> None:
+    """Drop the absolute folders from an ELF file's DT_RUNPATH / DT_RPATH, in place: an
+    interpreter built with ``-Wl,-rpath,/its/prefix/lib`` (pyenv's) gives its libpython and
+    extension modules a search path of the build machine. ``$ORIGIN``-relative entries (a
+    wheel's bundled libraries) stay; an empty result becomes ``$ORIGIN``. The string is
+    rewritten where it lies, padded with NULs (the file layout does not change)."""
+    with open(path, "r+b") as f:
+        elf = ELFFile(f)
+        dynamic = elf.get_section_by_name(".dynamic")
+        dynstr = elf.get_section_by_name(".dynstr")
+        if not isinstance(dynamic, DynamicSection) or dynstr is None:
+            return
+        edits = []
+        for tag in dynamic.iter_tags():
+            if tag.entry.d_tag in ("DT_RUNPATH", "DT_RPATH"):
+                old = str(getattr(tag, "runpath", "") or getattr(tag, "rpath", ""))
+                keep = [c for c in old.split(":") if c.startswith("$ORIGIN")]
+                new = (":".join(keep) or "$ORIGIN").encode()
+                if new != old.encode() and len(new) <= len(old.encode()):
+                    offset = dynstr["sh_offset"] + tag.entry.d_val
+                    edits.append((offset, new.ljust(len(old.encode()), b"\0")))
+        for offset, data in edits:
+            f.seek(offset)
+            f.write(data)
 
 
 # ------------------------------------------------------------------ what ELF files need
