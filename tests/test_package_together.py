@@ -16,6 +16,7 @@ import site
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import requires
 from pathlib import Path
 
 import pytest
@@ -95,16 +96,23 @@ def wheel(tmp: Path, version: str) -> Path:
 
 
 def virtualenv(folder: Path, python: str, wheels: list[Path]) -> Path:
-    """A virtualenv of ``python`` with the wheels installed (offline) and this SDK (and its
-    build dependencies) importable; returns its interpreter."""
+    """A virtualenv of ``python`` with the wheels installed (offline) and this SDK importable
+    (its source folder, like an editable install); the SDK's own dependencies are this
+    environment's for this interpreter's version, installed from the package index for
+    another one. Returns its interpreter."""
     subprocess.run([python, "-m", "venv", "--without-pip", str(folder)], check=True)
     (venv_python,) = folder.glob("bin/python3")
     (venv_site,) = folder.glob("lib/python3.*/site-packages")
-    outer = [p for p in site.getsitepackages() if os.path.isdir(p)]
-    (venv_site / "falco_plugin_sdk.pth").write_text("\n".join([str(ROOT / "src"), *outer]) + "\n")
+    pip = [sys.executable, "-m", "pip", "--python", str(venv_python), "install", "-q"]
+    paths = [str(ROOT / "src")]
+    if python == sys.executable:
+        paths += [p for p in site.getsitepackages() if os.path.isdir(p)]
+    else:
+        needs = [r for r in requires("falco-plugin") or () if "extra ==" not in r]
+        subprocess.run([*pip, *needs], check=True)
+    (venv_site / "falco_plugin_sdk.pth").write_text("\n".join(paths) + "\n")
     for w in wheels:
-        cmd = [sys.executable, "-m", "pip", "--python", str(venv_python), "install"]
-        subprocess.run([*cmd, "-q", "--no-index", "--no-deps", str(w)], check=True)
+        subprocess.run([*pip, "--no-index", "--no-deps", str(w)], check=True)
     return venv_python
 
 
