@@ -21,7 +21,7 @@ PLUGINS = ROOT / "tests" / "plugins"
 @pytest.fixture(scope="session")
 def yamlfeed_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     out = tmp_path_factory.mktemp("pkg") / "feed.tar.gz"
-    return package(str(YAMLFEED / "plugin.py"), out, rules=YAMLFEED / "rules.yaml")
+    return package(str(YAMLFEED / "plugin.py"), out, rules=[YAMLFEED / "rules.yaml"])
 
 
 @pytest.fixture

@@ -60,3 +60,51 @@ def test_yamlfeed_runs_where_there_is_no_python(
     reference = run_falco([dev], [FEED_RULES, EVERY_EVENT])
     assert reference.ok, reference.error
     assert alerts(reference) == got
+
+
+def test_a_development_build_moved_there_says_to_package_it(fs: rootfs.RootFs, falco_build) -> None:
+    """A development .so (its libpython linked in, when the interpreter's static one links)
+    loads where its Python is absent, and its init fails with a message to package it."""
+    import os
+
+    from falco_plugin import libpython
+
+    if not libpython.static_links(os.environ.get("CC") or "cc"):
+        pytest.skip(
+            "this interpreter's libpython links only as a shared library: a moved "
+            "development build fails to load (dlopen), before any init"
+        )
+    dev = falco_build(str(YAMLFEED / "plugin.py"))
+    with rootfs.install_files(fs, [dev]) as inside:
+        plugin = FalcoPlugin(f"{inside}/{dev.name}", {}, "/none.yaml", "yamlfeed")
+        run = rootfs.run_falco(fs, [plugin], [FEED_RULES])
+    assert run.returncode == 1, run.stderr[-2000:]  # Falco's error exit, not a crash
+    assert "plugin yamlfeed is a development build" in run.error
+    assert "package it (falco-plugin package)" in run.error
+
+
+def test_a_new_project_packages_with_no_argument(fs: rootfs.RootFs, tmp_path: Path) -> None:
+    """`falco-plugin new`, then `falco-plugin package` inside the project: the plugin and its
+    rules tarball, installed as falcoctl would (both extracted where they go), alert in the
+    Falco without Python."""
+    import json
+    import subprocess
+    import sys
+
+    from falco_plugin.cli import main
+
+    assert main(["new", "ticker", "--dir", str(tmp_path)]) == 0
+    project = tmp_path / "ticker"
+    cmd = [sys.executable, "-m", "falco_plugin.cli", "package", "--metadata", "meta.json"]
+    made = subprocess.run(cmd, cwd=project, capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    tarball, rules_tarball = (Path(line) for line in made.stdout.split())
+    meta = json.loads((project / "meta.json").read_text())
+    assert meta["rulesfile"]["config"]["dependencies"][0]["name"] == "ticker"
+    with rootfs.install(fs, tarball) as plugins, rootfs.install(fs, rules_tarball) as rules:
+        (rules_file,) = fs.host_path(rules).iterdir()
+        run = rootfs.run_falco(
+            fs, [FalcoPlugin(f"{plugins}/libticker.so", name="ticker")], [rules_file.read_text()]
+        )
+    assert run.ok, run.error or run.stderr[-2000:]
+    assert run.alerts and {a["rule"] for a in run.alerts} == {"ticker event"}

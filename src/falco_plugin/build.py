@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import _runtime, _space
+from . import _runtime, _space, libpython
 from .host import cache_dir
 from .loader import PluginRef, import_roots, load_class
 from .validate import PluginMeta, plugin_meta
@@ -189,19 +189,12 @@ def check_interpreter() -> None:
         raise BuildError(f"{exe} reports no ABI tag (SOABI): not a CPython the SDK supports")
 
 
-def development_link() -> list[str]:
-    """Link against this interpreter's shared libpython where it lies (a development build)."""
-    libdir = sysconfig.get_config_var("LIBDIR")
-    ldversion = sysconfig.get_config_var("LDVERSION") or sysconfig.get_python_version()
-    return [f"-L{libdir}", f"-Wl,-rpath,{libdir}", f"-lpython{ldversion}", "-ldl", "-lpthread"]
-
-
 def compile_command(
     cc: str, source: Path, include: Path, output: Path, link: list[str] | None = None
 ) -> list[str]:
     """The compiler invocation for the shim, linked against this interpreter's libpython
-    (``link``: how; default: :func:`development_link`). NDEBUG: an assert() in Python's
-    inline headers must never abort the host."""
+    (``link``: how; default: :func:`libpython.development_link`). NDEBUG: an assert() in
+    Python's inline headers must never abort the host."""
     check_interpreter()
     return [
         *shlex.split(cc),
@@ -223,7 +216,7 @@ def compile_command(
         str(source),
         "-o",
         str(output),
-        *(development_link() if link is None else link),
+        *(libpython.development_link(cc) if link is None else link),
     ]
 
 
@@ -289,6 +282,7 @@ def build_cached(target: str, *, cc: str | None = None) -> Path:
     digest.update(os.environ.get("FALCO_PLUGIN_CFLAGS", "").encode())
     for name in ("LIBDIR", "LDVERSION", "INSTSONAME"):  # the libpython it links
         digest.update(f"{name}={sysconfig.get_config_var(name)}\0".encode())
+    digest.update(f"static={libpython.archive_key()}\0".encode())
     digest.update(sys.version.encode())
     out = cache_dir() / "plugins" / digest.hexdigest()[:20] / f"lib{meta.name}.so"
     return out if out.is_file() else _compile(meta, out, cc)

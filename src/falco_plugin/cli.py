@@ -56,12 +56,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_package(args: argparse.Namespace) -> int:
     from .package import package, package_info
 
+    project = None if args.plugin else find_project()
+    target = args.plugin or project.target  # type: ignore[union-attr]
+    rules = args.rules or (project.rules_files if project else [])
     pkg = package(
-        args.plugin,
-        args.output,
-        include=args.include or (),
-        libpython=args.libpython,
-        rules=args.rules,
+        target, args.output, include=args.include or (), libpython=args.libpython, rules=rules
     )
     info = package_info(pkg)
     if args.metadata:
@@ -176,7 +175,9 @@ def parser() -> argparse.ArgumentParser:
         help="package PLUGIN with everything it runs on (Python included) into a tarball that "
         "runs where Falco runs, with no Python there",
     )
-    k.add_argument("plugin")
+    k.add_argument(
+        "plugin", nargs="?", help="default: the plugin of the project here (pyproject.toml)"
+    )
     k.add_argument("-o", "--output", help="the tarball (default: ./NAME-VERSION-ARCH.tar.gz)")
     k.add_argument(
         "--include",
@@ -194,8 +195,10 @@ def parser() -> argparse.ArgumentParser:
     )
     k.add_argument(
         "--rules",
+        action="append",
         metavar="FILE.yaml",
-        help="also package this rules file as NAME-rules-VERSION.tar.gz (falcoctl's rulesfile)",
+        help="also package rules files as NAME-rules-VERSION.tar.gz (falcoctl's rulesfile; "
+        "repeatable; default in a project: its rules)",
     )
     k.add_argument(
         "--metadata",

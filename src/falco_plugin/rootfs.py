@@ -101,6 +101,21 @@ def install(rootfs: RootFs, tarball: str | os.PathLike[str]) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def install_files(rootfs: RootFs, files: Sequence[str | os.PathLike[str]]) -> Iterator[str]:
+    """Copy files into a new folder of the root filesystem; yields that folder's path inside
+    it, and removes it afterwards."""
+    inside = f"/opt/falco-plugins-{secrets.token_hex(4)}"
+    folder = rootfs.host_path(inside)
+    folder.mkdir(parents=True)
+    try:
+        for path in files:
+            shutil.copy(path, folder)
+        yield inside
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_falco(
     rootfs: RootFs,
     plugins: Sequence[FalcoPlugin],

@@ -155,6 +155,21 @@ static int fp_version_matches(char *err, size_t errlen) {
 }
 
 /*
+ * The Python this library calls is the process's one: a library with its own libpython
+ * (linked in) loaded with RTLD_DEEPBIND where another Python is already global would start
+ * a second interpreter, whose extension modules would run on the first one's symbols.
+ */
+static int fp_one_python(char *err, size_t errlen) {
+    void *global = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+    if (!global || global == (void *)&Py_IsInitialized) return 1;
+    snprintf(err, errlen,
+             "plugin %s was loaded with its own Python (RTLD_DEEPBIND?) while this process "
+             "already has one: one process holds one Python; load it without RTLD_DEEPBIND",
+             FP_META_NAME);
+    return 0;
+}
+
+/*
  * Isolated (no environment variables, user site or current directory) and without the
  * site module: sys.path holds the standard library only, every other folder a plugin
  * imports from comes from its own import space. In UTF-8 mode (PEP 540): hosts never call
@@ -162,6 +177,16 @@ static int fp_version_matches(char *err, size_t errlen) {
  * file, file name and pipe a plugin opens.
  */
 static int fp_start_interpreter(char *err, size_t errlen) {
+#if !FP_PACKAGED
+    if (access(FP_PY_EXECUTABLE, X_OK) != 0) {
+        snprintf(err, errlen,
+                 "plugin %s is a development build: it runs on the Python and the environment "
+                 "of the machine that built it (%s), which this machine lacks; to run it here, "
+                 "package it (falco-plugin package) and install the package",
+                 FP_META_NAME, FP_PY_EXECUTABLE);
+        return -1;
+    }
+#endif
     PyPreConfig pre;
     PyPreConfig_InitIsolatedConfig(&pre);
     pre.utf8_mode = 1;
@@ -228,7 +253,7 @@ static int fp_python_start(char *err, size_t errlen) {
     int rc = 0;
     pthread_mutex_lock(&g_start_lock);
     if (!g_ready) {
-        if (!fp_version_matches(err, errlen)) {
+        if (!fp_one_python(err, errlen) || !fp_version_matches(err, errlen)) {
             /* first: with another library's libpython of another version in the process,
              * every other call below would run that one */
             rc = -1;

@@ -28,16 +28,17 @@ import os
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import Distribution
 from pathlib import Path
 
 from .. import _packaged, _space
+from .. import libpython as pylib
 from ..build import BuildError, _compile, c_bytes, c_string, inspect_plugin
 from ..loader import PluginRef
 from ..validate import PluginMeta
-from . import analysis, falcoctl, native, project
+from . import analysis, falcoctl, native, settings
 
 PACKAGED_SOURCE = Path(_packaged.__file__).read_text(encoding="utf-8")
 STDLIB_PATHS = ("stdlib", "stdlib/lib-dynload")
@@ -50,7 +51,7 @@ class Package:
     tarball: Path
     library: str  # lib<NAME>.so
     folder: str  # lib<NAME>.python
-    libpython: str  # native.STATIC or native.SHARED
+    libpython: str  # "static" or "shared" (falco_plugin.libpython)
     min_glibc: str
     arch: str
     files: int
@@ -221,23 +222,22 @@ def package(
     output: str | os.PathLike[str] | None = None,
     *,
     include: Iterable[str] = (),
-    libpython: str = native.AUTO,
+    libpython: str = pylib.AUTO,
     cc: str | None = None,
     min_glibc: str | None = None,
-    rules: str | os.PathLike[str] | None = None,
+    rules: Sequence[str | os.PathLike[str]] = (),
 ) -> Package:
     """Package plugin ``target`` into a tarball (default: ``./<NAME>-<VERSION>-<arch>.tar.gz``).
 
     ``include``: modules or data files the analysis cannot see (added to the
     ``[tool.falco-plugin] include`` of the plugin's pyproject.toml); ``libpython``: see
     :func:`native.choose_libpython`; ``min_glibc``: the oldest glibc the package accepts at
-    init (default: the newest one its ELF files need; a higher floor only); ``rules``: a
-    rules file, packaged beside as ``NAME-rules-VERSION.tar.gz`` (falcoctl's rulesfile).
+    init (default: the newest one its ELF files need; a higher floor only); ``rules``: rules
+    files, packaged beside as ``NAME-rules-VERSION.tar.gz`` (falcoctl's rulesfile).
     """
     meta = inspect_plugin(target)
     ref = meta.ref
-    settings = project.settings(ref)
-    include = [*settings.include, *include]
+    include = [*settings.settings(ref).include, *include]
     modules = [i for i in include if "/" not in i and not i.endswith(tuple(_DATA_SUFFIXES))]
     data = [i for i in include if i not in modules]
     compiler = cc or os.environ.get("CC") or "cc"
@@ -265,15 +265,15 @@ def package(
         preload = native.ship_system_libraries(elves, tree.root / "lib")
         native_files = [f"lib/{name}" for name in preload]
         if mode == native.SHARED:
-            libpy = native.shared_library()
+            libpy = pylib.shared_library()
             assert libpy is not None
             native.strip_copy(libpy, tree.root / "lib" / libpy.name)
             native_files.append(f"lib/{libpy.name}")
             link = native.shared_link_args(folder)
         else:
-            archive = native.static_archive()
+            archive = pylib.static_archive()
             assert archive is not None
-            link = native.static_link_args(archive)
+            link = pylib.static_link_args(archive)
         manifest = tree.manifest()
         library = stage / f"lib{meta.name}.so"
         glibc_files = [p for p in tree.root.rglob("*") if p.is_file() and native.is_elf(p)]
@@ -293,17 +293,18 @@ def package(
         _compile(meta, library, compiler, roots, extra=defines, link=[*link, "-s"])
         library.chmod(0o755)
         files = _write_tarball(stage, out)
+    rules_files = [Path(r) for r in rules]
     rules_tar = None
-    if rules is not None:
-        rules_path = Path(rules)
-        falcoctl.read_rules(rules_path)  # a readable rules list, or a clear error
+    if rules_files:
+        for path in rules_files:
+            falcoctl.read_rules(path)  # a readable rules list, or a clear error
         rules_tar = falcoctl.rules_tarball(
-            rules_path, out.with_name(f"{falcoctl.rules_name(meta.name)}-{meta.version}.tar.gz")
+            rules_files, out.with_name(f"{falcoctl.rules_name(meta.name)}-{meta.version}.tar.gz")
         )
     return Package(
         tarball=out.resolve(),
         rules_tarball=rules_tar.resolve() if rules_tar else None,
-        artifacts=falcoctl.artifacts(meta, out, Path(rules) if rules else None, rules_tar),
+        artifacts=falcoctl.artifacts(meta, out, rules_files, rules_tar),
         library=library.name,
         folder=folder,
         libpython=mode,

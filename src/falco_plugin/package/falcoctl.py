@@ -22,6 +22,7 @@ import platform
 import re
 import shlex
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,33 +59,31 @@ def read_rules(path: Path) -> list[Any]:
     return doc
 
 
-def rules_tarball(rules: Path, out: Path) -> Path:
-    """A reproducible tar.gz with the rules file at its top."""
-    data = rules.read_bytes()
-    info = tarfile.TarInfo(rules.name)
-    info.size, info.mode, info.mtime = len(data), 0o644, 0
-    info.uname = info.gname = "root"
+def rules_tarball(rules: Sequence[Path], out: Path) -> Path:
+    """A reproducible tar.gz with the rules files at its top."""
+    names = [r.name for r in rules]
+    if len(set(names)) != len(names):
+        raise BuildError(f"rules files with the same name cannot go in one tarball: {names}")
     with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            tar.addfile(info, io.BytesIO(data))
+            for path in rules:
+                data = path.read_bytes()
+                info = tarfile.TarInfo(path.name)
+                info.size, info.mode, info.mtime = len(data), 0o644, 0
+                info.uname = info.gname = "root"
+                tar.addfile(info, io.BytesIO(data))
     return out
 
 
 def _rules_dependencies(doc: list[Any], meta: PluginMeta) -> list[dict[str, Any]]:
-    """The rules' ``required_plugin_versions`` (falcoctl's dependencies), or the plugin."""
+    """The rules' ``required_plugin_versions`` (falcoctl's dependencies) with the plugin."""
+    deps = {meta.name: meta.version}
     for entry in doc:
         if isinstance(entry, dict) and "required_plugin_versions" in entry:
-            deps = [
-                {"name": str(d["name"]), "version": str(d["version"])}
-                for d in entry["required_plugin_versions"] or []
-                if isinstance(d, dict) and "name" in d and "version" in d
-            ]
-            if not any(d["name"] == meta.name for d in deps):
-                raise BuildError(
-                    f"the rules' required_plugin_versions does not name plugin {meta.name}"
-                )
-            return deps
-    return [{"name": meta.name, "version": meta.version}]
+            for d in entry["required_plugin_versions"] or []:
+                if isinstance(d, dict) and "name" in d and "version" in d:
+                    deps.setdefault(str(d["name"]), str(d["version"]))
+    return [{"name": name, "version": version} for name, version in sorted(deps.items())]
 
 
 def _engine_requirement(doc: list[Any]) -> list[dict[str, str]]:
@@ -102,7 +101,7 @@ def _engine_requirement(doc: list[Any]) -> list[dict[str, str]]:
 def artifacts(
     meta: PluginMeta,
     tarball: Path,
-    rules: Path | None = None,
+    rules: Sequence[Path] = (),
     rules_tar: Path | None = None,
     machine: str | None = None,
 ) -> dict[str, Any]:
@@ -131,8 +130,8 @@ def artifacts(
             "push": shlex.join(push),
         }
     }
-    if rules is not None and rules_tar is not None:
-        doc = read_rules(rules)
+    if rules and rules_tar is not None:
+        doc = [entry for path in rules for entry in read_rules(path)]
         deps = _rules_dependencies(doc, meta)
         config: dict[str, Any] = {
             "name": rules_name(meta.name),

@@ -1,13 +1,10 @@
 """The native side of a package: which libpython goes in, and what the ELF files need.
 
-The Python runtime goes into the package one of two ways, chosen automatically:
-
-- **static** (preferred): the interpreter's static library (``libpython3.X.a`` in its
-  config folder, from ``libpython3.X-dev`` or a source build) linked whole into the plugin
-  library, when it links into a shared object (it must be position-independent: this is
-  tried once per interpreter and remembered);
-- **shared**: the interpreter's ``libpython3.X.so.1.0`` shipped in the package and found
-  relative to the library (``DT_RUNPATH`` ``$ORIGIN/...``).
+The Python runtime goes into the package one of two ways (see ``falco_plugin.libpython``),
+chosen automatically: **static**, linked whole into the plugin library, when the
+interpreter's static libpython links into a shared object; else **shared**, its
+``libpython3.X.so.1.0`` shipped in the package and found relative to the library
+(``DT_RUNPATH`` ``$ORIGIN/...``).
 
 The ELF files of the package (the library, extension modules, shipped libraries) are read
 with pyelftools for what the target must provide: the glibc version they need, and the
@@ -16,14 +13,11 @@ system libraries outside glibc that are then shipped too.
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import re
-import shlex
 import shutil
 import subprocess
 import sysconfig
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,56 +25,12 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
+from .. import libpython
 from ..build import BuildError
-from ..host import cache_dir
+from ..libpython import AUTO, SHARED, STATIC, shared_library, static_archive, static_links
 
-STATIC, SHARED, AUTO = "static", "shared", "auto"
 # libraries of glibc itself: every Linux target has them, in the version checked at init
 GLIBC_LIBS = re.compile(r"^(libc|libm|libpthread|libdl|librt|libutil|libresolv|ld-linux.*)\.so")
-
-
-def static_archive() -> Path | None:
-    """This interpreter's static libpython, or None."""
-    name = sysconfig.get_config_var("LIBRARY") or ""
-    folder = sysconfig.get_config_var("LIBPL") or ""
-    path = Path(folder) / name
-    return path if name.endswith(".a") and path.is_file() else None
-
-
-def shared_library() -> Path | None:
-    """This interpreter's shared libpython (its soname), or None."""
-    name = sysconfig.get_config_var("INSTSONAME") or ""
-    path = Path(sysconfig.get_config_var("LIBDIR") or "") / name
-    return path if name and ".so" in name and path.is_file() else None
-
-
-SYSTEM_LINK = ["-lm", "-ldl", "-lpthread", "-lutil"]
-
-
-def static_link_args(archive: Path) -> list[str]:
-    """Link the whole archive in: extension modules need every C API symbol, exported."""
-    return ["-Wl,--whole-archive", str(archive), "-Wl,--no-whole-archive", *SYSTEM_LINK]
-
-
-def static_links(cc: str) -> bool:
-    """Whether the static libpython links into a shared object (it is PIC), tried once per
-    archive (the answer is kept in the SDK's cache)."""
-    archive = static_archive()
-    if archive is None:
-        return False
-    stat = archive.stat()
-    key = hashlib.sha256(f"{archive}:{stat.st_size}:{stat.st_mtime_ns}:{cc}".encode())
-    mark = cache_dir() / "libpython-pic" / key.hexdigest()[:20]
-    if mark.exists():
-        return mark.read_text() == "yes"
-    with tempfile.TemporaryDirectory(prefix="falco-plugin-pic-") as tmp:
-        probe = Path(tmp) / "probe.c"
-        probe.write_text("int fp_probe(void);\nint fp_probe(void) { return 0; }\n")
-        cmd = [*shlex.split(cc), "-shared", "-fPIC", str(probe), "-o", str(Path(tmp) / "p.so")]
-        ok = subprocess.run([*cmd, *static_link_args(archive)], capture_output=True).returncode
-    mark.parent.mkdir(parents=True, exist_ok=True)
-    mark.write_text("yes" if ok == 0 else "no")
-    return ok == 0
 
 
 def choose_libpython(mode: str, cc: str) -> str:
@@ -103,13 +53,7 @@ def choose_libpython(mode: str, cc: str) -> str:
 
 def shared_link_args(package_dir: str) -> list[str]:
     """Link against the shipped libpython, found beside the library at run time."""
-    ldversion = sysconfig.get_config_var("LDVERSION") or sysconfig.get_python_version()
-    return [
-        f"-L{sysconfig.get_config_var('LIBDIR')}",
-        f"-Wl,-rpath,$ORIGIN/{package_dir}/lib",
-        f"-lpython{ldversion}",
-        *SYSTEM_LINK,
-    ]
+    return libpython.shared_link_args(f"$ORIGIN/{package_dir}/lib")
 
 
 def strip_copy(source: Path, dest: Path) -> None:

@@ -1,4 +1,6 @@
-"""The author's packaging settings: ``[tool.falco-plugin]`` in the plugin's ``pyproject.toml``.
+"""The author's packaging settings: ``include`` in the ``[tool.falco-plugin]`` table of the
+plugin's ``pyproject.toml`` (the table ``falco_plugin.project`` reads; a plugin that is no
+``falco-plugin new`` project may have the table with ``include`` alone).
 
 ``include`` lists what the import analysis cannot see: module names (imported dynamically,
 e.g. ``importlib.import_module(name)`` or a codec looked up by name) and data files of the
@@ -21,8 +23,8 @@ from ..loader import PluginRef
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # Python 3.10: no TOML reader in the standard library, no settings
-    tomllib = None
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 
 @dataclass
@@ -44,7 +46,7 @@ def settings(ref: PluginRef) -> Settings:
     """The ``[tool.falco-plugin]`` settings that apply to plugin ``ref``."""
     start = Path(os.path.dirname(ref.module_file) if ref.module_file else os.getcwd())
     path = find_pyproject(start.resolve())
-    if path is None or tomllib is None:
+    if path is None:
         return Settings()
     with open(path, "rb") as f:
         table: Any = tomllib.load(f).get("tool", {}).get("falco-plugin", {})
