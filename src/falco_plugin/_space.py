@@ -98,6 +98,13 @@ def parse_roots(text: str, origin: str = "") -> list[Root]:
 # ------------------------------------------------------------------ loaders of a space
 
 
+def _checked(checker: Any, path: str, data: bytes) -> bytes:
+    """``data`` read from ``path``, once the space's checker (if any) accepts it."""
+    if checker is not None:
+        checker.check(path, data)
+    return data
+
+
 class _SpaceSourceLoader(machinery.SourceFileLoader):
     """Executes a module of the space with the space's builtins (its ``__import__``); hands
     every file it reads to the space's checker (a packaged library checks its code against
@@ -107,10 +114,7 @@ class _SpaceSourceLoader(machinery.SourceFileLoader):
     checker: Any = None
 
     def get_data(self, path: str) -> bytes:
-        data = super().get_data(path)
-        if self.checker is not None:
-            self.checker.check(path, data)
-        return data
+        return _checked(self.checker, path, super().get_data(path))
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__dict__["__builtins__"] = self.space_builtins
@@ -149,10 +153,7 @@ class _SpaceSourcelessLoader(machinery.SourcelessFileLoader):
     checker: Any = None
 
     def get_data(self, path: str) -> bytes:
-        data = super().get_data(path)
-        if self.checker is not None:
-            self.checker.check(path, data)
-        return data
+        return _checked(self.checker, path, super().get_data(path))
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__dict__["__builtins__"] = self.space_builtins
