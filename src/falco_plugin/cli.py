@@ -55,6 +55,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
+    """``falco-plugin package``: the plugin (or the project's) and its rules, packaged."""
     from .package import package, package_info
 
     project = None if args.plugin else find_project()

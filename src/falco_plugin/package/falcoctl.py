@@ -40,6 +40,7 @@ OCI_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "s390x": "s3
 
 
 def oci_platform(machine: str | None = None) -> str:
+    """The OCI platform (``linux/amd64``) of a machine (uname's name; default: this one)."""
     machine = machine or platform.machine()
     return f"linux/{OCI_ARCH.get(machine, machine)}"
 
@@ -50,6 +51,7 @@ def rules_name(plugin: str) -> str:
 
 
 def read_rules(path: Path) -> list[Any]:
+    """The entries of a rules file; BuildError when it is no readable YAML list."""
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

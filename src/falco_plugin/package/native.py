@@ -116,6 +116,7 @@ def _elf(path: Path) -> tuple[list[str], list[str]]:
 
 
 def is_elf(path: Path) -> bool:
+    """Whether a file is an ELF object (a shared library, an extension module)."""
     with open(path, "rb") as f:
         return f.read(4) == b"\x7fELF"
 

@@ -29,6 +29,8 @@ else:  # pragma: no cover - Python 3.10
 
 @dataclass
 class Settings:
+    """What ``[tool.falco-plugin]`` says about packaging, and the file it was read from."""
+
     include: list[str] = field(default_factory=list)
     source: Path | None = None  # the pyproject.toml read
 
