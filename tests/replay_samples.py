@@ -5,6 +5,7 @@ directory, and exits; a server accepts; events from threads the process list lac
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import random
 import struct
@@ -313,14 +314,69 @@ def write_container_scenario(path: Path) -> Path:
     return path
 
 
-#: Event types a mutant may take: not the plugin and async events (checked, fatal when bad).
+#: Event types a mutant may take: not the plugin and async events (checked, fatal when bad);
+#: of the current layouts only when its values are to be parsed to the end (libscap converts
+#: older ones, with empty parameters libsinsp then stops at).
 _RETYPES = [row[0] for row in EVENT_TABLE if row[0] not in (322, 402)]
+_CURRENT = [t for t in _RETYPES if "EF_OLD_VERSION" not in EVENT_TABLE[t][5]]
 
 
-def _mutants(raw: bytes, rng: random.Random, n: int, converter: Converter) -> list[bytes]:
-    """``n`` malformed copies of one event: a parameter of random bytes, cut or extended, an
-    exit event with fewer or more parameters, every parameter random, or another event type
-    with random parameters. Only those libscap's converter takes (in file order: exit events
+#: The size libsinsp reads a parameter of a fixed-size type with (as<T>()).
+_SIZES = {
+    **dict.fromkeys(["PT_INT8", "PT_UINT8", "PT_FLAGS8", "PT_ENUMFLAGS8", "PT_SIGTYPE",
+                     "PT_L4PROTO", "PT_SOCKFAMILY"], 1),
+    **dict.fromkeys(["PT_INT16", "PT_UINT16", "PT_FLAGS16", "PT_ENUMFLAGS16", "PT_SYSCALLID",
+                     "PT_PORT"], 2),
+    **dict.fromkeys(["PT_INT32", "PT_UINT32", "PT_FLAGS32", "PT_ENUMFLAGS32", "PT_UID", "PT_GID",
+                     "PT_MODE", "PT_BOOL", "PT_SIGSET", "PT_IPV4ADDR", "PT_FD32", "PT_PID32"], 4),
+    **dict.fromkeys(["PT_INT64", "PT_UINT64", "PT_ERRNO", "PT_FD", "PT_PID", "PT_RELTIME",
+                     "PT_ABSTIME", "PT_DOUBLE"], 8),
+}  # fmt: skip
+_STRINGS = {"PT_CHARBUF", "PT_FSPATH", "PT_FSRELPATH"}
+
+
+def _well_formed(ptype: str, old: bytes | None, rng: random.Random) -> bytes:
+    """A random value of the right length for its type (libsinsp parses it): small numbers
+    (fds, tids and ids the scenarios use, or any), NUL-terminated strings and paths, socket
+    addresses and tuples of each family, lists."""
+    if old is not None and rng.random() < 0.4:
+        return old
+    size = _SIZES.get(ptype)
+    if size:
+        value = rng.choice([0, 1, 3, 5, 8, 90, 200, 201, 500, 1000, -1, -100,
+                            rng.getrandbits(8 * size)])  # fmt: skip
+        return (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+    if ptype in _STRINGS:
+        text = rng.choice([b"", b"/etc/passwd", b"rel/x", b"/", b"..", b"sh", rng.randbytes(12)])
+        return text.replace(b"\0", b"") + b"\0" if rng.random() < 0.9 or not text else b""
+    if ptype in ("PT_SOCKADDR", "PT_SOCKTUPLE"):
+        family = rng.choice([1, 2, 10, 0, 77])
+        sizes = {1: (1 + 108, 1 + 16 + 20), 2: (7, 13), 10: (19, 37)}
+        base = sizes.get(family, (rng.randrange(1, 9), rng.randrange(1, 40)))
+        body = rng.randbytes(base[0 if ptype == "PT_SOCKADDR" else 1] - 1)
+        if family == 1:
+            body = body[:-1] + b"\0"
+        return bytes([family]) + body
+    if ptype == "PT_FDLIST":
+        n = rng.randrange(4)
+        return struct.pack("<H", n) + b"".join(
+            struct.pack("<qH", rng.choice([0, 3, 5, 99]), rng.getrandbits(16)) for _ in range(n)
+        )
+    if ptype == "PT_CHARBUFARRAY" or rng.random() < 0.5:
+        return b"".join(rng.choice([b"a", b"HOME=/x", b"cpu=/c", b""]) + b"\0"
+                        for _ in range(rng.randrange(4)))  # fmt: skip
+    return rng.randbytes(rng.randrange(24))
+
+
+def _mutants(
+    raw: bytes, rng: random.Random, n: int, converter: Converter, lengths_kept: bool
+) -> list[bytes]:
+    """``n`` malformed copies of one event. ``lengths_kept``: parameters of the right lengths
+    (random values, NUL-terminated strings, addresses of each family) and events of other
+    types so built, which libsinsp parses to the end. Else a parameter of random bytes, cut
+    or extended, an exit event with fewer or more parameters, every parameter random, or
+    another event type with random parameters, where libsinsp stops at the first parameter
+    of a wrong length. Only those libscap's converter takes (in file order: exit events
     convert with the thread's stored enter event) are kept."""
     ev = RawEvent.parse(raw)
     params = [bytes(p) for p in ev.params()]
@@ -328,7 +384,14 @@ def _mutants(raw: bytes, rng: random.Random, n: int, converter: Converter) -> li
     for _ in range(n):
         ps, etype, large = list(params), ev.type, ev.large
         kind = rng.randrange(6)
-        if kind == 0 and ps:
+        if lengths_kept:
+            if kind >= 4:
+                etype = rng.choice(_CURRENT)
+            row = EVENT_TABLE[etype]
+            large = bool(row[6])
+            ps = [_well_formed(p[2], ps[i] if etype == ev.type and i < len(ps) else None, rng)
+                  for i, p in enumerate(row[7])]  # fmt: skip
+        elif kind == 0 and ps:
             ps[rng.randrange(len(ps))] = rng.randbytes(rng.choice([0, 1, 2, 3, 4, 7, 8, 9, 16, 40]))
         elif kind == 1 and ps:
             i = rng.randrange(len(ps))
@@ -347,17 +410,19 @@ def _mutants(raw: bytes, rng: random.Random, n: int, converter: Converter) -> li
         lengths = struct.pack(f"<{len(ps)}{'I' if large else 'H'}", *map(len, ps))
         body = lengths + b"".join(ps)
         event = struct.pack("<QQIHI", ev.ts, ev.tid, 26 + len(body), etype, len(ps)) + body
+        trial = copy.deepcopy(converter)  # a refused event changes nothing
         try:
-            converter.convert(event)
+            trial.convert(event)
         except ConversionError:
             continue
+        converter.__dict__.update(trial.__dict__)
         out.append(event)
     return out
 
 
-def write_fuzzed(path: Path, seed: int, per_event: int) -> int:
+def write_fuzzed(path: Path, seed: int, per_event: int, lengths_kept: bool = True) -> int:
     """The shell scenario (even seeds) or the container one (odd seeds) with ``per_event``
-    malformed copies after each event; returns the event count."""
+    malformed copies after each event (see _mutants); returns the event count."""
     rng = random.Random(seed)
     plain = scenario() if seed % 2 == 0 else [e for e, _ in container_scenario()]
     converter = Converter()
@@ -366,7 +431,7 @@ def write_fuzzed(path: Path, seed: int, per_event: int) -> int:
         raw = event.encode()
         converter.convert(raw)
         events.append(raw)
-        events.extend(_mutants(raw, rng, per_event, converter))
+        events.extend(_mutants(raw, rng, per_event, converter, lengths_kept))
     user_list, group_list = users()
     return write_capture(path, events, threads=process_list(), machine_info=machine(),
                          users=user_list, groups=group_list)  # fmt: skip

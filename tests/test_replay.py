@@ -296,15 +296,56 @@ def test_falco_plugin_run_replays_a_capture(
 
 #: Malformed copies per event (the sanitizer job, .ci/sanitizers, sets more).
 FUZZ_PER_EVENT = max(1, int(os.environ.get("FALCO_PLUGIN_FUZZ_EVENTS", "300")) // 60)
+CANNOT_PARSE = ("could not parse param", "is missing")
+
+
+def replay_records(path: Path, *args: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """A replay that may stop at a parameter libsinsp cannot parse: its records and errors."""
+    proc = run_host(["run", "--json", "--capture", str(path), *args])
+    records = parse_json_lines(proc.stdout)
+    errors = [r["error"]["message"] for r in records if "error" in r]
+    assert proc.returncode == (1 if errors else 0), proc.stderr[-2000:]
+    return records, errors
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_malformed_parameters_never_break_the_replay(tmp_path: Path, seed: int) -> None:
-    """Events of random, cut, extended, missing or extra parameters (and of another type)
-    among the scenarios' events: the state engine and every field read only within their
-    parameters (under the sanitizers in .ci/sanitizers) and the replay goes on to the end."""
+@pytest.mark.parametrize("lengths_kept", [True, False], ids=["values", "lengths"])
+def test_malformed_parameters_never_break_the_replay(
+    tmp_path: Path, seed: int, lengths_kept: bool
+) -> None:
+    """Events of random values of the right lengths (addresses of any family, any fds, tids
+    and flags, events of other types so built), or of random, cut, extended, missing or extra
+    parameters, among the scenarios' events: the state engine and every field read only
+    within the event (the sanitizer job runs this with more events), and the replay goes on
+    to the end, or stops cleanly where libsinsp stops (a parameter of the wrong length)."""
     path = tmp_path / "fuzzed.scap"
-    count = replay_samples.write_fuzzed(path, seed, FUZZ_PER_EVENT)
-    records = sdk(path, "--fields", ",".join(FIELDS),
-                  "--filter", "proc.name != x or fd.name contains a or fd.sport > 1")  # fmt: skip
-    assert records and max(events(records)) <= count
+    count = replay_samples.write_fuzzed(path, seed, FUZZ_PER_EVENT, lengths_kept)
+    records, errors = replay_records(path, "--fields", ",".join(FIELDS),
+                                     "--filter", "proc.name != x or fd.sport > 1")  # fmt: skip
+    assert all(any(k in e for k in CANNOT_PARSE) for e in errors), errors
+    assert max(events(records), default=0) <= count
+    if lengths_kept:
+        assert len(events(records)) > count // 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_malformed_captures_stop_where_libsinsp_stops(tmp_path: Path, seed: int) -> None:
+    """Parameters of random lengths: libsinsp stops at the first one its parsers read with
+    another length than their type's (as<T>() throws); the SDK host stops at the same event
+    with the same error, and the same values on every event before."""
+    require()
+    path = tmp_path / "fuzzed.scap"
+    replay_samples.write_fuzzed(path, seed, 2, lengths_kept=False)
+    names = [n for n in FIELDS if n not in UNSET_BY_LIBSCAP]
+    records, errors = replay_records(path, "--fields", ",".join(names))
+    proc = run_driver(["--capture", str(path), *[a for n in names for a in ("--field", n)]])
+    theirs_records = parse_json_lines(proc.stdout)
+    theirs_errors = [r["error"]["message"] for r in theirs_records if "error" in r]
+    assert errors == theirs_errors  # libsinsp's words: "could not parse param ..."
+    ours, theirs = events(records), events(theirs_records)
+    assert sorted(ours) == sorted(theirs)
+    diffs = [(num, name, ours[num]["fields"][name], ev["fields"][name])
+             for num, ev in theirs.items() for name in names
+             if normalized(name, ours[num]["fields"][name]) != normalized(name, ev["fields"][name])
+             ]  # fmt: skip
+    assert not diffs, diffs[:10]

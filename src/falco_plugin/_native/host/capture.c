@@ -249,6 +249,15 @@ __attribute__((noinline, cold)) static bool reject_event(capture_ctx *c, ss_plug
 static inline bool emit_shown(capture_ctx *c, ss_plugin_event *e)
     __attribute__((always_inline));
 
+/* libsinsp stops a capture at an event whose parameter it cannot parse (next() throws) */
+__attribute__((noinline, cold)) static bool replay_stop(capture_ctx *c, ss_plugin_event *e)
+{
+    char err[ERRBUF];
+    sstate_bad_param(e, c->evn, err, sizeof err);
+    report_error(c->p, "next_batch", "%s", err);
+    return false;
+}
+
 static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown, uint16_t cpu)
 {
     host_plugin *p = c->p;
@@ -266,7 +275,8 @@ static bool process_event(capture_ctx *c, ss_plugin_event *e, bool shown, uint16
     if (__builtin_expect(p->is_stream && g_sstate_on, 0)) {
         /* a capture replay: libsinsp's own parsers first; its plugin and async events
          * belong to their plugins' sources, not to the syscall plugins loaded here */
-        sstate_event(e, cpu);
+        if (!sstate_event(e, cpu))
+            return replay_stop(c, e);
         if (e->type == FP_PLUGINEVENT_TYPE || e->type == FP_ASYNCEVENT_TYPE) {
             c->n += shown && e->type != FP_ASYNCEVENT_TYPE; /* async ones are not counted */
             x_skip_plugins(c->xc);

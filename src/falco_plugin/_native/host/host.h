@@ -418,7 +418,9 @@ void sstate_end_cycle(void);
 /* before stream event `index`: start the sections that begin there (false: reported in err) */
 bool sstate_before(uint64_t index, char *err, size_t errlen);
 uint64_t sstate_next_section(void);
-void sstate_event(const ss_plugin_event *e, uint16_t cpu);
+bool sstate_event(const ss_plugin_event *e, uint16_t cpu); /* false: a parameter libsinsp
+                                                              * cannot parse (it stops) */
+void sstate_bad_param(const ss_plugin_event *e, uint64_t evn, char *err, size_t errlen);
 bool sysf_read_sc_name(plan_reader *r);
 /* A syscall field of the current event of a replayed capture (sysfields*.c); false: absent */
 bool sysf_field(const field_req *r, const ss_plugin_event_input *ein, xvalue *v);

@@ -4,9 +4,8 @@
  * (a thread after its procexit, fds after their close), the thread of the event (a fake
  * "<NA>" entry for an unknown tid, as libsinsp adds when /proc has nothing), the stored enter
  * event and the fd the event uses; then the parser of its kind (sstate_proc.c, sstate_fd.c).
- * Also the thread helpers libsinsp's thread manager has (groups, main thread, children,
- * removal with reparenting), sections (a concatenated capture resets the state), and what
- * the plan says about event types (P_EVENT_INFO).
+ * Also sections (a concatenated capture resets the state) and what the plan says about event
+ * types (P_EVENT_INFO); the thread manager's helpers are in sstate_threads.c.
  */
 #include "sstate.h"
 
@@ -149,326 +148,6 @@ bool sstate_read_extra(plan_reader *r)
     return !r->bad;
 }
 
-/* ---- threads ---- */
-
-void tsets(hentry *t, int f, const char *s) { tsetsn(t, f, s, strlen(s)); }
-
-void tsetsn(hentry *t, int f, const char *s, size_t n)
-{
-    char *c = xmalloc(n + 1);
-    memcpy(c, s, n);
-    c[n] = 0;
-    free(t->v[f].s);
-    t->v[f].s = c;
-}
-
-static void sthread_free(void *p)
-{
-    sthread *x = p;
-    if (x) {
-        free(x->lastevent);
-        free(x->cmdline);
-    }
-    free(x);
-}
-
-static sthread *tx_ensure(hentry *t)
-{
-    if (!t->ext) {
-        sthread *x = xcalloc(1, sizeof *x);
-        x->lastevent_type = -1;
-        x->lastevent_cpu = UINT16_MAX;
-        t->ext = x;
-        t->ext_free = sthread_free;
-    }
-    return t->ext;
-}
-
-hentry *st_find(int64_t tid)
-{
-    hentry *t = ht_get(g_reg.threads, (uint64_t)tid);
-    if (t)
-        tx_ensure(t);
-    return t;
-}
-
-bool st_invalid(const hentry *t)
-{
-    return ti(t, TF_TID) < 0 || ti(t, TF_PID) < 0 || ti(t, TF_PTID) < 0;
-}
-
-bool st_is_main(const hentry *t)
-{
-    return ti(t, TF_TID) == ti(t, TF_PID) || (tu(t, TF_FLAGS) & CL_IS_MAIN_THREAD);
-}
-
-hentry *st_main(hentry *t)
-{
-    hentry *m;
-    if (st_is_main(t))
-        return t;
-    if (!tx(t)->in_group)
-        return NULL;
-    m = st_find(ti(t, TF_PID));
-    return (m && m != t && st_is_main(m) && tx(m)->in_group) ? m : NULL;
-}
-
-hentry *st_fdtable_owner(hentry *t)
-{
-    if (!(tu(t, TF_FLAGS) & CL_CLONE_FILES))
-        return t;
-    return st_main(t);
-}
-
-htable *st_fdtable(hentry *t)
-{
-    hentry *o = st_fdtable_owner(t);
-    return o ? o->v[TF_FDS].t : NULL;
-}
-
-/* The entry whose nested table a field of an entry shows (tables_api.c asks): a thread's
- * `file_descriptors` are its leader's when it shares them (CLONE_FILES). */
-hentry *sstate_table_holder(hentry *t, const hfield *f)
-{
-    hentry *o;
-    if (!g_sstate_on || t->sc != g_reg.sc_threads || f->index != TF_FDS)
-        return t;
-    tx_ensure(t);
-    o = st_fdtable_owner(t);
-    return o ? o : t;
-}
-
-hentry *st_new_thread(int64_t tid)
-{
-    hentry *t = he_new(g_reg.sc_threads);
-    t->refs = 1;
-    tx_ensure(t);
-    t->key = (uint64_t)tid;
-    tset(t, TF_TID, (uint64_t)tid);
-    tset(t, TF_FLAGS, CL_NAME_CHANGED);
-    return t;
-}
-
-/* The live threads of a group (thread_group_info's count). */
-uint64_t st_group_count(int64_t pid)
-{
-    size_t i;
-    uint64_t n = 0;
-    for (i = 0; i < g_reg.threads->n; i++) {
-        hentry *t = g_reg.threads->e[i];
-        if (ti(t, TF_PID) == pid && t->ext && tx(t)->in_group && !(tu(t, TF_FLAGS) & CL_CLOSED))
-            n++;
-    }
-    return n;
-}
-
-static bool group_exists(int64_t pid, const hentry *except, bool *reaper)
-{
-    size_t i;
-    for (i = 0; i < g_reg.threads->n; i++) {
-        hentry *t = g_reg.threads->e[i];
-        if (t != except && ti(t, TF_PID) == pid && t->ext && tx(t)->in_group) {
-            *reaper = tx(t)->reaper;
-            return true;
-        }
-    }
-    return false;
-}
-
-void st_set_reaper(int64_t pid, bool reaper)
-{
-    size_t i;
-    for (i = 0; i < g_reg.threads->n; i++) {
-        hentry *t = g_reg.threads->e[i];
-        if (ti(t, TF_PID) == pid && t->ext && tx(t)->in_group)
-            tx(t)->reaper = reaper;
-    }
-}
-
-static void add_child(hentry *parent, hentry *child)
-{
-    tset(child, TF_PTID, tu(parent, TF_TID));
-    tx(parent)->children_listed++;
-    tx(parent)->children_alive++;
-}
-
-/* create_thread_dependencies: its group, and its place among its parent's children. */
-void st_deps(hentry *t)
-{
-    hentry *parent;
-    bool reaper = false;
-    if (st_invalid(t) || tx(t)->in_group)
-        return;
-    if (!group_exists(ti(t, TF_PID), t, &reaper))
-        reaper = ti(t, TF_PID) == 1 || ti(t, TF_VPID) == 1;
-    tx(t)->in_group = true;
-    tx(t)->reaper = reaper;
-    if (ti(t, TF_PID) == 1)
-        return;
-    parent = st_find(ti(t, TF_PTID));
-    if (!parent || st_invalid(parent)) {
-        tset(t, TF_PTID, 0);
-        return;
-    }
-    add_child(parent, t);
-}
-
-void st_add_thread(hentry *t, bool deps)
-{
-    ht_put(g_reg.threads, t);
-    if (deps)
-        st_deps(t);
-}
-
-hentry *st_get(int64_t tid)
-{
-    hentry *t = st_find(tid);
-    if (t)
-        return t;
-    t = st_new_thread(tid);
-    tset(t, TF_PID, (uint64_t)-1);
-    tset(t, TF_PTID, (uint64_t)-1);
-    tset(t, TF_REAPER_TID, (uint64_t)-1);
-    tsets(t, TF_COMM, "<NA>");
-    tsets(t, TF_EXE, "<NA>");
-    st_add_thread(t, true);
-    he_unref(t);
-    return t;
-}
-
-static void remove_child_from_parent(int64_t ptid)
-{
-    hentry *parent = st_find(ptid);
-    size_t i;
-    if (!parent)
-        return;
-    tx(parent)->children_alive--;
-    if (tx(parent)->children_listed - tx(parent)->children_alive >= 10) {
-        uint64_t n = 0;
-        for (i = 0; i < g_reg.threads->n; i++) {
-            hentry *c = g_reg.threads->e[i];
-            if (c != parent && ti(c, TF_PTID) == ptid && c->ext && tx(c)->in_group)
-                n++;
-        }
-        tx(parent)->children_listed = n;
-    }
-}
-
-static bool in_pidns(const hentry *t)
-{
-    return (tu(t, TF_FLAGS) & CL_CHILD_IN_PIDNS) ||
-           (ti(t, TF_TID) != ti(t, TF_VTID) && ti(t, TF_VTID) >= 0);
-}
-
-/* A live thread of the group of pid other than `not`, or NULL. */
-static hentry *live_in_group(int64_t pid, const hentry *not)
-{
-    size_t i;
-    hentry *first = NULL;
-    for (i = 0; i < g_reg.threads->n; i++) {
-        hentry *t = g_reg.threads->e[i];
-        if (t == not || ti(t, TF_PID) != pid || !t->ext || !tx(t)->in_group ||
-            (tu(t, TF_FLAGS) & CL_CLOSED))
-            continue;
-        if (st_is_main(t))
-            return t; /* the main thread leads its group's list */
-        if (!first)
-            first = t;
-    }
-    return first;
-}
-
-/* find_new_reaper */
-static hentry *new_reaper(hentry *t)
-{
-    hentry *r = live_in_group(ti(t, TF_PID), t), *parent;
-    int64_t seen[64];
-    size_t nseen = 1, k;
-    if (r)
-        return r;
-    seen[0] = ti(t, TF_TID);
-    parent = st_find(ti(t, TF_PTID));
-    while (parent) {
-        for (k = 0; k < nseen; k++)
-            if (seen[k] == ti(parent, TF_TID))
-                return NULL; /* a loop */
-        if (nseen < 64)
-            seen[nseen++] = ti(parent, TF_TID);
-        if (in_pidns(parent) != in_pidns(t))
-            break;
-        if (tx(parent)->in_group && tx(parent)->reaper &&
-            (r = live_in_group(ti(parent, TF_PID), NULL)) != NULL)
-            return r;
-        parent = st_find(ti(parent, TF_PTID));
-    }
-    return NULL;
-}
-
-static void reparent_children(hentry *t, hentry *reaper)
-{
-    size_t i;
-    int64_t tid = ti(t, TF_TID);
-    for (i = 0; i < g_reg.threads->n; i++) {
-        hentry *c = g_reg.threads->e[i];
-        if (c == t || ti(c, TF_PTID) != tid || !c->ext || !tx(c)->in_group)
-            continue;
-        if (reaper)
-            add_child(reaper, c);
-        else
-            tset(c, TF_PTID, 0);
-    }
-    tx(t)->children_listed = tx(t)->children_alive = 0;
-}
-
-/* sinsp_thread_manager::remove_thread */
-void st_remove_thread(int64_t tid)
-{
-    hentry *t = st_find(tid), *reaper = NULL;
-    int64_t pid;
-    if (!t)
-        return;
-    if (st_invalid(t) || !tx(t)->in_group) {
-        remove_child_from_parent(ti(t, TF_PTID));
-        ht_erase(g_reg.threads, (uint64_t)tid);
-        return;
-    }
-    t->refs++; /* it may leave the table twice below */
-    tset(t, TF_FLAGS, tu(t, TF_FLAGS) | CL_CLOSED);
-    pid = ti(t, TF_PID);
-    if (tx(t)->children_listed) {
-        if (ti(t, TF_REAPER_TID) > 0) {
-            reaper = st_get(ti(t, TF_REAPER_TID));
-            if (reaper && st_invalid(reaper))
-                reaper = NULL;
-        }
-        if (!reaper)
-            reaper = new_reaper(t);
-        if (reaper) {
-            tset(t, TF_REAPER_TID, tu(reaper, TF_TID));
-            if (ti(reaper, TF_PID) != pid && tx(reaper)->in_group)
-                st_set_reaper(ti(reaper, TF_PID), true);
-        }
-        reparent_children(t, reaper);
-    }
-    if (st_group_count(pid) == 0) {
-        remove_child_from_parent(ti(t, TF_PTID));
-        ht_erase(g_reg.threads, (uint64_t)pid);
-    }
-    if (!st_is_main(t)) {
-        remove_child_from_parent(ti(t, TF_PTID));
-        ht_erase(g_reg.threads, (uint64_t)tid);
-    }
-    he_unref(t);
-}
-
-void st_drop_stored(hentry *t)
-{
-    sthread *x = tx(t);
-    free(x->lastevent);
-    x->lastevent = NULL;
-    x->lastevent_cpu = UINT16_MAX;
-}
-
 /* ---- recently exited threads (a clone exit that comes after the child's procexit) ---- */
 
 static void record_exited(int64_t tid, int64_t ptid, uint64_t ts)
@@ -550,6 +229,7 @@ static bool start_section(size_t k, char *err, size_t errlen)
     if (g_recent)
         memset(g_recent, 0, RECENT_RING * sizeof *g_recent);
     ht_clear(g_reg.threads);
+    st_reset_groups();
     su_clear();
     g_boot_ts = s->boot_ts;
     if (!tables_apply_fixture(s->ops, s->len, err, errlen))
@@ -743,7 +423,7 @@ static void delayed_removals(uint64_t ts)
 }
 
 /* One event through libsinsp's state engine (before the plugin parsers). */
-void sstate_event(const ss_plugin_event *e, uint16_t cpu)
+bool sstate_event(const ss_plugin_event *e, uint16_t cpu)
 {
     const evinfo *ei = e->type < EVINFO_MAX ? &g_evinfo[e->type] : NULL;
     sevent *ev = &g_sev;
@@ -756,12 +436,16 @@ void sstate_event(const ss_plugin_event *e, uint16_t cpu)
     ev->cpu = cpu;
     if (!ei || !ei->name) {
         TUNLOCK();
-        return;
+        return true;
     }
+    g_ss_strict = true;
+    g_ss_bad.set = false;
+    g_ss_bad.e = NULL;
     go = thread_of_event(ev, ei);
     if (ei->reset == RS_SKIP) {
+        g_ss_strict = false;
         TUNLOCK();
-        return;
+        return !g_ss_bad.set;
     }
     if (ei->kind == SK_STORE) {
         if (ei->arg != 1 || ev_param(e, 0).len)
@@ -787,5 +471,34 @@ void sstate_event(const ss_plugin_event *e, uint16_t cpu)
         tx(ev->tinfo)->prevevent_ts = tx(ev->tinfo)->lastevent_ts;
         tx(ev->tinfo)->lastevent_ts = e->ts;
     }
+    g_ss_strict = false;
     TUNLOCK();
+    return !g_ss_bad.set;
+}
+
+/* Why sstate_event stopped, in libsinsp's words (sinsp_evt_param::throw_invalid_len_error),
+ * the stored enter event as it names it when the parameter was one of its. */
+void sstate_bad_param(const ss_plugin_event *e, uint64_t evn, char *err, size_t errlen)
+{
+    const ss_plugin_event *read = g_ss_bad.e ? g_ss_bad.e : e;
+    const evinfo *ei = &g_evinfo[read->type];
+    uint32_t i = g_ss_bad.idx;
+    const char *pname = i < ei->nparams && ei->pnames ? ei->pnames[i] : "?";
+    char what[96];
+    if (read == e)
+        snprintf(what, sizeof what, "event %" PRIu64 " of type %u (%s)", evn,
+                 (unsigned)e->type, ei->name);
+    else /* libsinsp's copy of the stored enter event has number 0 */
+        snprintf(what, sizeof what, "event 0 of type %u (%s)", (unsigned)read->type, ei->name);
+    if (g_ss_bad.got == SIZE_MAX) {
+        snprintf(err, errlen,
+                 "parameter %" PRIu32 " of %s, for tid %" PRId64 ", is missing (it has %" PRIu32
+                 ")",
+                 i, what, (int64_t)e->tid, read->nparams);
+        return;
+    }
+    snprintf(err, errlen,
+             "could not parse param %" PRIu32 " (%s) for %s, for tid %" PRId64
+             ": expected length %zu, found %zu",
+             i, pname, what, (int64_t)e->tid, g_ss_bad.want, g_ss_bad.got);
 }

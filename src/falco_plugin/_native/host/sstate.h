@@ -106,6 +106,7 @@ typedef struct sthread {
     uint64_t exe_ino_ctime_dur_clone, exe_ino_ctime_dur_pidns;
     uint64_t children_listed, children_alive; /* m_children (expired ones included) */
     bool in_group;  /* libsinsp gave it a thread group (create_thread_dependencies) */
+    int64_t gpid;   /* that group's pid (m_tginfo: its pid may change later, not its group) */
     bool reaper;    /* its group is a reaper (init, or prctl'd child subreaper) */
     uint64_t lastevent_ts, prevevent_ts;
     char *cmdline; /* m_cmd_line: comm and args when the args were set, NULL: none */
@@ -178,10 +179,26 @@ int64_t ev_i64(const ss_plugin_event *e, uint32_t i); /* 0 when absent; sign-ext
 uint64_t ev_u64(const ss_plugin_event *e, uint32_t i);
 const char *ev_str(const ss_plugin_event *e, uint32_t i, size_t *len);
 bool ev_has_res(const ss_plugin_event *e);
+size_t ev_ptype_size(uint8_t pt); /* a PT_* type's size as libsinsp reads it, 0: variable */
+hentry *sysf_thread(const ss_plugin_event *e); /* the thread fields read */
 int64_t ev_res(const ss_plugin_event *e);
+/* libsinsp's strictness while it parses an event: as<T>() throws on a parameter whose length
+ * is not T's, as<std::string>() on one that is not one NUL-terminated string, and a missing
+ * parameter is out of range. While g_ss_strict is set, the reads above keep the first such
+ * parameter of the event in g_ss_bad (got: SIZE_MAX when missing). */
+typedef struct {
+    bool set;
+    const ss_plugin_event *e; /* the event read: the current one, or its stored enter event */
+    uint32_t idx;
+    size_t want, got;
+} ss_badparam;
+extern bool g_ss_strict;
+extern ss_badparam g_ss_bad;
 
 /* threads */
 hentry *st_find(int64_t tid);
+sthread *tx_ensure(hentry *t); /* its sthread, made when missing */
+void st_reset_groups(void);    /* a new section: no thread group left over */
 hentry *st_get(int64_t tid); /* find, else a fake "<NA>" entry as libsinsp adds it */
 hentry *st_new_thread(int64_t tid);
 void st_add_thread(hentry *t, bool deps);

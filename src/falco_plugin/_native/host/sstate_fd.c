@@ -257,9 +257,8 @@ static void parse_open(sevent *ev, uint8_t variant)
         }
         st_cwd(ev->tinfo, &dir);
     } else if (variant == 2 || variant == 3) { /* openat, openat2 */
-        sparam dirp = ev_param(e, 1);
-        int64_t dirfd = ev_i64(e, 1);
-        uint32_t di = variant == 2 ? 5 : 6;
+        const ss_plugin_event *dire = e; /* the dirfd's event and index (read if there) */
+        uint32_t dirk = 1, di = variant == 2 ? 5 : 6;
         name = "<NA>";
         nlen = 4;
         if (ev_param(e, 2).len)
@@ -277,12 +276,12 @@ static void parse_open(sevent *ev, uint8_t variant)
                 name = en_name;
                 nlen = en_n;
                 flags = (uint32_t)ev_u64(en, 2) | (flags & ~(PO_F_CREATED - 1));
-                dirp = ev_param(en, 0);
-                dirfd = ev_i64(en, 0);
+                dire = en;
+                dirk = 0;
             }
         }
-        if (dirp.len)
-            sf_dirfd_dir(ev, name, nlen, dirfd, &dir);
+        if (ev_param(dire, dirk).len)
+            sf_dirfd_dir(ev, name, nlen, ev_i64(dire, dirk), &dir);
     } else { /* open_by_handle_at */
         flags = (uint32_t)ev_u64(e, 2);
         name = ev_str(e, 3, &nlen);
@@ -399,9 +398,11 @@ void sp_fd(sevent *ev, uint8_t kind, uint8_t arg)
     switch (kind) {
     case SK_OPEN: parse_open(ev, arg); break;
     case SK_SOCKET:
-        if (res >= 0 && t)
-            sn_socket(ev, res, (uint32_t)ev_u64(e, 1), (uint32_t)ev_u64(e, 2),
-                       (uint32_t)ev_u64(e, 3), (uint32_t)ev_u64(e, 4));
+        if (res >= 0 && t) { /* read in libsinsp's order (the first bad one stops it) */
+            uint32_t domain = (uint32_t)ev_u64(e, 1), type = (uint32_t)ev_u64(e, 2);
+            uint32_t proto = (uint32_t)ev_u64(e, 3), flags = (uint32_t)ev_u64(e, 4);
+            sn_socket(ev, res, domain, type, proto, flags);
+        }
         break;
     case SK_BIND: sn_bind(ev); break;
     case SK_CONNECT: sn_connect(ev); break;
@@ -415,12 +416,17 @@ void sp_fd(sevent *ev, uint8_t kind, uint8_t arg)
     case SK_PIPE:
         if (res < 0 || !t)
             break;
-        f = sf_typed(FD_FIFO, arg == 1 ? (uint32_t)ev_u64(e, 4) : 0);
-        tset(f, FF_INO, ev_u64(e, 3));
-        sf_add(t, ev_i64(e, 1), f);
-        f = sf_typed(FD_FIFO, arg == 1 ? (uint32_t)ev_u64(e, 4) : 0);
-        tset(f, FF_INO, ev_u64(e, 3));
-        sf_add(t, ev_i64(e, 2), f);
+        {
+            int64_t fd1 = ev_i64(e, 1), fd2 = ev_i64(e, 2);
+            uint64_t ino = ev_u64(e, 3);
+            uint32_t flags = arg == 1 ? (uint32_t)ev_u64(e, 4) : 0;
+            f = sf_typed(FD_FIFO, flags);
+            tset(f, FF_INO, ino);
+            sf_add(t, fd1, f);
+            f = sf_typed(FD_FIFO, flags);
+            tset(f, FF_INO, ino);
+            sf_add(t, fd2, f);
+        }
         break;
     case SK_SOCKETPAIR:
         if (res < 0 || !t)

@@ -86,12 +86,19 @@ void sock_name(hentry *f, sbuf *out)
     }
 }
 
+static bool sockaddr_valid(sparam p);
+
 /* A sockaddr parameter as libsinsp prints it (PF_SIMPLE): ip:port, or the unix path. */
 static void sockaddr_text(sparam p, sbuf *out)
 {
     sb_reset(out);
     if (!p.len) {
         sb_adds(out, "<NA>");
+        return;
+    }
+    if (!sockaddr_valid(p)) {
+        sb_adds(out, p.p[0] == AF_P_UNIX ? "INVALID PATH" : p.p[0] == AF_P_INET ? "INVALID IPv4"
+                                                                    : "INVALID IPv6");
         return;
     }
     switch (p.p[0]) {
@@ -132,7 +139,11 @@ void sock_tuple_text(sparam p, sbuf *out)
     char s6[INET6_ADDRSTRLEN], d6[INET6_ADDRSTRLEN];
     sb_reset(out);
     if (!socktuple_valid(p)) {
-        sb_adds(out, p.len ? "INVALID SOCKTUPLE" : "NULL");
+        static const char *const what[] = {"INVALID SOCKTUPLE", "INVALID PATH", "INVALID IPv4",
+                                           "INVALID IPv6"};
+        int k = !p.len ? -1 : p.p[0] == AF_P_UNIX ? 1 : p.p[0] == AF_P_INET ? 2
+                : p.p[0] == AF_P_INET6 ? 3 : 0;
+        sb_adds(out, k < 0 ? "NULL" : what[k]);
         return;
     }
     switch (p.p[0]) {
@@ -149,7 +160,7 @@ void sock_tuple_text(sparam p, sbuf *out)
             sb_printf(out, "%s:%u->%s:%u", s6, g16(p.p, 17), d6, g16(p.p, 35));
         }
         break;
-    default: sb_adds(out, "INVALID SOCKTUPLE"); break;
+    default: sb_printf(out, "family %d", p.p[0]); break;
     }
 }
 

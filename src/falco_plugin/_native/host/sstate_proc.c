@@ -408,12 +408,12 @@ void sp_execve(sevent *ev)
     inverted = (tu(t, TF_FLAGS) & CL_CLONE_INVERTED) != 0;
     tset(t, TF_FLAGS, CL_ACTIVE | keep | (inverted ? CL_CLONE_INVERTED : 0) | CL_NAME_CHANGED);
     /* the other threads of the group end (the kernel keeps only the leader) */
-    if (x->in_group && st_group_count(ti(t, TF_PID)) > 1) {
-        int64_t pid = ti(t, TF_PID), *tids = NULL;
+    if (x->in_group && st_group_count(x->gpid) > 1) {
+        int64_t gpid = x->gpid, *tids = NULL;
         size_t n = 0;
         for (i = 0; i < g_reg.threads->n; i++) {
             hentry *o = g_reg.threads->e[i];
-            if (o != t && ti(o, TF_PID) == pid && o->ext && tx(o)->in_group && !st_is_main(o)) {
+            if (o != t && o->ext && tx(o)->in_group && tx(o)->gpid == gpid && !st_is_main(o)) {
                 tids = xrealloc(tids, (n + 1) * sizeof *tids);
                 tids[n++] = ti(o, TF_TID);
             }
@@ -443,19 +443,10 @@ static void set_uid_gid(sevent *ev, uint32_t param, bool user)
 static void user_group_event(const ss_plugin_event *e, bool user, bool added)
 {
     size_t n;
-    char name[256], home[1024], shell[1024];
-    const char *s;
-    uint32_t ci = user ? 5 : 2;
-    s = ev_str(e, ci, &n);
-    if (n && !(n == 4 && !memcmp(s, "<NA>", 4)))
-        return; /* a container's user: containers are not tracked here */
-    if (!added) {
-        if (user)
-            su_rm_user((uint32_t)ev_u64(e, 0));
-        else
-            su_rm_group((uint32_t)ev_u64(e, 0));
-        return;
-    }
+    char name[256] = "", home[1024] = "", shell[1024] = "";
+    const char *s, *cs;
+    size_t cn;
+    uint32_t id, gid = 0;
 #define COPY(dst, i)                                                                           \
     do {                                                                                       \
         s = ev_str(e, i, &n);                                                                  \
@@ -463,16 +454,31 @@ static void user_group_event(const ss_plugin_event *e, bool user, bool added)
         memcpy(dst, s, n);                                                                     \
         dst[n] = 0;                                                                            \
     } while (0)
+    /* the parameters in libsinsp's order (parse_user_evt, parse_group_evt) */
+    id = (uint32_t)ev_u64(e, 0);
     if (user) {
-        COPY(name, 2);
-        COPY(home, 3);
-        COPY(shell, 4);
-        su_add_user((uint32_t)ev_u64(e, 0), (uint32_t)ev_u64(e, 1), name, home, shell, true);
+        cs = ev_str(e, 5, &cn);
+        if (added) {
+            gid = (uint32_t)ev_u64(e, 1);
+            COPY(name, 2);
+            COPY(home, 3);
+            COPY(shell, 4);
+        }
     } else {
         COPY(name, 1);
-        su_add_group((uint32_t)ev_u64(e, 0), name, true);
+        cs = ev_str(e, 2, &cn);
     }
 #undef COPY
+    if (cn && !(cn == 4 && !memcmp(cs, "<NA>", 4)))
+        return; /* a container's user: containers are not tracked here */
+    if (user && added)
+        su_add_user(id, gid, name, home, shell, true);
+    else if (user)
+        su_rm_user(id);
+    else if (added)
+        su_add_group(id, name, true);
+    else
+        su_rm_group(id);
 }
 
 void sp_proc_misc(sevent *ev, uint8_t kind, uint8_t arg)
@@ -544,7 +550,7 @@ void sp_proc_misc(sevent *ev, uint8_t kind, uint8_t arg)
     case SK_PRCTL:
         if (res >= 0 && t && !st_invalid(t) && tx(t)->in_group &&
             ((uint32_t)ev_u64(e, 1) == 36 || (uint32_t)ev_u64(e, 1) == 37))
-            st_set_reaper(ti(t, TF_PID), ev_i64(e, 3) != 0);
+            st_set_reaper(tx(t)->gpid, ev_i64(e, 3) != 0);
         break;
     case SK_VM:
         if (!t)

@@ -419,7 +419,56 @@ sparam ev_param(const ss_plugin_event *e, uint32_t i)
     return p;
 }
 
-/* An integer parameter as libsinsp's as<T>() reads it: by its length, sign-extended. */
+bool g_ss_strict;
+ss_badparam g_ss_bad;
+
+/* The length of a parameter of type pt as libsinsp reads it (as<T>() with T of the schema's
+ * type), 0 for a type of variable length. */
+size_t ev_ptype_size(uint8_t pt)
+{
+    switch (pt) {
+    case 1: case 5: case 19: case 23: case 24: case 28: case 44: /* INT8 ... ENUMFLAGS8 */
+        return 1;
+    case 2: case 6: case 18: case 22: case 29: case 45: /* INT16 ... ENUMFLAGS16 */
+        return 2;
+    case 3: case 7: case 25: case 26: case 30: case 31: case 32: case 34: case 42: case 46:
+    case 47: case 48: /* INT32, UINT32, BOOL, IPV4ADDR, FLAGS32, UID, GID, SIGSET, MODE,
+                       * ENUMFLAGS32, FD32, PID32 */
+        return 4;
+    case 4: case 8: case 11: case 14: case 15: case 20: case 21: case 33: /* INT64 ... DOUBLE */
+        return 8;
+    default: return 0;
+    }
+}
+
+static void bad_param(const ss_plugin_event *e, uint32_t i, size_t want, size_t got)
+{
+    if (g_ss_bad.set)
+        return;
+    g_ss_bad.set = true;
+    g_ss_bad.e = e;
+    g_ss_bad.idx = i;
+    g_ss_bad.want = want;
+    g_ss_bad.got = got;
+}
+
+/* a fixed-size read of parameter i (strict mode only) */
+static void check_fixed(const ss_plugin_event *e, uint32_t i, sparam p)
+{
+    const evinfo *ei = &g_evinfo[e->type];
+    size_t want;
+    if (!g_ss_strict)
+        return;
+    if (i >= e->nparams) {
+        bad_param(e, i, 0, SIZE_MAX);
+        return;
+    }
+    want = i < ei->nparams ? ev_ptype_size(ei->ptypes[i]) : 0;
+    if (want && p.len != want)
+        bad_param(e, i, want, p.len);
+}
+
+/* An integer parameter by its length, sign-extended (the schema's size in strict mode). */
 int64_t ev_i64(const ss_plugin_event *e, uint32_t i)
 {
     sparam p = ev_param(e, i);
@@ -427,6 +476,7 @@ int64_t ev_i64(const ss_plugin_event *e, uint32_t i)
     int16_t v16;
     int32_t v32;
     int64_t v64;
+    check_fixed(e, i, p);
     switch (p.len) {
     case 1: memcpy(&v8, p.p, 1); return v8;
     case 2: memcpy(&v16, p.p, 2); return v16;
@@ -440,12 +490,11 @@ uint64_t ev_u64(const ss_plugin_event *e, uint32_t i)
 {
     sparam p = ev_param(e, i);
     uint64_t v = 0;
+    check_fixed(e, i, p);
     if (p.len <= 8 && p.p)
         memcpy(&v, p.p, p.len);
     return v;
 }
-
-
 
 bool ev_has_res(const ss_plugin_event *e)
 {
@@ -457,10 +506,23 @@ bool ev_has_res(const ss_plugin_event *e)
     return (ei->category & EC_SYSCALL) != 0;
 }
 
+/* get_syscall_return_value: a 4- or 8-byte first parameter, else 0 */
 int64_t ev_res(const ss_plugin_event *e)
 {
     sparam p = ev_param(e, 0);
-    return (p.len == 4 || p.len == 8) ? ev_i64(e, 0) : 0;
+    int32_t v32;
+    int64_t v64;
+    if (g_ss_strict && e->nparams == 0)
+        bad_param(e, 0, 0, SIZE_MAX);
+    if (p.len == 4) {
+        memcpy(&v32, p.p, 4);
+        return v32;
+    }
+    if (p.len == 8) {
+        memcpy(&v64, p.p, 8);
+        return v64;
+    }
+    return 0;
 }
 
 #define PT_CHARBUF 9
@@ -480,6 +542,12 @@ const char *ev_str(const ss_plugin_event *e, uint32_t i, size_t *len)
         return "<NA>";
     }
     *len = p.p ? strnlen((const char *)p.p, p.len) : 0;
+    if (g_ss_strict) {
+        if (i >= e->nparams)
+            bad_param(e, i, 0, SIZE_MAX);
+        else if (p.len && p.len != *len + 1)
+            bad_param(e, i, *len + 1, p.len);
+    }
     return p.p ? (const char *)p.p : "";
 }
 

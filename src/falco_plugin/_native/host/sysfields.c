@@ -279,7 +279,7 @@ static bool std_fd(hentry *t, int64_t fd, bool name, xvalue *v)
 
 static uint64_t group_count(hentry *t)
 {
-    return tx(t)->in_group ? st_group_count(ti(t, TF_PID)) : 0;
+    return tx(t)->in_group ? st_group_count(tx(t)->gpid) : 0;
 }
 
 static bool user_fields(const field_req *r, hentry *t, xvalue *v)
@@ -317,10 +317,17 @@ static bool user_fields(const field_req *r, hentry *t, xvalue *v)
     }
 }
 
+/* The thread of the event's fields: its parsed thread, else the one of its tid (libsinsp's
+ * get_thread_info, for the events its parser gives none: user and group events...). */
+hentry *sysf_thread(const ss_plugin_event *e)
+{
+    return g_sev.tinfo ? g_sev.tinfo : st_find((int64_t)e->tid);
+}
+
 /* A proc.*, thread.*, user.* or group.* field of the current event; false: absent. */
 bool sysf_thread_field(const field_req *r, const ss_plugin_event *e, xvalue *v)
 {
-    hentry *t = g_sev.tinfo, *m;
+    hentry *t = sysf_thread(e), *m;
     const sthread *x;
     int64_t n = (int64_t)r->arg_index;
     sbuf b = {0};

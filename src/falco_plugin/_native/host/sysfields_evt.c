@@ -120,7 +120,7 @@ static void port_text(sbuf *b, uint16_t port) { sb_printf(b, "%u", (unsigned)por
 static bool fd_field(const field_req *r, const ss_plugin_event *e, xvalue *v)
 {
     const evinfo *ei = info_of(e);
-    hentry *t = g_sev.tinfo, *f;
+    hentry *t = sysf_thread(e), *f;
     const uint8_t *b;
     sbuf s = {0};
     bool ok = true, none;
@@ -297,7 +297,9 @@ static bool fd_field(const field_req *r, const ss_plugin_event *e, xvalue *v)
         break;
     case SF_FD_CONNECTED: xv_set_u64(v, (tu(f, FF_FLAGS) & FDF_CONNECTED) != 0); return true;
     case SF_FD_NAME_CHANGED: xv_set_u64(v, g_sev.fd_name_changed); return true;
-    case SF_FD_DEV: xv_set_u64(v, (uint32_t)tu(f, FF_DEV)); return true;
+    case SF_FD_DEV: /* an int32 field: sign-extended */
+        xv_set_u64(v, (uint64_t)(int64_t)(int32_t)tu(f, FF_DEV));
+        return true;
     case SF_FD_DEV_MAJOR: xv_set_u64(v, ((uint32_t)tu(f, FF_DEV) & 0xfff00) >> 8); return true;
     case SF_FD_DEV_MINOR: {
         uint32_t d = (uint32_t)tu(f, FF_DEV);
@@ -389,10 +391,22 @@ static bool rawarg(const field_req *r, const ss_plugin_event *e, const evinfo *e
         size_t n;
         const char *s = ev_str(e, i, &n);
         xv_set_str(v, s, n);
-    } else if (r->ftype == PT_INT16 || r->ftype == PT_INT32 || r->ftype == PT_INT64) {
-        xv_set_u64(v, (uint64_t)ev_i64(e, i));
     } else {
-        xv_set_u64(v, ev_u64(e, i));
+        /* libsinsp hands over the parameter's bytes and its user reads the type's size from
+         * them: the first bytes of a longer parameter; a shorter one reads past it there,
+         * zeros here */
+        sparam p = ev_param(e, i);
+        size_t size = ev_ptype_size(ei->ptypes[i]), n;
+        uint64_t u = 0;
+        if (!size || size > 8)
+            size = 8;
+        n = p.len < size ? p.len : size;
+        if (n)
+            memcpy(&u, p.p, n);
+        if ((r->ftype == PT_INT16 || r->ftype == PT_INT32 || r->ftype == PT_INT64) && size < 8 &&
+            (u >> (8 * size - 1)) & 1)
+            u |= ~0ull << (8 * size); /* sign-extended */
+        xv_set_u64(v, u);
     }
     return true;
 }

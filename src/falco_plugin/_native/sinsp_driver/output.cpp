@@ -93,6 +93,8 @@ Json::Value value_json(const filtercheck_field_info* info, const extract_value_t
 	case PT_INT16:
 		return Json::Value(static_cast<Json::Int64>(read_as<int16_t>(v)));
 	case PT_INT32:
+	case PT_FD32:
+	case PT_PID32:
 		return Json::Value(static_cast<Json::Int64>(read_as<int32_t>(v)));
 	case PT_INT64:
 	case PT_ERRNO:
