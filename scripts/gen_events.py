@@ -1,4 +1,6 @@
-"""Generate ``falco_plugin/event/_generated.py`` from the Falco event schema (JSON facts).
+"""Generate ``falco_plugin/event/_generated.py`` from the Falco event schema (JSON facts), and
+the shim's C tables of what a source may emit (``_native/fp_event_checks.h``, by
+``gen_event_checks.py``).
 
 Usage: ``python scripts/gen_events.py [SCHEMA]``; the schema defaults to
 ``../shared/falco-event-schema.json`` relative to the repository root. The output is
@@ -13,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+
+import gen_event_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = ROOT.parent / "shared" / "falco-event-schema.json"
@@ -304,11 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     schema_path = Path(args[0]) if args else DEFAULT_SCHEMA
     schema = json.loads(schema_path.read_text())
-    text = generate(schema, schema_path.name)
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    if not OUTPUT.exists() or OUTPUT.read_text() != text:
-        OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({len(schema['event_types'])} event types)")
+    checks = gen_event_checks.generate_c(schema, schema_path.name, len(ppm_sc_names(schema)))
+    for output, text in ((OUTPUT, generate(schema, schema_path.name)),
+                         (gen_event_checks.OUTPUT, checks)):  # fmt: skip
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if not output.exists() or output.read_text() != text:
+            output.write_text(text)
+        print(f"wrote {output.relative_to(ROOT)} ({len(schema['event_types'])} event types)")
     return 0
 
 

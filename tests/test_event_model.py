@@ -452,8 +452,12 @@ def test_generated_module_is_up_to_date() -> None:
         import gen_events
     finally:
         sys.path.pop(0)
-    text = gen_events.generate(json.loads(SCHEMA.read_text()), SCHEMA.name)
+    schema = json.loads(SCHEMA.read_text())
+    text = gen_events.generate(schema, SCHEMA.name)
     assert text == gen_events.OUTPUT.read_text(), "run scripts/gen_events.py"
+    sc_max = len(gen_events.ppm_sc_names(schema))
+    checks = gen_events.gen_event_checks.generate_c(schema, SCHEMA.name, sc_max)
+    assert checks == gen_events.gen_event_checks.OUTPUT.read_text(), "run scripts/gen_events.py"
 
 
 def test_generated_module_builds_its_classes_lazily() -> None:

@@ -36,7 +36,8 @@ class EventBatchLike(Protocol):
         """Add one plugin event per payload, stamped by the host."""
 
     def add_event(self, event: bytes | bytearray | memoryview) -> None:
-        """Add a whole scap event (for sources of other event types)."""
+        """Add a whole scap event (for sources of other event types); ValueError, and the
+        event is not added, when the host could not take it (see :mod:`.event.source_check`)."""
 
     def __len__(self) -> int: ...
 

@@ -2,8 +2,9 @@
 engine opens it): a shell that forks a `cat`, which execs, opens and reads a file, connects a
 socket, calls two syscalls libsinsp knows only as generic events, closes and exits.
 
-libsinsp's own parsers turn the stream into thread and fd state. Thread ids are far above the
-pids of the machine, whose /proc libsinsp also reads.
+libsinsp's own parsers turn the stream into thread and fd state. Every fixed-size parameter
+has a value: libsinsp reads them unchecked (add_event refuses an empty one). Thread ids are
+far above the pids of the machine, whose /proc libsinsp also reads.
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ def script() -> list[tuple[str, str, int, dict]]:
     child = {**bash, "tid": CAT, "pid": CAT, "ptid": SHELL}
     cat = _process(CAT, CAT, SHELL, "/usr/bin/cat", ["/etc/passwd"], "cat")
     execve = {"env": b"HOME=/root\0", "tty": 0, "vpgid": SHELL, "loginuid": 0,
-              "trusted_exepath": None, "pgid": SHELL}  # fmt: skip
+              "trusted_exepath": None, "pgid": SHELL, "cap_inheritable": 0,
+              "cap_permitted": 0, "cap_effective": 0, "exe_ino": 0, "exe_ino_ctime": 0,
+              "exe_ino_mtime": 0}  # fmt: skip
+    clone = {"pidns_init_start_ts": 0}
     tuple4 = SockTupleV4(CLIENT, 40000, SERVER, 443)
     return [
         ("execve", "<", SHELL, {"res": 0, **bash, **execve, "filename": "/usr/bin/bash"}),
-        ("clone", "<", SHELL, {"res": CAT, **bash, "vtid": SHELL, "vpid": SHELL}),
-        ("clone", "<", CAT, {"res": 0, **child, "vtid": CAT, "vpid": CAT}),
+        ("clone", "<", SHELL, {"res": CAT, **bash, **clone, "vtid": SHELL, "vpid": SHELL}),
+        ("clone", "<", CAT, {"res": 0, **child, **clone, "vtid": CAT, "vpid": CAT}),
         ("execve", "<", CAT, {"res": 0, **cat, **execve, "filename": "/usr/bin/cat"}),
         ("openat", "<", CAT, {"fd": 3, "dirfd": -100, "name": "/etc/passwd", "flags": O_RDONLY,
                               "mode": 0, "dev": 0x803, "ino": 1234}),  # fmt: skip

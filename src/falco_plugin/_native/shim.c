@@ -130,6 +130,7 @@ static unsigned long long fp_as_u64(PyObject *v) {
 #endif
 }
 
+#include "shim_evcheck.c"
 #include "shim_batch.c"
 #include "shim_interp.c"
 

@@ -127,30 +127,28 @@ static PyObject *fp_batch_add_many(PyObject *self, PyObject *payloads) {
     Py_RETURN_NONE;
 }
 
-/* Append an already encoded event after checking that its framing is consistent. */
+/* Append an already encoded event once its framing is consistent and the host can take it
+ * (shim_evcheck.c: the event schema's rules, what libsinsp would mishandle). */
 static PyObject *fp_batch_add_event(PyObject *self, PyObject *raw) {
     fp_batch *b = (fp_batch *)self;
     if (fp_batch_check_open(b) < 0) return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE) < 0) return NULL;
     const uint8_t *p = view.buf;
-    uint32_t len = 0, nparams = 0;
-    uint16_t type = 0;
-    const char *bad = NULL;
+    uint32_t len = 0;
+    fp_refusal r = {NULL, -1};
     if ((size_t)view.len < FP_EVENT_HEADER_LEN) {
-        bad = "shorter than an event header";
+        r.why = "shorter than an event header";
     } else {
         memcpy(&len, p + 16, 4);
-        memcpy(&type, p + 20, 2);
-        memcpy(&nparams, p + 22, 4);
         if (len != (uint64_t)view.len)
-            bad = "its header length does not match its size";
-        else if (FP_META_ID != 0 && (type != FP_PLUGINEVENT_TYPE || nparams != 2))
-            bad = "a plugin with an id can only emit plugin events (type 322, 2 params)";
+            r.why = "its header length does not match its size";
+        else
+            r = fp_event_check(p, len);
     }
     int rc = -1;
-    if (bad) {
-        PyErr_Format(PyExc_ValueError, "malformed event: %s", bad);
+    if (r.why) {
+        fp_event_refuse(view.len < FP_EVENT_HEADER_LEN ? -1 : fp_rd_u16(p + 20), r);
     } else if (fp_batch_reserve(b, FP_ALIGN8(len)) == 0) {
         memcpy(b->buf + b->len, p, len);
         b->len += FP_ALIGN8(len);
@@ -177,7 +175,7 @@ static PyMethodDef fp_batch_methods[] = {
     {"add_many", fp_batch_add_many, METH_O,
      "add_many(payloads): append one plugin event per payload (the fast path)."},
     {"add_event", fp_batch_add_event, METH_O,
-     "add_event(raw): append an already encoded event."},
+     "add_event(raw): append an already encoded event; ValueError when the host could not take it."},
     {NULL, NULL, 0, NULL},
 };
 
