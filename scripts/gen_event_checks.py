@@ -19,6 +19,10 @@ OUTPUT = ROOT / "src" / "falco_plugin" / "_native" / "fp_event_checks.h"
 #: Event types libsinsp stops on by design (a live capture aborts on a CPU hotplug event).
 STOPS_LIBSINSP = ("PPME_CPU_HOTPLUG_E",)
 
+#: A thread's exit event whose reaper is the thread itself (libsinsp throws "the current
+#: process is reaper of itself" when that thread has children; the kernel never says so).
+SELF_REAPER = ("PPME_PROCEXIT_1_E", "reaper_tid")
+
 #: Fixed-size parameters the kernel drivers themselves leave empty (modern_bpf's and the
 #: kernel module's sendmsg exit push an empty size when the msghdr cannot be read): the only
 #: fixed-size parameters a source may leave empty.
@@ -98,6 +102,10 @@ def generate_c(schema: dict[str, Any], schema_name: str, ppm_sc_max: int) -> str
         ev = next((e for e in events if e["id"] == event_id), None)
         if ev is None or param not in [p["name"] for p in ev["params"]]:
             raise SystemExit(f"DRIVER_EMPTY names {event_id}.{param}, not in the schema")
+    reaper_event = next(e for e in events if e["id"] == SELF_REAPER[0])
+    reaper_param = [p["name"] for p in reaper_event["params"]].index(SELF_REAPER[1])
+    if reaper_event["params"][reaper_param]["type"] != "PT_PID":
+        raise SystemExit(f"{SELF_REAPER}: not a PT_PID")
     missing = set(STOPS_LIBSINSP) - ids
     if missing:
         raise SystemExit(f"STOPS_LIBSINSP names types not in the schema: {sorted(missing)}")
@@ -136,6 +144,8 @@ def generate_c(schema: dict[str, Any], schema_name: str, ppm_sc_max: int) -> str
         f"#define FP_EVT_LARGE {LARGE}u",
         f"#define FP_EVT_UNUSED {UNUSED}u",
         f"#define FP_EVT_STOPS {STOPS}u",
+        f"#define FP_REAPER_EVENT {reaper_event['code']}u /* {SELF_REAPER[0]} */",
+        f"#define FP_REAPER_PARAM {reaper_param}u /* {SELF_REAPER[1]}: never the event's tid */",
         *(f"#define {name} {code}u" for name, code in KIND_CODES.items()),
         f"#define FP_PK_MAY_BE_EMPTY {MAY_BE_EMPTY}u",
         "",

@@ -8,6 +8,7 @@ fd 4 on a socket), so that libsinsp's parsers find their thread and fds and go t
 from __future__ import annotations
 
 import ipaddress
+import random
 import struct
 import sys
 from pathlib import Path
@@ -61,6 +62,8 @@ VALUES: dict[str, Any] = {
     "PT_ERRNO": 0,
     "PT_SYSCALLID": 176,  # clock_gettime: libsinsp has no event type of its own for it
 }
+#: values that depend on the event: a thread is never its own reaper
+OVERRIDES: dict[str, dict[str, Any]] = {"PPME_PROCEXIT_1_E": {"reaper_tid": syscall_source.SHELL}}
 #: what no source may emit whatever its parameters
 REFUSED_TYPES = {"PPME_CPU_HOTPLUG_E"}
 #: fixed-size parameters that drivers leave empty
@@ -89,6 +92,7 @@ def encode(cls: type[EventParams], replace: dict[int, bytes] | None = None, **kw
     """A valid event of ``cls`` (``kw`` overrides values), with some parameters' bytes
     replaced (``replace``: index -> bytes) after encoding."""
     values = {s.attr: value(s) for s in cls.PARAMS}
+    values.update(OVERRIDES.get(cls.ID, {}))
     values.update(kw)
     raw = Event(cls(**values), ts=2_000, tid=TID).encode()
     if not replace:
@@ -183,5 +187,36 @@ def bad_events() -> list[tuple[str, bytes, str]]:
         ("a plugin event without a plugin id", encode_plugin_event(b"x"), "needs a plugin id"),
         ("the same with a parameter of a newer driver",
          frame(322, [b"\0" * 4, b"x", b"y"], large=True), "needs a plugin id"),
+        ("a thread its own reaper", encode(_ev("procexit", ">"), reaper_tid=TID),
+         "not its own reaper"),
         ("shorter than a header", b"\0" * 20, "shorter than an event header"),
     ]  # fmt: skip
+
+
+def mutated(events: list[bytes], count: int, seed: int) -> list[bytes]:
+    """``count`` events made from ``events`` by damaging one parameter each (bytes changed,
+    cut, extended or replaced) and sometimes the thread: most are refused, the others must
+    be events libsinsp takes."""
+    rng = random.Random(seed)
+    threads = [syscall_source.SHELL, TID, 1, 0, -1]
+    out = []
+    for _ in range(count):
+        ev = RawEvent.parse(rng.choice(events))
+        params = [bytearray(p) for p in ev.params()]
+        if params:
+            i = rng.randrange(len(params))
+            p, op = params[i], rng.random()
+            if p and op < 0.4:
+                for _ in range(rng.randint(1, 3)):
+                    p[rng.randrange(len(p))] = rng.choice([0, 1, 2, 10, 0x7F, 0x80, 0xFF])
+            elif p and op < 0.6:
+                del p[rng.randrange(len(p)) :]
+            elif op < 0.8:
+                p += rng.randbytes(rng.randint(1, 20))
+            else:
+                params[i] = bytearray(rng.randbytes(rng.choice([0, 1, 2, 3, 4, 7, 8, 13, 16])))
+        raw = frame(ev.type, [bytes(p) for p in params], large=ev.large)
+        if rng.random() < 0.3:
+            raw = raw[:8] + struct.pack("<q", rng.choice(threads)) + raw[16:]
+        out.append(raw)
+    return out

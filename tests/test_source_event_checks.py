@@ -140,6 +140,21 @@ def test_every_valid_event_goes_through_libsinsp(
     assert sum(missing.values()) < 20
 
 
+def test_whatever_add_event_takes_libsinsp_takes(
+    falco_realhost: Path, library: Path, tmp_path: Path
+) -> None:
+    """Valid events with one parameter (and sometimes the thread) damaged at random: about
+    half are refused; libsinsp parses and formats the others without an error or a crash."""
+    valid = [raw for _, raw in source_events.valid_events()]
+    events = source_events.story() + source_events.mutated(valid, 3000, seed=1)
+    params, refusals = offer(tmp_path, events)
+    cap = run_capture(str(library), open_params=params, host="sinsp", output=OUTPUT)
+    assert cap.ok, cap.error_message + cap.stderr[-2000:]
+    assert cap.summaries[-1]["eof"]
+    taken = sum(r is None for r in refusals())
+    assert 1000 < taken < 2500, taken
+
+
 RULES = """
 - rule: Generic syscalls
   desc: the valid events between the bad ones

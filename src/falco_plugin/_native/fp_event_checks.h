@@ -7,6 +7,8 @@
 #define FP_EVT_LARGE 1u
 #define FP_EVT_UNUSED 2u
 #define FP_EVT_STOPS 4u
+#define FP_REAPER_EVENT 186u /* PPME_PROCEXIT_1_E */
+#define FP_REAPER_PARAM 4u /* reaper_tid: never the event's tid */
 #define FP_PK_BYTES 0u
 #define FP_PK_STR 1u
 #define FP_PK_SOCKADDR 2u

@@ -154,6 +154,9 @@ static fp_refusal fp_event_check(const uint8_t *p, uint32_t n) {
         }
         if (i < expected) {
             const char *why = fp_check_param(fp_evt_kinds[fp_evt_first[type] + i], value, size);
+            if (!why && type == FP_REAPER_EVENT && i == FP_REAPER_PARAM && size == 8 &&
+                memcmp(value, p + 8, 8) == 0)
+                why = "a thread is not its own reaper (libsinsp throws when it has children)";
             if (why) {
                 r.why = why;
                 r.param = (int)i;

@@ -25,7 +25,9 @@ event type, through Falco's own fields and outputs), the rules are:
   libsinsp formats them as pointers (SIGSEGV on any content);
 - a syscall id (the ID of a generic event) is inside libsinsp's syscall table: ``evt.type``
   reads that table with it (SIGSEGV beyond it);
-- a plugin event carries a plugin id: with 0 libscap ends the capture.
+- a plugin event carries a plugin id: with 0 libscap ends the capture;
+- a thread's exit event does not name the thread as its own reaper (libsinsp throws when it
+  has children).
 
 A source with an id emits only its plugin events (type 322, two parameters: a 4-byte plugin
 id, 0 or its own, and the payload), as libscap requires of it.
