@@ -15,7 +15,9 @@ PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 def test_emitter_errors_and_threads(falco_build) -> None:
     lib = falco_build(str(PLUGINS / "async_probe.py"))
-    cap = run_capture([plugin_args(lib)], options=["--async-reset", "--async-wait", "50"])
+    # 2 events of the first start, 3 of the second (its old emitter's refusal too)
+    wait = ["--async-wait", "60000", "--async-until", "5"]
+    cap = run_capture([plugin_args(lib)], options=["--async-reset", *wait])
     assert cap.ok, cap.error_message + cap.stderr
     records = cap.async_events
     texts = [data.decode() for data in cap.async_data("probe")]
@@ -29,11 +31,17 @@ def test_emitter_errors_and_threads(falco_build) -> None:
 def test_background_task_runs_and_stops() -> None:
     hits: list[float] = []
     task = BackgroundTask(lambda: hits.append(time.monotonic()), 0.01)
+    started = time.monotonic()
     task.start()
-    time.sleep(0.1)
+    deadline = started + 60
+    while len(hits) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     task.stop()
-    n = len(hits)
-    assert 3 <= n <= 20 and not task.running
+    elapsed, n = time.monotonic() - started, len(hits)
+    assert n >= 3 and not task.running
+    # every 10 ms at most: never more calls than the intervals that fit in the time it ran
+    assert all(b - a >= 0.009 for a, b in zip(hits, hits[1:], strict=False)), hits
+    assert n <= elapsed / 0.01 + 1
     time.sleep(0.05)
     assert len(hits) == n  # stopped means stopped
     with pytest.raises(ValueError):

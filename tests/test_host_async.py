@@ -15,6 +15,10 @@ Small C plugins compiled here exercise both capabilities the way libsinsp-hosted
   ``capture_close`` unsubscribes it while it is running, one that unsubscribes itself from
   inside its call, and optionally one left subscribed for the host to stop; with ``TABLES`` it
   also reads and writes the host's ``threads`` table in ``capture_open``.
+
+No test guesses how long a plugin's threads or routines take: async tests wait until the host
+has delivered the events they expect (``--async-until``, a minute at most), and ``LP``'s
+``capture_close`` waits until its routines have run as far as the tests look.
 """
 
 from __future__ import annotations
@@ -56,8 +60,14 @@ class Run:
         return "\n".join(e["message"] for e in self.errors)
 
 
-def run_json(*args: str, timeout: float = 60) -> Run:
+def run_json(*args: str, timeout: float = 90) -> Run:
     return Run(run_host(["run", "--json", *args], timeout=timeout))
+
+
+def wait_for(n: int) -> list[str]:
+    """Host options that keep delivering async events after the capture until it has
+    delivered ``n`` of them, for a minute at most: never a guess of how long they take."""
+    return ["--async-wait", "60000", "--async-until", str(n)]
 
 
 def data(record: dict[str, Any]) -> str:
@@ -630,12 +640,26 @@ EXPORT ss_plugin_rc plugin_capture_open(ss_plugin_t *st, const ss_plugin_capture
     return SS_PLUGIN_SUCCESS;
 }
 
+/* Until the routines got where the tests look (a ended itself after K calls and subscribed
+ * e, which ran; d ran; b ran twice), for a minute at most: no guess of how long they take. */
+static void wait_for_routines(lp *s)
+{
+    int ms;
+    for (ms = 0; ms < 60000; ms++) {
+        if (atomic_load(&s->a_calls) >= K && atomic_load(&s->e_calls) >= 1 &&
+            atomic_load(&s->d_calls) >= 1 && atomic_load(&s->b_calls) >= 2)
+            return;
+        sleep_us(1000);
+    }
+}
+
 EXPORT ss_plugin_rc plugin_capture_close(ss_plugin_t *st, const ss_plugin_capture_listen_input *in)
 {
     lp *s = st;
     unsigned long b;
     s->closes++;
     (void)in;
+    wait_for_routines(s);
     s->unsub_b_rc = s->vt.unsubscribe(s->owner, s->rb); /* most likely while it runs */
     b = atomic_load(&s->b_calls);
     sleep_us(20000);
@@ -704,7 +728,7 @@ def per_thread(events: list[dict[str, Any]], tids: bool = True) -> dict[int, lis
 
 
 def test_async_no_source_with_wait(ap: Callable[..., Path]) -> None:
-    run = run_json("--async-wait", "300", str(ap(THREADS=2, NEVENTS=300)))
+    run = run_json(*wait_for(600), str(ap(THREADS=2, NEVENTS=300)))
     assert run.rc == 0, run.stderr + run.stdout
     assert len(run.asyncs) == 600
     assert per_thread(run.asyncs) == {0: list(range(300)), 1: list(range(300))}
@@ -722,7 +746,7 @@ def test_async_no_source_with_wait(ap: Callable[..., Path]) -> None:
 
 
 def test_async_text_mode(ap: Callable[..., Path]) -> None:
-    proc = run_host(["run", "--async-wait", "100", str(ap(THREADS=1, NEVENTS=3))])
+    proc = run_host(["run", *wait_for(3), str(ap(THREADS=1, NEVENTS=3))], timeout=90)
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if " syscall async " in line]
     assert len(lines) == 3
@@ -731,7 +755,7 @@ def test_async_text_mode(ap: Callable[..., Path]) -> None:
 
 
 def test_async_unlisted_name_and_bad_event_refused(ap: Callable[..., Path]) -> None:
-    run = run_json("--async-wait", "200", str(ap(THREADS=1, NEVENTS=4, UNLISTED=True)))
+    run = run_json(*wait_for(6), str(ap(THREADS=1, NEVENTS=4, UNLISTED=True)))
     assert run.rc == 0, run.stderr + run.stdout
     refused = [data(e) for e in run.asyncs if data(e).startswith("refused:")]
     assert len(refused) == 2
@@ -747,8 +771,7 @@ def test_async_unlisted_name_and_bad_event_refused(ap: Callable[..., Path]) -> N
 
 def test_async_reset_loses_and_duplicates_nothing(ap: Callable[..., Path]) -> None:
     # the threads are still emitting when the handler is cleared and set again
-    run = run_json("--async-reset", "--async-wait", "400",
-                   str(ap(THREADS=2, NEVENTS=400, SLOW_US=200)))  # fmt: skip
+    run = run_json("--async-reset", *wait_for(800), str(ap(THREADS=2, NEVENTS=400, SLOW_US=200)))
     assert run.rc == 0, run.stderr + run.stdout
     assert per_thread(run.asyncs) == {0: list(range(400)), 1: list(range(400))}
     assert run.metrics["ap"]["sets"] == 2 and run.metrics["ap"]["clears"] == 2
@@ -784,7 +807,7 @@ def test_async_plugin_delivers_to_its_source(
     ap: Callable[..., Path], asrc_so: Path, ref_so: Path
 ) -> None:
     so = ap(THREADS=1, NEVENTS=50, SLOW_US=100, ASOURCES='["asrc"]', NO_TID=1)
-    run = run_json("--async-wait", "100", str(ref_so), "--open-params", "20",
+    run = run_json(*wait_for(40 + 50), str(ref_so), "--open-params", "20",
                    str(asrc_so), "--open-params", "40", str(so))  # fmt: skip
     assert run.rc == 0, run.stderr + run.stdout
     mine = [e for e in run.asyncs if e["plugin"] == "ap"]
@@ -799,7 +822,7 @@ def test_async_plugin_delivers_to_its_source(
 
 def test_async_sources_matching_no_capture(ap: Callable[..., Path], ref_so: Path) -> None:
     so = ap(THREADS=1, NEVENTS=5, ASOURCES='["nothing_here"]')
-    run = run_json("--async-wait", "100", str(ref_so), "--open-params", "3", str(so))
+    run = run_json(*wait_for(5), str(ref_so), "--open-params", "3", str(so))
     assert run.rc == 0, run.stderr + run.stdout
     assert {(e["source"], e["plugin_id"]) for e in run.asyncs} == {("syscall", 0)}
     assert len(run.asyncs) == 5
@@ -818,7 +841,7 @@ def test_async_queue_full(ap: Callable[..., Path]) -> None:
 
 
 def test_dump_state(ap: Callable[..., Path]) -> None:
-    run = run_json("--dump-state", "--async-wait", "50", str(ap(THREADS=1, NEVENTS=2)))
+    run = run_json("--dump-state", *wait_for(2), str(ap(THREADS=1, NEVENTS=2)))
     assert run.rc == 0, run.stderr + run.stdout
     dumps = [e for e in run.asyncs if e.get("dump")]
     assert [data(e) for e in dumps] == ["dump-0", "dump-1", "dump-2"]
@@ -871,7 +894,7 @@ def test_info_async(ap: Callable[..., Path]) -> None:
 
 
 def test_listen_routines(lp: Callable[..., Path]) -> None:
-    run = run_json("--async-wait", "150", str(lp(K=5)))
+    run = run_json(str(lp(K=5)))  # capture_close waits for the routines to get there
     assert run.rc == 0, run.stderr + run.stdout
     m = run.metrics["lp"]
     assert m["opens"] == 1 and m["closes"] == 1
@@ -890,7 +913,7 @@ def test_listen_routines(lp: Callable[..., Path]) -> None:
 
 @pytest.mark.parametrize("threads", ["1", "4"])
 def test_listen_routine_threads(lp: Callable[..., Path], threads: str) -> None:
-    run = run_json("--routine-threads", threads, "--async-wait", "80", str(lp(K=3)))
+    run = run_json("--routine-threads", threads, str(lp(K=3)))
     assert run.rc == 0, run.stderr + run.stdout
     m = run.metrics["lp"]
     assert m["a_calls"] == 3 and m["e_calls"] == 1 and m["b_after"] == 0
@@ -956,8 +979,8 @@ def test_info_listen(lp: Callable[..., Path]) -> None:
 
 
 def test_async_and_listen_with_cycles(ap: Callable[..., Path], lp: Callable[..., Path]) -> None:
-    run = Run(run_host(["run", "--json", "--cycles", "2", "--reload", "--async-wait", "50",
-                        str(ap(THREADS=1, NEVENTS=10)), str(lp(K=2))]))  # fmt: skip
+    run = Run(run_host(["run", "--json", "--cycles", "2", "--reload", *wait_for(10),
+                        str(ap(THREADS=1, NEVENTS=10)), str(lp(K=2))], timeout=180))  # fmt: skip
     assert run.rc == 0, run.stderr + run.stdout
     assert len(run.asyncs) == 20
     assert [r["summary"]["cycle"] for r in run.records if "summary" in r] == [1, 1, 2, 2]

@@ -82,10 +82,10 @@ def test_last_error_is_whole_and_per_thread(lifetimes_host: Path, falco_build) -
 def test_capture_close_unsubscribes_live_routines(falco_build, unsubscribe: bool) -> None:
     countdown = falco_build(str(ROOT / "examples" / "countdown" / "plugin.py"))
     lingering = falco_build(str(PLUGINS / "lingering.py"))
-    config = json.dumps({"routines": 3, "unsubscribe": unsubscribe})
+    config = json.dumps({"routines": 3, "unsubscribe": unsubscribe, "calls_before_close": 1})
     cap = run_capture(
         [plugin_args(countdown, open_params="20"), plugin_args(lingering, config)],
-        options=["--routine-threads", "2", "--async-wait", "50", "--cycles", "3", "--reload"],
+        options=["--routine-threads", "2", "--cycles", "3", "--reload"],
     )
     assert cap.ok, cap.error_message + cap.stderr
     assert "still subscribed" not in cap.stderr  # the SDK host's warning for a leftover

@@ -88,6 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.plugin and not args.capture:
         print("falco-plugin run: give a plugin, or --capture FILE.scap", file=sys.stderr)
         return 2
+    if args.async_until and not args.async_wait:
+        print("falco-plugin run: --async-until needs --async-wait MS", file=sys.stderr)
+        return 2
     if args.watch:
         from .watch import Watcher  # the watch and the display: only for `run`
 
@@ -123,6 +126,7 @@ def run_once(
         filter=args.filter,
         thread_tid=args.thread_tid,
         async_wait=args.async_wait or 0,
+        async_until=args.async_until or 0,
         progress_every=TICK_MS if live else 0,
         capture=args.capture,
     )
@@ -242,6 +246,12 @@ def parser() -> argparse.ArgumentParser:
         type=non_negative,
         metavar="MS",
         help="keep delivering async events (and running routines) MS ms after the capture",
+    )
+    r.add_argument(
+        "--async-until",
+        type=non_negative,
+        metavar="N",
+        help="with --async-wait: stop waiting once the capture has delivered N async events",
     )
     r.add_argument(
         "--thread-tid",

@@ -1,9 +1,11 @@
 """Subscribes routines in capture_open and, unless configured, leaves them subscribed:
-the SDK must unsubscribe them at capture_close and destroy."""
+the SDK must unsubscribe them at capture_close and destroy. With ``calls_before_close``,
+capture_close first waits (a minute at most) until the routines ran that many times."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from falco_plugin import CaptureListen, ListenPlugin, Metric
@@ -14,6 +16,7 @@ class Config:
     routines: int = 3
     unsubscribe: bool = False  # the well-behaved way, for comparison
     interval_ms: int = 5
+    calls_before_close: int = 0
 
 
 class Lingering(ListenPlugin):
@@ -36,6 +39,9 @@ class Lingering(ListenPlugin):
         return True
 
     def capture_close(self, listen: CaptureListen) -> None:
+        deadline = time.monotonic() + 60
+        while self.calls < self.config.calls_before_close and time.monotonic() < deadline:
+            time.sleep(0.001)
         if self.config.unsubscribe:
             for routine in self.subscribed:
                 listen.unsubscribe(routine)

@@ -64,6 +64,7 @@ class HostCommand:
     threads_fixture: list[Any] | None = None
     dump_table: list[str] = field(default_factory=list)
     async_wait: int = 0
+    async_until: int = 0  # with async_wait: stop waiting once this many async events came
     async_reset: bool = False
     dump_state: bool = False
     routine_threads: int = 2
@@ -230,6 +231,14 @@ def run_parser() -> argparse.ArgumentParser:
         help="keep delivering async events and running routines MS ms after the captures",
     )
     p.add_argument(
+        "--async-until",
+        type=count(1, 2**32),
+        default=0,
+        metavar="N",
+        help="with --async-wait: stop waiting as soon as the capture has delivered N async "
+        "events (MS is then a deadline)",
+    )
+    p.add_argument(
         "--async-reset",
         action="store_true",
         help="set, clear and set the async handlers again before the capture",
@@ -350,5 +359,7 @@ def parse_command(argv: list[str]) -> HostCommand:
         )
     if ns.offsets and not ns.fields:
         parser.error("--offsets needs --fields")
+    if ns.async_until and not ns.async_wait:
+        parser.error("--async-until needs --async-wait MS, the longest it waits")
     values = {k: v for k, v in vars(ns).items() if k != "plugins"}
     return HostCommand("run", plugins, **values)

@@ -324,6 +324,8 @@ class Runner:
         plan.item("P_EXTRACT_THREADS").u64(c.extract_threads)
         plan.item("P_EXTRACT_REPEAT").u64(c.extract_repeat)
         plan.item("P_ASYNC_WAIT").u64(c.async_wait)
+        if c.async_until:
+            plan.item("P_ASYNC_UNTIL").u64(c.async_until)
         plan.item("P_ROUTINE_THREADS").u64(c.routine_threads)
         if c.progress_every:
             plan.item("P_PROGRESS_EVERY").u64(c.progress_every)

@@ -463,8 +463,19 @@ void async_stop_delivery(void)
     g_deliver_started = false;
 }
 
-/* --async-wait: keeps delivering (and the routines running) for ms milliseconds. */
-bool async_wait(uint64_t ms)
+/* The async events this capture delivered so far, from every plugin. */
+static uint64_t async_delivered(void)
+{
+    uint64_t n = 0;
+    size_t i;
+    for (i = 0; i < g_np; i++)
+        n += atomic_load(&g_pl[i].async_events);
+    return n;
+}
+
+/* --async-wait: keeps delivering (and the routines running) for ms milliseconds, or until the
+ * capture has delivered `until` async events (--async-until; 0: the whole time). */
+bool async_wait(uint64_t ms, uint64_t until)
 {
     uint64_t end = clock_ns(CLOCK_MONOTONIC) + ms * 1000000ull;
     for (;;) {
@@ -475,6 +486,8 @@ bool async_wait(uint64_t ms)
             return false;
         now = clock_ns(CLOCK_MONOTONIC);
         if (now >= end || atomic_load(&g_abort) || g_stop_signal)
+            return true;
+        if (until && async_delivered() >= until)
             return true;
         pthread_mutex_lock(&g_async_mu);
         for (s = 0; s < g_nstreams && !any; s++)

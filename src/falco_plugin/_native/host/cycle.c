@@ -228,7 +228,7 @@ static bool after_captures(void)
 {
     bool ok = true;
     size_t i;
-    if (g_opt.async_wait_ms && !async_wait(g_opt.async_wait_ms))
+    if (g_opt.async_wait_ms && !async_wait(g_opt.async_wait_ms, g_opt.async_until))
         ok = false;
     if (ok && g_opt.dump_state && !async_dump_all())
         ok = false;

@@ -190,7 +190,7 @@ struct host_plugin {
 typedef struct {
     int mode;
     bool deepbind, quiet, reload, no_e2s, offsets, async_reset, dump_state;
-    uint64_t max_events, cycles, extract_threads, extract_repeat, async_wait_ms;
+    uint64_t max_events, cycles, extract_threads, extract_repeat, async_wait_ms, async_until;
     uint64_t routine_threads;
     uint64_t tick_ns; /* P_PROGRESS_EVERY, in ns; 0: no R_TICK */
     bool thread_tid_set;
@@ -432,7 +432,7 @@ void async_teardown(void);
 bool async_set_all(bool on, bool report);
 bool async_drain(struct astream *as, uint64_t *evtnum);
 bool async_drain_all(void);
-bool async_wait(uint64_t ms);
+bool async_wait(uint64_t ms, uint64_t until);
 bool async_dump_all(void);
 bool async_start_delivery(void);
 void async_stop_delivery(void);

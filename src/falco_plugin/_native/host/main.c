@@ -145,6 +145,7 @@ static bool read_run(plan_reader *r)
         case P_EXTRACT_THREADS: g_opt.extract_threads = pr_u64(r); break;
         case P_EXTRACT_REPEAT: g_opt.extract_repeat = pr_u64(r); break;
         case P_ASYNC_WAIT: g_opt.async_wait_ms = pr_u64(r); break;
+        case P_ASYNC_UNTIL: g_opt.async_until = pr_u64(r); break;
         case P_ASYNC_RESET: g_opt.async_reset = true; break;
         case P_DUMP_STATE: g_opt.dump_state = true; break;
         case P_ROUTINE_THREADS: g_opt.routine_threads = pr_u64(r); break;

@@ -93,6 +93,8 @@ enum fp_plan_tag {
     P_EXTRACT_THREADS = 16, /* u64 */
     P_EXTRACT_REPEAT = 17,  /* u64 */
     P_ASYNC_WAIT = 18,      /* u64 ms */
+    P_ASYNC_UNTIL = 38,     /* u64: P_ASYNC_WAIT ends once the capture delivered this many
+                             * async events (absent or 0: it lasts its ms) */
     P_ASYNC_RESET = 19,     /* (none) */
     P_DUMP_STATE = 20,      /* (none) */
     P_ROUTINE_THREADS = 21, /* u64 */
