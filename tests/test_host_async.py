@@ -745,6 +745,17 @@ def test_async_no_source_with_wait(ap: Callable[..., Path]) -> None:
     }  # fmt: skip
 
 
+def test_async_until_ends_the_wait(ap: Callable[..., Path]) -> None:
+    # a plugin that would emit for 100 s, a wait of 10 minutes: the run ends once 5 came
+    so = ap(THREADS=1, NEVENTS=100_000, SLOW_US=1000)
+    run = run_json("--async-wait", "600000", "--async-until", "5", str(so), timeout=90)
+    assert run.rc == 0, run.stderr + run.stdout
+    assert 5 <= len(run.asyncs) < 100_000
+    assert per_thread(run.asyncs)[0] == list(range(len(run.asyncs)))
+    proc = run_host(["run", "--async-until", "5", str(so)])
+    assert proc.returncode == 2 and "--async-until needs --async-wait MS" in proc.stderr
+
+
 def test_async_text_mode(ap: Callable[..., Path]) -> None:
     proc = run_host(["run", *wait_for(3), str(ap(THREADS=1, NEVENTS=3))], timeout=90)
     assert proc.returncode == 0, proc.stderr
