@@ -184,7 +184,7 @@ def test_falco_survives_a_source_of_bad_events(
     assert sum("event refused" in line for line in run.log) == len(bad)
 
 
-def test_a_refusal_not_caught_ends_the_capture_with_its_message(
+def test_falco_stops_with_the_message_of_a_refusal_not_caught(
     falco_realhost: Path, library: Path, tmp_path: Path
 ) -> None:
     """A plugin that lets the ValueError through fails next_batch: Falco stops with the
