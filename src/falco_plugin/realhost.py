@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._jsonlines import json_objects
+
 __all__ = [
     "ENV",
     "REQUIRED_ENV",
@@ -230,17 +232,7 @@ class FalcoRun:
 
 def parse_alerts(stdout: str) -> list[dict[str, Any]]:
     """Falco's JSON alerts in its stdout (other lines, like the closing stats, are skipped)."""
-    alerts = []
-    for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "rule" in record:
-            alerts.append(record)
-    return alerts
+    return [record for record in json_objects(stdout) if "rule" in record]
 
 
 def parse_log(stderr: str) -> list[str]:

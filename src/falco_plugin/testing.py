@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import pytest
 
+from ._jsonlines import json_objects
 from .build import build_cached
 from .host import host_binary, run_host
 from .realhost import require as require_realhost
@@ -124,13 +125,7 @@ def parse_capture(returncode: int, stdout: str, stderr: str, host: HostName = "s
     """Sort the host's JSON lines into a :class:`Capture` (other lines, e.g. a plugin's own
     prints, are skipped)."""
     cap = Capture(returncode, host=host, stdout=stdout, stderr=stderr)
-    for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for record in json_objects(stdout):
         if record.get("async"):
             cap.async_events.append(record)
         elif "evtnum" in record:
