@@ -79,3 +79,49 @@ def test_exported_table_api_side() -> None:
         table[-1] = Row()
     with pytest.raises(TypeError, match="no field"):
         Row(nope=1)
+
+
+class _Backend:
+    """Just enough of a backend for entries made in Python."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[int, int, object]] = []
+
+    def read(self, table: int, entry: int, field: int, kind: int) -> object:
+        return f"read {entry}/{field}"
+
+    def write(self, table: int, entry: int, field: int, kind: int, value: object) -> None:
+        self.writes.append((entry, field, value))
+
+    def get_entry(self, table: int, key_type: int, key: object) -> int | None:
+        return 7
+
+
+def test_entries_hold_only_their_fields() -> None:
+    from falco_plugin.tables import ImportedTable, Int64
+
+    class Thread(Entry):
+        comm = Field(str)
+        seen = Field(UInt64, add=True)
+
+    class Tagged(Thread):
+        __slots__ = ("tag",)  # an entry class may still declare slots of its own
+
+    backend = _Backend()
+    table: ImportedTable[Thread] = ImportedTable(
+        backend, 1, "threads", Int64, Thread, {"comm": 0, "seen": 1}, {}  # type: ignore[arg-type]
+    )
+    entry = table.get(42)
+    assert entry is not None and entry.key == 42 and entry.comm == "read 7/0"
+    assert not hasattr(entry, "__dict__") and Thread.__slots__ == ()
+    entry.seen = 3  # a declared field: written through the backend
+    assert backend.writes == [(7, 1, 3)]
+    with pytest.raises(TypeError, match="expected an int"):
+        entry.seen = "x"
+    with pytest.raises(AttributeError, match=r"Thread has no field 'cache'.*Field\(\.\.\., add"):
+        entry.cache = {}  # type: ignore[attr-defined]
+    tagged = Tagged(table, 8, 1)
+    tagged.tag = "mine"
+    assert (tagged.tag, tagged.key, tagged.comm) == ("mine", 1, "read 8/0")
+    dyn = runtime_entry("Dyn", {"pid": StateType.INT64})
+    assert dyn.__slots__ == ()  # type: ignore[attr-defined]

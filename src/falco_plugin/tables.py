@@ -215,15 +215,34 @@ class Field:
         entry._write(self, value)
 
 
-class Entry:
+class _EntryType(type):
+    """The metaclass of :class:`Entry`: every entry class gets ``__slots__`` (``()`` unless
+    it declares its own), so entries carry no instance ``__dict__`` and are cheap to make
+    on every lookup."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> _EntryType:
+        ns.setdefault("__slots__", ())
+        return super().__new__(mcs, name, bases, ns)
+
+
+_ENTRY_SLOTS = ("_table", "_handle", "key")
+
+
+class Entry(metaclass=_EntryType):
     """Declares the fields a plugin uses from an imported table; instances are entries.
 
     An instance is only valid during the API call that produced it (extract, parse,
-    capture open/close): the SDK releases it when the call returns.
+    capture open/close): the SDK releases it when the call returns. Entries hold only the
+    fields their class declares: assigning any other attribute raises AttributeError (an
+    entry class gets ``__slots__``; keep other per-thread state in a field the plugin adds
+    with ``Field(..., add=True)``, or on the plugin object).
     """
 
     FIELDS: ClassVar[dict[str, Field]]
-    __slots__ = ("_table", "_handle", "key")
+    __slots__ = _ENTRY_SLOTS
+    _table: ImportedTable[Any]
+    _handle: int
+    key: Any
 
     def __init_subclass__(cls) -> None:
         cls.FIELDS = {
@@ -234,9 +253,20 @@ class Entry:
         }
 
     def __init__(self, table: ImportedTable[Any], handle: int, key: Any = None) -> None:
-        self._table = table
-        self._handle = handle
-        self.key = key
+        _set_slots(self, table, handle, key)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        f = type(self).FIELDS.get(name)
+        if f is not None:
+            f.__set__(self, value)
+        elif name in _ENTRY_SLOTS or name in _own_slots(type(self)):
+            object.__setattr__(self, name, value)
+        else:
+            raise AttributeError(
+                f"{type(self).__name__} has no field {name!r}: an entry of an imported table "
+                "holds only the Fields its class declares (add one with "
+                f"{name} = Field(..., add=True), or keep the value on the plugin)"
+            )
 
     def _nested_table(self, f: Field) -> ImportedTable[Any]:
         """The nested table a TABLE field holds, valid during the current call."""
@@ -261,6 +291,27 @@ class Entry:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._table.name!r} key={self.key!r}>"
+
+
+_SLOT_SETTERS = (Entry._table.__set__, Entry._handle.__set__, Entry.key.__set__)  # type: ignore[attr-defined]
+
+
+def _set_slots(entry: Entry, table: Any, handle: Any, key: Any) -> None:
+    """Fill an entry's own slots (past ``Entry.__setattr__``, which guards the fields)."""
+    set_table, set_handle, set_key = _SLOT_SETTERS
+    set_table(entry, table)
+    set_handle(entry, handle)
+    set_key(entry, key)
+
+
+def _own_slots(cls: type) -> tuple[str, ...]:
+    """The slots entry classes below Entry declared themselves (rare: ``__slots__ = (...)``)."""
+    out: list[str] = []
+    for klass in cls.__mro__:
+        if klass is not Entry and issubclass(klass, Entry):
+            slots = klass.__dict__.get("__slots__", ())
+            out.extend((slots,) if isinstance(slots, str) else slots)
+    return tuple(out)
 
 
 def runtime_entry(name: str, fields: dict[str, Any]) -> type[Entry]:
@@ -316,9 +367,7 @@ class ImportedTable(Generic[E]):
         if handle is None:
             return None
         entry = self.entry_type.__new__(self.entry_type)  # no __init__ call: the hot path
-        entry._table = self
-        entry._handle = handle
-        entry.key = key
+        _set_slots(entry, self, handle, key)
         return entry
 
     def __getitem__(self, key: Any) -> E:

@@ -133,10 +133,22 @@ class TableOwner(ParsePlugin, ExtractPlugin):
             misuse = "no error"
         except TypeError as exc:
             misuse = f"TypeError: {exc}"
+        try:
+            thread.scratch = 1  # type: ignore[attr-defined]
+            undeclared = "no error"
+        except AttributeError as exc:
+            undeclared = f"AttributeError: {exc}"
+        # an entry the plugin dropped is made again in place; one it keeps stays as it was
+        dropped = id(self.threads.get(event.tid))
+        reused = self.threads.get(event.tid)
+        again = self.threads.get(event.tid)
         return [
             str(isinstance(thread, Thread)),
             cls.__name__,
             type(cls.comm).__name__,
             str(thread.key == event.tid),
             misuse,
+            str(hasattr(thread, "__dict__")),
+            undeclared,
+            str(id(reused) == dropped and again is not reused and reused.key == event.tid),
         ]

@@ -86,8 +86,20 @@ typedef struct {
     PyTypeObject *cls; /* the entry class it makes */
     PyObject *table;   /* the ImportedTable, what entries point back to */
     PyObject *slow;    /* the Python get, for keys Python must check */
+    PyObject *spare;   /* the last entry made, given again when nothing else holds it */
     Py_ssize_t off_table, off_handle, off_key;
 } fp_getter;
+
+/* An entry object to fill: the last one made when only this getter holds it (the plugin
+ * dropped it: reused, nothing allocated), else a new one (an entry the plugin kept stays
+ * as it was). No __init__ call: as ImportedTable.get. Returns a new reference. */
+static PyObject *fp_getter_entry(fp_getter *g) {
+    PyObject *entry = g->spare;
+    if (entry && Py_REFCNT(entry) == 1) return Py_NewRef(entry);
+    entry = g->cls->tp_alloc(g->cls, 0);
+    if (entry) Py_XSETREF(g->spare, Py_NewRef(entry));
+    return entry;
+}
 
 static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t nargsf,
                                 PyObject *kwnames) {
@@ -103,12 +115,13 @@ static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t na
     if (!e) Py_RETURN_NONE; /* absent (the host gives no way to tell an error apart) */
     PyObject *handle = fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
     if (!handle) return NULL;
-    PyObject *entry = g->cls->tp_alloc(g->cls, 0); /* no __init__: as ImportedTable.get */
+    PyObject *entry = fp_getter_entry(g);
     if (!entry) {
         Py_DECREF(handle); /* the entry stays in the call's slots: released at its end */
         return NULL;
     }
-    fp_slot_set(entry, g->off_table, Py_NewRef(g->table));
+    if (FP_SLOT(entry, g->off_table) != g->table)
+        fp_slot_set(entry, g->off_table, Py_NewRef(g->table));
     fp_slot_set(entry, g->off_handle, handle);
     fp_slot_set(entry, g->off_key, Py_NewRef(args[0]));
     return entry;
@@ -120,6 +133,7 @@ static int fp_getter_traverse(PyObject *self, visitproc visit, void *arg) {
     Py_VISIT(g->table);
     Py_VISIT(g->slow);
     Py_VISIT(g->cls);
+    Py_VISIT(g->spare);
     return 0;
 }
 
@@ -128,6 +142,7 @@ static int fp_getter_clear(PyObject *self) {
     Py_CLEAR(g->table);
     Py_CLEAR(g->slow);
     Py_CLEAR(g->cls);
+    Py_CLEAR(g->spare);
     return 0;
 }
 
@@ -188,6 +203,7 @@ static PyObject *fp_tb_entry_getter(PyObject *self, PyObject *args) {
     g->cls = (PyTypeObject *)Py_NewRef(cls);
     g->table = Py_NewRef(table);
     g->slow = Py_NewRef(slow);
+    g->spare = NULL;
     g->off_table = off_table;
     g->off_handle = off_handle;
     g->off_key = off_key;
