@@ -3,6 +3,8 @@
 Open params are the number of events; the config picks the batch size and the path:
 ``add`` (one call per event), ``add_many`` (one call per batch), and whether payloads are
 formatted per event (``"<k> events remaining"``, like countdown) or reused (SDK cost only).
+``supply`` adds every event with ``fields={"bench_source.remaining": k}``: that field is
+then answered in C, without calling its method.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class BenchConfig:
     bulk: bool = False
     format_payloads: bool = True
     json_payloads: bool = False  # {"id": k, "user": {"name": ...}} instead of text
+    supply: bool = False  # add(payload, fields={"bench_source.remaining": k})
 
 
 class BenchInstance(SourceInstance):
@@ -28,6 +31,7 @@ class BenchInstance(SourceInstance):
         self.format = config.format_payloads
         self.fixed = b"1234567 events remaining"
         self.json = config.json_payloads
+        self.supply = config.supply
 
     def next_batch(self, batch) -> None:
         start = self.remaining
@@ -46,6 +50,10 @@ class BenchInstance(SourceInstance):
                 batch.add_many([f"{k} events remaining" for k in range(start - 1, stop - 1, -1)])
             else:
                 batch.add_many([self.fixed] * (start - stop))
+        elif self.supply:
+            add = batch.add
+            for k in range(start - 1, stop - 1, -1):
+                add(f"{k} events remaining", fields={"bench_source.remaining": k})
         elif self.format:
             add = batch.add
             for k in range(start - 1, stop - 1, -1):

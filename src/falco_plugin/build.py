@@ -102,6 +102,7 @@ def meta_header(
         "FP_NUM_FIELDS": str(len(meta.fields)),
         "FP_FIELD_TYPES": c_array(f.ftype for f in meta.fields),
         "FP_FIELD_LISTS": c_array(int(f.is_list) for f in meta.fields),
+        "FP_FIELD_NAMES": "{" + "".join(f"{c_string(f.name)}, " for f in meta.fields) + "NULL}",
         "FP_META_FACTS": c_string(json.dumps(meta.facts(), separators=(",", ":"))),
         "FP_HAS_EXTRACT_SOURCES": str(int(meta.extract_sources is not None)),
         "FP_META_EXTRACT_SOURCES": c_string(json.dumps(meta.extract_sources or [])),

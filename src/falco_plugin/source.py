@@ -9,8 +9,8 @@ stream; events added to the batch before the exception are still delivered.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import ClassVar, NamedTuple, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from .base import Plugin
 from .event.framing import PluginEvent, encode_plugin_event
@@ -29,8 +29,11 @@ class Eof(Exception):
 class EventBatchLike(Protocol):
     """What ``next_batch`` receives: the C-owned batch inside the host, a list in tests."""
 
-    def add(self, payload: Payload, ts: int | None = None) -> None:
-        """Add one plugin event (``ts`` None: the host stamps it)."""
+    def add(
+        self, payload: Payload, ts: int | None = None, *, fields: Mapping[str, Any] | None = None
+    ) -> None:
+        """Add one plugin event (``ts`` None: the host stamps it; ``fields``: values of the
+        plugin's own fields for it, answered without calling their methods)."""
 
     def add_many(self, payloads: Iterable[Payload]) -> None:
         """Add one plugin event per payload, stamped by the host."""
@@ -46,16 +49,26 @@ class EventBatch:
     """An in-process batch with the same methods as the C one, for tests and tools.
 
     ``add`` frames a payload as a plugin event (type 322); ``ts=None`` lets the host stamp
-    it. ``add_many`` adds payloads in bulk (much faster in the real host). ``add_event``
-    takes an already encoded event.
+    it; ``fields`` supplies values of the plugin's own fields for the event (kept in
+    :attr:`supplied`; :func:`falco_plugin.unit.check_supplied` compares them with what the
+    field methods return). ``add_many`` adds payloads in bulk (much faster in the real
+    host). ``add_event`` takes an already encoded event.
     """
 
     def __init__(self) -> None:
         self.events: list[bytes] = []
+        #: per event, the ``fields`` it was added with (None: none)
+        self.supplied: list[dict[str, Any] | None] = []
 
-    def add(self, payload: Payload, ts: int | None = None) -> None:
+    def add(
+        self, payload: Payload, ts: int | None = None, *, fields: Mapping[str, Any] | None = None
+    ) -> None:
         """Append one plugin event carrying ``payload``."""
+        if fields is not None and not isinstance(fields, Mapping):
+            kind = type(fields).__name__
+            raise TypeError(f"fields= takes a dict {{field name: value}}, not {kind}")
         self.events.append(encode_plugin_event(payload, ts=ts))
+        self.supplied.append(None if fields is None else dict(fields))
 
     def add_many(self, payloads: Iterable[Payload]) -> None:
         """Append one plugin event per payload, all stamped by the host."""
@@ -66,6 +79,7 @@ class EventBatch:
         """Append an already encoded event (header and parameters)."""
         PluginEvent.decode(bytes(event))  # in-process batches only carry plugin events
         self.events.append(bytes(event))
+        self.supplied.append(None)
 
     def __len__(self) -> int:
         return len(self.events)

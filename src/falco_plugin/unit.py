@@ -52,8 +52,9 @@ from .extract import (
     Located,
     field_specs,
 )
+from .source import EventBatch
 
-__all__ = ["FieldError", "TestEvent", "extract_field", "make_event"]
+__all__ = ["FieldError", "TestEvent", "check_supplied", "extract_field", "make_event"]
 
 _FIELD_REF = re.compile(r"(?P<name>[^\[\]]+)(?:\[(?P<arg>.*)\])?", re.S)
 _MISSING = object()
@@ -228,3 +229,56 @@ def check_value(spec: FieldSpec, value: Any) -> None:
     for item in items:
         if not ok(item):
             raise FieldError(f"field {spec.name} must return {what}, got {item!r}")
+
+
+def check_supplied(plugin: Plugin, batch: EventBatch) -> None:
+    """Check the field values a source supplied with its events (``batch.add(payload,
+    fields=...)``) against the field methods, event by event; raise :class:`FieldError`
+    naming every value that differs.
+
+    Inside Falco a supplied value answers its field for its event without calling the
+    method, but the same events read back from a capture file go to the method: both must
+    say the same. Fill ``batch`` with the plugin's own ``next_batch``::
+
+        batch = EventBatch()
+        plugin.open("100").next_batch(batch)
+        check_supplied(plugin, batch)
+    """
+    specs = {spec.name: spec for spec in field_specs(type(plugin))}
+    source = str(getattr(plugin, "EVENT_SOURCE", ""))
+    problems = []
+    for n, (raw, supplied) in enumerate(zip(batch.events, batch.supplied, strict=True), 1):
+        if not supplied:
+            continue
+        event = TestEvent(raw, evtnum=n, source=source)
+        for name, value in supplied.items():
+            spec = specs.get(name)
+            if spec is None or spec.arg != ARG_NONE:
+                why = "no such field" if spec is None else "a field with an argument"
+                raise FieldError(f"event {n}: {name!r} cannot be supplied ({why})")
+            method_value = extract_field(plugin, name, event)
+            if _comparable(spec, value) != _comparable(spec, method_value):
+                problems.append(
+                    f"event {n}: {name} supplied {value!r}, its method returns {method_value!r}"
+                )
+    if problems:
+        raise FieldError("supplied values differ from the field methods: " + "; ".join(problems))
+
+
+def _comparable(spec: FieldSpec, value: Any) -> Any:
+    """A value as the host receives it: lists as lists (None is no value), times in ns."""
+    items = list(value or ()) if spec.is_list else [] if value is None else [value]
+    if spec.ftype == FTYPE_BOOL:
+        return [bool(v) for v in items]
+    if spec.ftype in (FTYPE_RELTIME, FTYPE_ABSTIME):
+        return [_nanoseconds(v) for v in items]
+    return items
+
+
+def _nanoseconds(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        value = aware - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    if isinstance(value, dt.timedelta):
+        return (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+    return value

@@ -70,6 +70,7 @@ typedef struct fp_state {
     PyObject *emitter;            /* the async emitter while the host's handler is set */
     PyObject *routines;           /* live routines (capture listening plugins) */
     PyObject *listen;             /* the state's capture listening object */
+    struct fp_instance *sup_inst; /* the instance whose last batch has supplied values */
     struct fp_errors *errors;     /* get_last_error's messages, one slot per thread */
     PyObject *logger;             /* the host's log function for this state's Python logs */
     char *open_params;
@@ -81,12 +82,26 @@ typedef struct fp_state {
     ss_plugin_log_fn_t log_fn;
 } fp_state;
 
+/* Field values supplied with the events of a batch (shim_supplied.c). */
+typedef struct fp_supplies {
+    int active; /* some event of the batch carries values */
+    struct fp_supplied *vals;
+    uint32_t nvals, cap_vals;
+    uint32_t *end; /* per event: where its values end in vals */
+    uint32_t cap_end;
+    uint32_t cursor; /* the event extraction looked at last */
+    char *arena;     /* the strings */
+    size_t arena_len, arena_cap;
+} fp_supplies;
+
 typedef struct fp_batch {
     PyObject_HEAD
     uint8_t *buf;
     size_t len, cap;
     uint32_t count;
     int open; /* only fillable while next_batch runs */
+    struct fp_state *st;
+    fp_supplies sup;
 } fp_batch;
 
 typedef struct fp_instance {
@@ -131,6 +146,10 @@ static unsigned long long fp_as_u64(PyObject *v) {
 }
 
 #include "shim_evcheck.c"
+static int fp_supply(fp_batch *b, PyObject *fields);
+static int fp_supplied_mark(fp_batch *b);
+static void fp_supplies_free(fp_supplies *s);
+
 #include "shim_batch.c"
 #include "shim_interp.c"
 
@@ -415,6 +434,15 @@ static void fp_tables_retire(struct fp_tables *tb) {}
 #else
 static int fp_extract_setup(fp_state *st) { return 0; }
 static void fp_extract_free(struct fp_extractor *x) {}
+#endif
+
+#if !(FP_HAS_EXTRACT && FP_HAS_SOURCE) /* else shim_extract.c includes shim_supplied.c */
+static int fp_supply(fp_batch *b, PyObject *fields) {
+    PyErr_SetString(PyExc_TypeError, "fields=: this plugin has no fields to supply");
+    return -1;
+}
+static int fp_supplied_mark(fp_batch *b) { return 0; }
+static void fp_supplies_free(fp_supplies *s) {}
 #endif
 
 #if FP_HAS_PARSE

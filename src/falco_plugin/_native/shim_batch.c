@@ -29,6 +29,15 @@ static int fp_put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); return 2; }
 static int fp_put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); return 4; }
 static int fp_put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); return 8; }
 
+/* After an event was put into a batch with supplied values: where its values end (the
+ * event is taken out again when that cannot be stored). */
+static int fp_batch_marked(fp_batch *b, size_t size) {
+    if (fp_supplied_mark(b) == 0) return 0;
+    b->len -= size;
+    b->count--;
+    return -1;
+}
+
 /* Append a plugin event (type 322) carrying `data`. */
 static int fp_batch_put(fp_batch *b, const char *data, Py_ssize_t n, uint64_t ts) {
     if ((uint64_t)n > (uint64_t)UINT32_MAX - FP_PLUGINEVENT_PAYLOAD_OFFSET) {
@@ -49,7 +58,7 @@ static int fp_batch_put(fp_batch *b, const char *data, Py_ssize_t n, uint64_t ts
     if (n) memcpy(p, data, (size_t)n);
     b->len += FP_ALIGN8(total);
     b->count++;
-    return 0;
+    return b->sup.active ? fp_batch_marked(b, FP_ALIGN8(total)) : 0;
 }
 
 /* The bytes of a payload argument: bytes and str without copies, any buffer otherwise. */
@@ -87,26 +96,54 @@ static int fp_parse_ts(PyObject *obj, uint64_t *ts) {
     return 0;
 }
 
+/* Whether `key` (a keyword of a call) is `name`: by identity first (keywords written in
+ * code are interned strings), else by value. `*interned` keeps the interned name. */
+static int fp_is_keyword(PyObject *key, const char *name, PyObject **interned) {
+    if (!*interned) *interned = PyUnicode_InternFromString(name);
+    if (key == *interned) return 1;
+    if (!*interned) PyErr_Clear();
+    return PyUnicode_CompareWithASCIIString(key, name) == 0;
+}
+
+static PyObject *g_kw_ts, *g_kw_fields; /* "ts" and "fields", interned */
+
 static PyObject *fp_batch_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames) {
     fp_batch *b = (fp_batch *)self;
-    PyObject *ts_obj = nargs > 1 ? args[1] : NULL;
+    PyObject *ts_obj = nargs > 1 ? args[1] : NULL, *fields = NULL;
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs < 1 || nargs > 2 || nargs + nkw > 2) {
-        PyErr_SetString(PyExc_TypeError, "add(payload, ts=None) takes one or two arguments");
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "add(payload, ts=None, *, fields=None) takes one or two arguments");
         return NULL;
     }
-    if (nkw == 1) {
-        if (ts_obj || !PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0)) ||
-            PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "ts") != 0) {
-            PyErr_SetString(PyExc_TypeError, "add() only takes the keyword argument 'ts'");
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        PyObject **slot = fp_is_keyword(key, "fields", &g_kw_fields) ? &fields
+                          : fp_is_keyword(key, "ts", &g_kw_ts)         ? &ts_obj
+                                                                       : NULL;
+        if (!slot || *slot) {
+            PyErr_Format(PyExc_TypeError, slot ? "add() got %R twice"
+                                               : "add() got an unexpected keyword argument %R",
+                         key);
             return NULL;
         }
-        ts_obj = args[1];
+        *slot = args[nargs + k];
     }
     uint64_t ts;
     if (fp_batch_check_open(b) < 0 || fp_parse_ts(ts_obj, &ts) < 0) return NULL;
-    if (fp_payload_add(b, args[0], ts) < 0) return NULL;
+    if (fields == NULL || fields == Py_None) {
+        if (fp_payload_add(b, args[0], ts) < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    uint32_t nvals = b->sup.nvals;
+    size_t arena_len = b->sup.arena_len;
+    if (fp_supply(b, fields) < 0) return NULL;
+    if (fp_payload_add(b, args[0], ts) < 0) {
+        b->sup.nvals = nvals; /* the event is not there: neither are its values */
+        b->sup.arena_len = arena_len;
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -153,7 +190,7 @@ static PyObject *fp_batch_add_event(PyObject *self, PyObject *raw) {
         memcpy(b->buf + b->len, p, len);
         b->len += FP_ALIGN8(len);
         b->count++;
-        rc = 0;
+        rc = b->sup.active ? fp_batch_marked(b, FP_ALIGN8(len)) : 0;
     }
     PyBuffer_Release(&view);
     if (rc < 0) return NULL;
@@ -165,13 +202,15 @@ static Py_ssize_t fp_batch_length(PyObject *self) { return ((fp_batch *)self)->c
 static void fp_batch_dealloc(PyObject *self) {
     PyTypeObject *tp = Py_TYPE(self);
     free(((fp_batch *)self)->buf);
+    fp_supplies_free(&((fp_batch *)self)->sup);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
 
 static PyMethodDef fp_batch_methods[] = {
     {"add", (PyCFunction)(void (*)(void))fp_batch_add, METH_FASTCALL | METH_KEYWORDS,
-     "add(payload, ts=None): append a plugin event; ts None lets the host stamp it."},
+     "add(payload, ts=None, *, fields=None): append a plugin event; ts None lets the host "
+     "stamp it; fields, {name: value}, supplies values of the plugin's own fields for it."},
     {"add_many", fp_batch_add_many, METH_O,
      "add_many(payloads): append one plugin event per payload (the fast path)."},
     {"add_event", fp_batch_add_event, METH_O,

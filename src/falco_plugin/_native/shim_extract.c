@@ -6,6 +6,8 @@
 
 #define g_located_cls g_sdk.located_cls /* extract.Located of the space */
 
+#define FP_NAME_CACHE 8
+
 typedef struct fp_field {
     PyObject *fn;   /* what the runtime gave: a bound method or another callable */
     PyObject *func; /* called with (self, event[, arg]) when fn is a bound method */
@@ -34,6 +36,11 @@ typedef struct fp_results {
 typedef struct fp_extractor {
     fp_field *fields;
     uint32_t nfields;
+    PyObject *names; /* {field name: id}, for the values a source supplies */
+    struct {
+        PyObject *name;
+        long id;
+    } name_cache[FP_NAME_CACHE]; /* names seen in fields=, known by identity */
     PyObject *make_context;
     fp_event *cur;
     uint64_t cur_evtnum, cur_ts;
@@ -41,22 +48,28 @@ typedef struct fp_extractor {
     fp_results r;
 } fp_extractor;
 
-static int fp_grow(void *pp, size_t *cap, size_t need, size_t elem) {
+/* Grow *pp to hold `need` elements; -1 (and no Python error: no GIL needed) if it cannot. */
+static int fp_grow_raw(void *pp, size_t *cap, size_t need, size_t elem) {
     void **p = pp;
     if (need <= *cap) return 0;
     size_t n = *cap ? *cap : 16;
     while (n < need) n *= 2;
     void *q = realloc(*p, n * elem);
-    if (!q) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (!q) return -1;
     *p = q;
     *cap = n;
     return 0;
 }
 
-/* The per-requested-field arrays (value offsets, first value index), grown together. */
+/* fp_grow_raw with the GIL held: a MemoryError when it cannot. */
+static int fp_grow(void *pp, size_t *cap, size_t need, size_t elem) {
+    if (fp_grow_raw(pp, cap, need, elem) == 0) return 0;
+    PyErr_NoMemory();
+    return -1;
+}
+
+/* The per-requested-field arrays (value offsets, first value index), grown together;
+ * no GIL needed. */
 static int fp_grow_fields(fp_results *r, size_t need) {
     if (need <= r->cap_fields) return 0;
     size_t n = r->cap_fields ? r->cap_fields : 4;
@@ -66,22 +79,26 @@ static int fp_grow_fields(fp_results *r, size_t need) {
     uint32_t *length = start ? realloc(r->length, n * sizeof *length) : NULL;
     if (length) r->length = length;
     size_t *first = length ? realloc(r->first, n * sizeof *first) : NULL;
-    if (!first) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (!first) return -1;
     r->first = first;
     r->cap_fields = n;
     return 0;
 }
 
-static int fp_arena_put(fp_results *r, const void *data, size_t n, int nul, size_t *off) {
-    if (fp_grow(&r->arena, &r->cap_arena, r->arena_len + n + 1, 1) < 0) return -1;
+/* Copy a value into the arena (no GIL needed). */
+static int fp_arena_put_raw(fp_results *r, const void *data, size_t n, int nul, size_t *off) {
+    if (fp_grow_raw(&r->arena, &r->cap_arena, r->arena_len + n + 1, 1) < 0) return -1;
     *off = r->arena_len;
     if (n) memcpy(r->arena + r->arena_len, data, n);
     r->arena_len += n;
     if (nul) r->arena[r->arena_len++] = '\0';
     return 0;
+}
+
+static int fp_arena_put(fp_results *r, const void *data, size_t n, int nul, size_t *off) {
+    if (fp_arena_put_raw(r, data, n, nul, off) == 0) return 0;
+    PyErr_NoMemory();
+    return -1;
 }
 
 /* Store one Python value of a field of type ftype. */
@@ -160,7 +177,6 @@ static int fp_extract_one(fp_extractor *x, ss_plugin_extract_field *f, size_t i)
     fp_results *r = &x->r;
     fp_field *fd = &x->fields[f->field_id];
     PyObject *arg = NULL;
-    r->start[i] = r->length[i] = 0;
     if (fd->arg_kind != 0 && f->arg_present) {
         arg = fd->arg_kind == 1 ? PyLong_FromUnsignedLongLong(f->arg_index) : fp_str(f->arg_key);
         if (!arg) return -1;
@@ -209,11 +225,12 @@ static int fp_extract_one(fp_extractor *x, ss_plugin_extract_field *f, size_t i)
     return rc;
 }
 
-/* Point each field's result at its values, now that no buffer moves any more. */
+/* Point each field's result at its values, now that no buffer moves any more (no GIL
+ * needed: -1 when out of memory). */
 static int fp_extract_finish(fp_extractor *x, const ss_plugin_field_extract_input *in) {
     fp_results *r = &x->r;
-    if (fp_grow(&r->str, &r->cap_strp, r->n_str + 1, sizeof *r->str) < 0 ||
-        fp_grow(&r->buf, &r->cap_bufp, r->n_buf + 1, sizeof *r->buf) < 0)
+    if (fp_grow_raw(&r->str, &r->cap_strp, r->n_str + 1, sizeof *r->str) < 0 ||
+        fp_grow_raw(&r->buf, &r->cap_bufp, r->n_buf + 1, sizeof *r->buf) < 0)
         return -1;
     for (size_t k = 0; k < r->n_str; k++) r->str[k] = r->arena + r->str_off[k];
     for (size_t k = 0; k < r->n_buf; k++) {
@@ -262,6 +279,22 @@ static int fp_extract_event(fp_extractor *x, const ss_plugin_event_input *evt) {
     return 0;
 }
 
+#if FP_HAS_SOURCE
+#include "shim_supplied.c"
+#endif
+
+/* With the GIL held, before the first field that goes to Python in a call: the tables'
+ * scope and the event object. */
+static int fp_extract_python(fp_state *st, const ss_plugin_event_input *evt,
+                             const ss_plugin_field_extract_input *in) {
+    fp_tables_begin(st->tables, FP_SCOPE_READ, in->table_reader_ext, NULL);
+    return fp_extract_event(st->extract, evt);
+}
+
+/*
+ * Fields the source supplied with this event are answered in C; the GIL is taken only
+ * when a field goes to its Python method (then once for the rest of the call).
+ */
 FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_event_input *evt,
                                              const ss_plugin_field_extract_input *in) {
     fp_state *st = s;
@@ -271,17 +304,35 @@ FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_eve
         fp_set_error(st, "extract_fields called without an event or fields");
         return SS_PLUGIN_FAILURE;
     }
-    ss_plugin_rc rc = SS_PLUGIN_SUCCESS;
-    PyGILState_STATE g = fp_enter();
-    fp_tables_begin(st->tables, FP_SCOPE_READ, in->table_reader_ext, NULL);
+    int python = 0; /* the GIL is held (from the first field that needed it) */
+    PyGILState_STATE g = 0;
     fp_results *r = &x->r;
     r->n_u64 = r->n_u32 = r->n_str = r->n_buf = r->arena_len = 0;
-    const char *failed = NULL;
-    if (fp_grow_fields(r, (size_t)in->num_fields + 1) < 0 || fp_extract_event(x, evt) < 0)
-        failed = "extract_fields";
-    for (uint32_t i = 0; !failed && i < in->num_fields; i++) {
+    const char *failed = NULL, *nomem = NULL;
+#if FP_HAS_SOURCE
+    const fp_supplied *lo = NULL, *hi = NULL;
+    int supplied = fp_supplied_of(st, evt->evt, &lo, &hi);
+#endif
+    if (fp_grow_fields(r, (size_t)in->num_fields + 1) < 0) nomem = "extract_fields";
+    for (uint32_t i = 0; !failed && !nomem && i < in->num_fields; i++) {
         ss_plugin_extract_field *f = &in->fields[i];
         f->res_len = 0;
+        r->start[i] = r->length[i] = 0;
+        if (f->field_id < x->nfields) {
+#if FP_HAS_SOURCE
+            int got = supplied ? fp_supplied_put(x, st->sup_inst->batch, lo, hi, f, i) : 0;
+            if (got < 0) nomem = f->field ? f->field : "extract_fields";
+            if (got) continue;
+#endif
+        }
+        if (!python) {
+            g = fp_enter();
+            python = 1;
+            if (fp_extract_python(st, evt, in) < 0) {
+                failed = "extract_fields";
+                break;
+            }
+        }
         if (f->field_id >= x->nfields) {
             PyErr_Format(PyExc_ValueError, "unknown field id %u", f->field_id);
             failed = "an unknown field";
@@ -289,17 +340,22 @@ FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_eve
             failed = f->field ? f->field : "extract_fields";
         }
     }
-    if (!failed && fp_extract_finish(x, in) < 0) failed = "extract_fields";
+    if (!failed && !nomem && fp_extract_finish(x, in) < 0) nomem = "extract_fields";
+    if (!python && !failed && !nomem) return SS_PLUGIN_SUCCESS; /* all answered in C */
+    if (!python) g = fp_enter();
+    if (nomem) {
+        PyErr_NoMemory();
+        failed = nomem;
+    }
     if (x->cur) x->cur->raw = NULL; /* the host's memory is not ours after the call */
-    fp_tables_end(st->tables);
+    if (python) fp_tables_end(st->tables);
     if (failed) {
         char where[160];
         snprintf(where, sizeof where, "extracting %s", failed);
         fp_error_from_python(st, where);
-        rc = SS_PLUGIN_FAILURE;
     }
     fp_leave(g);
-    return rc;
+    return failed ? SS_PLUGIN_FAILURE : SS_PLUGIN_SUCCESS;
 }
 
 FP_EXPORT const char *plugin_get_fields(void) { return FP_META_FIELDS; }
@@ -319,6 +375,9 @@ FP_EXPORT uint16_t *plugin_get_extract_event_types(uint32_t *numtypes, ss_plugin
 /* The type of each field as baked into get_fields: what the host will read. */
 static const uint32_t fp_field_types[] = FP_FIELD_TYPES;
 static const int fp_field_lists[] = FP_FIELD_LISTS;
+#if FP_HAS_SOURCE
+static const char *const fp_field_names[] = FP_FIELD_NAMES;
+#endif
 
 /* With the GIL held, after the runtime was created: cache the field methods. */
 static int fp_extract_setup(fp_state *st) {
@@ -370,6 +429,15 @@ static int fp_extract_setup(fp_state *st) {
         x->nfields = (uint32_t)(i + 1);
     }
     Py_DECREF(list);
+#if FP_HAS_SOURCE
+    if (!(x->names = PyDict_New())) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *id = PyLong_FromSsize_t(i);
+        int rc = id ? PyDict_SetItemString(x->names, fp_field_names[i], id) : -1;
+        Py_XDECREF(id);
+        if (rc < 0) return -1;
+    }
+#endif
     x->make_context = PyObject_CallMethod(st->rt, "context_factory", NULL);
     if (!x->make_context) return -1;
     if (x->make_context == Py_None) Py_CLEAR(x->make_context);
@@ -382,6 +450,8 @@ static void fp_extract_free(fp_extractor *x) {
     for (uint32_t i = 0; i < x->nfields; i++) Py_XDECREF(x->fields[i].fn);
     free(x->fields);
     Py_XDECREF(x->make_context);
+    Py_XDECREF(x->names);
+    for (int i = 0; i < FP_NAME_CACHE; i++) Py_XDECREF(x->name_cache[i].name);
     Py_XDECREF((PyObject *)x->cur);
     fp_results *r = &x->r;
     free(r->u64);

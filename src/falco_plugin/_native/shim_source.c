@@ -39,6 +39,8 @@ static ss_instance_t *fp_open(ss_plugin_t *s, const char *params, ss_plugin_rc *
         inst->batch->len = inst->batch->cap = 0;
         inst->batch->count = 0;
         inst->batch->open = 0;
+        inst->batch->st = st;
+        memset(&inst->batch->sup, 0, sizeof inst->batch->sup);
         *rc = SS_PLUGIN_SUCCESS;
     } else {
         fp_error_from_python(st, NULL);
@@ -62,6 +64,7 @@ static void fp_close(ss_plugin_t *s, ss_instance_t *h) {
     fp_state *st = s;
     fp_instance *inst = h;
     if (!inst) return;
+    if (st && st->sup_inst == inst) st->sup_inst = NULL;
     PyGILState_STATE g = fp_enter();
     if (st && st->rt && inst->py) {
         PyObject *res = PyObject_CallMethod(st->rt, "close", "O", inst->py);
@@ -120,9 +123,17 @@ FP_EXPORT ss_plugin_rc plugin_next_batch(ss_plugin_t *s, ss_instance_t *h, uint3
     fp_batch *b = inst->batch;
     b->len = 0;
     b->count = 0;
+    b->sup.active = 0;
+    b->sup.nvals = 0;
+    b->sup.arena_len = 0;
+    b->sup.cursor = 0;
     b->open = 1;
     PyObject *res = PyObject_CallOneArg(inst->next_batch, (PyObject *)b);
     b->open = 0;
+    if (b->sup.active) /* extraction answers the fields supplied with these events */
+        st->sup_inst = inst;
+    else if (st->sup_inst == inst)
+        st->sup_inst = NULL;
     if (res) {
         Py_DECREF(res);
         rc = b->count ? SS_PLUGIN_SUCCESS : SS_PLUGIN_TIMEOUT; /* never SUCCESS with none */
