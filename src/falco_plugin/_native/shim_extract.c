@@ -283,17 +283,10 @@ static int fp_extract_event(fp_extractor *x, const ss_plugin_event_input *evt) {
 #include "shim_supplied.c"
 #endif
 
-/* With the GIL held, before the first field that goes to Python in a call: the tables'
- * scope and the event object. */
-static int fp_extract_python(fp_state *st, const ss_plugin_event_input *evt,
-                             const ss_plugin_field_extract_input *in) {
-    fp_tables_begin(st->tables, FP_SCOPE_READ, in->table_reader_ext, NULL);
-    return fp_extract_event(st->extract, evt);
-}
-
 /*
- * Fields the source supplied with this event are answered in C; the GIL is taken only
- * when a field goes to its Python method (then once for the rest of the call).
+ * extract_fields: the fields the source supplied with this event are answered in C without
+ * the GIL (all of them, or the ones before the first that is not supplied); the rest go to
+ * their Python methods, under the GIL taken once.
  */
 FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_event_input *evt,
                                              const ss_plugin_field_extract_input *in) {
@@ -304,35 +297,40 @@ FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_eve
         fp_set_error(st, "extract_fields called without an event or fields");
         return SS_PLUGIN_FAILURE;
     }
-    int python = 0; /* the GIL is held (from the first field that needed it) */
-    PyGILState_STATE g = 0;
     fp_results *r = &x->r;
     r->n_u64 = r->n_u32 = r->n_str = r->n_buf = r->arena_len = 0;
-    const char *failed = NULL, *nomem = NULL;
+    const char *failed = NULL;
+    int nomem = fp_grow_fields(r, (size_t)in->num_fields + 1) < 0;
+    uint32_t i = 0; /* the fields before i are answered */
 #if FP_HAS_SOURCE
-    const fp_supplied *lo = NULL, *hi = NULL;
-    int supplied = fp_supplied_of(st, evt->evt, &lo, &hi);
+    const fp_supplied *lo, *hi;
+    if (!nomem && st->sup_inst && fp_supplied_of(st, evt->evt, &lo, &hi)) {
+        for (; i < in->num_fields; i++) {
+            ss_plugin_extract_field *f = &in->fields[i];
+            if (f->field_id >= x->nfields) break;
+            int got = fp_supplied_put(x, st->sup_inst->batch, lo, hi, f, i);
+            if (got <= 0) {
+                nomem = got < 0;
+                break;
+            }
+            r->start[i] = r->length[i] = 0;
+        }
+        if (i == in->num_fields && fp_extract_finish(x, in) == 0)
+            return SS_PLUGIN_SUCCESS; /* no Python */
+    }
 #endif
-    if (fp_grow_fields(r, (size_t)in->num_fields + 1) < 0) nomem = "extract_fields";
-    for (uint32_t i = 0; !failed && !nomem && i < in->num_fields; i++) {
+    PyGILState_STATE g = fp_enter();
+    if (nomem) {
+        PyErr_NoMemory();
+        failed = "extract_fields";
+    } else {
+        fp_tables_begin(st->tables, FP_SCOPE_READ, in->table_reader_ext, NULL);
+        if (fp_extract_event(x, evt) < 0) failed = "extract_fields";
+    }
+    for (; !failed && i < in->num_fields; i++) {
         ss_plugin_extract_field *f = &in->fields[i];
         f->res_len = 0;
         r->start[i] = r->length[i] = 0;
-        if (f->field_id < x->nfields) {
-#if FP_HAS_SOURCE
-            int got = supplied ? fp_supplied_put(x, st->sup_inst->batch, lo, hi, f, i) : 0;
-            if (got < 0) nomem = f->field ? f->field : "extract_fields";
-            if (got) continue;
-#endif
-        }
-        if (!python) {
-            g = fp_enter();
-            python = 1;
-            if (fp_extract_python(st, evt, in) < 0) {
-                failed = "extract_fields";
-                break;
-            }
-        }
         if (f->field_id >= x->nfields) {
             PyErr_Format(PyExc_ValueError, "unknown field id %u", f->field_id);
             failed = "an unknown field";
@@ -340,15 +338,12 @@ FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_eve
             failed = f->field ? f->field : "extract_fields";
         }
     }
-    if (!failed && !nomem && fp_extract_finish(x, in) < 0) nomem = "extract_fields";
-    if (!python && !failed && !nomem) return SS_PLUGIN_SUCCESS; /* all answered in C */
-    if (!python) g = fp_enter();
-    if (nomem) {
+    if (!failed && fp_extract_finish(x, in) < 0) {
         PyErr_NoMemory();
-        failed = nomem;
+        failed = "extract_fields";
     }
     if (x->cur) x->cur->raw = NULL; /* the host's memory is not ours after the call */
-    if (python) fp_tables_end(st->tables);
+    fp_tables_end(st->tables);
     if (failed) {
         char where[160];
         snprintf(where, sizeof where, "extracting %s", failed);
