@@ -11,12 +11,15 @@ PREFIX is a real-host install made with ``install.sh --dev`` (``bin/sinsp-exampl
 - **source**: sinsp-example's performance mode (``-t``: no output, its own ``Time spent``
   over the read loop) reading N events of one plugin, optionally with a filter on a plugin
   field (every event runs the filter: one ``extract_fields`` call on a new event each).
-  countdown and the dummy port at their default configs, countdown at batch 64 (``add`` per
-  event) and a countdown-like source that fills batches of 64 with ``add_many``, with
-  payloads formatted per event (an f-string: CPython's own cost) or ready as bytes (what a
-  plugin relaying data it received pays: the SDK's cost).
+  countdown and the dummy port at their default configs, countdown at its old default (4
+  events per batch), a countdown-like source that fills batches of 64 with ``add_many``,
+  with payloads formatted per event (an f-string: CPython's own cost) or ready as bytes (what
+  a plugin relaying data it received pays: the SDK's cost), and one that adds its events
+  with ``fields=`` (the field a filter reads is then answered in C) next to the same source
+  whose filter calls the field's method.
 - **Falco**: the real Falco (``falco_plugin.realhost.run_falco``) with one rule on a plugin
-  field that every event evaluates and none matches; the wall time of the whole run.
+  field that every event evaluates and none matches; the wall time of the whole run (a
+  field's method and a supplied field side by side).
 - **extraction**: the ``fp-sinsp`` driver's ``--bench`` mode times libsinsp's extraction of
   one plugin field on every event, i.e. the first (uncached) call for a new event;
   ``bench_source.len`` (``len(event.payload)``) shows the SDK's own cost, the Python time
@@ -87,6 +90,10 @@ class Plugin:
 
 def dummy_params(n: int) -> str:
     return json.dumps({"start": 1, "maxEvents": n})
+
+
+#: bench_source adding every event with fields={"bench_source.remaining": k}
+SUPPLY = json.dumps({"batch_size": 128, "supply": True})
 
 
 @dataclass
@@ -371,25 +378,32 @@ def source_rows(root: Path, libs: Libraries, opt: Options, rounds: Rounds) -> li
     n = int(2_000_000 * opt.scale)
     go_filtered = max(int(100_000 * opt.scale), 10_000)  # each call crosses into Go
     bench = libs.bench_source
-    cfg64 = json.dumps({"batch_size": 64})
+    countdown4 = Plugin("countdown b4", libs.countdown.lib, "py", json.dumps({"batch_size": 4}))
     bulk64 = json.dumps({"batch_size": 64, "bulk": True, "format_payloads": True})
-    countdown64 = Plugin("countdown b64", libs.countdown.lib, "py", cfg64)
     bulk = Plugin("bench_source bulk 64", bench, "py", bulk64)
     reused64 = json.dumps({"batch_size": 64, "bulk": True, "format_payloads": False})
     reused = Plugin("bench_source bulk 64, bytes", bench, "py", reused64)
+    method = Plugin("bench_source b128", bench, "py", json.dumps({"batch_size": 128}))
+    supplied = Plugin("bench_source b128 supplied", bench, "py", SUPPLY)
     ref_filter = "dummy.value > 0"
+    bench_filter = "bench_source.remaining >= 0"
     setups: list[tuple[str, Plugin, str | None, str, Callable[[Row], bool | None] | None]] = [
-        ("source, default config: countdown (batch 4)", libs.countdown, None, ">=0.5 C++, >Go",
-         ratio_at_least(0.5)),
+        ("source, default config: countdown (batch 128)", libs.countdown, None,
+         ">=0.5 C++, >Go", ratio_at_least(0.5)),
+        ("source, countdown at the old default (batch 4)", countdown4, None, "", None),
         ("source, default config: dummy port", libs.dummy_py, None, "", None),
-        ("source, batch 64, add() per event: countdown", countdown64, None, "", None),
         ("source, batch 64, add_many(): countdown-like", bulk, None, ">=0.7 C++, >Go",
          ratio_at_least(0.7)),
         ("source, batch 64, add_many(), bytes payloads", reused, None, ">=0.7 C++, >Go",
          ratio_at_least(0.7)),
+        ("source, batch 128, add(fields=) (supplied)", supplied, None, "", None),
         ("source + filter countdown.remaining >= 0", libs.countdown, "countdown.remaining >= 0",
          ">=0.5 C++, >Go", ratio_at_least(0.5)),
         ("source + filter dummy.value > 0: dummy port", libs.dummy_py, ref_filter,
+         ">=0.5 C++, >Go", ratio_at_least(0.5)),
+        ("source + filter, a field's method: bench_source", method, bench_filter,
+         ">=0.5 C++, >Go", ratio_at_least(0.5)),
+        ("source + filter, a supplied field: bench_source", supplied, bench_filter,
          ">=0.5 C++, >Go", ratio_at_least(0.5)),
     ]  # fmt: skip
     refs: dict[tuple[str, str | None], Cell] = {}
@@ -426,6 +440,9 @@ def falco_rows(libs: Libraries, opt: Options, rounds: Rounds) -> list[Row]:
     never = "dummy.value = 0"  # samples start at 1 and only grow
     c = rate(libs.dummy_c, n, never, "dummy_c")
     go = rate(libs.dummy_go, n_go, never, "dummy")
+    bench_never = "bench_source.remaining > 1000000000000"
+    method = Plugin("bench_source", libs.bench_source, "py", json.dumps({"batch_size": 128}))
+    supplied = Plugin("bench_source supplied", libs.bench_source, "py", SUPPLY)
     return [
         Row(
             "Falco, rule on a plugin field: dummy port",
@@ -446,7 +463,13 @@ def falco_rows(libs: Libraries, opt: Options, rounds: Rounds) -> list[Row]:
             ">=0.5 C++, >Go",
             ratio_at_least(0.5),
         ),
-    ]
+        Row("Falco, rule on a field's method: bench_source", "Mev/s",
+            rate(method, n, bench_never, "bench_source"), c, go, ">=0.5 C++, >Go",
+            ratio_at_least(0.5)),
+        Row("Falco, rule on a supplied field: bench_source", "Mev/s",
+            rate(supplied, n, bench_never, "bench_source"), c, go, ">=0.5 C++, >Go",
+            ratio_at_least(0.5)),
+    ]  # fmt: skip
 
 
 def extraction_rows(libs: Libraries, opt: Options, rounds: Rounds) -> list[Row]:
@@ -476,11 +499,14 @@ def extraction_rows(libs: Libraries, opt: Options, rounds: Rounds) -> list[Row]:
     c = ns(libs.dummy_c, "dummy.value", n * 4)
     go = ns(libs.dummy_go, "dummy.value", n_go)
     sdk = ns(bench, "bench_source.len", n)
+    supplied = Plugin("bench_source supplied", libs.bench_source, "py", SUPPLY)
     rows = [
         Row("extract on a new event: dummy.value (port)", "ns", ns(libs.dummy_py, "dummy.value", n),
             c, go),
         Row("extract on a new event: countdown.remaining", "ns",
             ns(libs.countdown, "countdown.remaining", n), c, go),
+        Row("extract on a new event: bench_source.remaining, supplied", "ns",
+            ns(supplied, "bench_source.remaining", n), c, go),
         Row("extract on a new event: len(event.payload)", "ns", sdk, c, go),
     ]  # fmt: skip
     rows.append(

@@ -81,7 +81,7 @@ def test_info_matches_falco_plugin_info() -> None:
         cli("info", "--json", str(ROOT / "examples" / "countdown" / "plugin.py")).stdout
     )
     assert info["capabilities"] == ["source", "extract"] and info["id"] == 999
-    assert json.loads(info["init_schema"])["properties"]["batch_size"]["default"] == 4
+    assert json.loads(info["init_schema"])["properties"]["batch_size"]["default"] == 128
     assert info["open_params"][0]["value"] == "10"
 
 

@@ -2,7 +2,7 @@
 
 Open params are a number N as text (default 10). The capture emits N plugin events whose
 payload is the text "<k> events remaining" for k = N-1 down to 0, at most `batch_size`
-events per batch (config, default 4), then ends. Fields: countdown.remaining (k),
+events per batch (config, default 128), then ends. Fields: countdown.remaining (k),
 countdown.text (the payload) and countdown.divisible[N] (whether k is divisible by N).
 """
 
@@ -31,7 +31,7 @@ class CountdownConfig:
     """Configuration of the countdown plugin."""
 
     batch_size: int = dataclasses.field(
-        default=4, metadata={"description": "Most events returned by one next_batch call"}
+        default=128, metadata={"description": "Most events returned by one next_batch call"}
     )
 
     def __post_init__(self) -> None:
