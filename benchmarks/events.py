@@ -1,122 +1,37 @@
 """Event model benchmark: events parsed and built per second, next to a C reference walk.
 
-    python benchmarks/events.py [--events N] [--repeat R]
+    python benchmarks/events.py [--events N] [--repeat R] [--instructions]
 
-One buffer of N events back to back (a mix of common syscall events: open, openat, read,
-write, close, connect, execve). Python: header-only walk (``iter_events``), raw walk visiting
-every parameter (``RawEvent.params``), typed decode of every parameter (``decode``), and
-building typed events and encoding them. C (``c_reference/event_parse_ref.c``, compiled with
-cc into a temporary directory and called through ctypes on the same buffer): a header walk
-and a walk that reads every parameter. Every figure is the median of R runs.
+The loops (``plugins/event_timing.py``: header walk, raw walk visiting every parameter,
+typed decode, build + encode over a mix of common syscall events) run twice: in this Python
+(the event model's Python code) and inside a plugin library loaded by the SDK host
+(``plugins/bench_events.py``: there ``falco_plugin.event`` uses the library's C event
+functions). C (``c_reference/event_parse_ref.c``, compiled with cc into a temporary
+directory and called through ctypes on the same buffer): a header walk and a walk that reads
+every parameter. Every figure is the median of R runs. ``--instructions``: instructions per
+event of the header walk and the typed decode, in the plugin and with its Python functions
+(callgrind: two runs of N1 and N2 events, so that everything else cancels out).
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
-import ipaddress
+import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from falco_plugin.event import (
-    EVENT_CLASSES,
-    Event,
-    EventParams,
-    SockAddrV4,
-    SockTupleV4,
-    decode,
-    event_class,
-    iter_events,
-)
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "plugins"))
 
+import event_timing  # noqa: E402
 
-def _mix() -> list[tuple[type[EventParams], dict[str, Any]]]:
-    """The event kinds of the mix, with typical values."""
-    ip_a, ip_b = ipaddress.IPv4Address("10.0.0.5"), ipaddress.IPv4Address("93.184.216.34")
-    execve = {
-        "res": 0,
-        "exe": "/usr/bin/curl",
-        "args": b"-s\x00https://example.com\x00",
-        "tid": 4242,
-        "pid": 4242,
-        "ptid": 1,
-        "cwd": "/home/user",
-        "fdlimit": 1024,
-        "pgft_maj": 0,
-        "pgft_min": 120,
-        "vm_size": 10240,
-        "vm_rss": 2048,
-        "vm_swap": 0,
-        "comm": "curl",
-        "cgroups": b"cpuset=/\x00cpu=/user.slice\x00memory=/user.slice\x00",
-        "env": b"HOME=/home/user\x00PATH=/usr/bin:/bin\x00TERM=xterm\x00",
-        "tty": 34816,
-        "vpgid": 4242,
-        "loginuid": 1000,
-        "flags": 0,
-        "cap_inheritable": 0,
-        "cap_permitted": 0,
-        "cap_effective": 0,
-        "exe_ino": 393222,
-        "exe_ino_ctime": 1_700_000_000_000_000_000,
-        "exe_ino_mtime": 1_700_000_000_000_000_000,
-        "uid": 1000,
-        "trusted_exepath": "/usr/bin/curl",
-        "pgid": 4242,
-        "gid": 1000,
-        "filename": "/usr/bin/curl",
-    }
-    return [
-        (event_class("openat", ">"), {"dirfd": -100, "name": "lib/x.so", "flags": 1, "mode": 0}),
-        (
-            event_class("openat", "<"),
-            {
-                "fd": 3,
-                "dirfd": -100,
-                "name": "/etc/ld.so.cache",
-                "flags": 4097,
-                "mode": 0,
-                "dev": 2051,
-                "ino": 1234,
-            },
-        ),
-        (event_class("open", "<"), {"fd": 4, "name": "/etc/passwd", "flags": 1, "mode": 0}),
-        (event_class("read", ">"), {"fd": 3, "size": 832}),
-        (event_class("read", "<"), {"res": 80, "data": bytes(range(80))}),
-        (event_class("write", ">"), {"fd": 1, "size": 13}),
-        (event_class("write", "<"), {"res": 13, "data": b"hello, world\n"}),
-        (event_class("close", ">"), {"fd": 3}),
-        (event_class("close", "<"), {"res": 0}),
-        (
-            event_class("connect", "<"),
-            {
-                "res": 0,
-                "tuple": SockTupleV4(ip_a, 51234, ip_b, 443),
-                "fd": 5,
-                "addr": SockAddrV4(ip_b, 443),
-            },
-        ),
-        (event_class("execve", "<"), execve),
-    ]
-
-
-def build_events(count: int) -> list[Event]:
-    """``count`` typed events cycling through the mix."""
-    mix = _mix()
-    out = []
-    for i in range(count):
-        cls, values = mix[i % len(mix)]
-        out.append(Event(cls(**values), ts=1_700_000_000_000_000_000 + i, tid=4242))
-    return out
+from falco_plugin.event import EVENT_CLASSES  # noqa: E402
 
 
 def build_c_reference(out_dir: Path) -> ctypes.CDLL:
@@ -138,46 +53,14 @@ def build_c_reference(out_dir: Path) -> ctypes.CDLL:
     return dll
 
 
-def _median_rate(count: int, repeat: int, work: Callable[[], object]) -> float:
-    """Events per second of ``work`` (which handles ``count`` events), median of runs."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return count / statistics.median(times)
-
-
 def run(count: int, repeat: int) -> dict[str, float]:
-    """All the figures, as events per second."""
-    events = build_events(count)
-    buf = b"".join(ev.encode() for ev in events)
-    mix = _mix()
-    specs = [(mix[i % len(mix)][0], mix[i % len(mix)][1]) for i in range(count)]
-
-    def headers() -> None:
-        for _raw in iter_events(buf):
-            pass
-
-    def raw_params() -> None:
-        for raw in iter_events(buf):
-            raw.params()
-
-    def typed() -> None:
-        for raw in iter_events(buf):
-            decode(raw)
-
-    def build() -> None:
-        for cls, values in specs:
-            Event(cls(**values), ts=1, tid=2).encode()
-
+    """All the figures, as events per second: ``py_*`` in this Python, ``plugin_*`` inside a
+    plugin library, ``c_*`` the C walker."""
+    out = event_timing.run(count, repeat)
+    out.update({k.replace("py_", "plugin_"): v for k, v in run_in_plugin(count, repeat).items()
+                if k.startswith("py_")})  # fmt: skip
+    buf = b"".join(ev.encode() for ev in event_timing.build_events(count))
     large = bytes(int(cls.LARGE) for cls in EVENT_CLASSES)
-    out = {
-        "py_headers": _median_rate(count, repeat, headers),
-        "py_raw_params": _median_rate(count, repeat, raw_params),
-        "py_decode": _median_rate(count, repeat, typed),
-        "py_build": _median_rate(count, repeat, build),
-    }
     with tempfile.TemporaryDirectory() as tmp:
         dll = build_c_reference(Path(tmp))
         acc = ctypes.c_uint64()
@@ -190,10 +73,63 @@ def run(count: int, repeat: int) -> dict[str, float]:
 
             return go
 
-        out["c_headers"] = _median_rate(count, repeat, c_walk(dll.walk_headers))
-        out["c_params"] = _median_rate(count, repeat, c_walk(dll.walk_params))
-    out["buffer_bytes"] = float(len(buf))
+        out["c_headers"] = event_timing.median_rate(count, repeat, c_walk(dll.walk_headers))
+        out["c_params"] = event_timing.median_rate(count, repeat, c_walk(dll.walk_params))
     return out
+
+
+def plugin_config(count: int, repeat: int, out: Path, only: str = "", python: bool = False) -> str:
+    return json.dumps({"events": count, "repeat": repeat, "only": only, "python": python,
+                       "out": str(out)})  # fmt: skip
+
+
+def bench_library() -> Path:
+    from falco_plugin.build import build_cached
+
+    return build_cached(str(HERE / "plugins" / "bench_events.py"))
+
+
+def run_in_plugin(
+    count: int, repeat: int, only: str = "", python: bool = False
+) -> dict[str, float]:
+    """The loops inside the bench_events plugin, loaded by the SDK host."""
+    from falco_plugin.host import run_host
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "figures.json"
+        config = plugin_config(count, repeat, out, only, python)
+        proc = run_host(["run", "--quiet", str(bench_library()), "--config", config], timeout=900)
+        if proc.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"bench_events failed: {proc.stdout[-800:]} {proc.stderr[-800:]}")
+        res: dict[str, float] = json.loads(out.read_text())
+    if not python and not res.get("native"):
+        raise RuntimeError("the plugin library did not use its C event functions")
+    return res
+
+
+def instructions(n1: int = 2_000, n2: int = 6_000) -> dict[str, float]:
+    """Instructions per event (callgrind over a whole run of the real libsinsp's ``fp-sinsp``
+    driver loading bench_events, N2 - N1 events) of the header walk and the typed decode
+    (walk included), with the library's C functions and with the Python ones."""
+    import callgrind
+
+    from falco_plugin.sinsp import driver_binary
+
+    lib = bench_library()
+
+    def total(count: int, only: str, python: bool) -> int:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = plugin_config(count, 1, Path(tmp) / "f.json", only, python)
+            return callgrind.profile([str(driver_binary()), str(lib), "--config", config]).total
+
+    out = {}
+    for only in ("setup", "headers", "decode"):  # setup: the buffer is made, no loop runs
+        for python in (False, True):
+            per = (total(n2, only, python) - total(n1, only, python)) / (n2 - n1)
+            out[f"{'py' if python else 'plugin'}_{only}"] = per
+    # what each loop adds to making the buffer (each runs once)
+    return {k: v - out[k.rsplit("_", 1)[0] + "_setup"] for k, v in out.items()
+            if not k.endswith("_setup")}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -201,22 +137,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--instructions", action="store_true", help="callgrind counts too")
     args = parser.parse_args(argv)
     res = run(args.events, args.repeat)
     print(f"{args.events} events, {res['buffer_bytes'] / args.events:.0f} bytes/event on average")
     rows = [
-        ("header walk", "py_headers", "c_headers"),
-        ("every param, raw", "py_raw_params", "c_params"),
-        ("every param, typed decode", "py_decode", "c_params"),
-        ("build + encode", "py_build", None),
+        ("header walk", "headers", "c_headers"),
+        ("every param, raw", "raw_params", "c_params"),
+        ("every param, typed decode", "decode", "c_params"),
+        ("build + encode", "build", None),
     ]
-    print(f"{'':28}{'Python ev/s':>14}{'ns/ev':>9}{'C ev/s':>16}{'C/Python':>10}")
-    for label, py, c in rows:
-        rate = res[py]
-        line = f"{label:28}{rate:14,.0f}{1e9 / rate:9,.0f}"
+    print(f"{'ns/event':28}{'Python':>10}{'plugin (C)':>12}{'C walker':>10}")
+    for label, key, c in rows:
+        line = f"{label:28}{1e9 / res['py_' + key]:10,.0f}{1e9 / res['plugin_' + key]:12,.0f}"
         if c is not None:
-            line += f"{res[c]:16,.0f}{res[c] / rate:10.1f}"
+            line += f"{1e9 / res[c]:10,.0f}"
         print(line)
+    if args.instructions:
+        for key, value in instructions().items():
+            print(f"instructions per event, {key}: {value:,.0f}")
     return res
 
 

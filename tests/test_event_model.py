@@ -458,6 +458,8 @@ def test_generated_module_is_up_to_date() -> None:
     sc_max = len(gen_events.ppm_sc_names(schema))
     checks = gen_events.gen_event_checks.generate_c(schema, SCHEMA.name, sc_max)
     assert checks == gen_events.gen_event_checks.OUTPUT.read_text(), "run scripts/gen_events.py"
+    layouts = gen_events.generate_c(schema, SCHEMA.name)
+    assert layouts == gen_events.C_OUTPUT.read_text(), "run scripts/gen_events.py"
 
 
 def test_generated_module_builds_its_classes_lazily() -> None:

@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <marshal.h>
+#include <structmember.h>
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -150,8 +151,36 @@ static int fp_supply(fp_batch *b, PyObject *fields);
 static int fp_supplied_mark(fp_batch *b);
 static void fp_supplies_free(fp_supplies *s);
 
+/* ------------------------------------------------------------------ slots of objects */
+
+/* The offset of an object slot (a __slots__ member) named `name` of class `cls`, or -1
+ * (and a TypeError): C fills the slots of SDK classes (table entries, events) directly. */
+static Py_ssize_t fp_slot_offset(PyTypeObject *cls, const char *name) {
+    PyObject *descr = PyObject_GetAttrString((PyObject *)cls, name);
+    Py_ssize_t off = -1;
+    if (descr && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type == T_OBJECT_EX && !(m->flags & READONLY)) off = m->offset;
+    }
+    Py_XDECREF(descr);
+    if (off < 0 && !PyErr_Occurred())
+        PyErr_Format(PyExc_TypeError, "%.100s has no slot %s", cls->tp_name, name);
+    return off;
+}
+
+#define FP_SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static void fp_slot_set(PyObject *obj, Py_ssize_t off, PyObject *value) {
+    PyObject *old = FP_SLOT(obj, off);
+    FP_SLOT(obj, off) = value; /* a new reference */
+    Py_XDECREF(old);
+}
+
+static int fp_events_install(PyObject *runtime);
+
 #include "shim_batch.c"
 #include "shim_interp.c"
+#include "shim_events.c"
 
 static int fp_extract_setup(fp_state *st);
 static void fp_extract_free(struct fp_extractor *x);

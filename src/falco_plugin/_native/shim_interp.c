@@ -365,6 +365,7 @@ static int fp_space_open(void) {
     g_sdk.space = Py_NewRef(space);
     g_sdk.runtime = Py_NewRef(runtime);
     Py_DECREF(pair);
+    if (fp_events_install(runtime) < 0) PyErr_Clear(); /* the event model stays in Python */
     g_sdk.timeout_exc = fp_sdk_attr("source", "Timeout");
     g_sdk.eof_exc = g_sdk.timeout_exc ? fp_sdk_attr("source", "Eof") : NULL;
     return g_sdk.eof_exc ? 0 : -1;

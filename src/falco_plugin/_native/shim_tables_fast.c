@@ -14,33 +14,6 @@
  * Both check handles, scopes and tables exactly like the backend's read and get_entry.
  */
 
-#include <structmember.h>
-
-/* ------------------------------------------------------------------ slots of entries */
-
-/* The offset of an object slot (a __slots__ member) named `name` of class `cls`, or -1. */
-static Py_ssize_t fp_slot_offset(PyTypeObject *cls, const char *name) {
-    PyObject *descr = PyObject_GetAttrString((PyObject *)cls, name);
-    Py_ssize_t off = -1;
-    if (descr && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
-        if (m->type == T_OBJECT_EX && !(m->flags & READONLY)) off = m->offset;
-    }
-    Py_XDECREF(descr);
-    if (off < 0 && !PyErr_Occurred())
-        PyErr_Format(PyExc_TypeError, "%.100s has no slot %s: not a tables.Entry class",
-                     cls->tp_name, name);
-    return off;
-}
-
-#define FP_SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
-
-static void fp_slot_set(PyObject *obj, Py_ssize_t off, PyObject *value) {
-    PyObject *old = FP_SLOT(obj, off);
-    FP_SLOT(obj, off) = value; /* a new reference */
-    Py_XDECREF(old);
-}
-
 /* A key the host can take as it is (an int of the key's width, a str without NUL), in
  * *out; 0 when Python must check it (and raise the right error). */
 static int fp_key_direct(PyObject *key, int key_type, ss_plugin_state_data *out) {

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 EVENT_SCHEMA_VERSION = "4.5.1"
 PLUGIN_API_VERSION = "3.12.0"
+#: The digest of the layout facts a plugin library's C event functions bake in
+#: (_native/fp_events.h): they serve this module only when both say the same.
+EVENT_LAYOUT_DIGEST = "13a6ad1696bdfef0"
 
 #: Parameter type name -> numeric code (``PT_*``).
 PARAM_TYPE_CODES: dict[str, int] = {

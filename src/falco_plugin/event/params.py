@@ -82,12 +82,25 @@ Decoder = Callable[[bytes, int, int], Any]
 Encoder = Callable[[Any], bytes]
 
 
+#: How a plugin library's C decoder reads a parameter (``Codec.native``): through the codec's
+#: Python ``decode``, as an unsigned or signed little-endian int of ``size`` bytes (then
+#: wrapped in ``Codec.wrap``), as a NUL-terminated UTF-8 string, as bytes, as a double, as
+#: a socket address, a socket tuple, an IPv4, IPv6 or either address (the decoders below
+#: say what each gives, errors included; the C decoder must say the same).
+(NATIVE_PY, NATIVE_UINT, NATIVE_SINT, NATIVE_CSTR, NATIVE_BYTES, NATIVE_DOUBLE, NATIVE_SOCKADDR,
+ NATIVE_SOCKTUPLE, NATIVE_IPV4, NATIVE_IPV6, NATIVE_IP) = range(11)  # fmt: skip
+
+
 class Codec(NamedTuple):
-    """How one parameter type is read and written; ``size`` is the fixed size, if any."""
+    """How one parameter type is read and written; ``size`` is the fixed size, if any;
+    ``wrap`` the int subclass an integer is made into (Fd, Errno, a flags table's type);
+    ``native`` how the C decoder of a plugin library reads it (``NATIVE_*``)."""
 
     decode: Decoder
     encode: Encoder
     size: int | None
+    wrap: Any = None
+    native: int = NATIVE_PY
 
 
 def _bad_size(what: str, expected: int | str, got: int) -> EventFormatError:
@@ -182,7 +195,7 @@ def _int_codec(ptype: str, code: str, wrap: Callable[[int], Any] | None) -> Code
     def encode(value: Any) -> bytes:
         return pack(value)
 
-    return Codec(decode, encode, size)
+    return Codec(decode, encode, size, wrap, NATIVE_SINT if code.islower() else NATIVE_UINT)
 
 
 def _dec_double(buf: bytes, start: int, end: int) -> float:
@@ -398,20 +411,20 @@ def _enc_fdlist(value: Any) -> bytes:
 # --- registry --------------------------------------------------------------------------------
 
 _SIMPLE: dict[str, Codec] = {
-    "PT_CHARBUF": Codec(_dec_cstr, _enc_cstr, None),
-    "PT_FSPATH": Codec(_dec_cstr, _enc_cstr, None),
-    "PT_FSRELPATH": Codec(_dec_cstr, _enc_cstr, None),
-    "PT_BYTEBUF": Codec(_dec_bytes, _raw, None),
-    "PT_NONE": Codec(_dec_bytes, _raw, None),
+    "PT_CHARBUF": Codec(_dec_cstr, _enc_cstr, None, native=NATIVE_CSTR),
+    "PT_FSPATH": Codec(_dec_cstr, _enc_cstr, None, native=NATIVE_CSTR),
+    "PT_FSRELPATH": Codec(_dec_cstr, _enc_cstr, None, native=NATIVE_CSTR),
+    "PT_BYTEBUF": Codec(_dec_bytes, _raw, None, native=NATIVE_BYTES),
+    "PT_NONE": Codec(_dec_bytes, _raw, None, native=NATIVE_BYTES),
     "PT_CHARBUFARRAY": Codec(_dec_strings, _enc_strings, None),
     "PT_CHARBUF_PAIR_ARRAY": Codec(_dec_pairs, _enc_pairs, None),
-    "PT_DOUBLE": Codec(_dec_double, _F64.pack, 8),
-    "PT_SOCKADDR": Codec(_dec_sockaddr, _enc_sockaddr, None),
-    "PT_SOCKTUPLE": Codec(_dec_socktuple, _enc_socktuple, None),
+    "PT_DOUBLE": Codec(_dec_double, _F64.pack, 8, native=NATIVE_DOUBLE),
+    "PT_SOCKADDR": Codec(_dec_sockaddr, _enc_sockaddr, None, native=NATIVE_SOCKADDR),
+    "PT_SOCKTUPLE": Codec(_dec_socktuple, _enc_socktuple, None, native=NATIVE_SOCKTUPLE),
     "PT_FDLIST": Codec(_dec_fdlist, _enc_fdlist, None),
-    "PT_IPV4ADDR": Codec(_dec_ipv4, _enc_ipv4, 4),
-    "PT_IPV6ADDR": Codec(_dec_ipv6, _enc_ipv6, 16),
-    "PT_IPADDR": Codec(_dec_ip, _enc_ip, None),
+    "PT_IPV4ADDR": Codec(_dec_ipv4, _enc_ipv4, 4, native=NATIVE_IPV4),
+    "PT_IPV6ADDR": Codec(_dec_ipv6, _enc_ipv6, 16, native=NATIVE_IPV6),
+    "PT_IPADDR": Codec(_dec_ip, _enc_ip, None, native=NATIVE_IP),
     "PT_IPV4NET": Codec(_net_of(_dec_ipv4), lambda v: _enc_ipv4(_net_address(v)), 4),
     "PT_IPV6NET": Codec(_net_of(_dec_ipv6), lambda v: _enc_ipv6(_net_address(v)), 16),
     "PT_IPNET": Codec(_net_of(_dec_ip), lambda v: _enc_ip(_net_address(v)), None),

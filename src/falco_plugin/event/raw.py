@@ -11,7 +11,8 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from ._generated import EVENT_TABLE
+from ._accel import native
+from ._generated import EVENT_LAYOUT_DIGEST, EVENT_TABLE
 from .framing import EventFormatError
 
 __all__ = ["HEADER_LEN", "EventFormatError", "RawEvent", "iter_events", "is_large"]
@@ -73,6 +74,8 @@ class RawEvent:
     def parse(cls, buf: Buffer, offset: int = 0) -> RawEvent:
         """Check the event at ``offset`` and view it; raises EventFormatError when malformed."""
         view = _as_bytes_view(buf)
+        if NATIVE is not None and type(offset) is int:
+            return NATIVE.parse(view, offset)
         return _parse(view, offset)
 
     @property
@@ -165,6 +168,13 @@ def _parse(
 
 def iter_events(buf: Buffer) -> Iterator[RawEvent]:
     """Yield the events stored back to back in ``buf``; a bad or truncated one raises."""
+    if NATIVE is not None:
+        return NATIVE.walk(buf)
+    return _iter_events(buf)
+
+
+def _iter_events(buf: Buffer) -> Iterator[RawEvent]:
+    """iter_events in Python (the buffer is checked at the first ``next``)."""
     view = _as_bytes_view(buf)
     offset = 0
     end = len(view)
@@ -172,3 +182,17 @@ def iter_events(buf: Buffer) -> Iterator[RawEvent]:
         ev = _parse(view, offset)
         yield ev
         offset += ev.len
+
+
+def _bind_native() -> Any:
+    """The shim's C event functions when this code runs in a plugin library made from the
+    same event schema (see :mod:`._accel`), else None."""
+    lib = native()
+    if lib is None or not lib.bind_raw(RawEvent, EventFormatError, _as_bytes_view,
+                                       EVENT_LAYOUT_DIGEST):  # fmt: skip
+        return None
+    return lib
+
+
+#: The C event functions in use, or None (Python).
+NATIVE = _bind_native()

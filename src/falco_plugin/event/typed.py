@@ -12,7 +12,7 @@ from typing import Any
 
 from ._generated import EVENT_CLASSES, EVENT_TABLE, PPM_SC_NAMES
 from .framing import TS_NOW, EventFormatError
-from .raw import HEADER_LEN, Buffer, RawEvent, _lengths_struct
+from .raw import HEADER_LEN, NATIVE, Buffer, RawEvent, _lengths_struct
 from .spec import EventParams
 from .values import RelPath
 
@@ -196,6 +196,13 @@ class Event:
 
 def decode(data: RawEvent | Buffer, offset: int = 0) -> Event:
     """Decode one event (bytes, a buffer and offset, or a RawEvent) into an :class:`Event`."""
+    if NATIVE is not None and type(offset) is int:
+        return NATIVE.decode(data, offset)
+    return _decode_py(data, offset)
+
+
+def _decode_py(data: RawEvent | Buffer, offset: int = 0) -> Event:
+    """decode in Python: the reference of the C decoder, and its fallback."""
     raw = data if isinstance(data, RawEvent) else RawEvent.parse(data, offset)
     cls = EVENT_CLASSES[raw.type]
     nparams = raw.nparams
@@ -223,3 +230,38 @@ def decode(data: RawEvent | Buffer, offset: int = 0) -> Event:
     ev.tid = raw.tid
     ev.nparams = nparams
     return ev
+
+
+def _native_plan(code: int) -> tuple[Any, ...]:
+    """How the C decoder reads the parameters of event type ``code``: the params class, its
+    id, whether its lengths are u32, per parameter (as the codec says) the native kind, the
+    size, the int wrapper type, the Python decode and the type name, and the relative-path
+    pairs."""
+    cls = EVENT_CLASSES[code]
+    codecs = cls._CODECS
+    return (
+        cls,
+        cls.ID,
+        bool(cls.LARGE),
+        bytes(c.native for c in codecs),
+        bytes((c.size or 0) if c.native else 0 for c in codecs),
+        tuple(c.wrap for c in codecs),
+        tuple(c.decode for c in codecs),
+        tuple(spec.type for spec in cls.PARAMS),
+        cls._RELPATHS,
+    )
+
+
+def _native_values() -> tuple[type, ...]:
+    """The classes the C decoder makes itself (its values' part says how)."""
+    import ipaddress
+
+    from . import net
+
+    return (ipaddress.IPv4Address, ipaddress.IPv6Address, net.SockAddrV4, net.SockAddrV6,
+            net.SockAddrUnix, net.SockAddrOther, net.SockTupleV4, net.SockTupleV6,
+            net.SockTupleUnix, net.SockTupleOther)  # fmt: skip
+
+
+if NATIVE is not None:
+    NATIVE.bind_typed(Event, RelPath, _native_plan, _decode_py, _native_values())
