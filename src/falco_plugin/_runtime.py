@@ -16,15 +16,18 @@ from __future__ import annotations
 import contextlib
 import importlib
 import itertools
-import json
-import logging
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
 from .config import ConfigError, config_type_of, parse_config
 from .event.framing import PluginEvent
 from .loader import PluginRef, find_class
-from .logs import HostLogFn, RateLimiter, host_handler
+
+if TYPE_CHECKING:
+    import logging
+
+    from .logs import HostLogFn, RateLimiter
 from .source import SourceInstance, SourcePlugin, open_params_json
 
 # 1: before import spaces (create took extra sys.path entries); 2: create takes the space;
@@ -78,24 +81,73 @@ def create(
     """
     module = space.load_file(module_file) if module_file else space.import_module(module_name)
     cls = find_class(module, class_name)
-    check_facts(cls, json.loads(facts), module_file or module_name)
-    return Runtime(cls, config, log, tables, log_root=space.prefix)
+    fields = None
+    if not getattr(space, "checked", False):  # a packaged library's code is checked by digest
+        import json
+
+        fields = check_facts(cls, json.loads(facts), module_file or module_name)
+    return Runtime(cls, config, log, tables, log_root=space.prefix, fields=fields, space=space)
 
 
-def check_facts(cls: type[Plugin], baked: dict[str, Any], where: str) -> None:
-    """Raise PluginError("rebuild the plugin: ...") when the class no longer matches."""
+def check_facts(cls: type[Plugin], baked: dict[str, Any], where: str) -> Any:
+    """Raise PluginError("rebuild the plugin: ...") when the class no longer matches;
+    returns its field specs (the runtime's extractors use them)."""
     from .validate import PluginDefinitionError, facts_drift, plugin_meta
 
     try:
-        live = plugin_meta(cls, PluginRef("", where, cls.__name__)).facts()
+        meta = plugin_meta(cls, PluginRef("", where, cls.__name__))
     except PluginDefinitionError as exc:
         raise PluginError(f"rebuild the plugin: {exc}") from None
-    drift = facts_drift(baked, live)
+    drift = facts_drift(baked, meta.facts())
     if drift:
         raise PluginError(
             f"rebuild the plugin: {where} no longer matches the library built from it "
             f"({'; '.join(drift)})"
         )
+    return meta.fields
+
+
+class LogRoute:
+    """How one plugin state logs: its own logger (``self.logger`` of the plugin object) and
+    the space's routing handler, both sending to this state's host log function.
+
+    Made when logging starts, not at init: ``logging`` (a large part of a plugin's start) is
+    imported once the plugin's code imports it or first uses ``self.logger``, and records
+    are routed from then on (see ``ImportSpace.when_imported``)."""
+
+    def __init__(self, root: str, name: str, log: HostLogFn | None, key: int) -> None:
+        self.root, self.name, self.log, self.key = root, name, log, key
+        self._logger: logging.Logger | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def logger(self) -> logging.Logger:
+        """The state's logger, routed to its host log (started on first use)."""
+        logger = self._logger
+        return logger if logger is not None else self.start()
+
+    def start(self) -> logging.Logger:
+        """Route this state's records (and those of the plugin's other loggers) to the host."""
+        import logging
+
+        from .logs import host_handler
+
+        with self._lock:
+            if self._logger is None:
+                handler = host_handler(self.root)
+                if self.log is not None and not self._closed:
+                    handler.attach(self.key, self.log, self.name)
+                self._logger = logging.getLogger(self.name)
+            return self._logger
+
+    def close(self) -> None:
+        """The state is gone: its records go to stderr from now."""
+        with self._lock:
+            self._closed = True
+            if self._logger is not None:
+                from .logs import host_handler
+
+                host_handler(self.root).detach(self.key)
 
 
 class Runtime:
@@ -109,17 +161,22 @@ class Runtime:
         tables: Any = None,
         *,
         log_root: str | None = None,
+        fields: Any = None,
+        space: Any = None,
     ) -> None:
         self.cls = cls
+        self._fields = fields  # the field specs the facts check computed, if it ran
         self.config_type = config_type_of(cls)
         # in an import space every module of the plugin logs under the space's name; the
         # plugin object's own logger (self.logger) is this state's: its records go to this
         # state's host logger, whatever other states of the plugin do
-        self._handler = host_handler(log_root or plugin_logger_name(cls))
-        self.logger = logging.getLogger(f"{plugin_logger_name(cls)}.state{next(_STATES)}")
-        if log is not None:
-            self._handler.attach(id(self), log, self.logger.name)
-        self._limiter = RateLimiter()
+        state_logger = f"{plugin_logger_name(cls)}.state{next(_STATES)}"
+        self._log = LogRoute(log_root or plugin_logger_name(cls), state_logger, log, id(self))
+        if space is not None:
+            space.when_imported("logging", self._log.start)
+        else:
+            self._log.start()
+        self._limiter: RateLimiter | None = None
         kwargs: dict[str, Any] = {}
         if wants_tables(cls):
             from .tables import TableError, TablesInit  # only parse/extract plugins need them
@@ -135,12 +192,17 @@ class Runtime:
             # Set as an attribute, not through plugin.__dict__ (that would make the dict and
             # slow every attribute access on the plugin object down for its whole life)
             with contextlib.suppress(AttributeError):
-                object.__setattr__(plugin, "_falco_logger", self.logger)
+                object.__setattr__(plugin, "_falco_logger", self._log)
             cls.__init__(plugin, *args, **kwargs)
             self.plugin = plugin
         except BaseException:
-            self._handler.detach(id(self))
+            self._log.close()
             raise
+
+    @property
+    def logger(self) -> logging.Logger:
+        """This state's logger (logging starts on first use)."""
+        return self._log.logger()
 
     # ------------------------------------------------------------------ base capability
 
@@ -148,7 +210,7 @@ class Runtime:
         try:
             self.plugin.destroy()
         finally:
-            self._handler.detach(id(self))
+            self._log.close()
 
     def set_config(self, raw: str) -> None:
         config = raw if self.config_type is None else parse_config(self.config_type, raw)
@@ -163,6 +225,10 @@ class Runtime:
     def report(self, where: str, exc: BaseException) -> str:
         """Log a failure the host would not show (rate-limited) and return its message."""
         message = format_error(exc)
+        if self._limiter is None:
+            from .logs import RateLimiter
+
+            self._limiter = RateLimiter()
         allowed, held = self._limiter.allow(where)
         if allowed:
             suffix = f" ({held} similar messages suppressed)" if held else ""
@@ -212,7 +278,7 @@ class Runtime:
         """
         from .extract import field_specs
 
-        specs = field_specs(type(self.plugin))
+        specs = self._fields if self._fields is not None else field_specs(type(self.plugin))
         converting = any(spec.ftype in _CONVERTED_TYPES for spec in specs)
         converters = _converters() if converting else {}  # loads datetime and ipaddress
         out = []

@@ -30,7 +30,6 @@ This module uses only the standard library: the C shim embeds its source and run
 open the space before any SDK module is imported (the SDK is found through the roots).
 """
 
-from __future__ import annotations
 
 import builtins
 import importlib.machinery as machinery
@@ -322,9 +321,13 @@ class ImportSpace:
         self._claimed: set[str] = set()
         self._finders: dict[tuple[str, bool], machinery.FileFinder] = {}
         self._lock = threading.RLock()
+        self._watched: list[tuple[str, Any]] = []  # see when_imported
         self.builtins = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
         self._checker = checker
+        #: every file the space reads is checked against the digests recorded when the plugin
+        #: was packaged: the code is the code its library was made with
+        self.checked = checker is not None
         attrs = {"space_builtins": self.builtins, "checker": checker}
         sourceless = (type("Sourceless", (_SpaceSourcelessLoader,), attrs), [".pyc"])
         self._loaders = {  # fresh: the plugin's own code; cached: the SDK
@@ -474,15 +477,34 @@ class ImportSpace:
                     name=top,
                 )
         if self._checker is None:
-            return _builtin_import(name, globals, locals, fromlist, level)
-        try:
-            return _builtin_import(name, globals, locals, fromlist, level)
-        except ModuleNotFoundError as exc:
-            if getattr(exc, "falco_plugin_hint", False) or not exc.name:
-                raise
-            hinted = ModuleNotFoundError(f"{exc.msg}{self._hint(exc.name)}", name=exc.name)
-            hinted.falco_plugin_hint = True  # type: ignore[attr-defined]
-            raise hinted from None
+            module = _builtin_import(name, globals, locals, fromlist, level)
+        else:
+            try:
+                module = _builtin_import(name, globals, locals, fromlist, level)
+            except ModuleNotFoundError as exc:
+                if getattr(exc, "falco_plugin_hint", False) or not exc.name:
+                    raise
+                hinted = ModuleNotFoundError(f"{exc.msg}{self._hint(exc.name)}", name=exc.name)
+                hinted.falco_plugin_hint = True  # type: ignore[attr-defined]
+                raise hinted from None
+        if self._watched:
+            self._seen_imports()
+        return module
+
+    def when_imported(self, name: str, callback: Any) -> None:
+        """Call ``callback()`` once the module ``name`` is imported: at once when it is, else
+        after the import statement of the space's code that brings it (the runtime starts
+        logging then: a plugin that never logs starts without ``logging``)."""
+        with self._lock:
+            self._watched.append((name, callback))
+        self._seen_imports()
+
+    def _seen_imports(self) -> None:
+        with self._lock:
+            ready = [w for w in self._watched if w[0] in sys.modules]
+            self._watched = [w for w in self._watched if w[0] not in sys.modules]
+        for _name, callback in ready:
+            callback()
 
     def _hint(self, name: str) -> str:
         """How to add a missing module, for a packaged library."""

@@ -5,12 +5,12 @@ A plugin is a subclass of :class:`Plugin` (usually through a capability class su
 is whatever type the ``config`` parameter of ``__init__`` is annotated with.
 """
 
-from __future__ import annotations
-
-import logging
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
+
+if TYPE_CHECKING:
+    import logging
 
 
 class PluginError(Exception):
@@ -94,13 +94,17 @@ class Plugin:
         """Default constructor: a plugin without configuration accepts any init string."""
 
     @property
-    def logger(self) -> logging.Logger:
+    def logger(self) -> "logging.Logger":
         """This plugin's logger; its records go to the host's log (Falco's log) from init on,
         through this plugin state's own host logger (Falco may init a plugin more than once)."""
         # getattr, not self.__dict__: making an instance's __dict__ takes CPython's fast
         # attribute access away from every attribute of the plugin object
-        own = getattr(self, "_falco_logger", None)
-        return own if own is not None else logging.getLogger(plugin_logger_name(type(self)))
+        own = getattr(self, "_falco_logger", None)  # the state's log route (see _runtime)
+        if own is not None:
+            return own.logger()
+        import logging  # here: a plugin that never logs starts without it
+
+        return logging.getLogger(plugin_logger_name(type(self)))
 
     def destroy(self) -> None:
         """Called once when the host destroys the plugin: stop threads, release resources."""

@@ -15,6 +15,7 @@ import json
 import keyword
 import marshal
 import os
+import py_compile
 import shlex
 import shutil
 import subprocess
@@ -234,7 +235,37 @@ def build(
     a path may start with ``$ORIGIN``, the folder the library is loaded from.
     """
     meta = inspect_plugin(target)
+    write_bytecode(meta)
     return _compile(meta, output_path(meta, output), cc, roots)
+
+
+def write_bytecode(meta: PluginMeta) -> None:
+    """Write the bytecode of the plugin's file beside it (``__pycache__``, as ``py_compile``
+    does), hash-checked: the library's init loads it instead of compiling the file, and only
+    while it matches the file's source (an edited file is compiled again at init). Nothing
+    is written when the file is a module found by name, or its folder cannot take it."""
+    path = meta.ref.module_file
+    if not path:
+        return
+    try:
+        cached = importlib.util.cache_from_source(path)
+        with open(path, "rb") as source, open(cached, "rb") as pyc:
+            header, code = pyc.read(16), source.read()
+        flags = int.from_bytes(header[4:8], "little")
+        if (
+            header[:4] == importlib.util.MAGIC_NUMBER
+            and flags == 0b11
+            and header[8:16] == importlib.util.source_hash(code)
+        ):
+            return  # written already, for this source
+    except (OSError, ValueError, NotImplementedError):
+        pass
+    try:
+        py_compile.compile(
+            path, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
+        )
+    except (OSError, py_compile.PyCompileError):
+        pass  # a read-only folder: the library compiles the file at init, as before
 
 
 def output_path(meta: PluginMeta, output: str | os.PathLike[str] | None) -> Path:
@@ -275,6 +306,7 @@ def build_cached(target: str, *, cc: str | None = None) -> Path:
     sources) decide whether the library must be rebuilt.
     """
     meta = inspect_plugin(target)
+    write_bytecode(meta)
     digest = hashlib.sha256()
     digest.update(meta_header(meta, import_roots(meta.ref)).encode())
     for path in native_sources():

@@ -13,14 +13,34 @@ a port accepts the same configs as the plugin it replaces).
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import json
 import types
 import typing
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
+
+if TYPE_CHECKING:
+    import dataclasses as _dc
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+
+
+class _Dataclasses:
+    """The dataclasses module, imported on first use: a config type can only be a dataclass
+    once the plugin imported it, and a plugin without one starts without it."""
+
+    def __getattr__(self, name: str) -> Any:
+        import dataclasses
+
+        return getattr(dataclasses, name)
+
+
+dataclasses = _Dataclasses()
+
+
+def _json() -> Any:
+    import json  # on use: a plugin with an empty or raw config never needs it
+
+    return json
 
 
 class ConfigError(ValueError):
@@ -108,7 +128,7 @@ def _dataclass_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
             default = _field_default(f)
             if default is not dataclasses.MISSING:
                 prop["default"] = _jsonable(default)
-                json.dumps(prop["default"])  # a default JSON cannot hold fails here
+                _json().dumps(prop["default"])  # a default JSON cannot hold fails here
         except (TypeError, ValueError) as exc:
             if str(exc).startswith("field "):  # a nested dataclass's field: named already
                 raise
@@ -138,11 +158,12 @@ def allows_unknown_keys(tp: type) -> bool:
     return getattr(tp, "ALLOW_UNKNOWN_KEYS", False) is True
 
 
-def _field_default(f: dataclasses.Field[Any]) -> Any:
+def _field_default(f: _dc.Field[Any]) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
+    factory: Any = f.default_factory
+    if factory is not dataclasses.MISSING:
+        return factory()
     return dataclasses.MISSING
 
 
@@ -226,10 +247,15 @@ def parse_config(tp: Any, raw: str) -> Any:
     if is_raw(tp):
         return raw
     text = raw.strip() or "{}"
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"config is not valid JSON: {exc}") from exc
+    if text == "{}":  # what Falco passes for an empty init_config: no need of the parser
+        data: Any = {}
+    else:
+        import json
+
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config is not valid JSON: {exc}") from exc
     if _is_pydantic(tp):
         try:
             return tp.model_validate(data)
@@ -336,4 +362,4 @@ def _convert_dataclass(tp: type, value: Any, path: str) -> Any:
 def schema_json(tp: Any) -> str:
     """The schema as the compact JSON string baked into the shim ('' for raw configs)."""
     schema = json_schema(tp)
-    return "" if schema is None else json.dumps(schema, separators=(",", ":"), sort_keys=False)
+    return "" if schema is None else _json().dumps(schema, separators=(",", ":"), sort_keys=False)

@@ -17,18 +17,15 @@ and the optional second parameter its argument::
 event (e.g. decoded JSON) go in ``make_context``; fields read them as ``event.context``.
 """
 
-from __future__ import annotations
 
-import re
 import types
 import typing
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple, Protocol, Union, get_args, get_origin
 
+from ._names import FIELD_NAME_PATTERN, field_name_ok
 from .base import Plugin
 from .event.framing import PAYLOAD_OFFSET
-
-FIELD_NAME_RE = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*(\.[a-zA-Z]+[a-zA-Z0-9_]*)+")
 
 # field type codes of the API (ss_plugin_field_type) and their names in get_fields
 FTYPE_UINT64, FTYPE_STRING, FTYPE_RELTIME, FTYPE_ABSTIME = 8, 9, 20, 21
@@ -266,9 +263,9 @@ def field_specs(cls: type) -> list[FieldSpec]:
                 continue
             name, desc, display, add_output, props, offsets = mark
             where = f"field {name!r} ({klass.__name__}.{attr})"
-            if not isinstance(name, str) or not FIELD_NAME_RE.fullmatch(name):
+            if not isinstance(name, str) or not field_name_ok(name):
                 raise FieldDefinitionError(
-                    f"{where}: the name must match {FIELD_NAME_RE.pattern} (like 'plugin.field')"
+                    f"{where}: the name must match {FIELD_NAME_PATTERN} (like 'plugin.field')"
                 )
             if name in seen and seen[name] != attr:
                 raise FieldDefinitionError(f"{where}: field {name!r} is declared twice")

@@ -6,9 +6,7 @@ Raise :class:`Timeout` when nothing is available now and :class:`Eof` at the end
 stream; events added to the batch before the exception are still delivered.
 """
 
-from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -97,7 +95,7 @@ class OpenParam(NamedTuple):
     separator: str = ""
 
     @classmethod
-    def sequence(cls, values: Iterable[str], separator: str, desc: str = "") -> OpenParam:
+    def sequence(cls, values: Iterable[str], separator: str, desc: str = "") -> "OpenParam":
         """Several values usable together, joined with ``separator``."""
         items = list(values)
         if not separator:
@@ -119,6 +117,8 @@ def open_params_json(params: Iterable[OpenParam | str]) -> str:
         if item.separator:
             entry["separator"] = item.separator
         out.append(entry)
+    import json  # here: only for falco --list-plugins
+
     return json.dumps(out)
 
 

@@ -5,30 +5,32 @@ is computed here once, so the ``.so`` answers without starting Python, and so th
 mistake is reported by ``falco-plugin build`` with a clear message instead of by Falco.
 """
 
-from __future__ import annotations
 
 import json
-import re
 import sys
 import typing
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._names import PLUGIN_NAME_PATTERN, plugin_name_ok, semver_ok
 from .api_version import required_api_version
-from .async_event import AsyncPlugin
 from .base import Plugin, defines
 from .config import config_type_of, schema_json
-from .extract import ExtractPlugin, FieldDefinitionError, FieldSpec, field_specs
-from .listen import ListenPlugin
 from .loader import PluginRef
-from .parse import ParsePlugin
 from .source import SourceInstance, SourcePlugin
 
-NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-SEMVER_RE = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?"
-)
+if TYPE_CHECKING:
+    from .extract import FieldSpec
+
 RESERVED_SOURCES = {"syscall"}
 
+
+
+def _is(cls: type, module: str, name: str) -> bool:
+    """Whether ``cls`` subclasses the capability class ``name`` of the SDK module ``module``.
+    A class can only subclass it once that module is imported: until then the answer is no,
+    and checking a plugin (at every init) imports no capability it does not use."""
+    found = getattr(sys.modules.get(f"{__package__}.{module}"), name, None)
+    return isinstance(found, type) and issubclass(cls, found)
 
 
 class PluginDefinitionError(Exception):
@@ -59,7 +61,7 @@ class PluginMeta(NamedTuple):
     plugin_id: int
     event_source: str
     hooks: dict[str, bool]
-    fields: list[FieldSpec]
+    fields: "list[FieldSpec]"
     extract_sources: list[str] | None
     extract_types: list[int] | None
     event_schema_version: str  # set for plugins that read syscall events
@@ -181,10 +183,10 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
     """Validate a plugin class and compute its static facts; raises PluginDefinitionError."""
     problems: list[str] = []
     name = _check_str(cls, "NAME", problems)
-    if name and not NAME_RE.fullmatch(name):
-        problems.append(f"NAME {name!r} must match {NAME_RE.pattern} (it names lib<NAME>.so)")
+    if name and not plugin_name_ok(name):
+        problems.append(f"NAME {name!r} must match {PLUGIN_NAME_PATTERN} (it names lib<NAME>.so)")
     version = _check_str(cls, "VERSION", problems)
-    if version and not SEMVER_RE.fullmatch(version):
+    if version and not semver_ok(version):
         problems.append(f"VERSION {version!r} is not a semantic version like 1.2.3")
     description = _check_str(cls, "DESCRIPTION", problems)
     contact = _check_str(cls, "CONTACT", problems)
@@ -201,9 +203,9 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         plugin_id, event_source = _check_source(cls, problems)
     fields: list[FieldSpec] = []
     sources = types = None
-    if issubclass(cls, ExtractPlugin):
+    if _is(cls, "extract", "ExtractPlugin"):
         fields, sources, types = _check_extract(cls, problems)
-    has_parse = issubclass(cls, ParsePlugin)
+    has_parse = _is(cls, "parse", "ParsePlugin")
     parse_sources = parse_types = None
     if has_parse:
         if not defines(cls, "parse_event"):
@@ -211,9 +213,9 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         parse_sources, parse_types = _check_event_filters(cls, "PARSE", problems)
     async_events: list[str] = []
     async_sources = None
-    if issubclass(cls, AsyncPlugin):
+    if _is(cls, "async_event", "AsyncPlugin"):
         async_events, async_sources = _check_async(cls, problems)
-    has_listen = issubclass(cls, ListenPlugin)
+    has_listen = _is(cls, "listen", "ListenPlugin")
     if not (has_source or fields or has_parse or async_events or has_listen or problems):
         problems.append(
             "the plugin implements no capability (subclass SourcePlugin, ExtractPlugin, "
@@ -232,7 +234,7 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         "event_to_string": has_source and defines(cls, "event_to_string"),
         "get_progress": has_source
         and any(defines(t, "get_progress") for t in instance_types(cls)),
-        "dump_state": issubclass(cls, AsyncPlugin) and defines(cls, "dump_state"),
+        "dump_state": _is(cls, "async_event", "AsyncPlugin") and defines(cls, "dump_state"),
     }
     if problems:
         raise PluginDefinitionError(cls.__name__, problems)
@@ -310,7 +312,7 @@ def _event_schema_version(cls: type, sources: list[str] | None, problems: list[s
     """
     declared = getattr(cls, "REQUIRED_EVENT_SCHEMA_VERSION", None)
     if declared is not None:
-        if not isinstance(declared, str) or not SEMVER_RE.fullmatch(declared):
+        if not isinstance(declared, str) or not semver_ok(declared):
             problems.append(f"REQUIRED_EVENT_SCHEMA_VERSION {declared!r} is not like 1.2.3")
             return ""
         return declared
@@ -323,7 +325,9 @@ def _event_schema_version(cls: type, sources: list[str] | None, problems: list[s
 
 def _check_extract(
     cls: type, problems: list[str]
-) -> tuple[list[FieldSpec], list[str] | None, list[int] | None]:
+) -> "tuple[list[FieldSpec], list[str] | None, list[int] | None]":
+    from .extract import FieldDefinitionError, field_specs  # an extract plugin: imported
+
     try:
         fields = field_specs(cls)
     except FieldDefinitionError as exc:
