@@ -14,6 +14,7 @@ at init against the SDK found in the space. Bump it on any change the shim would
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import itertools
 import threading
@@ -79,13 +80,19 @@ def create(
     facts baked into the library (:meth:`PluginMeta.facts`): the code must still say the
     same, or the host would call, and read results of, what the code no longer is.
     """
-    module = space.load_file(module_file) if module_file else space.import_module(module_name)
-    cls = find_class(module, class_name)
-    fields = None
-    if not getattr(space, "checked", False):  # a packaged library's code is checked by digest
-        import json
+    gc_was_on = gc.isenabled()
+    gc.disable()  # the imports make many objects and no garbage: no passes over them
+    try:
+        module = space.load_file(module_file) if module_file else space.import_module(module_name)
+        cls = find_class(module, class_name)
+        fields = None
+        if not getattr(space, "checked", False):  # a packaged library's code is checked
+            import json
 
-        fields = check_facts(cls, json.loads(facts), module_file or module_name)
+            fields = check_facts(cls, json.loads(facts), module_file or module_name)
+    finally:
+        if gc_was_on:
+            gc.enable()
     return Runtime(cls, config, log, tables, log_root=space.prefix, fields=fields, space=space)
 
 
