@@ -84,3 +84,55 @@ def test_get_progress_is_exported_only_when_instances_define_it(
     assert hasattr(lib, "plugin_get_progress") is exported
     cap = run_capture(falco_build(str(PLUGINS / plugin)))  # the SDK host asks only then
     assert bool(cap.progress) is exported, cap.progress
+
+
+def checked_pyc_matches(source: Path) -> bool:
+    """Whether a hash-checked ``.pyc`` of ``source`` (what the library's init loads instead
+    of compiling the file) sits beside it and matches its current text."""
+    import importlib.util
+
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    if not pyc.is_file():
+        return False
+    header = pyc.read_bytes()[:16]
+    return (
+        header[:4] == importlib.util.MAGIC_NUMBER
+        and int.from_bytes(header[4:8], "little") == 0b11
+        and header[8:16] == importlib.util.source_hash(source.read_bytes())
+    )
+
+
+def test_a_build_writes_the_plugins_bytecode_only_when_it_succeeds(monkeypatch, tmp_path) -> None:
+    source = tmp_path / "src" / "ticks.py"
+    source.parent.mkdir()
+    shutil.copy(PLUGIN, source)
+    monkeypatch.setenv("CC", "false")  # a compiler that fails
+    with pytest.raises(BuildError, match="compiling the shim failed"):
+        build(str(source), tmp_path / "libticks.so")
+    assert sorted(p.name for p in source.parent.iterdir()) == ["ticks.py"]  # nothing beside it
+    monkeypatch.delenv("CC")
+    lib = build(str(source), tmp_path / "libticks.so")
+    assert checked_pyc_matches(source)
+    assert run_capture(lib, max_events=3).returncode == 0
+
+
+def test_a_reused_cached_library_gets_the_edited_files_bytecode(monkeypatch, tmp_path) -> None:
+    """The cache key holds only the static facts: an edit of a method's body reuses the
+    library, and the bytecode beside the file must follow the edit (or init compiles it)."""
+    monkeypatch.setenv("FALCO_PLUGIN_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "src" / "ticks.py"
+    source.parent.mkdir()
+    shutil.copy(PLUGIN, source)
+    monkeypatch.setenv("CC", "false")
+    with pytest.raises(BuildError):
+        build_cached(str(source))
+    assert not checked_pyc_matches(source)
+    monkeypatch.delenv("CC")
+    first = build_cached(str(source))
+    assert checked_pyc_matches(source)
+    with source.open("a") as f:
+        f.write("\nEDITED = True  # not a static fact\n")
+    assert not checked_pyc_matches(source)
+    assert build_cached(str(source)) == first  # reused
+    assert checked_pyc_matches(source)
+    assert run_capture(first, max_events=3).returncode == 0

@@ -232,11 +232,14 @@ def build(
     """Build the plugin ``target`` into a shared library; returns its path.
 
     ``roots`` replaces the import roots baked in (default: :func:`loader.import_roots`);
-    a path may start with ``$ORIGIN``, the folder the library is loaded from.
+    a path may start with ``$ORIGIN``, the folder the library is loaded from. The plugin
+    file's bytecode is written beside it once the library is built (a failed build leaves
+    nothing in the author's folder).
     """
     meta = inspect_plugin(target)
+    built = _compile(meta, output_path(meta, output), cc, roots)
     write_bytecode(meta)
-    return _compile(meta, output_path(meta, output), cc, roots)
+    return built
 
 
 def write_bytecode(meta: PluginMeta) -> None:
@@ -303,10 +306,10 @@ def build_cached(target: str, *, cc: str | None = None) -> Path:
     """Build into the cache, reusing an earlier build with the same static facts and shim.
 
     The plugin's Python code is loaded at init, so only its static facts (and the SDK's C
-    sources) decide whether the library must be rebuilt.
+    sources) decide whether the library must be rebuilt; the bytecode beside the plugin's
+    file is brought up to date on a reused library too (an edited method body reuses it).
     """
     meta = inspect_plugin(target)
-    write_bytecode(meta)
     digest = hashlib.sha256()
     digest.update(meta_header(meta, import_roots(meta.ref)).encode())
     for path in native_sources():
@@ -318,7 +321,9 @@ def build_cached(target: str, *, cc: str | None = None) -> Path:
     digest.update(f"static={libpython.archive_key()}\0".encode())
     digest.update(sys.version.encode())
     out = cache_dir() / "plugins" / digest.hexdigest()[:20] / f"lib{meta.name}.so"
-    return out if out.is_file() else _compile(meta, out, cc)
+    built = out if out.is_file() else _compile(meta, out, cc)
+    write_bytecode(meta)
+    return built
 
 
 def _compile(
