@@ -13,6 +13,7 @@ from falco_plugin._space import (
     HOST,
     MISSING,
     PRIVATE,
+    SDK,
     SHARED,
     ImportSpace,
     Root,
@@ -144,3 +145,37 @@ def test_a_checked_hash_pyc_of_own_code_is_used(tmp_path: Path, space_of) -> Non
     assert space_of((PRIVATE, own)).import_module("shipped").WHO == "from the pyc"
     source.write_text("WHO = 'edited source'\n")  # the pyc no longer matches: ignored
     assert space_of((PRIVATE, own)).import_module("shipped").WHO == "edited source"
+
+
+def test_when_imported_runs_after_the_statement_or_the_sdk_module_that_brings_it(
+    tmp_path: Path, space_of, request: pytest.FixtureRequest
+) -> None:
+    """The runtime starts logging when ``logging`` is imported, and that start imports the
+    SDK's logs module. In the plugin's code the callback runs right after the statement that
+    brings the module (its next line may log); in an SDK module still being imported (the
+    logs module importing logging) it waits until that module is whole."""
+    own, site, sdk = tmp_path / "own", tmp_path / "site", tmp_path / "sdk"
+    watched = "fp_when_imported_probe"  # a shared module, as logging is a host one
+    request.addfinalizer(lambda: sys.modules.pop(watched, None))
+    write(site / f"{watched}.py", "STARTED = False\n")
+    write(sdk / "falco_plugin" / "__init__.py")
+    write(sdk / "falco_plugin" / "logs.py", f"import {watched}\nREADY = 'whole'\n")
+    write(own / "helper.py", f"import {watched}\nSEEN = {watched}.STARTED\n")
+    write(own / "user.py", "from falco_plugin import logs\n")
+    seen: list[object] = []
+
+    def logs_state(space: ImportSpace) -> object:
+        logs = sys.modules.get(f"{space.prefix}.falco_plugin.logs")
+        return getattr(logs, "READY", "half made")
+
+    space = space_of((PRIVATE, own), (SHARED, site), (SDK, sdk))
+    space.when_imported(watched, lambda: seen.append(logs_state(space)))
+    space.import_module("user")  # an SDK module brings it: runs once that module is whole
+    assert seen == ["whole"]
+
+    del sys.modules[watched]
+    other = space_of((PRIVATE, own), (SHARED, site), (SDK, sdk))
+    other.when_imported(watched, lambda: setattr(sys.modules[watched], "STARTED", True))
+    assert other.import_module("helper").SEEN is True  # the plugin's code: right after it
+    other.when_imported(watched, lambda: seen.append("at once"))
+    assert seen == ["whole", "at once"]

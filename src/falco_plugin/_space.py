@@ -460,6 +460,7 @@ class ImportSpace:
         fromlist: Any = (),
         level: int = 0,
     ) -> Any:
+        private = None
         if level == 0 and name:
             top = name.partition(".")[0]
             known = self._kinds.get(top)
@@ -468,15 +469,18 @@ class ImportSpace:
             else:
                 kind = known[0]
             if kind == PRIVATE:
-                module = _builtin_import(self._dot + name, globals, locals, fromlist, 0)
-                return module if fromlist else sys.modules[self._dot + top]
-            if kind == MISSING:
+                private = top
+            elif kind == MISSING:
                 raise ModuleNotFoundError(
                     f"No module named {top!r} in the import roots of plugin {self.label}"
                     + self._hint(top),
                     name=top,
                 )
-        if self._checker is None:
+        if private is not None:
+            module = _builtin_import(self._dot + name, globals, locals, fromlist, 0)
+            if not fromlist:
+                module = sys.modules[self._dot + private]
+        elif self._checker is None:
             module = _builtin_import(name, globals, locals, fromlist, level)
         else:
             try:
@@ -487,14 +491,27 @@ class ImportSpace:
                 hinted = ModuleNotFoundError(f"{exc.msg}{self._hint(exc.name)}", name=exc.name)
                 hinted.falco_plugin_hint = True  # type: ignore[attr-defined]
                 raise hinted from None
-        if self._watched:
+        if self._watched and not self._in_half_made_sdk_module(globals):
             self._seen_imports()
         return module
 
+    def _in_half_made_sdk_module(self, globals: Any) -> bool:
+        """Whether an import statement runs in a module of the SDK that is still being
+        imported: the callbacks of :meth:`when_imported` may need that module (the runtime's
+        logging start needs the SDK's logs module, which imports logging), so they wait for
+        the statement that imports it."""
+        name = globals.get("__name__", "") if globals else ""
+        sdk = self._dot + SDK_PACKAGE
+        if name != sdk and not name.startswith(sdk + "."):
+            return False
+        return bool(getattr(globals.get("__spec__"), "_initializing", False))
+
     def when_imported(self, name: str, callback: Any) -> None:
         """Call ``callback()`` once the module ``name`` is imported: at once when it is, else
-        after the import statement of the space's code that brings it (the runtime starts
-        logging then: a plugin that never logs starts without ``logging``)."""
+        after the import statement of the space's code that brings it, or, when that
+        statement is in an SDK module still being imported, after the statement importing
+        that module (the runtime starts logging then: a plugin that never logs starts
+        without ``logging``)."""
         with self._lock:
             self._watched.append((name, callback))
         self._seen_imports()
