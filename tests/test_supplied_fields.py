@@ -64,7 +64,7 @@ def test_wrong_fields_fail_the_add_and_keep_nothing(supplier, any_host) -> None:
     assert [f["sup.num"] for f in cap.fields] == [0, 1001]  # nothing left from those adds
 
 
-def test_events_from_a_capture_file_go_to_the_methods(supplier, tmp_path) -> None:
+def test_events_from_a_capture_file_in_sinsp_example_go_to_the_methods(supplier, tmp_path) -> None:
     # events libsinsp reads from a capture file live in its own buffers: no supplied values,
     # every field from its method (sinsp-example, the plugin as the capture's extractor)
     from falco_plugin.event import plugin_event
