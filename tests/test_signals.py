@@ -37,6 +37,16 @@ def test_a_plugin_that_catches_the_refusal_goes_on(sigtaker: Path) -> None:
     assert len(cap.texts) == 3 and cap.texts[0].startswith("refused: signal.signal()")
 
 
+def test_every_python_setter_is_refused(sigtaker: Path) -> None:
+    """signal.signal, siginterrupt, set_wakeup_fd, alarm and setitimer, through signal (first
+    imported by the plugin, after the refusals were installed) and _signal."""
+    cap = run_capture(sigtaker, config=json.dumps({"how": "python-all"}))
+    assert cap.ok, cap.error_message
+    names = ("signal", "siginterrupt", "set_wakeup_fd", "alarm", "setitimer")
+    expected = [f"{m}.{n}" for m in ("signal", "_signal") for n in names]
+    assert cap.texts[0] == "refused: " + " ".join(expected)
+
+
 def test_a_change_through_c_in_open_is_undone_and_logged(sigtaker: Path) -> None:
     cap = run_capture(sigtaker, config=json.dumps({"how": "c"}))
     assert cap.ok, cap.error_message

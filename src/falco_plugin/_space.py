@@ -613,9 +613,14 @@ def lock_signals() -> None:
     (``pthread_sigmask``) stays allowed: the process still gets them.
     """
     import _signal  # type: ignore[import-not-found]
-    import signal
 
-    for module in (_signal, signal):
+    # the signal module is imported only if something already did: importing it makes its
+    # enums (millions of instructions at every plugin start); once _signal refuses, a later
+    # ``import signal`` copies the refusals (``from _signal import *``) and its wrapper
+    # ``signal.signal`` calls ``_signal.signal``
+    for module in (_signal, sys.modules.get("signal")):
+        if module is None:
+            continue
         for name in SIGNAL_SETTERS:
             current = getattr(module, name, None)
             if current is None or getattr(current, "__falco_plugin_refused__", False):

@@ -13,7 +13,7 @@ from falco_plugin import Eof, SourceInstance, SourcePlugin, Timeout
 
 @dataclasses.dataclass
 class Config:
-    how: str = "python"  # python | python-caught | c
+    how: str = "python"  # python | python-caught | python-all | c
     events: int = 3  # 0: endless, one event every 50 ms
 
 
@@ -51,6 +51,25 @@ class SigTaker(SourcePlugin):
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
             except RuntimeError as exc:
                 outcome = f"refused: {exc}"
+        elif self.config.how == "python-all":  # every setter, through both modules
+            import _signal
+
+            calls = {
+                "signal": (signal.SIGTERM, signal.SIG_IGN),
+                "siginterrupt": (signal.SIGTERM, True),
+                "set_wakeup_fd": (-1,),
+                "alarm": (100,),
+                "setitimer": (signal.ITIMER_REAL, 100.0),
+            }
+            refused = []
+            for module in (signal, _signal):
+                for name, args in calls.items():
+                    try:
+                        getattr(module, name)(*args)
+                    except RuntimeError as exc:
+                        if f"signal.{name}() is refused" in str(exc):
+                            refused.append(f"{module.__name__}.{name}")
+            outcome = "refused: " + " ".join(refused)
         elif self.config.how == "c":
             libc = ctypes.CDLL(None)
             libc.signal.restype = ctypes.c_void_p
