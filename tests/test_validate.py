@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
+import json
+import marshal
 
 import pytest
 
 from falco_plugin import ExtractPlugin, SourcePlugin, field
 from falco_plugin.build import c_string
 from falco_plugin.loader import PluginRef
-from falco_plugin.validate import PluginDefinitionError, plugin_meta
+from falco_plugin.validate import (
+    PluginDefinitionError,
+    baked_facts,
+    facts_drift,
+    json_values,
+    plugin_meta,
+    same_json,
+)
 
 REF = PluginRef("", "tests", "")
 
@@ -187,3 +197,81 @@ def test_field_specs_from_annotations() -> None:
     ]
     assert meta.capabilities == ["extract"]
     assert meta.required_api_version == "3.11.0"  # x.e reports offsets
+
+
+# ------------------------------------------------------------------ the baked facts
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Mode(str, enum.Enum):
+    FAST = "fast"
+
+
+@dataclasses.dataclass
+class EnumDefaults:
+    level: int = Level.LOW
+    mode: str = Mode.FAST
+    pair: tuple[int, int] = (1, 2)
+
+
+def test_facts_hold_what_json_would_give_back() -> None:
+    """The facts are compared without json at init: they hold the values the JSON text
+    would (an enum member as its value, a tuple as a list), and the schema text the library
+    answers is the JSON of the same values."""
+    facts = plugin_meta(make(), REF).facts()
+    assert json.loads(json.dumps(facts)) == facts
+    cls = make()
+
+    def init(self: object, config: EnumDefaults) -> None:
+        pass
+
+    cls.__init__ = init  # type: ignore[assignment,misc]
+    meta = plugin_meta(cls, REF)
+    props = meta.facts()["config schema"]["properties"]
+    assert [props[k]["default"] for k in ("level", "mode", "pair")] == [1, "fast", [1, 2]]
+    assert type(props["level"]["default"]) is int and type(props["mode"]["default"]) is str
+    assert json.loads(meta.init_schema) == meta.facts()["config schema"]
+    assert marshal.loads(baked_facts(meta)) == meta.facts()
+
+
+def test_a_config_json_cannot_write_is_refused_at_build() -> None:
+    @dataclasses.dataclass
+    class Odd:
+        x: int = dataclasses.field(default=1, metadata={"description": {1j: "no"}})
+
+    def init(self: object, config: Odd) -> None:
+        pass
+
+    cls = make()
+    cls.__init__ = init  # type: ignore[assignment,misc]
+    assert any(p.startswith("config: ") for p in problems(cls))
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json_values({"a": object()})
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({"default": 1}, {"default": True}),  # equal in Python, "1" and "true" in JSON
+        ({"default": 1}, {"default": 1.0}),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}),  # the same keys in another order
+        ([1, 2], [1, 2, 3]),
+        (None, {}),
+    ],
+)
+def test_a_schema_that_writes_other_json_drifts(old: object, new: object) -> None:
+    assert json.dumps(old) != json.dumps(new)
+    assert not same_json(old, new)
+    assert facts_drift({"config schema": old}, {"config schema": new}) == [
+        "the config schema changed"
+    ]
+
+
+def test_facts_that_write_the_same_json_do_not_drift() -> None:
+    value = {"a": [1, 2.5, "x", None, False, {"n": float("nan")}], "b": {}}
+    assert same_json(value, json_values(json.loads(json.dumps(value))))
+    assert facts_drift({"config schema": value, "name": "x"},
+                       {"config schema": json_values(value), "name": "x"}) == []  # fmt: skip

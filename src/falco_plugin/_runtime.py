@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 from .source import SourceInstance, SourcePlugin, open_params_json
 
 # 1: before import spaces (create took extra sys.path entries); 2: create takes the space;
-# 3: create takes the baked static facts and checks them
-PROTOCOL = 3
+# 3: create takes the baked static facts and checks them; 4: marshalled (not JSON) facts
+PROTOCOL = 4
 
 _CLEAN_ERRORS = (PluginError, ConfigError)
 _STATES = itertools.count(1)  # numbers the per-state loggers
@@ -67,7 +67,7 @@ def create(
     module_file: str,
     module_name: str,
     class_name: str,
-    facts: str,
+    facts: bytes,
     config: str,
     log: Any,
     tables: Any = None,
@@ -76,9 +76,9 @@ def create(
     to the host, parse the config, build the plugin object.
 
     The plugin is the file ``module_file`` or, when that is empty, the module
-    ``module_name`` found through the space's roots. ``facts`` is the JSON of the static
-    facts baked into the library (:meth:`PluginMeta.facts`): the code must still say the
-    same, or the host would call, and read results of, what the code no longer is.
+    ``module_name`` found through the space's roots. ``facts`` are the static facts baked
+    into the library (:func:`validate.baked_facts`): the code must still say the same, or
+    the host would call, and read results of, what the code no longer is.
     """
     gc_was_on = gc.isenabled()
     gc.disable()  # the imports make many objects and no garbage: no passes over them
@@ -87,9 +87,9 @@ def create(
         cls = find_class(module, class_name)
         fields = None
         if not getattr(space, "checked", False):  # a packaged library's code is checked
-            import json
+            import marshal
 
-            fields = check_facts(cls, json.loads(facts), module_file or module_name)
+            fields = check_facts(cls, marshal.loads(facts), module_file or module_name)
     finally:
         if gc_was_on:
             gc.enable()

@@ -128,7 +128,7 @@ def parts_used(meta: PluginMeta) -> list[str]:
     """The parts of :data:`PARTS` the shim of this plugin compiles in."""
     used = {
         "base": True,
-        "init_schema": bool(meta.init_schema),
+        "init_schema": meta.schema is not None,
         "set_config": meta.hooks.get("set_config", False),
         "metrics": meta.hooks.get("get_metrics", False),
         "source": meta.has_source,

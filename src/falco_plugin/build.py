@@ -28,7 +28,7 @@ from pathlib import Path
 from . import _runtime, _space, libpython
 from .host import cache_dir
 from .loader import PluginRef, import_roots, load_class
-from .validate import PluginMeta, plugin_meta
+from .validate import PluginMeta, baked_facts, plugin_meta
 
 NATIVE_DIR = Path(__file__).parent / "_native"
 STDLIB_NAMES = frozenset(sys.stdlib_module_names)
@@ -104,7 +104,7 @@ def meta_header(
         "FP_FIELD_TYPES": c_array(f.ftype for f in meta.fields),
         "FP_FIELD_LISTS": c_array(int(f.is_list) for f in meta.fields),
         "FP_FIELD_NAMES": "{" + "".join(f"{c_string(f.name)}, " for f in meta.fields) + "NULL}",
-        "FP_META_FACTS": c_string(json.dumps(meta.facts(), separators=(",", ":"))),
+        "FP_META_FACTS": c_bytes(baked_facts(meta)),
         "FP_HAS_EXTRACT_SOURCES": str(int(meta.extract_sources is not None)),
         "FP_META_EXTRACT_SOURCES": c_string(json.dumps(meta.extract_sources or [])),
         "FP_NUM_EXTRACT_TYPES": str(len(meta.extract_types or [])),

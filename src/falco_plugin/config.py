@@ -18,6 +18,8 @@ import types
 import typing
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
+from ._json_values import json_values
+
 if TYPE_CHECKING:
     import dataclasses as _dc
 
@@ -128,7 +130,7 @@ def _dataclass_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
             default = _field_default(f)
             if default is not dataclasses.MISSING:
                 prop["default"] = _jsonable(default)
-                _json().dumps(prop["default"])  # a default JSON cannot hold fails here
+                json_values(prop["default"])  # a default JSON cannot hold fails here
         except (TypeError, ValueError) as exc:
             if str(exc).startswith("field "):  # a nested dataclass's field: named already
                 raise
@@ -357,9 +359,3 @@ def _convert_dataclass(tp: type, value: Any, path: str) -> Any:
         return tp(**kwargs)
     except (TypeError, ValueError) as exc:  # __post_init__ checks of the author
         raise ConfigError(f"{path}: {exc}") from exc
-
-
-def schema_json(tp: Any) -> str:
-    """The schema as the compact JSON string baked into the shim ('' for raw configs)."""
-    schema = json_schema(tp)
-    return "" if schema is None else _json().dumps(schema, separators=(",", ":"), sort_keys=False)

@@ -6,15 +6,15 @@ mistake is reported by ``falco-plugin build`` with a clear message instead of by
 """
 
 
-import json
 import sys
 import typing
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._json_values import json_values, same_json
 from ._names import PLUGIN_NAME_PATTERN, plugin_name_ok, semver_ok
 from .api_version import required_api_version
 from .base import Plugin, defines
-from .config import config_type_of, schema_json
+from .config import config_type_of, json_schema
 from .loader import PluginRef
 from .source import SourceInstance, SourcePlugin
 
@@ -56,7 +56,7 @@ class PluginMeta(NamedTuple):
     description: str
     contact: str
     required_api_version: str
-    init_schema: str  # "" when the config is a raw string
+    schema: dict[str, Any] | None  # the config's JSON schema, None for a raw string
     has_source: bool
     plugin_id: int
     event_source: str
@@ -96,8 +96,19 @@ class PluginMeta(NamedTuple):
         return [c for c, on in flags if on]
 
     @property
+    def init_schema(self) -> str:
+        """The schema as the compact JSON text get_init_schema returns ("" for a raw config)."""
+        if self.schema is None:
+            return ""
+        import json  # at build time only: the runtime compares the schema itself
+
+        return json.dumps(self.schema, separators=(",", ":"), sort_keys=False)
+
+    @property
     def fields_json(self) -> str:
         """The fields as get_fields returns them (JSON)."""
+        import json
+
         return json.dumps([f.json_entry() for f in self.fields])
 
     @property
@@ -106,8 +117,9 @@ class PluginMeta(NamedTuple):
         return any(f.offsets for f in self.fields)
 
     def facts(self) -> dict[str, Any]:
-        """What the library bakes in and the plugin's code must still say at init."""
-        return {
+        """What the library bakes in (marshalled: :func:`baked_facts`) and the plugin's code
+        must still say at init; only JSON values (:func:`json_values`)."""
+        return json_values({
             "class": self.class_name,
             "name": self.name,
             "version": self.version,
@@ -118,7 +130,7 @@ class PluginMeta(NamedTuple):
             "plugin id": self.plugin_id,
             "event source": self.event_source,
             "optional methods": sorted(k for k, on in self.hooks.items() if on),
-            "config schema": self.init_schema,
+            "config schema": self.schema,
             "fields": [f.json_entry() for f in self.fields],
             "extract event sources": self.extract_sources,
             "extract event types": self.extract_types,
@@ -128,7 +140,15 @@ class PluginMeta(NamedTuple):
             "async events": self.async_events,
             "async event sources": self.async_sources,
             "tables parameter": self.uses_tables,
-        }
+        })
+
+
+def baked_facts(meta: PluginMeta) -> bytes:
+    """The facts as the library bakes them: marshalled (the interpreter that runs the library
+    is the one that built it, and marshal needs no module imported to read them back)."""
+    import marshal
+
+    return marshal.dumps(meta.facts())
 
 
 def facts_drift(baked: dict[str, Any], live: dict[str, Any]) -> list[str]:
@@ -136,7 +156,7 @@ def facts_drift(baked: dict[str, Any], live: dict[str, Any]) -> list[str]:
     out = []
     for key in [*baked, *(k for k in live if k not in baked)]:
         old, new = baked.get(key), live.get(key)
-        if old == new:
+        if same_json(old, new):
             continue
         if key == "fields":
             out += _fields_drift(old or [], new or [])
@@ -165,6 +185,8 @@ def _fields_drift(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[
 
 
 def _short(value: Any) -> str:
+    import json
+
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -191,9 +213,9 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
     description = _check_str(cls, "DESCRIPTION", problems)
     contact = _check_str(cls, "CONTACT", problems)
 
-    schema = ""
+    schema = None
     try:
-        schema = schema_json(config_type_of(cls))
+        schema = json_values(json_schema(config_type_of(cls)))
     except TypeError as exc:
         problems.append(f"config: {exc}")
 
@@ -246,7 +268,7 @@ def plugin_meta(cls: type[Plugin], ref: PluginRef) -> PluginMeta:
         description=description,
         contact=contact,
         required_api_version="",  # below: it depends on everything else
-        init_schema=schema,
+        schema=schema,
         has_source=has_source,
         plugin_id=plugin_id,
         event_source=event_source,

@@ -207,6 +207,10 @@ FP_EXPORT const char *plugin_get_init_schema(ss_plugin_schema_type *type) {
 }
 #endif
 
+/* The static facts the plugin's code must still say at init (marshalled by the Python that
+ * built the library, the one that runs it: see validate.baked_facts). */
+static const unsigned char fp_meta_facts[] = FP_META_FACTS;
+
 /* With the GIL held: the plugin object of a new state, from the space's runtime. */
 static void fp_init_plugin(fp_state *st, const ss_plugin_init_input *in, ss_plugin_rc *rc) {
     PyObject *logger = fp_make_logger(in);
@@ -215,8 +219,9 @@ static void fp_init_plugin(fp_state *st, const ss_plugin_init_input *in, ss_plug
     if (tables && tables != Py_None) fp_tables_bind((struct fp_tables *)tables, st);
     PyObject *rt = NULL;
     if (tables)
-        rt = PyObject_CallMethod(g_sdk.runtime, "create", "OssssOOO", g_sdk.space,
-                                 FP_MODULE_FILE, FP_MODULE_NAME, FP_CLASS_NAME, FP_META_FACTS,
+        rt = PyObject_CallMethod(g_sdk.runtime, "create", "Osssy#OOO", g_sdk.space,
+                                 FP_MODULE_FILE, FP_MODULE_NAME, FP_CLASS_NAME,
+                                 (const char *)fp_meta_facts, (Py_ssize_t)sizeof fp_meta_facts,
                                  config, logger, tables);
     if (tables != NULL && tables != Py_None) {
         st->tables = (struct fp_tables *)tables; /* keeps the reference */
