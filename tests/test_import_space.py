@@ -127,6 +127,37 @@ def test_destroy_and_init_run_fresh_code(tmp_path: Path, falco_build, reload: bo
     assert [json.loads(t)["runs"] for t in cap.texts] == [1, 2, 3]
 
 
+GC_PROBE = """
+import gc
+import sys
+import weakref
+
+# the plugin's module, imported at init (this helper is imported later, by open)
+plugin = sys.modules[__name__.rpartition(".")[0] + ".plugin"]
+gone = sys.__dict__.setdefault("_fp_test_spaces", [])
+gc.collect()
+WHO = {
+    "frozen": gc.get_freeze_count(),  # the interpreter's start and the bootstrap
+    "earlier spaces alive": sum(ref() is not None for ref in gone),
+    "this space tracked": any(o is plugin.__dict__ for o in gc.get_objects()),
+}
+gone.append(weakref.ref(plugin))
+del plugin
+"""
+
+
+def test_a_closed_space_is_collected(tmp_path: Path, falco_build) -> None:
+    """What the interpreter's start made is frozen (no collection walks it again); what a
+    space makes is not: after a destroy and a new init, the old space's modules are gone."""
+    lib = falco_build(write_probe(tmp_path / "p", "probgc", 424309, gcprobe=GC_PROBE))
+    cap = run_capture([plugin_args(lib, open_params="gcprobe")], options=["--cycles", "3"])
+    assert cap.ok, cap.error_message + cap.stderr
+    got = [json.loads(t)["gcprobe"] for t in cap.texts]
+    assert all(g["frozen"] > 1000 for g in got)
+    assert [g["earlier spaces alive"] for g in got] == [0, 0, 0]
+    assert all(g["this space tracked"] for g in got)
+
+
 def test_reinit_sees_an_edited_helper(tmp_path: Path, falco_build) -> None:
     """In one process (as in Falco's reload): edit a helper between destroy and init."""
     folder = tmp_path / "edited"
