@@ -85,10 +85,10 @@ class Plugin:
     to the host). Optional hooks: ``set_config(config)``, ``get_metrics()`` and ``destroy()``.
     """
 
-    NAME: ClassVar[str] = ""
-    VERSION: ClassVar[str] = ""
-    DESCRIPTION: ClassVar[str] = ""
-    CONTACT: ClassVar[str] = ""
+    NAME: "ClassVar[str]" = ""
+    VERSION: "ClassVar[str]" = ""
+    DESCRIPTION: "ClassVar[str]" = ""
+    CONTACT: "ClassVar[str]" = ""
 
     def __init__(self, config: str = "") -> None:
         """Default constructor: a plugin without configuration accepts any init string."""

@@ -166,7 +166,7 @@ def field(
     info: bool = False,
     conversation: bool = False,
     offsets: bool = False,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> "Callable[[Callable[..., Any]], Callable[..., Any]]":
     """Declare a method as the extractor of field ``name``.
 
     ``desc`` defaults to the first line of the docstring; ``hidden`` / ``info`` /
@@ -177,7 +177,7 @@ def field(
         p for p, on in (("hidden", hidden), ("info", info), ("conversation", conversation)) if on
     )
 
-    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def mark(fn: "Callable[..., Any]") -> "Callable[..., Any]":  # quoted: evaluated per field
         setattr(fn, _FIELD_MARK, (name, desc, display, add_output, props, offsets))
         return fn
 
@@ -192,8 +192,8 @@ class ExtractPlugin(Plugin):
     the event types it wants (None: plugin events only, unless a source is "syscall").
     """
 
-    EXTRACT_EVENT_SOURCES: ClassVar[list[str] | None] = None
-    EXTRACT_EVENT_TYPES: ClassVar[list[int] | None] = None
+    EXTRACT_EVENT_SOURCES: "ClassVar[list[str] | None]" = None
+    EXTRACT_EVENT_TYPES: "ClassVar[list[int] | None]" = None
 
     # Optional hook:
     #   def make_context(self, event: ExtractEvent) -> Any
@@ -230,7 +230,7 @@ def _field_type(tp: Any, where: str) -> tuple[int, bool]:
     return code, is_list
 
 
-def _field_arg(fn: Callable[..., Any], hints: dict[str, Any], where: str) -> tuple[int, bool]:
+def _field_arg(fn: "Callable[..., Any]", hints: dict[str, Any], where: str) -> tuple[int, bool]:
     code = fn.__code__
     names = code.co_varnames[: code.co_argcount]
     if len(names) < 2:

@@ -157,8 +157,8 @@ class SourcePlugin(Plugin):
     events for the ``syscall`` source or any other without its own id).
     """
 
-    PLUGIN_ID: ClassVar[int] = 0
-    EVENT_SOURCE: ClassVar[str] = ""
+    PLUGIN_ID: "ClassVar[int]" = 0
+    EVENT_SOURCE: "ClassVar[str]" = ""
 
     def open(self, params: str) -> SourceInstance:
         """Start a capture with the open params string; return the instance."""
