@@ -614,18 +614,57 @@ def lock_signals() -> None:
     """
     import _signal  # type: ignore[import-not-found]
 
-    # the signal module is imported only if something already did: importing it makes its
-    # enums (millions of instructions at every plugin start); once _signal refuses, a later
-    # ``import signal`` copies the refusals (``from _signal import *``) and its wrapper
-    # ``signal.signal`` calls ``_signal.signal``
-    for module in (_signal, sys.modules.get("signal")):
-        if module is None:
+    _refuse_setters(_signal)
+    if "signal" in sys.modules:
+        _refuse_setters(sys.modules["signal"])
+    elif not any(isinstance(f, _SignalHook) for f in sys.meta_path):
+        # importing the signal module makes its enums (millions of instructions at every
+        # plugin start): it is refused once something imports it
+        sys.meta_path.insert(0, _SignalHook())
+
+
+def _refuse_setters(module: Any) -> None:
+    for name in SIGNAL_SETTERS:
+        current = getattr(module, name, None)
+        if current is None or getattr(current, "__falco_plugin_refused__", False):
             continue
-        for name in SIGNAL_SETTERS:
-            current = getattr(module, name, None)
-            if current is None or getattr(current, "__falco_plugin_refused__", False):
-                continue
-            setattr(module, name, _refusal(name))
+        setattr(module, name, _refusal(name))
+
+
+class _SignalHook:
+    """First on ``sys.meta_path`` until the signal module is imported: the spec the other
+    finders give it, with a loader that refuses its setters once it has run (until then,
+    its functions that call _signal's are refused there)."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "signal":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find else None
+            if spec is not None:
+                break
+        if spec is not None and spec.loader is not None:
+            spec.loader = _RefusingLoader(spec.loader)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+class _RefusingLoader:
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self.loader.exec_module(module)
+        _refuse_setters(module)
 
 
 def _refusal(name: str) -> Any:
