@@ -4,8 +4,9 @@ A plugin is a Python class; ``falco-plugin build plugin.py`` turns it into
 ``lib<NAME>.so``, which Falco loads like a plugin written in C++, Go or Rust.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
+from ._lean_typing import TYPE_CHECKING
 from .base import Metric, MetricType, MetricValueType, Plugin, PluginError
 from .config import ConfigError
 from .event.framing import TS_NOW, PluginEvent, encode_plugin_event
@@ -20,6 +21,8 @@ from .source import (
 )
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .async_event import AsyncEmitter, AsyncEventError, AsyncPlugin, BackgroundTask
     from .extract import ExtractEvent, ExtractPlugin, Located, field, in_payload
     from .listen import CaptureListen, ListenPlugin

@@ -8,7 +8,10 @@ expressions at import), so the facts hold :func:`json_values` and compare with
 
 from __future__ import annotations
 
-from typing import Any
+from ._lean_typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def json_values(value: Any) -> Any:

@@ -18,8 +18,8 @@ import gc
 import importlib
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any
 
+from ._lean_typing import TYPE_CHECKING
 from .base import Plugin, PluginError, defines, iter_metrics, plugin_logger_name
 from .config import ConfigError, config_type_of, parse_config
 from .event.framing import PluginEvent
@@ -27,6 +27,7 @@ from .loader import PluginRef, find_class
 
 if TYPE_CHECKING:
     import logging
+    from typing import Any
 
     from .logs import HostLogFn, RateLimiter
 from .source import SourceInstance, SourcePlugin, open_params_json

@@ -30,8 +30,10 @@ This module uses only the standard library: the C shim embeds its source and run
 open the space before any SDK module is imported (the SDK is found through the roots).
 """
 
+from __future__ import annotations
 
 import builtins
+import collections
 import importlib.machinery as machinery
 import os
 import re
@@ -39,7 +41,10 @@ import sys
 import threading
 import types
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs millions of instructions
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
 # The contract of the process-wide registry of shared packages: spaces made by different SDK
 # versions in one process agree on it (bump only with a compatible migration).
@@ -62,11 +67,17 @@ class SpaceError(ImportError):
     """A plugin's modules cannot be imported as its roots say (the message says why)."""
 
 
-class Root(NamedTuple):
-    """One folder of an import space and how the names found there are imported."""
+if TYPE_CHECKING:
 
-    mode: str  # PRIVATE, SDK or SHARED
-    path: str
+    class Root(NamedTuple):
+        """One folder of an import space and how the names found there are imported."""
+
+        mode: str  # PRIVATE, SDK or SHARED
+        path: str
+
+else:
+    Root = collections.namedtuple("Root", ["mode", "path"])
+    Root.__doc__ = "One folder of an import space and how the names found there are imported."
 
 
 def format_roots(roots: Iterable[Root]) -> str:

@@ -13,9 +13,8 @@ renumbered after libs releases shipped them with API 3.5.0: a plugin with metric
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._api_history import API_SINCE
+from ._lean_typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .validate import PluginMeta

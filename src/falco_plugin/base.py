@@ -5,12 +5,18 @@ A plugin is a subclass of :class:`Plugin` (usually through a capability class su
 is whatever type the ``config`` parameter of ``__init__`` is annotated with.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+
+from ._lean_typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import logging
+    from typing import ClassVar, NamedTuple
+else:
+    from ._lean_typing import NamedTuple
 
 
 class PluginError(Exception):
@@ -85,16 +91,16 @@ class Plugin:
     to the host). Optional hooks: ``set_config(config)``, ``get_metrics()`` and ``destroy()``.
     """
 
-    NAME: "ClassVar[str]" = ""
-    VERSION: "ClassVar[str]" = ""
-    DESCRIPTION: "ClassVar[str]" = ""
-    CONTACT: "ClassVar[str]" = ""
+    NAME: ClassVar[str] = ""
+    VERSION: ClassVar[str] = ""
+    DESCRIPTION: ClassVar[str] = ""
+    CONTACT: ClassVar[str] = ""
 
     def __init__(self, config: str = "") -> None:
         """Default constructor: a plugin without configuration accepts any init string."""
 
     @property
-    def logger(self) -> "logging.Logger":
+    def logger(self) -> logging.Logger:
         """This plugin's logger; its records go to the host's log (Falco's log) from init on,
         through this plugin state's own host logger (Falco may init a plugin more than once)."""
         # getattr, not self.__dict__: making an instance's __dict__ takes CPython's fast

@@ -14,14 +14,21 @@ a port accepts the same configs as the plugin it replaces).
 from __future__ import annotations
 
 import enum
-import types
-import typing
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from ._json_values import json_values
+from ._lean_typing import (
+    TYPE_CHECKING,
+    any_type,
+    get_args,
+    get_origin,
+    is_form,
+    is_union,
+    type_hints,
+)
 
 if TYPE_CHECKING:
     import dataclasses as _dc
+    from typing import Any
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
@@ -63,7 +70,7 @@ def config_type_of(cls: type) -> Any:
     if not params:
         return None
     try:
-        hints = typing.get_type_hints(init)
+        hints = type_hints(init)
     except Exception as exc:  # unresolved forward reference: a build-time error with a reason
         raise TypeError(f"cannot resolve the type hints of {cls.__name__}.__init__: {exc}") from exc
     return hints.get(params[0], str)
@@ -71,7 +78,7 @@ def config_type_of(cls: type) -> Any:
 
 def is_raw(tp: Any) -> bool:
     """True for the raw-string config (no schema)."""
-    return tp is None or tp is str or tp is Any
+    return tp is None or tp is str or is_form(tp, "Any")
 
 
 def _is_pydantic(tp: Any) -> bool:
@@ -119,7 +126,7 @@ def _pydantic_to_draft07(schema: Any) -> Any:
 
 
 def _dataclass_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
-    hints = typing.get_type_hints(tp)
+    hints = type_hints(tp)
     props: dict[str, Any] = {}
     required: list[str] = []
     for f in dataclasses.fields(tp):
@@ -194,7 +201,7 @@ def _jsonable(value: Any) -> Any:
 
 def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     origin = get_origin(tp)
-    if tp is Any:
+    if is_form(tp, "Any"):
         return {}
     if tp is bool:
         return {"type": "boolean"}
@@ -213,9 +220,9 @@ def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
             defs[tp.__name__] = {}  # placeholder against recursion
             defs[tp.__name__] = _dataclass_schema(tp, defs)
         return {"$ref": f"#/definitions/{tp.__name__}"}
-    if origin is Literal:
+    if is_form(origin, "Literal"):
         return {"enum": list(get_args(tp))}
-    if origin in (Union, types.UnionType):
+    if is_union(origin):
         options = get_args(tp)
         return {"anyOf": [_type_schema(o, defs) for o in options]}
     if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
@@ -274,7 +281,7 @@ def _describe(value: Any) -> str:
 
 def _convert(tp: Any, value: Any, path: str) -> Any:
     origin = get_origin(tp)
-    if tp is Any:
+    if is_form(tp, "Any"):
         return value
     if tp is bool:
         if isinstance(value, bool):
@@ -306,11 +313,11 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: {value!r} is not one of {allowed}") from None
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _convert_dataclass(tp, value, path)
-    if origin is Literal:
+    if is_form(origin, "Literal"):
         if value in get_args(tp):
             return value
         raise ConfigError(f"{path}: {value!r} is not one of {list(get_args(tp))!r}")
-    if origin in (Union, types.UnionType):
+    if is_union(origin):
         errors = []
         for option in get_args(tp):
             try:
@@ -329,14 +336,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 _convert(a, v, f"{path}[{i}]")
                 for i, (a, v) in enumerate(zip(args, value, strict=True))
             )
-        item = args[0] if args else Any
+        item = args[0] if args else any_type()
         items = [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
         return (origin or list)(items) if origin in (tuple, set, frozenset) else items
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected an object, got {_describe(value)}")
         args = get_args(tp)
-        item = args[1] if args else Any
+        item = args[1] if args else any_type()
         return {k: _convert(item, v, f"{path}.{k}") for k, v in value.items()}
     raise ConfigError(f"{path}: unsupported type {tp!r}")
 
@@ -344,7 +351,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
 def _convert_dataclass(tp: type, value: Any, path: str) -> Any:
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: expected an object, got {_describe(value)}")
-    hints = typing.get_type_hints(tp)
+    hints = type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
     unknown = sorted(set(value) - set(fields))
     if unknown and not allows_unknown_keys(tp):

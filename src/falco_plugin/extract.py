@@ -17,15 +17,19 @@ and the optional second parameter its argument::
 event (e.g. decoded JSON) go in ``make_context``; fields read them as ``event.context``.
 """
 
+from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple, Protocol, Union, get_args, get_origin
 
+from ._lean_typing import TYPE_CHECKING, get_args, get_origin, is_union, type_hints
 from ._names import FIELD_NAME_PATTERN, field_name_ok
 from .base import Plugin
 from .event.framing import PAYLOAD_OFFSET
+
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, NamedTuple, Protocol
+else:
+    from ._lean_typing import NamedTuple, Protocol
 
 # field type codes of the API (ss_plugin_field_type) and their names in get_fields
 FTYPE_UINT64, FTYPE_STRING, FTYPE_RELTIME, FTYPE_ABSTIME = 8, 9, 20, 21
@@ -166,7 +170,7 @@ def field(
     info: bool = False,
     conversation: bool = False,
     offsets: bool = False,
-) -> "Callable[[Callable[..., Any]], Callable[..., Any]]":
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a method as the extractor of field ``name``.
 
     ``desc`` defaults to the first line of the docstring; ``hidden`` / ``info`` /
@@ -177,7 +181,7 @@ def field(
         p for p, on in (("hidden", hidden), ("info", info), ("conversation", conversation)) if on
     )
 
-    def mark(fn: "Callable[..., Any]") -> "Callable[..., Any]":  # quoted: evaluated per field
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
         setattr(fn, _FIELD_MARK, (name, desc, display, add_output, props, offsets))
         return fn
 
@@ -192,8 +196,8 @@ class ExtractPlugin(Plugin):
     the event types it wants (None: plugin events only, unless a source is "syscall").
     """
 
-    EXTRACT_EVENT_SOURCES: "ClassVar[list[str] | None]" = None
-    EXTRACT_EVENT_TYPES: "ClassVar[list[int] | None]" = None
+    EXTRACT_EVENT_SOURCES: ClassVar[list[str] | None] = None
+    EXTRACT_EVENT_TYPES: ClassVar[list[int] | None] = None
 
     # Optional hook:
     #   def make_context(self, event: ExtractEvent) -> Any
@@ -201,7 +205,7 @@ class ExtractPlugin(Plugin):
 
 
 def _unwrap_optional(tp: Any) -> Any:
-    if get_origin(tp) in (Union, types.UnionType):
+    if is_union(get_origin(tp)):
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return args[0]
@@ -221,7 +225,7 @@ def _field_type(tp: Any, where: str) -> tuple[int, bool]:
         tp, is_list = _unwrap_optional(args[0]), True
     code = _scalar_code(tp)
     if code is None:
-        if get_origin(tp) in (Union, types.UnionType) and all(
+        if is_union(get_origin(tp)) and all(
             _scalar_code(a) == FTYPE_IPADDR for a in get_args(tp)
         ):
             return FTYPE_IPADDR, is_list
@@ -230,7 +234,7 @@ def _field_type(tp: Any, where: str) -> tuple[int, bool]:
     return code, is_list
 
 
-def _field_arg(fn: "Callable[..., Any]", hints: dict[str, Any], where: str) -> tuple[int, bool]:
+def _field_arg(fn: Callable[..., Any], hints: dict[str, Any], where: str) -> tuple[int, bool]:
     code = fn.__code__
     names = code.co_varnames[: code.co_argcount]
     if len(names) < 2:
@@ -242,7 +246,7 @@ def _field_arg(fn: "Callable[..., Any]", hints: dict[str, Any], where: str) -> t
     arg_name = names[2]
     defaults = fn.__defaults__ or ()
     required = len(defaults) == 0
-    tp = _unwrap_optional(hints.get(arg_name, Any))
+    tp = _unwrap_optional(hints.get(arg_name, object))  # no hint: neither int nor str
     if tp is int:
         return ARG_INDEX, required
     if tp is str:
@@ -270,7 +274,7 @@ def field_specs(cls: type) -> list[FieldSpec]:
             if name in seen and seen[name] != attr:
                 raise FieldDefinitionError(f"{where}: field {name!r} is declared twice")
             try:
-                hints = typing.get_type_hints(fn)
+                hints = type_hints(fn)
             except Exception as exc:
                 raise FieldDefinitionError(f"{where}: cannot resolve type hints: {exc}") from exc
             if "return" not in hints:

@@ -5,17 +5,22 @@ At build time (and in tests) a plugin is imported in an import space of its own,
 roots its library will have (see ``_space.py``), so the build sees what init will see.
 """
 
+from __future__ import annotations
 
 import os
 import re
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
 
+from ._lean_typing import TYPE_CHECKING
 from .base import Plugin
 
 if TYPE_CHECKING:  # the build-time half: imported where used (the runtime needs none of it)
+    from typing import NamedTuple
+
     from ._space import ImportSpace, Root
+else:
+    from ._lean_typing import NamedTuple
 
 SDK_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
@@ -32,7 +37,7 @@ class PluginRef(NamedTuple):
     class_name: str  # "" = the single Plugin subclass defined in the module
 
     @classmethod
-    def parse(cls, target: str) -> "PluginRef":
+    def parse(cls, target: str) -> PluginRef:
         """Parse ``plugin.py``, ``plugin.py:Class`` or ``pkg.module:Class``."""
         path_part, class_name = target, ""
         head, sep, tail = target.rpartition(":")
@@ -74,7 +79,7 @@ def site_folders() -> list[str]:
     return folders
 
 
-def import_roots(ref: PluginRef) -> "list[Root]":
+def import_roots(ref: PluginRef) -> list[Root]:
     """The roots of a plugin's import space: its own folder (the current one for a module
     reference), the SDK, and this environment's site-packages."""
     from ._space import PRIVATE, SDK, SHARED, Root
@@ -85,11 +90,11 @@ def import_roots(ref: PluginRef) -> "list[Root]":
     return roots
 
 
-_spaces: "dict[PluginRef, ImportSpace]" = {}
+_spaces: dict[PluginRef, ImportSpace] = {}
 _spaces_lock = threading.Lock()
 
 
-def space_for(ref: PluginRef) -> "ImportSpace":
+def space_for(ref: PluginRef) -> ImportSpace:
     """The import space a plugin is loaded in at build time (one per plugin, kept for the
     process). The SDK is this process's own: it is the one the library will be built with."""
     from ._space import SDK_PACKAGE, ImportSpace

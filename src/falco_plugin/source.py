@@ -6,12 +6,18 @@ Raise :class:`Timeout` when nothing is available now and :class:`Eof` at the end
 stream; events added to the batch before the exception are still delivered.
 """
 
+from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, NamedTuple, Protocol
 
+from ._lean_typing import TYPE_CHECKING
 from .base import Plugin
 from .event.framing import PluginEvent, encode_plugin_event
+
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, NamedTuple, Protocol
+else:
+    from ._lean_typing import NamedTuple, Protocol
 
 Payload = bytes | bytearray | memoryview | str
 
@@ -95,7 +101,7 @@ class OpenParam(NamedTuple):
     separator: str = ""
 
     @classmethod
-    def sequence(cls, values: Iterable[str], separator: str, desc: str = "") -> "OpenParam":
+    def sequence(cls, values: Iterable[str], separator: str, desc: str = "") -> OpenParam:
         """Several values usable together, joined with ``separator``."""
         items = list(values)
         if not separator:
@@ -157,8 +163,8 @@ class SourcePlugin(Plugin):
     events for the ``syscall`` source or any other without its own id).
     """
 
-    PLUGIN_ID: "ClassVar[int]" = 0
-    EVENT_SOURCE: "ClassVar[str]" = ""
+    PLUGIN_ID: ClassVar[int] = 0
+    EVENT_SOURCE: ClassVar[str] = ""
 
     def open(self, params: str) -> SourceInstance:
         """Start a capture with the open params string; return the instance."""

@@ -5,12 +5,12 @@ is computed here once, so the ``.so`` answers without starting Python, and so th
 mistake is reported by ``falco-plugin build`` with a clear message instead of by Falco.
 """
 
+from __future__ import annotations
 
 import sys
-import typing
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._json_values import json_values, same_json
+from ._lean_typing import TYPE_CHECKING, get_args, type_hints
 from ._names import PLUGIN_NAME_PATTERN, plugin_name_ok, semver_ok
 from .api_version import required_api_version
 from .base import Plugin, defines
@@ -19,7 +19,11 @@ from .loader import PluginRef
 from .source import SourceInstance, SourcePlugin
 
 if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+
     from .extract import FieldSpec
+else:
+    from ._lean_typing import NamedTuple
 
 RESERVED_SOURCES = {"syscall"}
 
@@ -61,7 +65,7 @@ class PluginMeta(NamedTuple):
     plugin_id: int
     event_source: str
     hooks: dict[str, bool]
-    fields: "list[FieldSpec]"
+    fields: list[FieldSpec]
     extract_sources: list[str] | None
     extract_types: list[int] | None
     event_schema_version: str  # set for plugins that read syscall events
@@ -293,10 +297,10 @@ def instance_types(cls: type) -> list[type]:
     annotation names, else every one its module defines or imports (what decides whether
     the library exports get_progress)."""
     try:
-        hint = typing.get_type_hints(cls.open).get("return")  # type: ignore[attr-defined]
+        hint = type_hints(cls.open).get("return")  # type: ignore[attr-defined]
     except Exception:  # an annotation that does not resolve: look at the module
         hint = None
-    named = [t for t in (typing.get_args(hint) or (hint,)) if isinstance(t, type)]
+    named = [t for t in (get_args(hint) or (hint,)) if isinstance(t, type)]
     found = [t for t in named if issubclass(t, SourceInstance) and t is not SourceInstance]
     if found:
         return found
@@ -347,7 +351,7 @@ def _event_schema_version(cls: type, sources: list[str] | None, problems: list[s
 
 def _check_extract(
     cls: type, problems: list[str]
-) -> "tuple[list[FieldSpec], list[str] | None, list[int] | None]":
+) -> tuple[list[FieldSpec], list[str] | None, list[int] | None]:
     from .extract import FieldDefinitionError, field_specs  # an extract plugin: imported
 
     try:

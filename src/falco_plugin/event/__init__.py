@@ -19,7 +19,8 @@ loads only the framing (a plugin's start pays for nothing else).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+from .._lean_typing import TYPE_CHECKING
 
 #: Every public name, and the submodule it comes from.
 _SOURCES: dict[str, str] = {
@@ -84,6 +85,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._generated import DYNAMIC_TABLES, EVENT_CLASSES, EVENT_SCHEMA_VERSION, FLAG_TABLES
     from .framing import TS_NOW, EventFormatError, PluginEvent, encode_plugin_event
     from .net import (

@@ -6,9 +6,16 @@ A plugin event is a 26-byte header (ts, tid, len, type, nparams) followed by two
 parameter lengths, the u32 plugin id and the payload; the payload starts at byte 38.
 """
 
+from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+
+from .._lean_typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from .._lean_typing import NamedTuple
 
 PLUGIN_EVENT_TYPE = 322
 ASYNC_EVENT_TYPE = 402
@@ -56,7 +63,7 @@ class PluginEvent(NamedTuple):
     source: str = ""
 
     @classmethod
-    def decode(cls, raw: bytes | memoryview, *, evtnum: int = 0, source: str = "") -> "PluginEvent":
+    def decode(cls, raw: bytes | memoryview, *, evtnum: int = 0, source: str = "") -> PluginEvent:
         """Parse a complete plugin event; raises :class:`EventFormatError` when malformed."""
         if len(raw) < PAYLOAD_OFFSET:
             raise EventFormatError(f"event of {len(raw)} bytes is shorter than a plugin event")
