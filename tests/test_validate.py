@@ -235,6 +235,9 @@ def test_facts_hold_what_json_would_give_back() -> None:
     assert type(props["level"]["default"]) is int and type(props["mode"]["default"]) is str
     assert json.loads(meta.init_schema) == meta.facts()["config schema"]
     assert marshal.loads(baked_facts(meta)) == meta.facts()
+    # the same bytes from the same facts, however they were made (a build cache key)
+    assert marshal.dumps(marshal.loads(baked_facts(meta)), 2) == baked_facts(meta)
+    assert baked_facts(meta) == baked_facts(plugin_meta(cls, REF))
 
 
 def test_a_config_json_cannot_write_is_refused_at_build() -> None:

@@ -149,10 +149,12 @@ class PluginMeta(NamedTuple):
 
 def baked_facts(meta: PluginMeta) -> bytes:
     """The facts as the library bakes them: marshalled (the interpreter that runs the library
-    is the one that built it, and marshal needs no module imported to read them back)."""
+    is the one that built it, and marshal needs no module imported to read them back), in
+    marshal's version 2, which shares no object by reference: the same facts give the same
+    bytes whatever else holds them (they are part of the build cache's key)."""
     import marshal
 
-    return marshal.dumps(meta.facts())
+    return marshal.dumps(meta.facts(), 2)
 
 
 def facts_drift(baked: dict[str, Any], live: dict[str, Any]) -> list[str]:
