@@ -108,27 +108,28 @@ def parse_roots(text: str, origin: str = "") -> list[Root]:
 # ------------------------------------------------------------------ loaders of a space
 
 
-def _checked(checker: Any, path: str, data: bytes) -> bytes:
-    """``data`` read from ``path``, once the space's checker (if any) accepts it."""
-    if checker is not None:
-        checker.check(path, data)
-    return data
-
-
-class _SpaceSourceLoader(machinery.SourceFileLoader):
-    """Executes a module of the space with the space's builtins (its ``__import__``); hands
-    every file it reads to the space's checker (a packaged library checks its code against
-    the digests recorded when it was packaged: see _packaged.py)."""
+class _InSpace:
+    """What every loader of a space does: executes a module with the space's builtins (its
+    ``__import__``), and hands every file it reads to the space's checker (a packaged
+    library checks its code against the digests recorded when it was packaged: see
+    _packaged.py). Mixed in before a file loader of importlib."""
 
     space_builtins: dict[str, Any] = {}
     checker: Any = None
 
     def get_data(self, path: str) -> bytes:
-        return _checked(self.checker, path, super().get_data(path))
+        data: bytes = super().get_data(path)  # type: ignore[misc]
+        if self.checker is not None:
+            self.checker.check(path, data)
+        return data
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__dict__["__builtins__"] = self.space_builtins
-        super().exec_module(module)
+        super().exec_module(module)  # type: ignore[misc]
+
+
+class _SpaceSourceLoader(_InSpace, machinery.SourceFileLoader):  # type: ignore[misc]  # typeshed: two bases of SourceFileLoader disagree on source_to_code
+    """A source file of the space."""
 
 
 class _FreshSourceLoader(_SpaceSourceLoader):
@@ -158,16 +159,8 @@ class _FreshSourceLoader(_SpaceSourceLoader):
         return self.source_to_code(source, path)
 
 
-class _SpaceSourcelessLoader(machinery.SourcelessFileLoader):
-    space_builtins: dict[str, Any] = {}
-    checker: Any = None
-
-    def get_data(self, path: str) -> bytes:
-        return _checked(self.checker, path, super().get_data(path))
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        module.__dict__["__builtins__"] = self.space_builtins
-        super().exec_module(module)
+class _SpaceSourcelessLoader(_InSpace, machinery.SourcelessFileLoader):
+    """A bytecode-only file of the space (a packaged library's standard library)."""
 
 
 # ------------------------------------------------------------------ shared packages
