@@ -66,3 +66,38 @@ def test_rate_limiter_counts_what_it_held_back() -> None:
     assert limiter.allow("y") == (True, 0)  # keys are independent
     limiter.period = 0  # the window has passed: allowed again, with the count of the held
     assert limiter.allow("x") == (True, 2)
+
+
+def test_failures_from_two_threads_share_one_rate_limiter(monkeypatch) -> None:
+    # the limiter is made on the first failure; two threads failing first at the same time
+    # must not each make one (each would let its own burst through)
+    import threading
+    import time
+
+    from falco_plugin import SourcePlugin, logs
+    from falco_plugin._runtime import Runtime
+
+    class Quiet(SourcePlugin):
+        NAME = "quiet"
+
+        def __init__(self, config: str) -> None:
+            pass
+
+    made: list[object] = []
+    real_init = logs.RateLimiter.__init__
+
+    def slow_init(self, *args, **kwargs) -> None:  # the window a second thread could use
+        made.append(self)
+        time.sleep(0.05)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(logs.RateLimiter, "__init__", slow_init)
+    rt = Runtime(Quiet, "", None)
+    threads = [
+        threading.Thread(target=rt.report, args=("extract", ValueError("bad"))) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1

@@ -38,6 +38,7 @@ PROTOCOL = 4
 
 _CLEAN_ERRORS = (PluginError, ConfigError)
 _STATES = itertools.count(1)  # numbers the per-state loggers
+_LIMITER_LOCK = threading.Lock()  # one rate limiter per state, even if two threads fail first
 
 
 def sdk_attr(module: str, name: str) -> Any:
@@ -233,11 +234,15 @@ class Runtime:
     def report(self, where: str, exc: BaseException) -> str:
         """Log a failure the host would not show (rate-limited) and return its message."""
         message = format_error(exc)
-        if self._limiter is None:
+        limiter = self._limiter
+        if limiter is None:
             from .logs import RateLimiter
 
-            self._limiter = RateLimiter()
-        allowed, held = self._limiter.allow(where)
+            with _LIMITER_LOCK:
+                if self._limiter is None:
+                    self._limiter = RateLimiter()
+                limiter = self._limiter
+        allowed, held = limiter.allow(where)
         if allowed:
             suffix = f" ({held} similar messages suppressed)" if held else ""
             self.logger.error("%s failed: %s%s", where, message, suffix)
