@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -190,3 +191,29 @@ def test_build_never_overwrites_the_source_or_other_files(tmp_path: Path) -> Non
     assert plugin.read_text() == (ROOT / "examples" / "countdown" / "plugin.py").read_text()
     assert notes.read_text() == "mine\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "plugin.py"]
+
+
+def test_build_does_not_load_the_sdk_host() -> None:
+    # the host (filters, capture replay, the event tables) is for `run` and `info`: `build`
+    # and `package` start without it
+    probe = (
+        "import sys, falco_plugin.cli, falco_plugin.build, falco_plugin.package; "
+        "print(sorted(m for m in sys.modules if m.startswith('falco_plugin.host')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_host_that_cannot_be_compiled_is_a_user_error(tmp_path: Path) -> None:
+    from falco_plugin.build import build_cached
+
+    library = build_cached(str(ROOT / "examples" / "countdown" / "plugin.py"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "falco_plugin.cli", "info", str(library)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CC": "false", "FALCO_PLUGIN_CACHE": str(tmp_path)},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("falco-plugin: ") and "Traceback" not in proc.stderr

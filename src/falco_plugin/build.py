@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from . import _runtime, _space, libpython
-from .host import cache_dir
+from ._cache import cache_dir
 from .loader import PluginRef, import_roots, load_class
 from .validate import PluginMeta, baked_facts, plugin_meta
 

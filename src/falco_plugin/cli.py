@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .build import BuildError, build, build_cached
-from .host import HostBuildError, HostCommand, PluginArgs, run_streaming
-from .host.options import field_list
 from .loader import PluginLoadError
 from .project import ProjectError, find_project
 from .scaffold import ScaffoldError, add_new_command
@@ -92,10 +90,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("falco-plugin run: --async-until needs --async-wait MS", file=sys.stderr)
         return 2
     if args.watch:
+        from .host import HostBuildError
         from .watch import Watcher  # the watch and the display: only for `run`
 
         targets = [*args.plugin, *(args.extractor or [])]
-        watcher = Watcher(targets, lambda started: run_once(args, started), errors=USER_ERRORS)
+        errors = (*USER_ERRORS, HostBuildError)
+        watcher = Watcher(targets, lambda started: run_once(args, started), errors=errors)
         return watcher.run()
     return run_once(args)
 
@@ -104,6 +104,8 @@ def run_once(
     args: argparse.Namespace, on_session: Callable[[Session | None], None] | None = None
 ) -> int:
     """One ``falco-plugin run``: build what needs it, run, show the events and the counts."""
+    from .host import HostCommand, PluginArgs, run_streaming
+    from .host.options import field_list
     from .runview import TICK_MS, RunView, wants_live_display
 
     plugins = [
@@ -149,6 +151,8 @@ def run_once(
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``falco-plugin info``: what ``falco --plugin-info`` would print."""
+    from .host import HostCommand, PluginArgs, run_streaming
+
     library = plugin_library(args.plugin)
     return run_streaming(HostCommand("info", [PluginArgs(str(library))], json=args.json))
 
@@ -284,11 +288,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-#: The errors the CLI reports as a message (exit status 2) instead of a traceback.
+#: The errors the CLI reports as a message (exit status 2) instead of a traceback; with
+#: :func:`user_errors`, the SDK host's build error once the host is in use.
 USER_ERRORS: tuple[type[Exception], ...] = (
-    BuildError, PluginDefinitionError, PluginLoadError, FileNotFoundError, HostBuildError,
-    ProjectError, ScaffoldError,
+    BuildError, PluginDefinitionError, PluginLoadError, FileNotFoundError, ProjectError,
+    ScaffoldError,
 )
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """:data:`USER_ERRORS`, plus the host's build error if the host was imported (the host
+    is imported only by the commands that run it, so ``build`` starts fast)."""
+    engine = sys.modules.get("falco_plugin.host.engine")
+    return USER_ERRORS if engine is None else (*USER_ERRORS, engine.HostBuildError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except USER_ERRORS as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
         print(f"falco-plugin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

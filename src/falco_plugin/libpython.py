@@ -22,7 +22,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from .host import cache_dir
+from ._cache import cache_dir
 
 STATIC, SHARED, AUTO = "static", "shared", "auto"
 SYSTEM_LINK = ["-lm", "-ldl", "-lpthread", "-lutil"]

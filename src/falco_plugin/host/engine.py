@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
+from .._cache import cache_dir
 from .wire import Fields, Plan, Records
 
 CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra")
@@ -38,16 +39,6 @@ _built: dict[tuple[str, ...], Path] = {}
 
 class HostBuildError(RuntimeError):
     """The C host could not be compiled; the message carries the compiler's output."""
-
-
-def cache_dir() -> Path:
-    """The SDK's cache: ``$FALCO_PLUGIN_CACHE``, else ``$XDG_CACHE_HOME/falco-plugin``,
-    else ``~/.cache/falco-plugin``."""
-    env = os.environ.get("FALCO_PLUGIN_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "falco-plugin"
 
 
 def _compiler() -> list[str]:
