@@ -635,16 +635,19 @@ def _refuse_setters(module: Any) -> None:
         setattr(module, name, _refusal(name))
 
 
-class _SignalHook:
-    """First on ``sys.meta_path`` until the signal module is imported: the spec the other
-    finders give it, with a loader that refuses its setters once it has run (until then,
-    its functions that call _signal's are refused there)."""
+class _FirstImportHook:
+    """First on ``sys.meta_path`` until the module ``name`` is imported: the spec the other
+    finders give it, with the loader :meth:`wrap` makes of theirs."""
+
+    name = ""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != "signal":
+        if fullname != self.name:
             return None
-        if self in sys.meta_path:
+        try:
             sys.meta_path.remove(self)
+        except ValueError:
+            pass
         spec = None
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
@@ -652,11 +655,24 @@ class _SignalHook:
             if spec is not None:
                 break
         if spec is not None and spec.loader is not None:
-            spec.loader = _RefusingLoader(spec.loader)
+            spec.loader = self.wrap(spec.loader)
         return spec
+
+    def wrap(self, loader: Any) -> Any:
+        raise NotImplementedError
 
     def invalidate_caches(self) -> None:
         pass
+
+
+class _SignalHook(_FirstImportHook):
+    """Until the signal module is imported: its loader refuses its setters once it has run
+    (until then, its functions that call _signal's are refused there)."""
+
+    name = "signal"
+
+    def wrap(self, loader: Any) -> Any:
+        return _RefusingLoader(loader)
 
 
 class _RefusingLoader:
@@ -683,7 +699,118 @@ def _refusal(name: str) -> Any:
     return refused
 
 
+# ------------------------------------------------------------------ deferred standard modules
+
+#: Standard modules that run at their first use, not at their import, in an interpreter a
+#: plugin library started. ``inspect`` (with the ast, dis and tokenize modules it imports,
+#: about 40 M instructions, a third of a plugin's start) is imported by ``dataclasses``, which
+#: on Python 3.10 and 3.11 uses it only to write the docstring of a dataclass that has none.
+#: Python 3.12 calls ``inspect.get_annotations`` for every dataclass: nothing to save there.
+DEFERRED = ("inspect",) if sys.version_info < (3, 12) else ()
+
+
+def defer_imports(names: Iterable[str] = DEFERRED) -> None:
+    """Let the modules ``names``, when imported from now on, run at their first use.
+
+    Called by the shim in an interpreter it started. The first import of such a module
+    gives a module object whose code has not run: the first access to any of its attributes
+    (or a change, or another import statement of it) runs the code in that same object, once
+    (other threads wait for it), and turns it into a plain module. What its user sees then
+    is the module an ordinary import makes (same object, same attributes, same loader). A
+    failure of that run propagates from the access and frees the name, as a failed import
+    does. Before its first use, ``type(module)`` is a subclass of ``types.ModuleType``.
+    """
+    for name in names:
+        if name not in sys.modules and not any(
+            isinstance(f, _DeferringHook) and f.name == name for f in sys.meta_path
+        ):
+            sys.meta_path.insert(0, _DeferringHook(name))
+
+
+class _DeferringHook(_FirstImportHook):
+    """Until the module ``name`` is imported: its loader defers running it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def wrap(self, loader: Any) -> Any:
+        return _DeferringLoader(loader) if hasattr(loader, "exec_module") else loader
+
+
+class _DeferringLoader:
+    """Wraps a module's loader: creates the module, and runs it at its first use."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.lock = threading.RLock()
+        self.running = False  # by the thread holding the lock (it may touch the module)
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        if type(module) is not types.ModuleType:  # a module of its own type: run it now
+            self._forget(module)
+            self.loader.exec_module(module)
+            return
+        deferred = type(module.__name__, (_DeferredModule,), {"_falco_plugin_loader": self})
+        module.__class__ = deferred
+
+    def run(self, module: types.ModuleType) -> None:
+        """Run the module's code (once: other threads wait, and this thread, inside that
+        code, touches the module as it is)."""
+        with self.lock:
+            if self.running or type(module) is types.ModuleType:
+                return
+            self.running = True
+            try:
+                self._forget(module)
+                self.loader.exec_module(module)
+                object.__setattr__(module, "__class__", types.ModuleType)
+            except BaseException:
+                name = types.ModuleType.__getattribute__(module, "__name__")
+                if sys.modules.get(name) is module:
+                    del sys.modules[name]  # as a failed import: the next one starts again
+                raise
+            finally:
+                self.running = False
+
+    def _forget(self, module: types.ModuleType) -> None:
+        """The module's loader is the real one again, as an ordinary import leaves it."""
+        namespace = types.ModuleType.__getattribute__(module, "__dict__")
+        spec = namespace.get("__spec__")
+        if getattr(spec, "loader", None) is self:
+            spec.loader = self.loader
+        if namespace.get("__loader__") is self:
+            namespace["__loader__"] = self.loader
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose code has not run yet (see :func:`defer_imports`)."""
+
+    _falco_plugin_loader: _DeferringLoader
+
+    def __getattribute__(self, name: str) -> Any:
+        type(self)._falco_plugin_loader.run(self)
+        return types.ModuleType.__getattribute__(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        type(self)._falco_plugin_loader.run(self)
+        types.ModuleType.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        type(self)._falco_plugin_loader.run(self)
+        types.ModuleType.__delattr__(self, name)
+
+
 # ------------------------------------------------------------------ the shim's entry point
+
+
+def setup_interpreter() -> None:
+    """What the shim sets up in an interpreter it started (all the Python there is plugin
+    code): the host keeps its signals, and the modules :data:`DEFERRED` run at first use."""
+    lock_signals()
+    defer_imports()
 
 
 def running_abi() -> str:

@@ -240,7 +240,8 @@ static void fp_freeze_start(void) {
 
 /* With the GIL held: what every space shares (the batch type knows nothing of the SDK).
  * In an interpreter this library started, every line of Python is plugin code: Python's
- * ways to change signal dispositions are refused for good (see _space.lock_signals). */
+ * ways to change signal dispositions are refused for good (see _space.lock_signals), and
+ * some standard modules run at their first use (_space.defer_imports). */
 static int fp_setup_python(char *err, size_t errlen, int own) {
     int gc_was_on = PyGC_Disable(); /* see fp_space_open */
     int rc = fp_setup_python_gc_off(err, errlen, own);
@@ -255,7 +256,7 @@ static int fp_setup_python_gc_off(char *err, size_t errlen, int own) {
     if (own && g_batch_type && fp_package_activate() < 0) g_batch_type = NULL;
 #endif
     PyObject *boot = g_batch_type && own ? fp_bootstrap() : NULL;
-    PyObject *res = boot ? PyObject_CallMethod(boot, "lock_signals", NULL) : NULL;
+    PyObject *res = boot ? PyObject_CallMethod(boot, "setup_interpreter", NULL) : NULL;
     Py_XDECREF(res);
     if (g_batch_type && (res || !own)) return 0;
     PyObject *type, *value, *tb;
