@@ -169,6 +169,7 @@ def test_a_plugin_gets_the_real_inspect(inspecting: Path, any_host: str, how: st
     (text,) = cap.texts
     seen = json.loads(text)
     assert seen["deferred_at_open"] is bool(_space.DEFERRED)
+    assert seen["at_open"] == ([] if _space.DEFERRED else ["ast"])
     if how == "threads":
         signature = "(a: 'int', b: 'str' = 'x', *rest: 'int', key: 'bool' = False) -> 'None'"
         assert seen["answers"] == [signature] * 6

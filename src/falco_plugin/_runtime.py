@@ -13,7 +13,6 @@ at init against the SDK found in the space. Bump it on any change the shim would
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import importlib
 import itertools
@@ -200,8 +199,10 @@ class Runtime:
             # self.logger works in __init__; a class with __slots__ gets the shared logger.
             # Set as an attribute, not through plugin.__dict__ (that would make the dict and
             # slow every attribute access on the plugin object down for its whole life)
-            with contextlib.suppress(AttributeError):
+            try:  # (no contextlib.suppress: contextlib is not imported at init)
                 object.__setattr__(plugin, "_falco_logger", self._log)
+            except AttributeError:
+                pass
             cls.__init__(plugin, *args, **kwargs)
             self.plugin = plugin
         except BaseException:

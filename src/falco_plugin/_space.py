@@ -32,8 +32,11 @@ open the space before any SDK module is imported (the SDK is found through the r
 
 from __future__ import annotations
 
+import _imp
 import builtins
 import collections
+import importlib._bootstrap as _bootstrap
+import importlib._bootstrap_external as _external
 import importlib.machinery as machinery
 import os
 import re
@@ -58,6 +61,12 @@ SDK_PACKAGE = "falco_plugin"
 ORIGIN = "$ORIGIN"  # in a baked root: the folder of the plugin library
 
 _builtin_import = builtins.__import__
+# What importlib.util gives, taken where it takes it (the same functions): importlib.util
+# imports contextlib, millions of instructions at every plugin start
+_cache_from_source = _external.cache_from_source
+_spec_from_file_location = _external.spec_from_file_location
+_module_from_spec = _bootstrap.module_from_spec
+_SOURCE_HASH_KEY = int.from_bytes(_external.MAGIC_NUMBER, "little")  # as importlib.util keys it
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 _EXTENSION_SUFFIXES = tuple(machinery.EXTENSION_SUFFIXES)
 SOURCE_SUFFIXES = list(machinery.SOURCE_SUFFIXES)
@@ -141,17 +150,15 @@ class _FreshSourceLoader(_SpaceSourceLoader):
     def get_code(self, fullname: str) -> Any:
         path = self.get_filename(fullname)
         source = self.get_data(path)
-        import importlib.util  # only here: the bootstrap imports as little as it can
-
         try:
-            cached = self.get_data(importlib.util.cache_from_source(path))
+            cached = self.get_data(_cache_from_source(path))
         except (OSError, NotImplementedError, ValueError):
             cached = b""
         flags = int.from_bytes(cached[4:8], "little") if len(cached) >= 16 else 0
         if (
-            cached[:4] == importlib.util.MAGIC_NUMBER
+            cached[:4] == _external.MAGIC_NUMBER
             and flags & 0b11 == 0b11  # hash-based, checked against the source
-            and cached[8:16] == importlib.util.source_hash(source)
+            and cached[8:16] == _imp.source_hash(_SOURCE_HASH_KEY, source)
         ):
             import marshal
 
@@ -363,13 +370,11 @@ class ImportSpace:
         module = sys.modules.get(name)
         if module is not None and _same_dir(getattr(module, "__file__", None), path):
             return module
-        import importlib.util
-
         loader = self._loaders[True][0][0](name, path)
-        spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+        spec = _spec_from_file_location(name, path, loader=loader)
         if spec is None:
             raise SpaceError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
+        module = _module_from_spec(spec)
         sys.modules[name] = module
         try:
             loader.exec_module(module)
