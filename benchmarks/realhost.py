@@ -2,7 +2,10 @@
 ``dummy`` plugins measured in the same run.
 
     FALCO_PLUGIN_REALHOST=PREFIX python benchmarks/run.py --realhost [--repeat R]
-        [--scale F] [--no-instructions] [--json FILE]
+        [--scale F] [--no-instructions] [--json FILE] [--only PART ...]
+
+``--only`` runs some parts of the table alone (source, falco, extraction, tables, start,
+async, events), e.g. ``--only start`` for the start rows.
 
 PREFIX is a real-host install made with ``install.sh --dev`` (``bin/sinsp-example``,
 ``bin/falco``, ``out/libdummy_c_O2.so``, ``out/libdummy_go.so``, libsinsp's headers for the
@@ -388,6 +391,11 @@ class Options:
     repeat: int = 3
     scale: float = 1.0
     instructions: bool = True
+    only: frozenset[str] = frozenset()  # the parts to run (PARTS), empty: all
+
+
+#: the parts of the table, in order (``--only`` names some of them)
+PARTS = ("source", "falco", "extraction", "tables", "start", "async", "events")
 
 
 def source_rows(root: Path, libs: Libraries, opt: Options, rounds: Rounds) -> list[Row]:
@@ -675,12 +683,15 @@ def run(opt: Options) -> list[Row]:
         rounds = Rounds()
         print("measuring instruction counts (callgrind)..." if opt.instructions else "",
               file=sys.stderr)  # fmt: skip
-        rows = source_rows(root, libs, opt, rounds)
-        rows += falco_rows(libs, opt, rounds)
-        rows += extraction_rows(libs, opt, rounds)
-        rows += table_rows(libs, opt, rounds, tmp)
-        rows += start_rows(libs, rounds, opt.instructions)
-        rows += async_rows(libs, opt, rounds)
+        parts: dict[str, Callable[[], list[Row]]] = {
+            "source": lambda: source_rows(root, libs, opt, rounds),
+            "falco": lambda: falco_rows(libs, opt, rounds),
+            "extraction": lambda: extraction_rows(libs, opt, rounds),
+            "tables": lambda: table_rows(libs, opt, rounds, tmp),
+            "start": lambda: start_rows(libs, rounds, opt.instructions),
+            "async": lambda: async_rows(libs, opt, rounds),
+        }
+        rows = [row for name, part in parts.items() if wanted(opt, name) for row in part()]
         print(f"timing: {len(rounds.jobs)} configurations x {opt.repeat} rounds", file=sys.stderr)
         rounds.run(opt.repeat)
         for row in rows:  # derived: the SDK's own cost
@@ -690,9 +701,14 @@ def run(opt: Options) -> list[Row]:
                     row.py.value = first.value - second.value
                 if first.instr is not None and second.instr is not None:
                     row.py.instr = first.instr - second.instr
-        rows += event_model_rows(opt)
-        rows.append(import_time_row(opt.repeat))
+        if wanted(opt, "events"):
+            rows += event_model_rows(opt)
+            rows.append(import_time_row(opt.repeat))
     return rows
+
+
+def wanted(opt: Options, part: str) -> bool:
+    return not opt.only or part in opt.only
 
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:
@@ -701,8 +717,13 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--scale", type=float, default=1.0, help="events per run, x F")
     parser.add_argument("--no-instructions", action="store_true", help="skip callgrind")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--only", action="append", choices=PARTS, default=[],
+        help="run only this part of the table (repeatable), e.g. --only start",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    opt = Options(args.repeat, args.scale, not args.no_instructions and callgrind.available())
+    opt = Options(args.repeat, args.scale, not args.no_instructions and callgrind.available(),
+                  frozenset(args.only))  # fmt: skip
     started = time.monotonic()
     rows = run(opt)
     load = os.getloadavg()[0]
