@@ -104,6 +104,20 @@ def test_a_failed_run_propagates_and_frees_the_name(deferred) -> None:
         __import__(name)
 
 
+def test_a_package_activated_later_checks_a_deferred_module_without_running_it(
+    deferred,
+) -> None:
+    """A second packaged library activated in the process looks at every loaded module's
+    file: a deferred one is read from its namespace, and stays deferred."""
+    from falco_plugin._packaged import _file_of
+
+    module = deferred(SLOW)
+    where = _file_of(module)
+    assert where is not None and where.endswith(".py")
+    assert type(module) is not types.ModuleType
+    assert runs(types.ModuleType.__getattribute__(module, "__name__")) == 0
+
+
 def test_only_modules_not_imported_yet_are_deferred() -> None:
     before = list(sys.meta_path)
     _space.defer_imports(["json"])  # already imported here
@@ -197,6 +211,7 @@ def test_a_packaged_plugin_gets_the_checked_inspect(tmp_path: Path) -> None:
     assert cap.ok, cap.error_message
     seen = json.loads(cap.texts[0])
     assert seen["deferred_at_open"] and seen["plain_module"] and len(seen["answers"]) == 4
+    assert seen["at_open"] == []
     assert seen["loader"] == seen["spec_loader"] and "Deferring" not in seen["loader"]
     assert "signature" in seen["names"]
 

@@ -25,7 +25,11 @@ from __future__ import annotations
 import importlib.machinery as machinery
 import os
 import sys
-from typing import Any
+import types
+
+TYPE_CHECKING = False  # typing (and the contextlib it imports) would cost millions at init
+if TYPE_CHECKING:
+    from typing import Any
 
 INCLUDE_HINT = (
     "add it to the package with `falco-plugin package --include {name}` or "
@@ -186,7 +190,18 @@ def activate(label: str, folder: str, stdlib: str, manifest: str, digest: Any) -
     if not any(isinstance(f, _MissingStdlib) for f in sys.meta_path):
         sys.meta_path.append(_MissingStdlib(checker))
     for module in list(sys.modules.values()):  # loaded while the interpreter started
-        where = getattr(module, "__file__", None)
+        where = _file_of(module)
         if where and checker.owns(where):
             checker.check_file(where)
     return checker
+
+
+def _file_of(module: Any) -> str | None:
+    """A module's file, read from its namespace: a module that has not run yet (one the
+    import space defers, see _space.defer_imports) must not run here. Its file is checked
+    now all the same, and again when it is read."""
+    if isinstance(module, types.ModuleType):
+        where = object.__getattribute__(module, "__dict__").get("__file__")
+    else:
+        where = getattr(module, "__file__", None)
+    return where if isinstance(where, str) else None
