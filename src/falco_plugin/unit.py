@@ -28,13 +28,13 @@ from typing import Any
 
 from .base import Plugin, defines
 from .event.framing import (
-    _HEADER,
     HEADER_LEN,
     NO_TID,
     PAYLOAD_OFFSET,
     PLUGIN_EVENT_TYPE,
     EventFormatError,
     PluginEvent,
+    _header_and_params,
     encode_plugin_event,
 )
 from .extract import (
@@ -78,7 +78,7 @@ class TestEvent:
     def __init__(self, raw: bytes, *, evtnum: int = 1, source: str = "") -> None:
         if len(raw) < HEADER_LEN:
             raise EventFormatError(f"event of {len(raw)} bytes is shorter than a header")
-        self.ts, self.tid, length, self.type, _ = _HEADER.unpack_from(raw, 0)
+        self.ts, self.tid, length, self.type, _ = _header_and_params()[0].unpack_from(raw, 0)
         if length != len(raw):
             raise EventFormatError(f"event header says {length} bytes, got {len(raw)}")
         self.raw = raw

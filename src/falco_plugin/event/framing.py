@@ -8,11 +8,10 @@ parameter lengths, the u32 plugin id and the payload; the payload starts at byte
 
 from __future__ import annotations
 
-import struct
-
 from .._lean_typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import struct
     from typing import NamedTuple
 else:
     from .._lean_typing import NamedTuple
@@ -27,8 +26,18 @@ TS_NOW = 2**64 - 1
 NO_TID = 2**64 - 1
 MAX_PAYLOAD = 2**32 - 1 - PAYLOAD_OFFSET
 
-_HEADER = struct.Struct("<QQIHI")
-_PLUGIN_PARAMS = struct.Struct("<III")
+_formats: tuple[struct.Struct, struct.Struct] | None = None
+
+
+def _header_and_params() -> tuple[struct.Struct, struct.Struct]:
+    """The header's and the plugin parameters' layouts. Made at first use: every plugin's
+    init imports this module, and struct is an extension module (a shared library to load)."""
+    global _formats
+    if _formats is None:
+        import struct
+
+        _formats = struct.Struct("<QQIHI"), struct.Struct("<III")
+    return _formats
 
 
 class EventFormatError(ValueError):
@@ -46,10 +55,11 @@ def encode_plugin_event(
     data = payload.encode() if isinstance(payload, str) else bytes(payload)
     if len(data) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(data)} bytes does not fit in an event")
-    header = _HEADER.pack(
+    header, params = _header_and_params()
+    framed = header.pack(
         TS_NOW if ts is None else ts, tid & NO_TID, PAYLOAD_OFFSET + len(data), PLUGIN_EVENT_TYPE, 2
     )
-    return header + _PLUGIN_PARAMS.pack(4, len(data), plugin_id) + data
+    return framed + params.pack(4, len(data), plugin_id) + data
 
 
 class PluginEvent(NamedTuple):
@@ -67,10 +77,11 @@ class PluginEvent(NamedTuple):
         """Parse a complete plugin event; raises :class:`EventFormatError` when malformed."""
         if len(raw) < PAYLOAD_OFFSET:
             raise EventFormatError(f"event of {len(raw)} bytes is shorter than a plugin event")
-        ts, tid, length, etype, nparams = _HEADER.unpack_from(raw, 0)
+        header, params = _header_and_params()
+        ts, tid, length, etype, nparams = header.unpack_from(raw, 0)
         if etype != PLUGIN_EVENT_TYPE or nparams != 2:
             raise EventFormatError(f"not a plugin event (type {etype}, {nparams} params)")
-        id_len, payload_len, plugin_id = _PLUGIN_PARAMS.unpack_from(raw, HEADER_LEN)
+        id_len, payload_len, plugin_id = params.unpack_from(raw, HEADER_LEN)
         if id_len != 4 or length != PAYLOAD_OFFSET + payload_len or length > len(raw):
             raise EventFormatError("inconsistent plugin event lengths")
         return cls(ts, tid, plugin_id, bytes(raw[PAYLOAD_OFFSET:length]), evtnum, source)
