@@ -112,6 +112,32 @@ def test_an_event_object_kept_by_the_plugin_stays_as_it_was(x: Extractor) -> Non
     assert second == f"alpha beta:one:{gone} | empty:three:322"
 
 
+def test_payloads_of_new_events_do_not_change_a_payload_kept_or_hashed(x: Extractor) -> None:
+    # the payload bytes object is refilled for the next event only when nothing else holds
+    # it; sizes change (a resize) and stay (in place), and a hash cached in it is dropped
+    words = [b"one", b"two", b"three", b"sixsix", b"x", b"", b"seven77", b"eight88", b"ab"]
+    for n, word in enumerate(words):
+        raw = encode_plugin_event(word, plugin_id=424246)
+        got = x.extract(raw, "at.payload.hash", evtnum=100 + n)[:2]
+        assert got == (SUCCESS, f"{word.decode()}:True")
+    for n, word in enumerate(words):
+        raw = encode_plugin_event(word, plugin_id=424246)
+        kept = x.extract(raw, "at.payload.keep", evtnum=200 + n)[1]
+        assert kept == ";".join(w.decode() for w in words[: n + 1])
+
+
+def test_tid_and_payload_of_plugin_and_other_events(x: Extractor) -> None:
+    raw = bytearray(encode_plugin_event(b"abc", plugin_id=424246))
+    raw[8:16] = (77).to_bytes(8, "little")
+    assert x.extract(bytes(raw), "at.tid")[:2] == (SUCCESS, "77")
+    assert x.extract(bytes(raw), "at.tid")[:2] == (SUCCESS, "77")  # the same tid again
+    assert x.extract(EV, "at.tid")[:2] == (SUCCESS, "-1")
+    raw[20:22] = (2).to_bytes(2, "little")  # not a plugin event: no payload
+    rc, _, _ = x.extract(bytes(raw), "at.word")
+    assert rc == FAILURE and "AttributeError" in x.last_error and "payload" in x.last_error
+    assert x.extract(EV, "at.word")[:2] == (SUCCESS, "alpha")  # a plugin event again
+
+
 def test_failures_are_reported_and_logged(x: Extractor) -> None:
     rc, _, _ = x.extract(EV, "at.fail")
     assert rc == FAILURE and "ValueError: no such thing" in x.last_error

@@ -78,6 +78,7 @@ class AllTypes(SourcePlugin, ExtractPlugin):
     def __init__(self, config: str = "") -> None:
         self.contexts = 0
         self.kept: list[ExtractEvent] = []
+        self.payloads: list[bytes] = []
 
     def open(self, params: str) -> Instance:
         return Instance()
@@ -152,3 +153,21 @@ class AllTypes(SourcePlugin, ExtractPlugin):
                 kind = str(exc)
             out.append(f"{kept.payload.decode()}:{kept.source}:{kind}")
         return " | ".join(out)
+
+    @field("at.payload.keep")
+    def payload_keep(self, event: ExtractEvent) -> str:
+        """Keeps the payload (not the event) past its call; every payload kept so far."""
+        self.payloads.append(event.payload)
+        return ";".join(p.decode() for p in self.payloads)
+
+    @field("at.payload.hash")
+    def payload_hash(self, event: ExtractEvent) -> str:
+        """The payload, and whether its hash is the hash of its value (it is computed and
+        cached in the bytes object, then dropped: the next event must not inherit it)."""
+        payload = event.payload
+        return f"{payload.decode()}:{hash(payload) == hash(bytes(bytearray(payload)))}"
+
+    @field("at.tid")
+    def tid(self, event: ExtractEvent) -> str:
+        """The event's thread id (as text: it can be -1)."""
+        return str(event.tid)

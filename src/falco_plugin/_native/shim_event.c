@@ -1,17 +1,26 @@
 /*
  * The event object handed to Python (field methods, parse_event), included by shim.c: a
- * view of the host's event while the call runs, with the payload copied once on first use
- * and a per-event context computed once by the plugin's make_context. One object serves
- * call after call as long as the plugin keeps no reference to it.
+ * view of the host's event while the call runs and a per-event context computed once by
+ * the plugin's make_context. One object serves call after call as long as the plugin keeps
+ * no reference to it.
+ *
+ * `payload` and `tid` are plain slots, filled when the event is set (CPython reads a slot
+ * in a few instructions where an attribute computed on access costs a generic lookup):
+ * the payload goes into the bytes object of the previous event when nothing else holds it
+ * (no allocation), else into a new one, so that a payload or event the plugin kept stays
+ * as it was. The other attributes are read from the host's event on access, during the
+ * call only.
  */
 
-/* The event a field method receives: a view of the host's event while the call runs,
- * with the payload copied once (on first use) and shared by every field of the event. */
+/* The event a field method receives. */
 typedef struct fp_event {
     PyObject_HEAD
     const ss_plugin_event *raw; /* only valid during an extract_fields call */
     uint64_t evtnum;
-    PyObject *source, *payload, *rawbytes, *context;
+    PyObject *payload; /* bytes of a plugin event, NULL for other events (a slot) */
+    PyObject *tid;     /* int (a slot) */
+    int64_t tid_c;     /* the value of tid */
+    PyObject *source, *rawbytes, *context;
     PyObject *make_context; /* the plugin's hook, or NULL */
     char source_c[48];      /* source's text when it fits, to know the next event's */
 } fp_event;
@@ -35,7 +44,6 @@ static PyObject *fp_event_get_u64(fp_event *ev, void *which) {
     uint64_t v = 0;
     switch ((intptr_t)which) {
     case 0: v = ev->raw->ts; break;
-    case 1: return PyLong_FromLongLong((long long)ev->raw->tid);
     case 2: v = ev->evtnum; break;
     case 3: v = ev->raw->type; break;
     case 4: {
@@ -47,27 +55,6 @@ static PyObject *fp_event_get_u64(fp_event *ev, void *which) {
     }
     }
     return PyLong_FromUnsignedLongLong(v);
-}
-
-static PyObject *fp_event_get_payload(fp_event *ev, void *unused) {
-    if (!ev->payload) {
-        if (!ev->raw) return fp_event_gone();
-        if (!fp_event_is_plugin(ev->raw)) {
-            PyErr_SetString(PyExc_AttributeError, "only plugin events (type 322) have a payload");
-            return NULL;
-        }
-        uint32_t n;
-        memcpy(&n, (const uint8_t *)ev->raw + FP_EVENT_HEADER_LEN + 4, 4);
-        if ((uint64_t)n + FP_PLUGINEVENT_PAYLOAD_OFFSET > ev->raw->len) {
-            PyErr_SetString(PyExc_ValueError, "malformed plugin event: payload past its end");
-            return NULL;
-        }
-        ev->payload = PyBytes_FromStringAndSize(
-            (const char *)ev->raw + FP_PLUGINEVENT_PAYLOAD_OFFSET, (Py_ssize_t)n);
-        if (!ev->payload) return NULL;
-    }
-    Py_INCREF(ev->payload);
-    return ev->payload;
 }
 
 static PyObject *fp_event_get_raw(fp_event *ev, void *unused) {
@@ -109,6 +96,7 @@ static void fp_event_dealloc(PyObject *self) {
     PyTypeObject *tp = Py_TYPE(self);
     Py_XDECREF(ev->source);
     Py_XDECREF(ev->payload);
+    Py_XDECREF(ev->tid);
     Py_XDECREF(ev->rawbytes);
     Py_XDECREF(ev->context);
     Py_XDECREF(ev->make_context);
@@ -118,11 +106,9 @@ static void fp_event_dealloc(PyObject *self) {
 
 static PyGetSetDef fp_event_getset[] = {
     {"ts", (getter)fp_event_get_u64, NULL, "timestamp, ns since the epoch", (void *)0},
-    {"tid", (getter)fp_event_get_u64, NULL, "thread id (-1: none)", (void *)1},
     {"evtnum", (getter)fp_event_get_u64, NULL, "the host's event number", (void *)2},
     {"type", (getter)fp_event_get_u64, NULL, "event type code (322: plugin event)", (void *)3},
     {"plugin_id", (getter)fp_event_get_u64, NULL, "plugin id of a plugin event", (void *)4},
-    {"payload", (getter)fp_event_get_payload, NULL, "plugin event payload (bytes)", NULL},
     {"raw", (getter)fp_event_get_raw, NULL, "the whole event (bytes)", NULL},
     {"source", (getter)fp_event_get_source, NULL, "the event source name", NULL},
     {"context", (getter)fp_event_get_context, (setter)fp_event_set_context,
@@ -130,8 +116,16 @@ static PyGetSetDef fp_event_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+static PyMemberDef fp_event_members[] = {
+    {"payload", T_OBJECT_EX, offsetof(fp_event, payload), READONLY,
+     "plugin event payload (bytes; AttributeError for other event types)"},
+    {"tid", T_OBJECT_EX, offsetof(fp_event, tid), READONLY, "thread id (-1: none)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot fp_event_slots[] = {
     {Py_tp_getset, fp_event_getset},
+    {Py_tp_members, fp_event_members},
     {Py_tp_dealloc, (void *)fp_event_dealloc},
     {Py_tp_doc, "An event handed to field extraction methods."},
     {0, NULL},
@@ -159,6 +153,62 @@ static int fp_event_set_source(fp_event *ev, const char *evtsrc) {
     return 0;
 }
 
+/* Give a bytes object that only we hold another value of its size: no one can tell. */
+static void fp_bytes_refill(PyObject *b, const char *data, Py_ssize_t n) {
+    memcpy(PyBytes_AS_STRING(b), data, (size_t)n);
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    ((PyBytesObject *)b)->ob_shash = -1; /* the hash of the old value is cached there */
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+}
+
+/* The payload slot for the host's event: the previous bytes object refilled when only the
+ * event holds it (resized if needed), else a new one; NULL for an event that is not a
+ * plugin event (or a malformed one: its payload runs past its end). */
+static int fp_event_fill_payload(fp_event *ev, const ss_plugin_event *e) {
+    uint32_t n;
+    if (!fp_event_is_plugin(e)) {
+        Py_CLEAR(ev->payload);
+        return 0;
+    }
+    memcpy(&n, (const uint8_t *)e + FP_EVENT_HEADER_LEN + 4, 4);
+    if ((uint64_t)n + FP_PLUGINEVENT_PAYLOAD_OFFSET > e->len) {
+        Py_CLEAR(ev->payload);
+        return 0;
+    }
+    const char *data = (const char *)e + FP_PLUGINEVENT_PAYLOAD_OFFSET;
+    PyObject *b = ev->payload;
+    /* Sizes 0 and 1 are CPython's shared singletons: never ours alone, never refilled. */
+    if (b && Py_REFCNT(b) == 1 && PyBytes_CheckExact(b) && Py_SIZE(b) > 1 && n > 1) {
+        if (Py_SIZE(b) != (Py_ssize_t)n && _PyBytes_Resize(&ev->payload, (Py_ssize_t)n) < 0)
+            return -1; /* the old object is gone, the slot NULL */
+        fp_bytes_refill(ev->payload, data, (Py_ssize_t)n);
+        return 0;
+    }
+    b = PyBytes_FromStringAndSize(data, (Py_ssize_t)n);
+    if (!b) return -1;
+    Py_XSETREF(ev->payload, b);
+    return 0;
+}
+
+/* Point the event object at the host's event and fill its slots; -1 with a Python error. */
+static int fp_event_fill(fp_event *ev, const ss_plugin_event_input *evt) {
+    const ss_plugin_event *e = evt->evt;
+    ev->raw = e;
+    ev->evtnum = evt->evtnum;
+    if (!ev->tid || ev->tid_c != e->tid) { /* an int is immutable: the same tid, the same int */
+        PyObject *tid = PyLong_FromLongLong((long long)e->tid);
+        if (!tid) return -1;
+        Py_XSETREF(ev->tid, tid);
+        ev->tid_c = e->tid;
+    }
+    return fp_event_fill_payload(ev, e);
+}
+
 /* A new event object over the host's event (valid during the current call only). */
 static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_context) {
     if (!g_event_type) {
@@ -167,13 +217,12 @@ static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_c
     }
     fp_event *ev = PyObject_New(fp_event, g_event_type);
     if (!ev) return NULL;
-    ev->raw = evt->evt;
-    ev->evtnum = evt->evtnum;
-    ev->source = ev->payload = ev->rawbytes = ev->context = NULL;
+    ev->raw = NULL;
+    ev->source = ev->payload = ev->tid = ev->rawbytes = ev->context = NULL;
     ev->source_c[0] = '\0';
     ev->make_context = make_context;
     Py_XINCREF(make_context);
-    if (fp_event_set_source(ev, evt->evtsrc) < 0) {
+    if (fp_event_set_source(ev, evt->evtsrc) < 0 || fp_event_fill(ev, evt) < 0) {
         Py_DECREF(ev);
         return NULL;
     }
@@ -182,21 +231,23 @@ static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_c
 
 /*
  * The event object of a call over the host's event, kept in *slot from call to call: the
- * previous object, emptied, when nothing else holds it (the hot path allocates nothing),
- * else a new one, so that an object the plugin kept stays as it was (what it read, and the
- * "only readable during the call" error for the rest). Returns a borrowed reference.
+ * previous object, refilled, when nothing else holds it (the hot path allocates nothing),
+ * else a new one, so that an object the plugin kept stays as it was (its payload, tid and
+ * source, and the "only readable during the call" error for the rest). Returns a borrowed
+ * reference.
  */
 static fp_event *fp_event_take(fp_event **slot, const ss_plugin_event_input *evt,
                                PyObject *make_context) {
     fp_event *ev = *slot;
     if (ev && Py_REFCNT(ev) == 1 && ev->make_context == make_context) {
         /* cleared before the new event is set: a value's finalizer sees no half state */
-        Py_CLEAR(ev->payload);
         Py_CLEAR(ev->rawbytes);
         Py_CLEAR(ev->context);
-        if (fp_event_set_source(ev, evt->evtsrc) < 0) return NULL;
-        ev->raw = evt->evt;
-        ev->evtnum = evt->evtnum;
+        ev->raw = NULL;
+        if (fp_event_set_source(ev, evt->evtsrc) < 0 || fp_event_fill(ev, evt) < 0) {
+            Py_CLEAR(*slot); /* half filled: the next call makes a new one */
+            return NULL;
+        }
         return ev;
     }
     ev = fp_event_new(evt, make_context);
