@@ -129,6 +129,12 @@ def test_lookups_and_entries_of_imported_tables(libs) -> None:
     ]
 
 
+def test_the_c_lookup_is_a_method_of_the_tables_class(libs) -> None:
+    cap = run(libs, "table_owner", fields=["owner.get_forms"])
+    assert cap.ok, cap.error_message + cap.stderr
+    assert cap.fields[0]["owner.get_forms"] == ["ImportedTable", "True"] + ["True:True"] * 4
+
+
 def test_wrong_key_type_fails_init(libs, any_host) -> None:
     countdown = plugin_args(libs["countdown"], open_params="2")
     cap = run_capture([countdown, plugin_args(libs["table_wrongkey"])], host=any_host)

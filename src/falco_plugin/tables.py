@@ -440,8 +440,7 @@ class TablesInit:
         ``key`` is the key type: ``Int64`` .. ``UInt64``, ``str`` or ``bool``."""
         key = state_type(key)
         table = self._resolve(self._get_table(name, key), name, key, entry)
-        _accelerate(table, self._backend)
-        return table
+        return _accelerate(table, self._backend)
 
     def _get_table(self, name: str, key: StateType) -> int:
         try:
@@ -501,16 +500,18 @@ class TablesInit:
         return table
 
 
-def _accelerate(table: ImportedTable[Any], backend: Any) -> None:
-    """Let the backend do the table's lookups and field reads in C, when it can (the shim's
-    backend can): ``table.get`` becomes its entry getter, and the entries it makes are of a
-    subclass of the entry class, made for this table, whose non-table fields are the
-    backend's field readers. Same results and errors; writes still go through
+def _accelerate(table: ImportedTable[E], backend: Any) -> ImportedTable[E]:
+    """The table with its lookups and field reads done by the backend in C, when it can
+    (the shim's backend can): an instance of a subclass of its class, made for it, whose
+    ``get`` is the backend's entry getter (a method: CPython finds it in the class in a few
+    instructions, where an instance attribute costs a generic lookup). The entries it makes
+    are of a subclass of the entry class, made for this table, whose non-table fields are
+    the backend's field readers. Same results and errors; writes still go through
     :class:`Field`. Nested tables (bound anew for every entry) keep the Python path."""
     make_getter = getattr(backend, "entry_getter", None)
     make_reader = getattr(backend, "field_reader", None)
     if make_getter is None or make_reader is None:
-        return
+        return table
     base = table.entry_type
     attrs: dict[str, Any] = {
         attr: make_reader(table._id, table._field_ids[attr], f.code, f, base)
@@ -520,9 +521,14 @@ def _accelerate(table: ImportedTable[Any], backend: Any) -> None:
     attrs.update(__slots__=(), __module__=base.__module__, __qualname__=base.__qualname__)
     fast: Any = type(base.__name__, (base,), attrs)
     fast.FIELDS = base.FIELDS  # the declarations stay the Field objects
-    table.entry_type = fast
-    slow = ImportedTable.get.__get__(table)
-    table.get = make_getter(table._id, table._key_code, fast, table, slow)  # type: ignore[method-assign]
+    cls = type(table)
+    own: Any = type(cls.__name__, (cls,), {
+        "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+    })  # fmt: skip
+    made: ImportedTable[E] = own(table._backend, table._id, table.name, table.key_type, fast,
+                                 table._field_ids, table._nested)  # fmt: skip
+    own.get = make_getter(made._id, made._key_code, fast, made, ImportedTable.get)
+    return made
 
 
 # ----------------------------------------------------------------------------- exports

@@ -8,6 +8,7 @@ from falco_plugin.tables import (
     Entry,
     ExportedEntry,
     Field,
+    ImportedTable,
     Int64,
     Nested,
     Private,
@@ -119,6 +120,21 @@ class TableOwner(ParsePlugin, ExtractPlugin):
                 out.append("no error")
             except Exception as exc:
                 out.append(f"{type(exc).__name__}: {exc}")
+        return out
+
+    @field("owner.get_forms")
+    def get_forms(self, event: ExtractEvent) -> list[str]:
+        """The C lookup called each way a method can be: bound, from the class, with a
+        keyword (the Python path), as ImportedTable.get; each entry's comm read in C and
+        through the Python Field."""
+        table = self.threads
+        tid = event.tid
+        out = [type(table).__name__, str(isinstance(table, ImportedTable))]
+        bound = table.get
+        for got in (bound(tid), type(table).get(table, tid), table.get(key=tid),
+                    ImportedTable.get(table, tid)):  # fmt: skip
+            python_comm = vars(Thread)["comm"].__get__(got, type(got))
+            out.append("none" if got is None else f"{got.key == tid}:{got.comm == python_comm}")
         return out
 
     @field("owner.entry_kind")

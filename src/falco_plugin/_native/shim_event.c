@@ -12,6 +12,8 @@
  * call only.
  */
 
+#define FP_TID_CACHE 64
+
 /* The event a field method receives. */
 typedef struct fp_event {
     PyObject_HEAD
@@ -19,7 +21,7 @@ typedef struct fp_event {
     uint64_t evtnum;
     PyObject *payload; /* bytes of a plugin event, NULL for other events (a slot) */
     PyObject *tid;     /* int (a slot) */
-    int64_t tid_c;     /* the value of tid */
+    PyObject *tids[FP_TID_CACHE]; /* ints of recent tids, by tid % FP_TID_CACHE */
     PyObject *source, *rawbytes, *context;
     PyObject *make_context; /* the plugin's hook, or NULL */
     char source_c[48];      /* source's text when it fits, to know the next event's */
@@ -97,6 +99,7 @@ static void fp_event_dealloc(PyObject *self) {
     Py_XDECREF(ev->source);
     Py_XDECREF(ev->payload);
     Py_XDECREF(ev->tid);
+    for (int i = 0; i < FP_TID_CACHE; i++) Py_XDECREF(ev->tids[i]);
     Py_XDECREF(ev->rawbytes);
     Py_XDECREF(ev->context);
     Py_XDECREF(ev->make_context);
@@ -200,12 +203,15 @@ static int fp_event_fill(fp_event *ev, const ss_plugin_event_input *evt) {
     const ss_plugin_event *e = evt->evt;
     ev->raw = e;
     ev->evtnum = evt->evtnum;
-    if (!ev->tid || ev->tid_c != e->tid) { /* an int is immutable: the same tid, the same int */
+    /* An int is immutable: a thread's events share one (kept while its cache line holds
+     * it), and events of a few threads allocate nothing. */
+    PyObject **line = &ev->tids[(uint64_t)e->tid % FP_TID_CACHE];
+    if (!*line || PyLong_AsLongLong(*line) != e->tid) {
         PyObject *tid = PyLong_FromLongLong((long long)e->tid);
         if (!tid) return -1;
-        Py_XSETREF(ev->tid, tid);
-        ev->tid_c = e->tid;
+        Py_XSETREF(*line, tid);
     }
+    Py_XSETREF(ev->tid, Py_NewRef(*line));
     return fp_event_fill_payload(ev, e);
 }
 
@@ -219,6 +225,7 @@ static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_c
     if (!ev) return NULL;
     ev->raw = NULL;
     ev->source = ev->payload = ev->tid = ev->rawbytes = ev->context = NULL;
+    memset(ev->tids, 0, sizeof ev->tids);
     ev->source_c[0] = '\0';
     ev->make_context = make_context;
     Py_XINCREF(make_context);

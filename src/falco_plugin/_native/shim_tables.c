@@ -81,6 +81,8 @@ typedef struct fp_tables {
     uint32_t nfields, cap_fields;
     fp_entry_ref *entries;
     uint32_t nentries, cap_entries;
+    PyObject *last_handle; /* the handle the C entry getter made last (held: never reused) */
+    unsigned long long last_eid; /* its value, so a field reader need not convert it */
 } fp_tables;
 
 /* tables.TableError of the space; a thread left from a closed space gets RuntimeError */
@@ -427,22 +429,29 @@ static PyObject *fp_tb_get_entry(PyObject *self, PyObject *args) {
     return fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
 }
 
-/* A field of an entry, by handles (what read and the C field readers do). */
-static PyObject *fp_read_entry(fp_tables *tb, unsigned long long id, unsigned long long eid,
-                               unsigned int fid, int kind) {
-    if (fp_need(tb, 0) < 0) return NULL;
+/* A field of an entry, by handles, into *out (what read and the C field readers do). */
+static int fp_read_entry_data(fp_tables *tb, unsigned long long id, unsigned long long eid,
+                              unsigned int fid, ss_plugin_state_data *out) {
+    if (fp_need(tb, 0) < 0) return -1;
     ss_plugin_table_t *t = fp_table_of(tb, id);
     fp_entry_ref *r = t ? fp_entry_of(tb, eid, t) : NULL;
-    if (!r) return NULL;
+    if (!r) return -1;
     if (fid >= tb->nfields) {
         PyErr_SetString(g_table_error, "unknown field handle");
-        return NULL;
+        return -1;
     }
+    memset(out, 0, sizeof *out);
+    if (tb->reader->read_entry_field(t, r->e, tb->fieldv[fid], out) != SS_PLUGIN_SUCCESS) {
+        fp_table_error(tb, "read_entry_field failed");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *fp_read_entry(fp_tables *tb, unsigned long long id, unsigned long long eid,
+                               unsigned int fid, int kind) {
     ss_plugin_state_data out;
-    memset(&out, 0, sizeof out);
-    if (tb->reader->read_entry_field(t, r->e, tb->fieldv[fid], &out) != SS_PLUGIN_SUCCESS)
-        return fp_table_error(tb, "read_entry_field failed");
-    return fp_from_state(tb, &out, kind);
+    return fp_read_entry_data(tb, id, eid, fid, &out) < 0 ? NULL : fp_from_state(tb, &out, kind);
 }
 
 static PyObject *fp_tb_read(PyObject *self, PyObject *args) {
@@ -612,6 +621,7 @@ static void fp_tb_dealloc(PyObject *self) {
     fp_tables *tb = (fp_tables *)self;
     PyTypeObject *tp = Py_TYPE(self);
     fp_xctx_retire(tb->x); /* kept: see fp_xctx_retire */
+    Py_CLEAR(tb->last_handle);
     free(tb->tables);
     free(tb->scoped);
     free(tb->fieldv);

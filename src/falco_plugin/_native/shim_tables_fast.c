@@ -3,9 +3,12 @@
  * does on every event (a lookup by key, a field read) without a Python frame.
  *
  * tables.TablesInit.import_table asks the backend (when it offers them) for
- * - an entry getter: ImportedTable.get(key) in C. It takes the key types it can check
- *   itself (ints of the key's width, strings without NUL) and hands anything else to the
- *   Python get, which raises the same errors as before; a found entry is made as an
+ * - an entry getter: ImportedTable.get(key) in C, the `get` of a subclass of ImportedTable
+ *   made for the table. It is a method descriptor (called as get(table, key)), so that
+ *   CPython looks `table.get` up in a few instructions and calls it without a bound
+ *   method. It takes the key types it can check itself (ints of the key's width, strings
+ *   without NUL) and hands anything else (and another table) to the Python
+ *   ImportedTable.get, which raises the same errors as before; a found entry is made as an
  *   instance of the table's entry class with its slots (_table, _handle, key) filled
  *   directly, as ImportedTable.get did;
  * - field readers: descriptors, on a subclass of the entry class made for that table, that
@@ -58,7 +61,7 @@ typedef struct {
     int key_type;
     PyTypeObject *cls; /* the entry class it makes */
     PyObject *table;   /* the ImportedTable, what entries point back to */
-    PyObject *slow;    /* the Python get, for keys Python must check */
+    PyObject *slow;    /* ImportedTable.get (unbound), for keys Python must check */
     PyObject *spare;   /* the last entry made, given again when nothing else holds it */
     Py_ssize_t off_table, off_handle, off_key;
 } fp_getter;
@@ -78,7 +81,8 @@ static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t na
                                 PyObject *kwnames) {
     fp_getter *g = (fp_getter *)self;
     ss_plugin_state_data k;
-    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames || !fp_key_direct(args[0], g->key_type, &k))
+    if (PyVectorcall_NARGS(nargsf) != 2 || kwnames || args[0] != g->table ||
+        !fp_key_direct(args[1], g->key_type, &k))
         return PyObject_Vectorcall(g->slow, args, nargsf, kwnames);
     fp_tables *tb = g->tb;
     if (fp_need(tb, 0) < 0) return NULL;
@@ -88,6 +92,9 @@ static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t na
     if (!e) Py_RETURN_NONE; /* absent (the host gives no way to tell an error apart) */
     PyObject *handle = fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
     if (!handle) return NULL;
+    uint32_t idx = tb->nentries - 1;
+    Py_XSETREF(tb->last_handle, Py_NewRef(handle));
+    tb->last_eid = (unsigned long long)tb->entries[idx].version << 32 | idx;
     PyObject *entry = fp_getter_entry(g);
     if (!entry) {
         Py_DECREF(handle); /* the entry stays in the call's slots: released at its end */
@@ -96,8 +103,14 @@ static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t na
     if (FP_SLOT(entry, g->off_table) != g->table)
         fp_slot_set(entry, g->off_table, Py_NewRef(g->table));
     fp_slot_set(entry, g->off_handle, handle);
-    fp_slot_set(entry, g->off_key, Py_NewRef(args[0]));
+    fp_slot_set(entry, g->off_key, Py_NewRef(args[1]));
     return entry;
+}
+
+/* table.get as a value: a bound method (the class's get, unbound: the getter itself). */
+static PyObject *fp_getter_descr_get(PyObject *self, PyObject *obj, PyObject *type) {
+    if (!obj || obj == Py_None) return Py_NewRef(self);
+    return PyMethod_New(self, obj);
 }
 
 static int fp_getter_traverse(PyObject *self, visitproc visit, void *arg) {
@@ -135,17 +148,21 @@ static PyMemberDef fp_getter_members[] = {
 
 static PyType_Slot fp_getter_slots[] = {
     {Py_tp_call, (void *)PyVectorcall_Call},
+    {Py_tp_descr_get, (void *)fp_getter_descr_get},
     {Py_tp_members, fp_getter_members},
     {Py_tp_traverse, (void *)fp_getter_traverse},
     {Py_tp_clear, (void *)fp_getter_clear},
     {Py_tp_dealloc, (void *)fp_getter_dealloc},
-    {Py_tp_doc, "get(key): the entry at key, or None (an imported table's lookup, in C)."},
+    {Py_tp_doc, "get(table, key): the entry at key, or None (an imported table's lookup, in "
+                "C; a method of the table's class)."},
     {0, NULL},
 };
 
 static PyType_Spec fp_getter_spec = {
     "falco_plugin.EntryGetter", sizeof(fp_getter), 0,
+    /* immutable: CPython's specializer takes no method from a type that could change */
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+        Py_TPFLAGS_METHOD_DESCRIPTOR | Py_TPFLAGS_IMMUTABLETYPE |
         Py_TPFLAGS_DISALLOW_INSTANTIATION,
     fp_getter_slots,
 };
@@ -186,6 +203,9 @@ static PyObject *fp_tb_entry_getter(PyObject *self, PyObject *args) {
 
 /* ------------------------------------------------------------------ field readers */
 
+#define FP_STR_CACHE 256 /* strings a string field reader keeps, by a hash of their text */
+#define FP_STR_CACHED 64 /* the longest text kept */
+
 typedef struct {
     PyObject_HEAD
     fp_tables *tb;
@@ -195,7 +215,26 @@ typedef struct {
     Py_ssize_t off_handle; /* of the entry class's _handle slot */
     PyTypeObject *cls;     /* the entry class */
     PyObject *field;       /* the Python tables.Field: class access, writes, deletes */
+    PyObject *strs[FP_STR_CACHE]; /* str values read last (ASCII), given again when equal */
 } fp_reader;
+
+/* The str of a string field's value: the one read last with the same text when the
+ * reader still has it (a str is immutable: no one can tell; comm, exe and the like repeat
+ * from thread to thread), else a new one. */
+static PyObject *fp_reader_str(fp_reader *rd, const char *s) {
+    if (!s) return fp_str(s);
+    size_t n = 0;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; s[n] && n <= FP_STR_CACHED; n++) h = (h ^ (uint8_t)s[n]) * 16777619u;
+    if (n > FP_STR_CACHED) return fp_str(s);
+    PyObject **line = &rd->strs[h % FP_STR_CACHE];
+    PyObject *got = *line;
+    if (got && (size_t)PyUnicode_GET_LENGTH(got) == n && memcmp(PyUnicode_DATA(got), s, n) == 0)
+        return Py_NewRef(got);
+    PyObject *text = fp_str(s);
+    if (text && PyUnicode_IS_ASCII(text)) Py_XSETREF(*line, Py_NewRef(text));
+    return text;
+}
 
 static PyObject *fp_reader_get(PyObject *self, PyObject *entry, PyObject *type) {
     fp_reader *rd = (fp_reader *)self;
@@ -210,9 +249,14 @@ static PyObject *fp_reader_get(PyObject *self, PyObject *entry, PyObject *type) 
         PyErr_SetString(PyExc_AttributeError, "_handle");
         return NULL;
     }
-    unsigned long long eid = fp_as_u64(handle);
+    /* the handle the getter made last is known without converting it */
+    unsigned long long eid = handle == rd->tb->last_handle ? rd->tb->last_eid : fp_as_u64(handle);
     if (eid == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-    return fp_read_entry(rd->tb, rd->table_id, eid, rd->field_id, rd->kind);
+    if (rd->kind != SS_PLUGIN_ST_STRING)
+        return fp_read_entry(rd->tb, rd->table_id, eid, rd->field_id, rd->kind);
+    ss_plugin_state_data out;
+    if (fp_read_entry_data(rd->tb, rd->table_id, eid, rd->field_id, &out) < 0) return NULL;
+    return fp_reader_str(rd, out.str); /* the host's buffer lives until its next call */
 }
 
 static int fp_reader_set(PyObject *self, PyObject *entry, PyObject *value) {
@@ -230,6 +274,7 @@ static void fp_reader_dealloc(PyObject *self) {
     Py_CLEAR(((fp_reader *)self)->tb);
     Py_CLEAR(((fp_reader *)self)->field);
     Py_CLEAR(((fp_reader *)self)->cls);
+    for (int i = 0; i < FP_STR_CACHE; i++) Py_CLEAR(((fp_reader *)self)->strs[i]);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
@@ -274,5 +319,6 @@ static PyObject *fp_tb_field_reader(PyObject *self, PyObject *args) {
     rd->off_handle = off_handle;
     rd->cls = (PyTypeObject *)Py_NewRef(cls);
     rd->field = Py_NewRef(field);
+    memset(rd->strs, 0, sizeof rd->strs);
     return (PyObject *)rd;
 }

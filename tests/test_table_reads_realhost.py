@@ -1,0 +1,50 @@
+"""A Python field reading libsinsp's own threads table, event after event, against
+libsinsp's own fields for the same facts: the C lookup and field readers (string values
+given again when their text repeats: here many threads and names, some sharing a cache
+line, some not ASCII)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from falco_plugin.event import Event, event_class
+from falco_plugin.event.capture import CaptureWriter, ThreadInfo
+from falco_plugin.testing import plugin_args, run_capture
+
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+THREADS = 600
+
+
+def comm_of(i: int) -> str:
+    # names repeat (every 450th), some are not ASCII, one is longer than what is kept
+    return "wörker-%d" % i if i % 97 == 0 else ("x" * 80 if i == 5 else f"worker-{i % 450}")
+
+
+def write(path: Path, events: int) -> None:
+    infos = [
+        ThreadInfo(tid=2000 + i, pid=2000 + i, ptid=1, comm=comm_of(i), exe="w",
+                   exepath="/usr/bin/w", cwd="/", vtid=2000 + i, vpid=2000 + i)
+        for i in range(THREADS)
+    ]  # fmt: skip
+    read = event_class("read", "<")(res=4, data=b"data", fd=3, size=64)
+    with CaptureWriter(path, threads=infos) as writer:
+        for k in range(events):
+            tid = 2000 + (k * 7 + k // THREADS) % THREADS  # the same thread again, now and then
+            writer.write(Event(read, ts=1_700_000_000_000_000_000 + k, tid=tid))
+
+
+def test_thread_fields_agree_with_libsinsp_event_by_event(
+    falco_realhost: Path, falco_build: Callable[[str], Path], tmp_path: Path
+) -> None:
+    path = tmp_path / "threads.scap"
+    write(path, 2 * THREADS)
+    lib = falco_build(str(PLUGINS / "thread_comm.py"))
+    cap = run_capture([plugin_args(lib)], capture=path, host="sinsp",
+                      fields=["tc.comm", "proc.name", "tc.pid", "proc.pid", "thread.tid"])  # fmt: skip
+    assert cap.ok, cap.error_message + cap.stderr[-2000:]
+    assert len(cap.events) == 2 * THREADS
+    for event in cap.events:
+        got = event["fields"]
+        assert (got["tc.comm"], got["tc.pid"]) == (got["proc.name"], got["proc.pid"]), got
+        assert got["tc.comm"] == comm_of(got["thread.tid"] - 2000)
