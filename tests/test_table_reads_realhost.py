@@ -18,7 +18,9 @@ THREADS = 600
 
 def comm_of(i: int) -> str:
     # names repeat (every 450th), some are not ASCII, one is longer than what is kept
-    return "wörker-%d" % i if i % 97 == 0 else ("x" * 80 if i == 5 else f"worker-{i % 450}")
+    if i % 97 == 0:
+        return f"wörker-{i}"
+    return "x" * 80 if i == 5 else f"worker-{i % 450}"
 
 
 def write(path: Path, events: int) -> None:
@@ -40,8 +42,8 @@ def test_thread_fields_agree_with_libsinsp_event_by_event(
     path = tmp_path / "threads.scap"
     write(path, 2 * THREADS)
     lib = falco_build(str(PLUGINS / "thread_comm.py"))
-    cap = run_capture([plugin_args(lib)], capture=path, host="sinsp",
-                      fields=["tc.comm", "proc.name", "tc.pid", "proc.pid", "thread.tid"])  # fmt: skip
+    fields = ["tc.comm", "proc.name", "tc.pid", "proc.pid", "thread.tid"]
+    cap = run_capture([plugin_args(lib)], capture=path, host="sinsp", fields=fields)
     assert cap.ok, cap.error_message + cap.stderr[-2000:]
     assert len(cap.events) == 2 * THREADS
     for event in cap.events:
