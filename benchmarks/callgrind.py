@@ -79,15 +79,21 @@ def parse(text: str) -> Profile:
 
 
 def profile(
-    cmd: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 1800
+    cmd: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 1800,
+    options: Sequence[str] = (),
 ) -> Profile:
-    """Run ``cmd`` under callgrind and read its counts (the command must exit with 0)."""
+    """Run ``cmd`` under callgrind and read its counts (the command must exit with 0).
+    ``options``: more callgrind options, e.g. ``--toggle-collect=FUNCTION`` to count only
+    inside FUNCTION (the total is then what it ran, its calls are still counted)."""
     if not available():
         raise CallgrindError("valgrind is not installed")
     with tempfile.TemporaryDirectory(prefix="fp-callgrind-") as tmp:
         out = Path(tmp) / "callgrind.out"
         proc = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *options, *cmd],
             capture_output=True,
             text=True,
             errors="replace",

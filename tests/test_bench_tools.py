@@ -54,3 +54,14 @@ def test_profile_runs_a_command(tmp_path: Path) -> None:
     assert prof.total > 1_000_000  # an interpreter start is millions of instructions
     with pytest.raises(callgrind.CallgrindError):
         callgrind.profile([sys.executable, "-S", "-c", "raise SystemExit(3)"])
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind is not installed")
+def test_profile_counts_only_inside_a_toggled_function() -> None:
+    # what benchmarks/events.py does for the header walk: one run, one function's count
+    cmd = [sys.executable, "-S", "-c", "pass"]
+    whole = callgrind.profile(cmd)
+    only = callgrind.profile(cmd, options=["--toggle-collect=Py_InitializeFromConfig"])
+    assert only.calls.get("Py_InitializeFromConfig") == 1
+    assert only.inclusive["Py_InitializeFromConfig"] == only.total
+    assert 100_000 < only.total < whole.total
