@@ -9,7 +9,8 @@
  * the payload goes into the bytes object of the previous event when nothing else holds it
  * (no allocation), else into a new one, so that a payload or event the plugin kept stays
  * as it was. The other attributes are read from the host's event on access, during the
- * call only.
+ * call only; the source name too (the same str as the previous event's when the text is
+ * the same), and at the end of the call for an event the plugin kept.
  */
 
 #define FP_TID_CACHE 64
@@ -21,8 +22,12 @@ typedef struct fp_event {
     uint64_t evtnum;
     PyObject *payload; /* bytes of a plugin event, NULL for other events (a slot) */
     PyObject *tid;     /* int (a slot) */
+    int64_t tid_c;     /* its value */
     PyObject *tids[FP_TID_CACHE]; /* ints of recent tids, by tid % FP_TID_CACHE */
+    int64_t tid_vals[FP_TID_CACHE]; /* their values */
     PyObject *source, *rawbytes, *context;
+    const char *evtsrc;     /* the host's source name, during the call */
+    int source_set;         /* source is this event's (else made on first read) */
     PyObject *make_context; /* the plugin's hook, or NULL */
     char source_c[48];      /* source's text when it fits, to know the next event's */
 } fp_event;
@@ -69,8 +74,14 @@ static PyObject *fp_event_get_raw(fp_event *ev, void *unused) {
     return ev->rawbytes;
 }
 
+static int fp_event_set_source(fp_event *ev, const char *evtsrc);
+
 static PyObject *fp_event_get_source(fp_event *ev, void *unused) {
-    return Py_NewRef(ev->source); /* set when the event object is made */
+    if (!ev->source_set) {
+        if (!ev->raw) return fp_event_gone();
+        if (fp_event_set_source(ev, ev->evtsrc) < 0) return NULL;
+    }
+    return Py_NewRef(ev->source);
 }
 
 static PyObject *fp_event_get_context(fp_event *ev, void *unused) {
@@ -144,10 +155,14 @@ static PyTypeObject *g_event_type;
 /* The source name of the event: the string of the previous event when it is the same. */
 static int fp_event_set_source(fp_event *ev, const char *evtsrc) {
     const char *want = evtsrc ? evtsrc : "";
-    if (ev->source && ev->source_c[0] && strcmp(ev->source_c, want) == 0) return 0;
+    if (ev->source && ev->source_c[0] && strcmp(ev->source_c, want) == 0) {
+        ev->source_set = 1;
+        return 0;
+    }
     PyObject *text = fp_str(want);
     if (!text) return -1;
     Py_XSETREF(ev->source, text);
+    ev->source_set = 1;
     size_t n = strlen(want);
     if (n && n < sizeof ev->source_c)
         memcpy(ev->source_c, want, n + 1);
@@ -205,13 +220,17 @@ static int fp_event_fill(fp_event *ev, const ss_plugin_event_input *evt) {
     ev->evtnum = evt->evtnum;
     /* An int is immutable: a thread's events share one (kept while its cache line holds
      * it), and events of a few threads allocate nothing. */
-    PyObject **line = &ev->tids[(uint64_t)e->tid % FP_TID_CACHE];
-    if (!*line || PyLong_AsLongLong(*line) != e->tid) {
-        PyObject *tid = PyLong_FromLongLong((long long)e->tid);
-        if (!tid) return -1;
-        Py_XSETREF(*line, tid);
+    if (!ev->tid || ev->tid_c != e->tid) {
+        size_t k = (uint64_t)e->tid % FP_TID_CACHE;
+        if (!ev->tids[k] || ev->tid_vals[k] != e->tid) {
+            PyObject *tid = PyLong_FromLongLong((long long)e->tid);
+            if (!tid) return -1;
+            Py_XSETREF(ev->tids[k], tid);
+            ev->tid_vals[k] = e->tid;
+        }
+        Py_XSETREF(ev->tid, Py_NewRef(ev->tids[k]));
+        ev->tid_c = e->tid;
     }
-    Py_XSETREF(ev->tid, Py_NewRef(*line));
     return fp_event_fill_payload(ev, e);
 }
 
@@ -227,9 +246,11 @@ static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_c
     ev->source = ev->payload = ev->tid = ev->rawbytes = ev->context = NULL;
     memset(ev->tids, 0, sizeof ev->tids);
     ev->source_c[0] = '\0';
+    ev->source_set = 0;
+    ev->evtsrc = evt->evtsrc;
     ev->make_context = make_context;
     Py_XINCREF(make_context);
-    if (fp_event_set_source(ev, evt->evtsrc) < 0 || fp_event_fill(ev, evt) < 0) {
+    if (fp_event_fill(ev, evt) < 0) {
         Py_DECREF(ev);
         return NULL;
     }
@@ -251,7 +272,9 @@ static fp_event *fp_event_take(fp_event **slot, const ss_plugin_event_input *evt
         Py_CLEAR(ev->rawbytes);
         Py_CLEAR(ev->context);
         ev->raw = NULL;
-        if (fp_event_set_source(ev, evt->evtsrc) < 0 || fp_event_fill(ev, evt) < 0) {
+        ev->source_set = 0;
+        ev->evtsrc = evt->evtsrc;
+        if (fp_event_fill(ev, evt) < 0) {
             Py_CLEAR(*slot); /* half filled: the next call makes a new one */
             return NULL;
         }
@@ -261,4 +284,14 @@ static fp_event *fp_event_take(fp_event **slot, const ss_plugin_event_input *evt
     if (!ev) return NULL;
     Py_XSETREF(*slot, ev);
     return ev;
+}
+
+/* The end of the call that got the event (GIL held): the host's memory is not ours any
+ * more. An event the plugin kept gets its source name now, read on first use otherwise. */
+static void fp_event_release(fp_event *ev) {
+    if (!ev) return;
+    if (!ev->source_set && Py_REFCNT(ev) > 1 && fp_event_set_source(ev, ev->evtsrc) < 0)
+        PyErr_Clear(); /* out of memory: reading it says the event is gone */
+    ev->raw = NULL;
+    ev->evtsrc = NULL;
 }

@@ -270,6 +270,7 @@ static int fp_extract_event(fp_extractor *x, const ss_plugin_event_input *evt) {
     if (x->cur && x->cur_evtnum == evt->evtnum && x->cur_ptr == evt->evt &&
         x->cur_ts == evt->evt->ts) {
         x->cur->raw = evt->evt;
+        x->cur->evtsrc = evt->evtsrc;
         return 0;
     }
     if (!fp_event_take(&x->cur, evt, x->make_context)) return -1;
@@ -342,7 +343,7 @@ FP_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t *s, const ss_plugin_eve
         PyErr_NoMemory();
         failed = "extract_fields";
     }
-    if (x->cur) x->cur->raw = NULL; /* the host's memory is not ours after the call */
+    fp_event_release(x->cur); /* the host's memory is not ours after the call */
     fp_tables_end(st->tables);
     if (failed) {
         char where[160];

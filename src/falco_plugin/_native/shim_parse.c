@@ -23,7 +23,7 @@ FP_EXPORT ss_plugin_rc plugin_parse_event(ss_plugin_t *s, const ss_plugin_event_
                                      make_context == Py_None ? NULL : make_context);
         if (ev) {
             res = PyObject_CallOneArg(PyTuple_GET_ITEM(st->parse, 0), (PyObject *)ev);
-            ev->raw = NULL; /* the host's memory is not ours after the call */
+            fp_event_release(ev); /* the host's memory is not ours after the call */
         }
         fp_tables_end(st->tables);
     }
