@@ -53,6 +53,12 @@ def walked(walk: Any, data: Any) -> Any:
     return out
 
 
+def whole_event(data: bytes) -> bool:
+    """Whether ``data`` is exactly one valid event."""
+    got = outcome(raw._parse, memoryview(data), 0)
+    return bool(got[0] == "raw" and got[3] == len(data))
+
+
 def changed(parse: Any, data: bytes) -> Any:
     """A RawEvent whose slots were changed after parsing (they are writable)."""
     ev = parse(memoryview(data), 0)
@@ -96,6 +102,15 @@ def compare(path: str) -> list[str]:
         stream = blob + blob + blob[: len(blob) // 2]
         check("walk", blob, walked(native.walk, stream), walked(raw._iter_events, stream))
     check("walk of a str", b"", walked(native.walk, "text"), walked(raw._iter_events, "text"))
+    # one stream of every valid event (sizes change from event to event): the lengths tuples
+    # of RawEvents the loop drops are filled again or kept for the next event of their size;
+    # those the loop keeps stay as they were
+    whole = b"".join(b for b in inputs if whole_event(b))
+    reference = [list(ev.lengths) for ev in raw._iter_events(whole)]
+    check("walk, lengths dropped", b"", [list(ev.lengths) for ev in native.walk(whole)],
+          reference)  # fmt: skip
+    kept = [ev.lengths for k, ev in enumerate(native.walk(whole)) if k % 3 == 0]
+    check("walk, some lengths kept", b"", [list(t) for t in kept], reference[::3])
     check("parse past any buffer", b"", outcome(native.parse, memoryview(b""), 2**70),
           outcome(raw._parse, memoryview(b""), 2**70))  # fmt: skip
     # what the public names run is the C code

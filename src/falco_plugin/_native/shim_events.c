@@ -85,6 +85,7 @@ typedef struct {
     fp_value_cls values[V_COUNT];
     int have_values;
     PyObject *type_ints[FP_EVT_COUNT]; /* the event type codes as ints, made once */
+    PyObject *lengths_park[FP_EVT_MAX_PARAMS + 1]; /* a lengths tuple by size, only ours */
     struct fp_wcache wcache[1 << FP_WCACHE_BITS];
     fp_plan *plans[FP_EVT_COUNT];
 } fp_evnative;
@@ -163,12 +164,26 @@ static int fp_ev_header(fp_evnative *m, const uint8_t *buf, Py_ssize_t size, Py_
     return 0;
 }
 
-/* The lengths tuple of an event: `old` filled again when nothing else holds it. */
-static PyObject *fp_ev_lengths(const uint8_t *lens, const fp_hdr *h, PyObject *old) {
-    PyObject *t = old && Py_REFCNT(old) == 1 && PyTuple_CheckExact(old) &&
-                          PyTuple_GET_SIZE(old) == (Py_ssize_t)h->nparams
+/* A tuple of n items to fill: the one parked for that size (a lengths tuple only the
+ * walk held when its RawEvent was refilled with another size), else a new one. */
+static PyObject *fp_ev_lengths_tuple(fp_evnative *m, uint32_t n) {
+    PyObject *t = m->lengths_park[n];
+    if (!t) return PyTuple_New(n);
+    m->lengths_park[n] = NULL;
+    return t;
+}
+
+/* The lengths tuple of an event: `old` filled again when nothing else holds it and it has
+ * the size, else parked for the next event of its size. */
+static PyObject *fp_ev_lengths(fp_evnative *m, const uint8_t *lens, const fp_hdr *h,
+                               PyObject *old) {
+    int mine = old && Py_REFCNT(old) == 1 && PyTuple_CheckExact(old); /* no one can tell */
+    PyObject *t = mine && PyTuple_GET_SIZE(old) == (Py_ssize_t)h->nparams
                       ? Py_NewRef(old)
-                      : PyTuple_New(h->nparams);
+                      : fp_ev_lengths_tuple(m, h->nparams);
+    if (mine && t != old && PyTuple_GET_SIZE(old) <= FP_EVT_MAX_PARAMS &&
+        !m->lengths_park[PyTuple_GET_SIZE(old)]) /* kept for the next event of its size */
+        m->lengths_park[PyTuple_GET_SIZE(old)] = Py_NewRef(old);
     for (uint32_t i = 0; t && i < h->nparams; i++) {
         PyObject *v = PyLong_FromUnsignedLong(fp_ev_length(lens, h->large, i));
         if (!v) Py_CLEAR(t);
@@ -204,7 +219,7 @@ static PyObject *fp_ev_raw(fp_evnative *m, const uint8_t *buf, PyObject *view, P
     v[R_TYPE] = Py_NewRef(type);
     v[R_NPARAMS] = PyLong_FromUnsignedLong(h->nparams);
     PyObject *old_lengths = reuse ? FP_SLOT(reuse, o[R_LENGTHS]) : NULL;
-    v[R_LENGTHS] = fp_ev_lengths(buf + off + FP_EVT_HEADER, h, old_lengths);
+    v[R_LENGTHS] = fp_ev_lengths(m, buf + off + FP_EVT_HEADER, h, old_lengths);
     v[R_BUF] = Py_NewRef(view);
     v[R_OFF] = PyLong_FromSsize_t(off);
     PyObject *raw = reuse ? Py_NewRef(reuse) : m->raw_cls->tp_alloc(m->raw_cls, 0);
@@ -632,6 +647,7 @@ static int fp_evnative_traverse(PyObject *self, visitproc visit, void *arg) {
     for (int i = 0; i < FP_EVT_COUNT; i++)
         if (m->plans[i]) Py_VISIT(m->plans[i]->tuple);
     for (int i = 0; i < (1 << FP_WCACHE_BITS); i++) Py_VISIT(m->wcache[i].obj);
+    for (int i = 0; i <= FP_EVT_MAX_PARAMS; i++) Py_VISIT(m->lengths_park[i]);
     return 0;
 }
 
@@ -648,6 +664,7 @@ static int fp_evnative_clear(PyObject *self) {
     Py_CLEAR(m->value_classes);
     m->have_values = 0;
     for (int i = 0; i < (1 << FP_WCACHE_BITS); i++) Py_CLEAR(m->wcache[i].obj);
+    for (int i = 0; i <= FP_EVT_MAX_PARAMS; i++) Py_CLEAR(m->lengths_park[i]);
     for (int i = 0; i < FP_EVT_COUNT; i++) Py_CLEAR(m->type_ints[i]);
     for (int i = 0; i < FP_EVT_COUNT; i++) {
         if (!m->plans[i]) continue;
