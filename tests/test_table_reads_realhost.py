@@ -50,3 +50,17 @@ def test_thread_fields_agree_with_libsinsp_event_by_event(
         got = event["fields"]
         assert (got["tc.comm"], got["tc.pid"]) == (got["proc.name"], got["proc.pid"]), got
         assert got["tc.comm"] == comm_of(got["thread.tid"] - 2000)
+
+
+def test_an_entry_handle_is_given_again_only_when_nothing_holds_it(
+    falco_realhost: Path, falco_build: Callable[[str], Path], tmp_path: Path
+) -> None:
+    path = tmp_path / "threads.scap"
+    write(path, 40)
+    lib = falco_build(str(PLUGINS / "thread_comm.py"))
+    cap = run_capture([plugin_args(lib)], capture=path, host="sinsp",
+                      fields=["tc.handle_versions"])  # fmt: skip
+    assert cap.ok, cap.error_message + cap.stderr[-2000:]
+    got = cap.field_values("tc.handle_versions")
+    assert got[:5] == ["first", "dropped:True", "kept:True", "dropped:True", "kept:True"], got
+    assert set(got[5:]) == {"kept:True", "dropped:True"}, got

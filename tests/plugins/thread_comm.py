@@ -21,6 +21,9 @@ class ThreadComm(ExtractPlugin):
 
     def __init__(self, config: str, tables: TablesInit) -> None:
         self.threads = tables.import_table("threads", Int64, Thread)
+        self.kept_handle: object = None  # an entry's handle (an int) kept past its call
+        self.last_handle = ""  # the text of the last call's handle
+        self.calls = 0
 
     @field("tc.comm")
     def comm(self, event: ExtractEvent) -> str | None:
@@ -33,3 +36,22 @@ class ThreadComm(ExtractPlugin):
         """The thread's pid."""
         thread = self.threads.get(event.tid)
         return None if thread is None else thread.pid
+
+    @field("tc.handle_versions")
+    def handle_versions(self, event: ExtractEvent) -> str:
+        """Across calls: an entry's handle after the plugin kept the previous call's handle
+        (a new one: the kept one must be refused) or kept nothing (the same int again)."""
+        thread = self.threads.get(event.tid)
+        if thread is None:
+            return "none"
+        handle = thread._handle
+        if not self.last_handle:
+            out = "first"
+        elif self.kept_handle is not None:
+            out = f"kept:{handle is not self.kept_handle and str(handle) != self.last_handle}"
+        else:
+            out = f"dropped:{str(handle) == self.last_handle}"
+        self.calls += 1
+        self.kept_handle = handle if self.calls % 2 == 0 else None
+        self.last_handle = str(handle)
+        return out

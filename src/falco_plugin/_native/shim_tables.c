@@ -18,7 +18,9 @@
  * Entries and nested tables read in a call are slots of per-state arrays that every call
  * reuses. Each slot has a version, bumped whenever the slot is given out, and a handle is
  * (version << 32 | slot): a handle kept past its call, or past its visit in an iteration,
- * names a slot whose version moved on and is refused, after any number of calls. A
+ * names a slot whose version moved on and is refused, after any number of calls. When no
+ * one but the SDK holds the int the slot gave out last, no one can name the old entry with
+ * it: the slot keeps its version and gives that int again (nothing allocated). A
  * version wraps after 2^32 uses of one slot (2^31 for nested tables, whose handles have
  * bit 63 set); a kept handle accepted by that chance names what the current call holds,
  * never freed memory.
@@ -35,6 +37,8 @@ typedef struct {
     ss_plugin_table_entry_t *e;
     int state;
     uint32_t version;
+    PyObject *handle;        /* the int the slot gave out last (held), or NULL */
+    uint32_t handle_version; /* the version it names */
 } fp_entry_ref;
 
 typedef struct {
@@ -178,6 +182,7 @@ static int fp_grow_slots(void **arr, uint32_t n, uint32_t *cap, size_t size, siz
         PyErr_NoMemory();
         return -1;
     }
+    memset(q + (size_t)*cap * size, 0, (size_t)(c - *cap) * size);
     for (uint32_t i = *cap; i < c; i++) memcpy(q + (size_t)i * size + version_at, &seed, 4);
     *arr = q;
     *cap = c;
@@ -193,15 +198,25 @@ static int fp_take_entry_slot(fp_tables *tb, uint32_t *idx) {
     return 0;
 }
 
-/* Put an entry in a slot (under a new version) and return its handle. */
+/* Put an entry in a slot and return its handle: under a new version, unless no one but
+ * the SDK holds the handle the slot gave out last (then no one can name the slot's old
+ * entry with it, and it is given again, allocating nothing). */
 static PyObject *fp_fill_entry(fp_tables *tb, uint32_t idx, ss_plugin_table_t *t,
                                ss_plugin_table_entry_t *e, int state) {
     fp_entry_ref *r = &tb->entries[idx];
     r->t = t;
     r->e = e;
     r->state = state;
+    PyObject *h = r->handle;
+    Py_ssize_t ours = h && h == tb->last_handle ? 2 : 1; /* the slot's reference, last_handle's */
+    if (h && Py_REFCNT(h) == ours && r->handle_version == r->version && r->version)
+        return Py_NewRef(h);
     r->version = fp_bump(r->version, FP_ENTRY_VERSIONS);
-    return PyLong_FromUnsignedLongLong((uint64_t)r->version << 32 | idx);
+    PyObject *handle = PyLong_FromUnsignedLongLong((uint64_t)r->version << 32 | idx);
+    if (!handle) return NULL;
+    Py_XSETREF(r->handle, Py_NewRef(handle));
+    r->handle_version = r->version;
+    return handle;
 }
 
 static PyObject *fp_new_entry(fp_tables *tb, ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
@@ -622,6 +637,7 @@ static void fp_tb_dealloc(PyObject *self) {
     PyTypeObject *tp = Py_TYPE(self);
     fp_xctx_retire(tb->x); /* kept: see fp_xctx_retire */
     Py_CLEAR(tb->last_handle);
+    for (uint32_t i = 0; i < tb->cap_entries; i++) Py_CLEAR(tb->entries[i].handle);
     free(tb->tables);
     free(tb->scoped);
     free(tb->fieldv);

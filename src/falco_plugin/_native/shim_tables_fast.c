@@ -90,6 +90,10 @@ static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t na
     if (!t) return NULL;
     ss_plugin_table_entry_t *e = tb->reader->get_table_entry(t, &k);
     if (!e) Py_RETURN_NONE; /* absent (the host gives no way to tell an error apart) */
+    /* the entry about to be refilled lets its old handle go first: then only the SDK holds
+     * that one, and fp_new_entry can give it again */
+    if (g->spare && Py_REFCNT(g->spare) == 1 && FP_SLOT(g->spare, g->off_handle))
+        fp_slot_set(g->spare, g->off_handle, NULL);
     PyObject *handle = fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
     if (!handle) return NULL;
     uint32_t idx = tb->nentries - 1;
