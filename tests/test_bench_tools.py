@@ -65,3 +65,17 @@ def test_profile_counts_only_inside_a_toggled_function() -> None:
     assert only.calls.get("Py_InitializeFromConfig") == 1
     assert only.inclusive["Py_InitializeFromConfig"] == only.total
     assert 100_000 < only.total < whole.total
+
+
+def test_the_realhost_benchmark_runs_only_the_parts_asked(falco_realhost: Path) -> None:
+    """``--only start`` measures the start rows alone (the real driver, no callgrind here)."""
+    import realhost
+
+    with pytest.raises(SystemExit):
+        realhost.main(["--only", "no-such-part"])
+    rows = realhost.main(["--only", "start", "--repeat", "1", "--no-instructions"])
+    assert [row.title.split(",")[0] for row in rows] == [
+        "plugin start", "  ... packaged (falco-plugin package)", "plugin start", "  ... packaged"
+    ]  # fmt: skip
+    assert all(row.py.value is not None and row.py.value > 0 for row in rows)
+    assert all(row.c is not None and row.c.value is not None for row in rows)
