@@ -654,21 +654,27 @@ def async_rows(libs: Libraries, opt: Options, rounds: Rounds) -> list[Row]:
     ]  # fmt: skip
 
 
-def import_time_row(repeat: int) -> Row:
-    """Wall time to import the generated event model in a fresh interpreter (best of R)."""
-    code = (
-        "import time; t = time.perf_counter(); import falco_plugin.event._generated; "
-        "print(time.perf_counter() - t)"
-    )
-    best = min(
-        float(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True
-            ).stdout
-        )  # fmt: skip
-        for _ in range(max(repeat, 5))
-    )
-    return Row("import of the generated event model", "ms", Cell(best * 1000))
+def import_time_row(repeat: int, instructions: bool) -> Row:
+    """What importing the event model as a decoding plugin does (``from falco_plugin.event
+    import decode``) costs in a fresh interpreter, after ``import falco_plugin``: time (best
+    of R, one process each) and instructions (callgrind: the difference of two processes).
+    Bytecode is cached (written by a first import), as in a plugin library."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base, model = "import falco_plugin", "from falco_plugin.event import decode"
+    timed = (f"import time; {base}; t = time.perf_counter(); {model}; "
+             "print(time.perf_counter() - t)")  # fmt: skip
+
+    def run(code: str) -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=env).stdout  # fmt: skip
+
+    run(timed)  # writes the bytecode
+    cell = Cell(min(float(run(timed)) for _ in range(max(repeat, 5))) * 1000)
+    if instructions:
+        counts = [callgrind.profile([sys.executable, "-c", code], env=env).total
+                  for code in (base, f"{base}; {model}")]  # fmt: skip
+        cell.instr = counts[1] - counts[0]
+    return Row("import of the event model (decode), after the SDK's", "ms", cell)
 
 
 def run(opt: Options) -> list[Row]:
@@ -703,7 +709,7 @@ def run(opt: Options) -> list[Row]:
                     row.py.instr = first.instr - second.instr
         if wanted(opt, "events"):
             rows += event_model_rows(opt)
-            rows.append(import_time_row(opt.repeat))
+            rows.append(import_time_row(opt.repeat, opt.instructions))
     return rows
 
 

@@ -1,7 +1,15 @@
-"""Generate ``falco_plugin/event/_generated.py`` and ``falco_plugin/_native/fp_events.h`` (the
-event layouts the shim's C event model reads) from the Falco event schema (JSON facts), and
-the shim's C tables of what a source may emit (``_native/fp_event_checks.h``, by
-``gen_event_checks.py``).
+"""Generate the event model's schema modules and the shim's C event tables from the Falco event
+schema (JSON facts):
+
+- ``falco_plugin/event/_generated.py``: what a plugin's start needs of the schema (versions,
+  the layout digest, the class name and layout of each event type), light to import;
+- ``falco_plugin/event/_generated_tables.py``: the fact tables (event rows, flag and
+  dynamic tables, syscall names), imported on first use;
+- ``falco_plugin/event/_generated.pyi``: every params class as the type checker and the
+  docs see it (slots, annotated attributes, ``__init__``); at run time
+  ``falco_plugin.event._classes`` makes each class from its table row on first use;
+- ``falco_plugin/_native/fp_events.h`` (the event layouts the shim's C event model reads)
+  and ``_native/fp_event_checks.h`` (what a source may emit, by ``gen_event_checks.py``).
 
 Usage: ``python scripts/gen_events.py [SCHEMA]``; the schema defaults to
 ``../shared/falco-event-schema.json`` relative to the repository root. The output is
@@ -25,7 +33,10 @@ import gen_event_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = ROOT.parent / "shared" / "falco-event-schema.json"
-OUTPUT = ROOT / "src" / "falco_plugin" / "event" / "_generated.py"
+EVENT_DIR = ROOT / "src" / "falco_plugin" / "event"
+OUTPUT = EVENT_DIR / "_generated.py"
+TABLES_OUTPUT = EVENT_DIR / "_generated_tables.py"
+STUB_OUTPUT = EVENT_DIR / "_generated.pyi"
 C_OUTPUT = ROOT / "src" / "falco_plugin" / "_native" / "fp_events.h"
 LINE = 100
 
@@ -81,7 +92,7 @@ def class_name(event_id: str) -> str:
 
 def attr_name(name: str) -> str:
     """The Python attribute for a parameter: keywords and reserved names get a trailing ``_``."""
-    if keyword.iskeyword(name) or name in RESERVED or name.startswith("_"):
+    if keyword.iskeyword(name) or name in RESERVED or name.startswith("_") or name == "self":
         return name + "_"
     return name
 
@@ -136,9 +147,15 @@ def event_row(ev: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def class_source(ev: dict[str, Any], cls: str) -> list[str]:
-    """The params class of one event type: slots, typed attributes and ``__init__``."""
-    attrs = [(attr_name(p["name"]), ANNOTATIONS.get(p["type"], "int")) for p in ev["params"]]
+def annotation(ptype: str) -> str:
+    """The annotation of a decoded value of this parameter type."""
+    return ANNOTATIONS.get(ptype, "int")
+
+
+def class_stub(ev: dict[str, Any], cls: str) -> list[str]:
+    """The stub of the params class of one event type: slots, typed attributes and
+    ``__init__``, as ``falco_plugin.event._classes`` makes the class at run time."""
+    attrs = [(attr_name(p["name"]), annotation(p["type"])) for p in ev["params"]]
     direction = "enter" if ev["direction"] == "enter" else "exit"
     out = [f"class {cls}(EventParams):", f'    """{ev["name"]} ({direction}): {ev["id"]}."""', ""]
     out.extend(slots_lines(tuple(a for a, _ in attrs)))
@@ -148,15 +165,14 @@ def class_source(ev: dict[str, Any], cls: str) -> list[str]:
     out.extend(f"    {attr}: {ann} | None" for attr, ann in attrs)
     out.append("")
     args = [f"{attr}: {ann} | None = None" for attr, ann in attrs]
-    one = "    def __init__(self, " + ", ".join(args) + ") -> None:"
+    one = "    def __init__(self, " + ", ".join(args) + ") -> None: ..."
     if len(one) <= LINE:
         out.append(one)
     else:
         out.append("    def __init__(")
         out.append("        self,")
         out.extend(f"        {a}," for a in args)
-        out.append("    ) -> None:")
-    out.extend(f"        self.{attr} = {attr}" for attr, _ in attrs)
+        out.append("    ) -> None: ...")
     return out
 
 
@@ -168,8 +184,9 @@ def slots_lines(names: tuple[str, ...]) -> list[str]:
     return ["    __slots__ = ("] + [f"        {literal(n)}," for n in names] + ["    )"]
 
 
-def generate(schema: dict[str, Any], schema_name: str) -> str:
-    """The whole generated module as text."""
+def checked_events(schema: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The event types by code, and their class names; stops on what the modules cannot
+    hold (gaps in the codes, two classes or two parameters of one type with one name)."""
     events = sorted(schema["event_types"], key=lambda e: e["code"])
     codes = [e["code"] for e in events]
     if codes != list(range(len(codes))):
@@ -182,25 +199,85 @@ def generate(schema: dict[str, Any], schema_name: str) -> str:
         attrs = [attr_name(p["name"]) for p in ev["params"]]
         if len(set(attrs)) != len(attrs):
             raise SystemExit(f"{ev['id']}: duplicate parameter names")
+    return events, names
 
-    out = [
+
+def header(schema: dict[str, Any], schema_name: str) -> list[str]:
+    """The first lines of every generated Python file."""
+    return [
         f"# Generated by scripts/gen_events.py from {schema_name}"
         f" (event schema {schema['event_schema_version']}).",
         "# Do not edit: change the generator or the schema and run it again.",
-        '"""Event types of the Falco event schema: fact tables and one params class per type."""',
+    ]
+
+
+#: The names _generated_tables defines, which _generated gives on first use.
+TABLE_NAMES = (
+    "CLASS_NAMES",
+    "PARAM_TYPE_CODES",
+    "PRINT_FORMAT_CODES",
+    "PPM_SC_NAMES",
+    "FLAG_TABLES",
+    "DYNAMIC_TABLES",
+    "PARAM_ANNOTATIONS",
+    "EVENT_TABLE",
+)
+
+
+def generate(schema: dict[str, Any], schema_name: str) -> str:
+    """The light module (``_generated.py``) as text: what a plugin's start imports."""
+    events, _ = checked_events(schema)
+    large = tuple(e["code"] for e in events if e["param_length_bytes"] == 4)
+    out = [
+        *header(schema, schema_name),
+        '"""Event types of the Falco event schema, light to import: versions and the layout of',
+        "each type. The fact tables (the class names among them) come from _generated_tables on",
+        "first use, and each params class is made on first use, by name or through",
+        "``EVENT_CLASSES`` (see _classes); _generated.pyi declares them for type checkers.",
+        '"""',
         "",
         "from __future__ import annotations",
         "",
-        "from typing import TYPE_CHECKING",
+        "from ._classes import generated_module",
         "",
-        "from .spec import EventParams, bind_classes",
-        "",
-        *_type_imports(events),
         f"EVENT_SCHEMA_VERSION = {literal(schema['event_schema_version'])}",
         f"PLUGIN_API_VERSION = {literal(schema['plugin_api_version'])}",
         "#: The digest of the layout facts a plugin library's C event functions bake in",
         "#: (_native/fp_events.h): they serve this module only when both say the same.",
         f"EVENT_LAYOUT_DIGEST = {literal(layout_digest(events))}",
+        "#: The most parameters an event type has.",
+        f"MAX_PARAMS = {max(len(e['params']) for e in events)}",
+        "#: The event types whose parameter lengths are u32 (EF_LARGE_PAYLOAD), by code.",
+        f"LARGE_CODES = {literal(large)}",
+        "#: The number of event types: their codes are 0 to EVENT_COUNT - 1.",
+        f"EVENT_COUNT = {len(events)}",
+        "#: The names of the fact tables, defined in _generated_tables.",
+        "TABLES = (",
+        *(f"    {literal(n)}," for n in TABLE_NAMES),
+        ")",
+        "",
+        "#: The params class of every event type, by event code (each made on first use).",
+        "EVENT_CLASSES, __getattr__, __dir__ = generated_module(globals())",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def generate_tables(schema: dict[str, Any], schema_name: str) -> str:
+    """The fact tables module (``_generated_tables.py``) as text."""
+    events, names = checked_events(schema)
+    out = [
+        *header(schema, schema_name),
+        '"""The fact tables of the Falco event schema: class names, parameter types, flag and',
+        "dynamic tables, syscall names and one row per event type (the params classes are made",
+        "from the rows).",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "#: The name of the params class of every event type, indexed by event code.",
+        "CLASS_NAMES: tuple[str, ...] = (",
+        *(f"    {literal(n)}," for n in names),
+        ")",
         "",
         "#: Parameter type name -> numeric code (``PT_*``).",
         "PARAM_TYPE_CODES: dict[str, int] = {",
@@ -236,6 +313,11 @@ def generate(schema: dict[str, Any], schema_name: str) -> str:
         _prefix_key(out, value, literal(table))
     out.append("}")
     out.append("")
+    out.append("#: Parameter type name -> the annotation of its decoded value (None aside).")
+    out.append("PARAM_ANNOTATIONS: dict[str, str] = {")
+    out.extend(f"    {literal(k)}: {literal(annotation(k))}," for k in schema["param_type_codes"])
+    out.append("}")
+    out.append("")
     out.append("#: One row per event code: (code, id, name, direction, categories, flags, large,")
     out.append("#: params), each param (name, attribute, type, format, flags table, dynamic table,")
     out.append("#: index of the dirfd param).")
@@ -243,19 +325,50 @@ def generate(schema: dict[str, Any], schema_name: str) -> str:
     for ev in events:
         emit(event_row(ev), 4, ",", out)
     out.append(")")
+    return "\n".join(out) + "\n"
+
+
+def generate_stub(schema: dict[str, Any], schema_name: str) -> str:
+    """The stub of ``_generated`` (``_generated.pyi``): its names and every params class."""
+    events, names = checked_events(schema)
+    out = [
+        *header(schema, schema_name),
+        '"""Event types of the Falco event schema, as type checkers and the docs see them: at run',
+        "time the fact tables come from _generated_tables and each params class is made on first",
+        'use (see _classes)."""',
+        "",
+        *_type_imports(events),
+        "EVENT_SCHEMA_VERSION: str",
+        "PLUGIN_API_VERSION: str",
+        "EVENT_LAYOUT_DIGEST: str",
+        "MAX_PARAMS: int",
+        "LARGE_CODES: tuple[int, ...]",
+        "EVENT_COUNT: int",
+        "TABLES: tuple[str, ...]",
+        "CLASS_NAMES: tuple[str, ...]",
+        "PARAM_TYPE_CODES: dict[str, int]",
+        "PRINT_FORMAT_CODES: dict[str, int]",
+        "PPM_SC_NAMES: tuple[str, ...]",
+        "FLAG_TABLES: dict[str, tuple[tuple[str, int], ...]]",
+        "DYNAMIC_TABLES: dict[str, tuple[tuple[str, str], ...]]",
+        "PARAM_ANNOTATIONS: dict[str, str]",
+        "EVENT_TABLE: tuple[tuple[Any, ...], ...]",
+        "#: The params class of every event type, by event code (each made on first use).",
+        "EVENT_CLASSES: EventClasses",
+    ]
     for ev, cls in zip(events, names, strict=True):
         out.append("")
-        out.append("")
-        out.extend(class_source(ev, cls))
-    out.append("")
-    out.append("")
-    out.append("#: The params class of every event type, indexed by event code.")
-    out.append("EVENT_CLASSES: tuple[type[EventParams], ...] = (")
-    out.extend(f"    {n}," for n in names)
-    out.append(")")
-    out.append("")
-    out.append("bind_classes(EVENT_CLASSES, EVENT_TABLE, FLAG_TABLES, DYNAMIC_TABLES)")
+        out.extend(class_stub(ev, cls))
     return "\n".join(out) + "\n"
+
+
+def generate_python(schema: dict[str, Any], schema_name: str) -> dict[Path, str]:
+    """Every generated Python file, by path."""
+    return {
+        OUTPUT: generate(schema, schema_name),
+        TABLES_OUTPUT: generate_tables(schema, schema_name),
+        STUB_OUTPUT: generate_stub(schema, schema_name),
+    }
 
 
 def layout_facts(events: list[dict[str, Any]]) -> tuple[int, int, list[int]]:
@@ -330,37 +443,38 @@ def _prefix_key(out: list[str], value: tuple[Any, ...], key: str) -> None:
 
 
 def _type_imports(events: list[dict[str, Any]]) -> list[str]:
-    """The ``if TYPE_CHECKING:`` block importing the value types the annotations name."""
+    """The stub's imports: the value types the annotations name, and the base classes."""
     used = {p["type"] for e in events for p in e["params"]}
     words = set()
     for ptype in used:
-        words.update(ANNOTATIONS.get(ptype, "int").replace("|", " ").replace(",", " ").split())
+        words.update(annotation(ptype).replace("|", " ").replace(",", " ").split())
     ip = sorted(w for w in words if w.startswith("IPv"))
     local = sorted(w for w in words if w in {"DynParam", "SockAddr", "SockTuple"})
-    if not ip and not local:
-        return []
-    out = ["if TYPE_CHECKING:"]
+    out = []
     if ip:
-        out.append(f"    from ipaddress import {', '.join(ip)}")
-        if local:
-            out.append("")
+        out.append(f"from ipaddress import {', '.join(ip)}")
+    out.append("from typing import Any")
+    out.append("")
+    out.append("from ._classes import EventClasses")
     if local:
-        out.append(f"    from .params import {', '.join(local)}")
+        out.append(f"from .params import {', '.join(local)}")
+    out.append("from .spec import EventParams")
     out.append("")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Read the schema, write the module; returns the exit status."""
+    """Read the schema, write the modules and headers; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
     schema_path = Path(args[0]) if args else DEFAULT_SCHEMA
     schema = json.loads(schema_path.read_text())
     checks = gen_event_checks.generate_c(schema, schema_path.name, len(ppm_sc_names(schema)))
-    for output, text in (
-        (OUTPUT, generate(schema, schema_path.name)),
-        (C_OUTPUT, generate_c(schema, schema_path.name)),
-        (gen_event_checks.OUTPUT, checks),
-    ):
+    outputs = {
+        **generate_python(schema, schema_path.name),
+        C_OUTPUT: generate_c(schema, schema_path.name),
+        gen_event_checks.OUTPUT: checks,
+    }
+    for output, text in outputs.items():
         output.parent.mkdir(parents=True, exist_ok=True)
         if not output.exists() or output.read_text() != text:
             output.write_text(text)

@@ -56,4 +56,5 @@ def test_c_and_python_agree_on_every_event(falco_build, any_host, tmp_path) -> N
     assert cap.ok, cap.error_message + cap.stderr
     report = cap.fields[0]["evnative.report"]
     checks = 6 * len(inputs) + 4
-    assert report == ["native", f"compared {checks}", "public True"], report[:6]
+    expected = ["native", f"compared {checks}", "public True", "values bound on use True"]
+    assert report == expected, report[:6]

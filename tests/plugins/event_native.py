@@ -5,17 +5,25 @@ every type, malformed ones too. Every input goes through both implementations: t
 walk (``RawEvent.parse``, ``iter_events`` over a stream), and the typed decode (from bytes,
 from a buffer at an offset, from a RawEvent, from a RawEvent whose slots were changed). The
 field ``evnative.report`` (on the one event this plugin's source makes) is
-``["native" | "python", "compared N", <each difference>...]``.
+``["native" | "python", "compared N", "public B", "values bound on use B", <each
+difference>...]``.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import sys
 from typing import Any
 
 from falco_plugin import Eof, ExtractEvent, ExtractPlugin, SourceInstance, SourcePlugin, field
 from falco_plugin.event import raw, typed
+
+#: The C decoder gets RelPath and the value classes (ipaddress', net.py's) with the first
+#: plans that need them, not when typed is imported: none of those modules is there before.
+UNBOUND_AT_IMPORT = typed._BOUND == typed._AT_IMPORT and not {
+    f"{typed.__package__}.values", "ipaddress"
+} & set(sys.modules)
 
 
 def outcome(fn: Any, *args: Any) -> Any:
@@ -115,7 +123,9 @@ def compare(path: str) -> list[str]:
           outcome(raw._parse, memoryview(b""), 2**70))  # fmt: skip
     # what the public names run is the C code
     public = raw.iter_events is not raw._iter_events and typed.decode(inputs[0]) is not None
-    return ["native", f"compared {checks}", f"public {public}", *diffs]
+    lazy = UNBOUND_AT_IMPORT and typed._BOUND == typed._WITH_VALUES
+    return ["native", f"compared {checks}", f"public {public}", f"values bound on use {lazy}",
+            *diffs]  # fmt: skip
 
 
 class OneEvent(SourceInstance):

@@ -134,9 +134,6 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     # import_module, not `from . import`: that would ask this function again for the name
     generated = importlib.import_module(f"{__name__}._generated")
-    _Params = importlib.import_module(f"{__name__}.spec").EventParams
-
-    cls = getattr(generated, name, None)
-    if isinstance(cls, type) and issubclass(cls, _Params):
-        return cls
+    if name in generated.CLASS_NAMES:
+        return getattr(generated, name)  # made on first use (see ._classes)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

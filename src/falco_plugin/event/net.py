@@ -8,8 +8,11 @@ kernel socket pointers then the path. Any other family keeps its bytes raw.
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any
+from .._lean_typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ipaddress
+    from typing import Any
 
 __all__ = [
     "AF_INET",

@@ -12,16 +12,11 @@ network or a bare address; a shorter prefix cannot be represented and is a Value
 
 from __future__ import annotations
 
-import ipaddress
 import struct
-from collections.abc import Callable
-from typing import Any, NamedTuple
 
+from .._lean_typing import TYPE_CHECKING
 from .framing import EventFormatError
 from .net import (
-    AF_INET,
-    AF_INET6,
-    AF_UNIX,
     SockAddr,
     SockAddrOther,
     SockAddrUnix,
@@ -50,6 +45,15 @@ from .values import (
     table_type,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NamedTuple
+
+    Decoder = Callable[[bytes, int, int], Any]
+    Encoder = Callable[[Any], bytes]
+else:
+    from .._lean_typing import NamedTuple
+
 __all__ = [
     "AbsTime",
     "Codec",
@@ -77,9 +81,6 @@ __all__ = [
     "SockTupleV6",
     "codec",
 ]
-
-Decoder = Callable[[bytes, int, int], Any]
-Encoder = Callable[[Any], bytes]
 
 
 #: How a plugin library's C decoder reads a parameter (``Codec.native``): through the codec's
@@ -207,11 +208,6 @@ def _dec_double(buf: bytes, start: int, end: int) -> float:
 _F64 = struct.Struct("<d")
 _U16 = struct.Struct("<H")
 _U64 = struct.Struct("<Q")
-_SOCK4 = struct.Struct("<B4sH")
-_SOCK6 = struct.Struct("<B16sH")
-_TUPLE4 = struct.Struct("<B4sH4sH")
-_TUPLE6 = struct.Struct("<B16sH16sH")
-_TUPLE_UNIX = struct.Struct("<BQQ")
 _FD_ENTRY = struct.Struct("<qH")
 
 
@@ -273,127 +269,6 @@ def _enc_pairs(value: Any) -> bytes:
     return _enc_strings(flat)
 
 
-# --- addresses -------------------------------------------------------------------------------
-
-
-def _dec_ipv4(buf: bytes, start: int, end: int) -> ipaddress.IPv4Address:
-    if end - start != 4:
-        raise _bad_size("PT_IPV4ADDR", 4, end - start)
-    return ipaddress.IPv4Address(buf[start:end])
-
-
-def _dec_ipv6(buf: bytes, start: int, end: int) -> ipaddress.IPv6Address:
-    if end - start != 16:
-        raise _bad_size("PT_IPV6ADDR", 16, end - start)
-    return ipaddress.IPv6Address(buf[start:end])
-
-
-def _dec_ip(buf: bytes, start: int, end: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    if end - start == 4:
-        return ipaddress.IPv4Address(buf[start:end])
-    if end - start == 16:
-        return ipaddress.IPv6Address(buf[start:end])
-    raise _bad_size("PT_IPADDR", "4 or 16", end - start)
-
-
-def _enc_ipv4(value: Any) -> bytes:
-    if not isinstance(value, ipaddress.IPv4Address):
-        value = ipaddress.IPv4Address(value)
-    return value.packed
-
-
-def _enc_ipv6(value: Any) -> bytes:
-    if not isinstance(value, ipaddress.IPv6Address):
-        value = ipaddress.IPv6Address(value)
-    return value.packed
-
-
-def _enc_ip(value: Any) -> bytes:
-    if not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        value = ipaddress.ip_address(value)
-    return value.packed
-
-
-def _net_of(decode: Decoder) -> Decoder:
-    def decode_net(buf: bytes, start: int, end: int) -> Any:
-        return ipaddress.ip_network(decode(buf, start, end))
-
-    return decode_net
-
-
-def _net_address(value: Any) -> Any:
-    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
-        if value.prefixlen != value.max_prefixlen:
-            raise ValueError(f"{value}: the event carries no prefix, only a host network fits")
-        return value.network_address
-    return value
-
-
-def _dec_sockaddr(buf: bytes, start: int, end: int) -> SockAddr:
-    family = buf[start]
-    size = end - start
-    if family == AF_INET:
-        if size != _SOCK4.size:
-            raise _bad_size("AF_INET PT_SOCKADDR", _SOCK4.size, size)
-        _, ip, port = _SOCK4.unpack_from(buf, start)
-        return SockAddrV4(ipaddress.IPv4Address(ip), port)
-    if family == AF_INET6:
-        if size != _SOCK6.size:
-            raise _bad_size("AF_INET6 PT_SOCKADDR", _SOCK6.size, size)
-        _, ip, port = _SOCK6.unpack_from(buf, start)
-        return SockAddrV6(ipaddress.IPv6Address(ip), port)
-    if family == AF_UNIX:
-        return SockAddrUnix(_cstr(buf, start + 1, end, "unix socket path"))
-    return SockAddrOther(family, buf[start + 1 : end])
-
-
-def _enc_sockaddr(value: Any) -> bytes:
-    if isinstance(value, SockAddrV4):
-        return _SOCK4.pack(AF_INET, value.addr.packed, value.port)
-    if isinstance(value, SockAddrV6):
-        return _SOCK6.pack(AF_INET6, value.addr.packed, value.port)
-    if isinstance(value, SockAddrUnix):
-        return bytes((AF_UNIX,)) + _enc_cstr(value.path)
-    if isinstance(value, SockAddrOther):
-        return bytes((value.family,)) + bytes(value.data)
-    raise TypeError(f"expected a SockAddr value, got {type(value).__name__}")
-
-
-def _dec_socktuple(buf: bytes, start: int, end: int) -> SockTuple:
-    family = buf[start]
-    size = end - start
-    if family == AF_INET:
-        if size != _TUPLE4.size:
-            raise _bad_size("AF_INET PT_SOCKTUPLE", _TUPLE4.size, size)
-        _, sip, sport, dip, dport = _TUPLE4.unpack_from(buf, start)
-        return SockTupleV4(ipaddress.IPv4Address(sip), sport, ipaddress.IPv4Address(dip), dport)
-    if family == AF_INET6:
-        if size != _TUPLE6.size:
-            raise _bad_size("AF_INET6 PT_SOCKTUPLE", _TUPLE6.size, size)
-        _, sip, sport, dip, dport = _TUPLE6.unpack_from(buf, start)
-        return SockTupleV6(ipaddress.IPv6Address(sip), sport, ipaddress.IPv6Address(dip), dport)
-    if family == AF_UNIX:
-        if size <= _TUPLE_UNIX.size:
-            raise _bad_size("AF_UNIX PT_SOCKTUPLE", f"more than {_TUPLE_UNIX.size}", size)
-        _, src, dst = _TUPLE_UNIX.unpack_from(buf, start)
-        path = _cstr(buf, start + _TUPLE_UNIX.size, end, "unix socket path")
-        return SockTupleUnix(src, dst, path)
-    return SockTupleOther(family, buf[start + 1 : end])
-
-
-def _enc_socktuple(value: Any) -> bytes:
-    if isinstance(value, SockTupleV4):
-        return _TUPLE4.pack(AF_INET, value.sip.packed, value.sport, value.dip.packed, value.dport)
-    if isinstance(value, SockTupleV6):
-        return _TUPLE6.pack(AF_INET6, value.sip.packed, value.sport, value.dip.packed, value.dport)
-    if isinstance(value, SockTupleUnix):
-        head = _TUPLE_UNIX.pack(AF_UNIX, value.source_ptr, value.dest_ptr)
-        return head + _enc_cstr(value.path)
-    if isinstance(value, SockTupleOther):
-        return bytes((value.family,)) + bytes(value.data)
-    raise TypeError(f"expected a SockTuple value, got {type(value).__name__}")
-
-
 def _dec_fdlist(buf: bytes, start: int, end: int) -> tuple[tuple[int, int], ...]:
     if end - start < 2:
         raise _bad_size("PT_FDLIST", "at least 2", end - start)
@@ -419,16 +294,13 @@ _SIMPLE: dict[str, Codec] = {
     "PT_CHARBUFARRAY": Codec(_dec_strings, _enc_strings, None),
     "PT_CHARBUF_PAIR_ARRAY": Codec(_dec_pairs, _enc_pairs, None),
     "PT_DOUBLE": Codec(_dec_double, _F64.pack, 8, native=NATIVE_DOUBLE),
-    "PT_SOCKADDR": Codec(_dec_sockaddr, _enc_sockaddr, None, native=NATIVE_SOCKADDR),
-    "PT_SOCKTUPLE": Codec(_dec_socktuple, _enc_socktuple, None, native=NATIVE_SOCKTUPLE),
     "PT_FDLIST": Codec(_dec_fdlist, _enc_fdlist, None),
-    "PT_IPV4ADDR": Codec(_dec_ipv4, _enc_ipv4, 4, native=NATIVE_IPV4),
-    "PT_IPV6ADDR": Codec(_dec_ipv6, _enc_ipv6, 16, native=NATIVE_IPV6),
-    "PT_IPADDR": Codec(_dec_ip, _enc_ip, None, native=NATIVE_IP),
-    "PT_IPV4NET": Codec(_net_of(_dec_ipv4), lambda v: _enc_ipv4(_net_address(v)), 4),
-    "PT_IPV6NET": Codec(_net_of(_dec_ipv6), lambda v: _enc_ipv6(_net_address(v)), 16),
-    "PT_IPNET": Codec(_net_of(_dec_ip), lambda v: _enc_ip(_net_address(v)), None),
 }
+#: The address types: their codecs (:mod:`._address_codecs`) import ipaddress, on first use.
+_ADDRESS_TYPES = frozenset(
+    {"PT_SOCKADDR", "PT_SOCKTUPLE", "PT_IPV4ADDR", "PT_IPV6ADDR", "PT_IPADDR", "PT_IPV4NET",
+     "PT_IPV6NET", "PT_IPNET"}
+)  # fmt: skip
 _CACHE: dict[tuple[str, str | None, str | None], Codec] = {}
 
 FlagTables = dict[str, tuple[tuple[str, int], ...]]
@@ -449,6 +321,10 @@ def codec(
         return found
     if ptype in _SIMPLE:
         made = _SIMPLE[ptype]
+    elif ptype in _ADDRESS_TYPES:
+        from ._address_codecs import ADDRESS_CODECS
+
+        made = ADDRESS_CODECS[ptype]
     elif ptype == "PT_DYN":
         made = _dyn_codec(dynamic_table, flag_tables or {}, dynamic_tables or {})
     elif ptype in _INT_CODES:

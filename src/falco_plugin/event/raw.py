@@ -8,19 +8,25 @@ then the parameter values back to back. ``len`` counts everything, header includ
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from typing import Any
+import sys
 
-from ._accel import native
-from ._generated import EVENT_LAYOUT_DIGEST, EVENT_TABLE
+from .._lean_typing import TYPE_CHECKING
+from ._generated import EVENT_COUNT, EVENT_LAYOUT_DIGEST, LARGE_CODES, MAX_PARAMS
 from .framing import EventFormatError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 __all__ = ["HEADER_LEN", "EventFormatError", "RawEvent", "iter_events", "is_large"]
 
 HEADER_LEN = 26
 _HEADER = struct.Struct("<QqIHI")
-_LARGE = tuple(bool(row[6]) for row in EVENT_TABLE)
-_MAX_PARAMS = max(len(row[7]) for row in EVENT_TABLE)
+_large = [False] * EVENT_COUNT
+for _code in LARGE_CODES:
+    _large[_code] = True
+_LARGE = tuple(_large)  # per event type: whether its parameter lengths are u32
+_MAX_PARAMS = MAX_PARAMS
 _LENGTHS: dict[tuple[int, bool], struct.Struct] = {}
 
 Buffer = bytes | bytearray | memoryview
@@ -184,10 +190,21 @@ def _iter_events(buf: Buffer) -> Iterator[RawEvent]:
         offset += ev.len
 
 
+#: The runtime module of the SDK copy this module belongs to (its import space's).
+_RUNTIME = __name__.rsplit(".", 2)[0] + "._runtime"
+
+
 def _bind_native() -> Any:
     """The shim's C event functions when this code runs in a plugin library made from the
-    same event schema (see :mod:`._accel`), else None."""
-    lib = native()
+    same event schema, else None.
+
+    Inside a plugin library built with this SDK, the shim leaves an object on the import
+    space's ``falco_plugin._runtime`` module (``native_events``): the header walk,
+    ``RawEvent.parse`` and ``decode`` in C (``_native/shim_events.c``). This module and
+    :mod:`.typed` use it when it was made from the same event schema (the layout digest);
+    elsewhere (a Python process, a test) they run their Python code, which stays the
+    reference."""
+    lib = getattr(sys.modules.get(_RUNTIME), "native_events", None)
     if lib is None or not lib.bind_raw(RawEvent, EventFormatError, _as_bytes_view,
                                        EVENT_LAYOUT_DIGEST):  # fmt: skip
         return None

@@ -8,13 +8,17 @@ count: the missing ones read as None and are not written back.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
-from ._generated import EVENT_CLASSES, EVENT_TABLE, PPM_SC_NAMES
+from .._lean_typing import TYPE_CHECKING
+from ._generated import EVENT_CLASSES
 from .framing import TS_NOW, EventFormatError
 from .raw import HEADER_LEN, NATIVE, Buffer, RawEvent, _lengths_struct
 from .spec import EventParams
-from .values import RelPath
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .values import RelPath
 
 _GENERIC_CODES = (0, 1)  # PPME_GENERIC_E / PPME_GENERIC_X
 _ASYNC_CODE = 402  # PPME_ASYNCEVENT_E
@@ -24,23 +28,27 @@ __all__ = ["Event", "decode", "event_class", "EVENT_CLASSES"]
 _HEADER = struct.Struct("<QqIHI")
 _U64 = 1 << 64
 _MAX_LEN = (1 << 32) - 1
-_INDEX: dict[tuple[str, str | None], type[EventParams] | None] = {}
+_INDEX: dict[tuple[str, str | None], int | None] = {}
+#: The params classes made so far, by code (None: not yet; EVENT_CLASSES makes it).
+_MADE = EVENT_CLASSES.made
 
 
-def _index() -> dict[tuple[str, str | None], type[EventParams] | None]:
-    """Lookup keys -> class: ids, class names, and (event name, direction or None).
+def _index() -> dict[tuple[str, str | None], int | None]:
+    """Lookup keys -> event code: ids, class names, and (event name, direction or None).
 
     An event name maps to its current version (not EF_OLD_VERSION/EF_UNUSED, highest code);
     the key without a direction maps to None when both directions exist.
     """
     if _INDEX:
         return _INDEX
-    index: dict[tuple[str, str | None], type[EventParams] | None] = {}
+    from ._generated import CLASS_NAMES, EVENT_TABLE
+
+    index: dict[tuple[str, str | None], int | None] = {}
     ranked: dict[tuple[str, str | None], list[tuple[bool, int]]] = {}
-    for row, cls in zip(EVENT_TABLE, EVENT_CLASSES, strict=True):
+    for row, cls_name in zip(EVENT_TABLE, CLASS_NAMES, strict=True):
         code, event_id, name, direction, _cat, flags = row[:6]
-        index[(event_id, "id")] = cls
-        index[(cls.__name__, "id")] = cls
+        index[(event_id, "id")] = code
+        index[(cls_name, "id")] = code
         current = not {"EF_OLD_VERSION", "EF_UNUSED"} & set(flags)
         keys: tuple[tuple[str, str | None], ...] = ((name, direction), (name, None))
         for key in keys:
@@ -52,7 +60,7 @@ def _index() -> dict[tuple[str, str | None], type[EventParams] | None]:
             if len({EVENT_TABLE[code][3] for code in pool}) > 1:
                 index[key] = None
                 continue
-        index[key] = EVENT_CLASSES[best]
+        index[key] = best
     _INDEX.update(index)
     return _INDEX
 
@@ -70,7 +78,7 @@ def event_class(key: int | str, direction: str | None = None) -> type[EventParam
     index = _index()
     found = index.get((key, "id"))
     if found is not None:
-        return found
+        return EVENT_CLASSES[found]
     name = key
     if key[:1] in (">", "<"):
         direction, name = key[0], key[1:]
@@ -79,7 +87,7 @@ def event_class(key: int | str, direction: str | None = None) -> type[EventParam
         if (name, direction) in index:
             raise KeyError(f"event {name!r} has enter and exit types: give a direction")
         raise KeyError(f"unknown event {key!r}")
-    return found
+    return EVENT_CLASSES[found]
 
 
 class Event:
@@ -126,6 +134,8 @@ class Event:
         if code in _GENERIC_CODES and self.nparams:
             sc = self.params.ID_
             if sc is not None:
+                from ._generated import PPM_SC_NAMES
+
                 return PPM_SC_NAMES[sc] if 0 <= sc < len(PPM_SC_NAMES) else "unknown"
         elif code == _ASYNC_CODE and self.nparams > 1 and self.params.name:
             return str(self.params.name)
@@ -204,7 +214,7 @@ def decode(data: RawEvent | Buffer, offset: int = 0) -> Event:
 def _decode_py(data: RawEvent | Buffer, offset: int = 0) -> Event:
     """decode in Python: the reference of the C decoder, and its fallback."""
     raw = data if isinstance(data, RawEvent) else RawEvent.parse(data, offset)
-    cls = EVENT_CLASSES[raw.type]
+    cls = _MADE[raw.type] or EVENT_CLASSES[raw.type]
     nparams = raw.nparams
     codecs = cls._CODECS
     if nparams > len(codecs):
@@ -223,7 +233,7 @@ def _decode_py(data: RawEvent | Buffer, offset: int = 0) -> Event:
     for index, dirfd_index in cls._RELPATHS:
         path = values[index]
         if path is not None:
-            values[index] = RelPath(path, values[dirfd_index])
+            values[index] = (_RelPath or _relpath_class())(path, values[dirfd_index])
     ev = Event.__new__(Event)
     ev.params = cls(*values)
     ev.ts = raw.ts
@@ -232,13 +242,36 @@ def _decode_py(data: RawEvent | Buffer, offset: int = 0) -> Event:
     return ev
 
 
+#: values.RelPath once asked for (values is imported with the first params class made, not
+#: at a plugin's start).
+_RelPath: type[RelPath] | None = None
+
+
+def _relpath_class() -> type[RelPath]:
+    global _RelPath
+    from .values import RelPath
+
+    _RelPath = RelPath
+    return RelPath
+
+
 def _native_plan(code: int) -> tuple[Any, ...]:
     """How the C decoder reads the parameters of event type ``code``: the params class, its
     id, whether its lengths are u32, per parameter (as the codec says) the native kind, the
     size, the int wrapper type, the Python decode and the type name, and the relative-path
-    pairs."""
+    pairs.
+
+    The C decoder asks for the plan of a type before it decodes its first event; the first
+    plan gives it the classes :func:`_bind_native` left out at import (RelPath, and the
+    value classes of socket addresses and IP addresses once a type has such a parameter),
+    so that neither values nor ipaddress is imported at a plugin's start."""
+    from .params import NATIVE_SOCKADDR  # this kind and those after it are value classes
+
     cls = EVENT_CLASSES[code]
     codecs = cls._CODECS
+    needs = _WITH_VALUES if any(c.native >= NATIVE_SOCKADDR for c in codecs) else _WITH_RELPATH
+    if _BOUND < needs:
+        _bind_native(needs)
     return (
         cls,
         cls.ID,
@@ -263,5 +296,22 @@ def _native_values() -> tuple[type, ...]:
             net.SockTupleUnix, net.SockTupleOther)  # fmt: skip
 
 
+#: What the C decoder was given: the placeholders of the import (``str`` for RelPath, no
+#: value classes: no event is decoded before its type's plan), RelPath, RelPath and the
+#: value classes.
+_AT_IMPORT, _WITH_RELPATH, _WITH_VALUES = range(3)
+_BOUND = _AT_IMPORT
+
+
+def _bind_native(level: int) -> None:
+    """Give the C decoder this module's classes and functions, with those of ``level``."""
+    global _BOUND
+    assert NATIVE is not None
+    relpath = str if level == _AT_IMPORT else _relpath_class()
+    values = _native_values() if level == _WITH_VALUES else ()
+    NATIVE.bind_typed(Event, relpath, _native_plan, _decode_py, values)
+    _BOUND = level
+
+
 if NATIVE is not None:
-    NATIVE.bind_typed(Event, RelPath, _native_plan, _decode_py, _native_values())
+    _bind_native(_AT_IMPORT)

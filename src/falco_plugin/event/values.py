@@ -6,10 +6,13 @@ Every type here is a thin subclass of ``int`` or ``str`` (or a tuple), so a plai
 
 from __future__ import annotations
 
-import datetime as _dt
-import errno as _errno
-import signal as _signal
-from typing import Any, ClassVar, NamedTuple
+from .._lean_typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datetime as _dt
+    from typing import Any, ClassVar, NamedTuple
+else:
+    from .._lean_typing import NamedTuple
 
 __all__ = [
     "AbsTime",
@@ -27,13 +30,12 @@ __all__ = [
     "signal_name",
 ]
 
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-
-
 def signal_name(number: int) -> str | None:
     """The name of a signal number (``9`` -> ``SIGKILL``) from Python's signal module."""
+    import signal  # here, not at import: a plugin that never asks pays nothing for it
+
     try:
-        return _signal.Signals(number).name
+        return signal.Signals(number).name
     except ValueError:
         return None
 
@@ -46,7 +48,9 @@ class Errno(int):
     @property
     def name(self) -> str | None:
         """The errno symbol of a negative value, None for successes and unknown codes."""
-        return _errno.errorcode.get(-int(self)) if self < 0 else None
+        import errno
+
+        return errno.errorcode.get(-int(self)) if self < 0 else None
 
     def __repr__(self) -> str:
         return f"Errno({int(self)})"
@@ -127,7 +131,9 @@ class RelTime(int):
     @property
     def timedelta(self) -> _dt.timedelta:
         """The duration as a timedelta (microsecond precision)."""
-        return _dt.timedelta(microseconds=int(self) // 1000)
+        import datetime
+
+        return datetime.timedelta(microseconds=int(self) // 1000)
 
     def __repr__(self) -> str:
         return f"RelTime({int(self)})"
@@ -141,7 +147,10 @@ class AbsTime(int):
     @property
     def datetime(self) -> _dt.datetime:
         """The time as an aware UTC datetime (microsecond precision)."""
-        return _EPOCH + _dt.timedelta(microseconds=int(self) // 1000)
+        import datetime
+
+        epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+        return epoch + datetime.timedelta(microseconds=int(self) // 1000)
 
     def __repr__(self) -> str:
         return f"AbsTime({int(self)})"
