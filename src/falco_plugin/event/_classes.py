@@ -1,7 +1,7 @@
 """The generated params classes, each made the first time it is asked for.
 
 :mod:`._generated` names the schema's event types but defines no class: importing 454
-classes cost about 50 M instructions (a fifth of a second on a slow machine) at the start of
+classes cost about 50 M instructions (some 12 ms) at the start of
 every plugin that decodes events, which meets a few of them. A class is made from its row of
 the fact tables (:mod:`._generated_tables`) the first time it is asked for, by name (the
 module's ``__getattr__``: ``from falco_plugin.event import SyscallOpenE``, pickle) or by
