@@ -11,6 +11,7 @@ import pytest
 
 from falco_plugin import Eof, EventBatch, PluginError
 from falco_plugin.loader import PluginRef, import_module
+from falco_plugin.unit import check_supplied
 
 PLUGIN = str(Path(__file__).with_name("plugin.py"))
 
@@ -48,6 +49,8 @@ def test_in_process_batches() -> None:
     first = EventBatch()
     instance.next_batch(first)
     assert first.payloads() == [b"2 events remaining", b"1 events remaining"]
+    assert first.supplied == [{"countdown.remaining": 2}, {"countdown.remaining": 1}]
+    check_supplied(plugin, first)  # the supplied values are what the field's method says
     last = EventBatch()
     with pytest.raises(Eof):
         instance.next_batch(last)

@@ -6,7 +6,9 @@ unchanged and Falco prints the same alerts.
 
 Each event carries a sample value as decimal text. The sample starts at ``start`` (open
 params) and grows by 1 plus a random jitter in ``[0, jitter]`` (init config) per event;
-after ``maxEvents`` events the capture ends.
+after ``maxEvents`` events the capture ends. A batch is one call of
+``batch.add_formatted``, the SDK's fast path for text payloads, with the samples of the
+batch as one list: no Python code per event but the random draw.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from collections.abc import Iterable
+from itertools import accumulate, repeat
 from typing import ClassVar
 
 from falco_plugin import (
@@ -22,7 +26,7 @@ from falco_plugin import (
     ExtractPlugin,
     PluginError,
     PluginEvent,
-    PullInstance,
+    SourceInstance,
     SourcePlugin,
     field,
 )
@@ -76,22 +80,68 @@ class OpenParams:
         return cls(values["start"], values["maxEvents"])
 
 
+class Steps:
+    """Random steps of 1 plus a jitter in ``[0, jitter]``, each value equally likely.
+
+    Drawn many at a time: random bytes that ``bytes.translate`` maps to steps in C, dropping
+    the bytes above the largest multiple of ``jitter + 1`` (so that no step is more likely
+    than another); ``random.choices`` for a jitter above 254 (a step of 256 is not a byte).
+    """
+
+    def __init__(self, jitter: int, rng: random.Random) -> None:
+        self.jitter = jitter
+        self.rng = rng
+        size = jitter + 1
+        kept = 256 - 256 % size
+        self.table = bytes(1 + b % size if b < kept else 0 for b in range(256))
+        self.dropped = bytes(range(kept, 256))
+
+    def draw(self, n: int) -> Iterable[int]:
+        """``n`` steps."""
+        if self.jitter == 0:
+            return repeat(1, n)
+        if self.jitter > 254:
+            return self.rng.choices(range(1, self.jitter + 2), k=n)
+        steps = b""
+        while len(steps) < n:
+            steps += self.rng.randbytes(n).translate(self.table, self.dropped)
+        return steps[:n]
+
+
 class Samples:
-    """The event stream of one capture: ``next()`` gives the next payload or raises Eof."""
+    """The event stream of one capture: ``take(n)`` gives the next samples."""
 
     def __init__(self, params: OpenParams, jitter: int, rng: random.Random) -> None:
         self.sample = params.start
         self.left = params.max_events
-        self.jitter = jitter
-        self.rng = rng
+        self.steps = Steps(jitter, rng)
 
-    def next(self) -> bytes:
-        if self.left == 0:
-            raise Eof
-        self.left -= 1
-        step = 1 + (self.rng.randint(0, self.jitter) if self.jitter else 0)
-        self.sample = (self.sample + step) & U64_MASK
-        return str(self.sample).encode()
+    def take(self, n: int) -> list[int]:
+        """The next samples, at most ``n`` (none once the stream is over)."""
+        n = min(n, self.left)
+        self.left -= n
+        samples = list(accumulate(self.steps.draw(n), initial=self.sample))
+        del samples[0]  # the sample before these
+        if samples and samples[-1] > U64_MASK:
+            samples = [sample & U64_MASK for sample in samples]
+        if samples:
+            self.sample = samples[-1]
+        return samples
+
+
+class DummyInstance(SourceInstance):
+    """One capture: batches of up to 128 events, then the end of the stream."""
+
+    def __init__(self, samples: Samples) -> None:
+        self.samples = samples
+
+    def next_batch(self, batch) -> None:
+        samples = self.samples.take(128)
+        # one event per sample, its payload the sample as decimal text (made by the SDK in
+        # C); dummy.value is supplied with it (answered without calling its method)
+        batch.add_formatted("{}", samples, fields={"dummy.value": samples})
+        if self.samples.left == 0:
+            raise Eof  # the events added above are still delivered
 
 
 class Dummy(SourcePlugin, ExtractPlugin):
@@ -106,9 +156,9 @@ class Dummy(SourcePlugin, ExtractPlugin):
         self.config = config
         self.rng = random.Random()
 
-    def open(self, params: str) -> PullInstance:
+    def open(self, params: str) -> DummyInstance:
         samples = Samples(OpenParams.parse(params), self.config.jitter, self.rng)
-        return PullInstance(samples.next)
+        return DummyInstance(samples)
 
     def event_to_string(self, event: PluginEvent) -> str:
         sample = event.payload.decode(errors="replace")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from falco_plugin import Eof, PluginError
+from falco_plugin import Eof, EventBatch, PluginError
 from falco_plugin.loader import PluginRef, import_module
 from falco_plugin.realhost import FalcoPlugin, run_falco
-from falco_plugin.unit import FieldError, extract_field, make_event
+from falco_plugin.unit import FieldError, check_supplied, extract_field, make_event
 
 PLUGIN = str(Path(__file__).with_name("plugin.py"))
 mod = import_module(PluginRef.parse(PLUGIN))  # the plugin file, as the build loads it
@@ -21,14 +21,12 @@ Dummy, DummyConfig, OpenParams, Samples = mod.Dummy, mod.DummyConfig, mod.OpenPa
 NO_JITTER = '{"jitter": 0}'
 
 
-def samples(params: str, jitter: int, seed: int = 1) -> list[int]:
+def samples(params: str, jitter: int, seed: int = 1, chunk: int = 7) -> list[int]:
     stream = Samples(OpenParams.parse(params), jitter, random.Random(seed))
-    out = []
-    while True:
-        try:
-            out.append(int(stream.next()))
-        except Eof:
-            return out
+    out: list[int] = []
+    while taken := stream.take(chunk):
+        out += taken
+    return out
 
 
 # ----------------------------------------------------------------- plain Python
@@ -59,14 +57,44 @@ def test_samples_count_up_without_jitter() -> None:
     assert samples('{"maxEvents": 0}', 0) == []
 
 
-def test_jitter_stays_in_range() -> None:
-    values = samples('{"start": 0, "maxEvents": 2000}', 10, seed=7)
+@pytest.mark.parametrize("jitter", [1, 10, 254, 255, 1000])
+def test_jitter_stays_in_range(jitter: int) -> None:
+    values = samples('{"start": 0, "maxEvents": 20000}', jitter, seed=7)
     steps = [b - a for a, b in zip([0, *values], values, strict=False)]
-    assert min(steps) == 1 and max(steps) == 11  # 1 + [0, 10], both ends reached
+    assert min(steps) == 1 and max(steps) == jitter + 1  # 1 + [0, jitter], both ends reached
+    if jitter <= 10:  # every step about equally often (20000 draws: within 10% of the mean)
+        counts = [steps.count(k) for k in range(1, jitter + 2)]
+        assert max(counts) < 1.1 * len(steps) / (jitter + 1) < 1.1 * 1.1 * min(counts)
 
 
 def test_sample_wraps_like_a_uint64() -> None:
     assert samples(json.dumps({"start": 2**64 - 2, "maxEvents": 3}), 0) == [2**64 - 1, 0, 1]
+    assert samples(json.dumps({"start": 2**64 - 2, "maxEvents": 3}), 0, chunk=1) == [
+        2**64 - 1, 0, 1
+    ]  # fmt: skip
+    # with jitter, across the wrap: the same draws (same seed) as from 0, shifted modulo 2**64
+    start = 2**64 - 30
+    wrapped = samples(json.dumps({"start": start, "maxEvents": 50}), 3, seed=5)
+    from_zero = samples('{"start": 0, "maxEvents": 50}', 3, seed=5)
+    assert wrapped == [(start + v) % 2**64 for v in from_zero]
+    assert wrapped[0] > wrapped[-1]  # it did wrap
+
+
+def test_batches_supply_the_value_the_method_gives() -> None:
+    plugin = Dummy(DummyConfig(jitter=5))
+    instance = plugin.open('{"start": 3, "maxEvents": 300}')
+    batches = []
+    with pytest.raises(Eof):
+        while True:
+            batch = EventBatch()
+            batches.append(batch)
+            instance.next_batch(batch)
+    assert [len(b) for b in batches] == [128, 128, 44]
+    payloads = [int(p) for b in batches for p in b.payloads()]
+    assert [s["dummy.value"] for b in batches for s in b.supplied] == payloads
+    assert all(1 <= b - a <= 6 for a, b in zip([3, *payloads], payloads, strict=False))
+    for batch in batches:
+        check_supplied(plugin, batch)
 
 
 def test_negative_jitter_is_a_config_error() -> None:

@@ -39,8 +39,20 @@ class EventBatchLike(Protocol):
         """Add one plugin event (``ts`` None: the host stamps it; ``fields``: values of the
         plugin's own fields for it, answered without calling their methods)."""
 
-    def add_many(self, payloads: Iterable[Payload]) -> None:
-        """Add one plugin event per payload, stamped by the host."""
+    def add_many(
+        self, payloads: Iterable[Payload], *, fields: Mapping[str, Iterable[Any]] | None = None
+    ) -> None:
+        """Add one plugin event per payload, stamped by the host (``fields``: one column of
+        values per field, a value per event)."""
+
+    def add_formatted(
+        self,
+        template: str,
+        *columns: Iterable[Any],
+        fields: Mapping[str, Iterable[Any]] | None = None,
+    ) -> None:
+        """Add one plugin event per row of ``columns``: ``template.format(*row)`` as UTF-8,
+        made in C (``{}`` placeholders only), stamped by the host."""
 
     def add_event(self, event: bytes | bytearray | memoryview) -> None:
         """Add a whole scap event (for sources of other event types); ValueError, and the
@@ -55,8 +67,9 @@ class EventBatch:
     ``add`` frames a payload as a plugin event (type 322); ``ts=None`` lets the host stamp
     it; ``fields`` supplies values of the plugin's own fields for the event (kept in
     :attr:`supplied`; :func:`falco_plugin.unit.check_supplied` compares them with what the
-    field methods return). ``add_many`` adds payloads in bulk (much faster in the real
-    host). ``add_event`` takes an already encoded event.
+    field methods return). ``add_many`` adds payloads in bulk and ``add_formatted`` makes
+    them from a template (both much faster in the real host; a bulk call adds all its events
+    or, on an error, none). ``add_event`` takes an already encoded event.
     """
 
     def __init__(self) -> None:
@@ -74,10 +87,27 @@ class EventBatch:
         self.events.append(encode_plugin_event(payload, ts=ts))
         self.supplied.append(None if fields is None else dict(fields))
 
-    def add_many(self, payloads: Iterable[Payload]) -> None:
-        """Append one plugin event per payload, all stamped by the host."""
-        for payload in payloads:
-            self.add(payload)
+    def add_many(
+        self, payloads: Iterable[Payload], *, fields: Mapping[str, Iterable[Any]] | None = None
+    ) -> None:
+        """Append one plugin event per payload, all stamped by the host; ``fields`` maps a
+        field name to its values, one per event. All or, on an error, none are added."""
+        items = list(payloads)
+        rows = _field_rows(fields, len(items))
+        events = [encode_plugin_event(payload) for payload in items]
+        self.events += events
+        self.supplied += rows
+
+    def add_formatted(
+        self,
+        template: str,
+        *columns: Iterable[Any],
+        fields: Mapping[str, Iterable[Any]] | None = None,
+    ) -> None:
+        """Append one plugin event per row of ``columns``, its payload
+        ``template.format(*row)`` in UTF-8; ``template`` takes ``{}`` placeholders (one per
+        column) and ``{{ }}`` for braces, nothing else. ``fields`` as for :meth:`add_many`."""
+        self.add_many(format_rows(template, columns), fields=fields)
 
     def add_event(self, event: bytes | bytearray | memoryview) -> None:
         """Append an already encoded event (header and parameters)."""
@@ -91,6 +121,81 @@ class EventBatch:
     def payloads(self) -> list[bytes]:
         """The payloads of the plugin events added so far."""
         return [PluginEvent.decode(e).payload for e in self.events]
+
+
+def format_rows(template: str, columns: tuple[Iterable[Any], ...]) -> list[bytes]:
+    """The payloads of ``add_formatted(template, *columns)``, with its checks and errors."""
+    if not isinstance(template, str):
+        kind = type(template).__name__
+        raise TypeError(f"add_formatted() takes a str template, not {kind}")
+    slots = 0
+    i = 0
+    while i < len(template):
+        ch = template[i]
+        after = template[i + 1 : i + 2]
+        if ch in "{}" and after == ch:
+            i += 2
+            continue
+        if ch == "}":
+            raise ValueError(f"add_formatted(): a single '}}' in the template {template!r}")
+        if ch == "{":
+            if after != "}":
+                raise ValueError(
+                    "add_formatted(): a placeholder other than {} (only {} and {{ }} are "
+                    f"taken) in the template {template!r}"
+                )
+            if slots == _MAX_SLOTS:
+                raise ValueError(
+                    f"add_formatted(): more than 32 placeholders in the template {template!r}"
+                )
+            slots += 1
+            i += 1
+        i += 1
+    if slots != len(columns):
+        raise TypeError(
+            f"add_formatted(): the template has {slots} placeholders for {len(columns)} columns"
+        )
+    if not slots:
+        raise TypeError(
+            "add_formatted(): the template needs a {} placeholder (one event per value of its "
+            "column)"
+        )
+    lists = [_column(c, "add_formatted(): a column must be iterable") for c in columns]
+    for other in lists[1:]:
+        if len(other) != len(lists[0]):
+            raise ValueError(
+                f"add_formatted(): the columns have different lengths ({len(lists[0])} and "
+                f"{len(other)})"
+            )
+    return [template.format(*row).encode() for row in zip(*lists, strict=True)]
+
+
+_MAX_SLOTS = 32
+
+
+def _column(values: Iterable[Any], message: str) -> list[Any]:
+    try:
+        return list(values)
+    except TypeError:
+        raise TypeError(message) from None
+
+
+def _field_rows(fields: Mapping[str, Iterable[Any]] | None, n: int) -> list[dict[str, Any] | None]:
+    """Per event, the values the columns of a bulk ``fields=`` give it."""
+    if fields is None:
+        return [None] * n
+    if not isinstance(fields, Mapping):
+        raise TypeError(f"fields= takes a dict {{field name: value}}, not {type(fields).__name__}")
+    columns = {}
+    for name, column in fields.items():
+        values = _column(column, "fields=: a column takes one value per event (a list, a "
+                         "tuple, a range...)")  # fmt: skip
+        if len(values) != n:
+            raise ValueError(
+                f"fields=: the column of {name} has {len(values)} values for {n} events"
+            )
+        columns[name] = values
+    return [{name: values[i] for name, values in columns.items()} for i in range(n)]
 
 
 class OpenParam(NamedTuple):

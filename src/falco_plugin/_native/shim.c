@@ -150,6 +150,10 @@ static unsigned long long fp_as_u64(PyObject *v) {
 static int fp_supply(fp_batch *b, PyObject *fields);
 static int fp_supplied_mark(fp_batch *b);
 static void fp_supplies_free(fp_supplies *s);
+struct fp_sup_columns; /* the bulk form of fields= (shim_supplied.c) */
+static struct fp_sup_columns *fp_supply_columns(fp_batch *b, PyObject *fields, Py_ssize_t n);
+static int fp_supply_row(fp_batch *b, struct fp_sup_columns *cols, Py_ssize_t i);
+static void fp_sup_columns_free(struct fp_sup_columns *cols);
 
 /* ------------------------------------------------------------------ slots of objects */
 
@@ -179,6 +183,7 @@ static void fp_slot_set(PyObject *obj, Py_ssize_t off, PyObject *value) {
 static int fp_events_install(PyObject *runtime);
 
 #include "shim_batch.c"
+#include "shim_batch_bulk.c"
 #include "shim_interp.c"
 #include "shim_events.c"
 
@@ -477,6 +482,12 @@ static int fp_supply(fp_batch *b, PyObject *fields) {
 }
 static int fp_supplied_mark(fp_batch *b) { return 0; }
 static void fp_supplies_free(fp_supplies *s) {}
+static struct fp_sup_columns *fp_supply_columns(fp_batch *b, PyObject *fields, Py_ssize_t n) {
+    fp_supply(b, fields);
+    return NULL;
+}
+static int fp_supply_row(fp_batch *b, struct fp_sup_columns *cols, Py_ssize_t i) { return 0; }
+static void fp_sup_columns_free(struct fp_sup_columns *cols) {}
 #endif
 
 #if FP_HAS_PARSE

@@ -38,6 +38,20 @@ static int fp_batch_marked(fp_batch *b, size_t size) {
     return -1;
 }
 
+/* The header and parameter lengths of a plugin event (type 322) with an n-byte payload at
+ * `p`; returns where the payload goes. */
+static inline uint8_t *fp_put_header(uint8_t *p, uint64_t ts, uint32_t n) {
+    p += fp_put_u64(p, ts);
+    p += fp_put_u64(p, UINT64_MAX); /* tid: none */
+    p += fp_put_u32(p, FP_PLUGINEVENT_PAYLOAD_OFFSET + n);
+    p += fp_put_u16(p, FP_PLUGINEVENT_TYPE);
+    p += fp_put_u32(p, 2);
+    p += fp_put_u32(p, 4);
+    p += fp_put_u32(p, n);
+    p += fp_put_u32(p, (uint32_t)FP_META_ID);
+    return p;
+}
+
 /* Append a plugin event (type 322) carrying `data`. */
 static int fp_batch_put(fp_batch *b, const char *data, Py_ssize_t n, uint64_t ts) {
     if ((uint64_t)n > (uint64_t)UINT32_MAX - FP_PLUGINEVENT_PAYLOAD_OFFSET) {
@@ -46,15 +60,7 @@ static int fp_batch_put(fp_batch *b, const char *data, Py_ssize_t n, uint64_t ts
     }
     size_t total = FP_PLUGINEVENT_PAYLOAD_OFFSET + (size_t)n;
     if (fp_batch_reserve(b, FP_ALIGN8(total)) < 0) return -1;
-    uint8_t *p = b->buf + b->len;
-    p += fp_put_u64(p, ts);
-    p += fp_put_u64(p, UINT64_MAX); /* tid: none */
-    p += fp_put_u32(p, (uint32_t)total);
-    p += fp_put_u16(p, FP_PLUGINEVENT_TYPE);
-    p += fp_put_u32(p, 2);
-    p += fp_put_u32(p, 4);
-    p += fp_put_u32(p, (uint32_t)n);
-    p += fp_put_u32(p, (uint32_t)FP_META_ID);
+    uint8_t *p = fp_put_header(b->buf + b->len, ts, (uint32_t)n);
     if (n) memcpy(p, data, (size_t)n);
     b->len += FP_ALIGN8(total);
     b->count++;
@@ -147,23 +153,6 @@ static PyObject *fp_batch_add(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
-static PyObject *fp_batch_add_many(PyObject *self, PyObject *payloads) {
-    fp_batch *b = (fp_batch *)self;
-    if (fp_batch_check_open(b) < 0) return NULL;
-    PyObject *seq = PySequence_Fast(payloads, "add_many() takes an iterable of payloads");
-    if (!seq) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (fp_payload_add(b, items[i], FP_TS_NOW) < 0) {
-            Py_DECREF(seq);
-            return NULL;
-        }
-    }
-    Py_DECREF(seq);
-    Py_RETURN_NONE;
-}
-
 /* Append an already encoded event once its framing is consistent and the host can take it
  * (shim_evcheck.c: the event schema's rules, what libsinsp would mishandle). */
 static PyObject *fp_batch_add_event(PyObject *self, PyObject *raw) {
@@ -207,12 +196,23 @@ static void fp_batch_dealloc(PyObject *self) {
     Py_DECREF(tp);
 }
 
+/* shim_batch_bulk.c */
+static PyObject *fp_batch_add_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames);
+static PyObject *fp_batch_add_formatted(PyObject *self, PyObject *const *args,
+                                        Py_ssize_t nargs, PyObject *kwnames);
+
 static PyMethodDef fp_batch_methods[] = {
     {"add", (PyCFunction)(void (*)(void))fp_batch_add, METH_FASTCALL | METH_KEYWORDS,
      "add(payload, ts=None, *, fields=None): append a plugin event; ts None lets the host "
      "stamp it; fields, {name: value}, supplies values of the plugin's own fields for it."},
-    {"add_many", fp_batch_add_many, METH_O,
-     "add_many(payloads): append one plugin event per payload (the fast path)."},
+    {"add_many", (PyCFunction)(void (*)(void))fp_batch_add_many, METH_FASTCALL | METH_KEYWORDS,
+     "add_many(payloads, *, fields=None): append one plugin event per payload (the fast "
+     "path); fields, {name: one value per event}, supplies values of the plugin's fields."},
+    {"add_formatted", (PyCFunction)(void (*)(void))fp_batch_add_formatted,
+     METH_FASTCALL | METH_KEYWORDS,
+     "add_formatted(template, *columns, fields=None): append one plugin event per row of "
+     "the columns, its payload template.format(*row) made in C (only {} placeholders)."},
     {"add_event", fp_batch_add_event, METH_O,
      "add_event(raw): append an already encoded event; ValueError when the host could not take it."},
     {NULL, NULL, 0, NULL},

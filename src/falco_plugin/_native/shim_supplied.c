@@ -140,17 +140,21 @@ static long fp_sup_field_id(fp_extractor *x, PyObject *name) {
     return id;
 }
 
-/* The values of one field: a scalar, a list for list fields; None (or []) for none. */
-static int fp_sup_field(fp_supplies *s, fp_extractor *x, PyObject *name, PyObject *value) {
-    long found = fp_sup_field_id(x, name);
-    if (found < 0) return -1;
-    uint32_t id = (uint32_t)found;
-    const fp_field *fd = &x->fields[id];
-    if (fd->arg_kind != 0) {
+/* The field named `name` if its values can be supplied: its id, or -1 (and an error). */
+static long fp_sup_field_of(fp_extractor *x, PyObject *name) {
+    long id = fp_sup_field_id(x, name);
+    if (id >= 0 && x->fields[id].arg_kind != 0) {
         PyErr_Format(PyExc_ValueError, "fields=: %U takes an argument: its values come from its "
                      "method only", name);
         return -1;
     }
+    return id;
+}
+
+/* The values of field `id` for one event: a scalar, a list for list fields; None (or [])
+ * for none. */
+static int fp_sup_values(fp_supplies *s, uint32_t id, const fp_field *fd, PyObject *name,
+                         PyObject *value) {
     uint32_t before = s->nvals;
     if (value != Py_None && !fd->is_list) return fp_sup_value(s, id, fd, name, value);
     if (value != Py_None) {
@@ -173,37 +177,125 @@ static int fp_sup_field(fp_supplies *s, fp_extractor *x, PyObject *name, PyObjec
     return 0;
 }
 
-/* With the GIL held, before the event is put: store the values of `fields` for it (the
- * event the batch's next put adds). On error nothing is kept. */
-static int fp_supply(fp_batch *b, PyObject *fields) {
+/* The extractor whose fields a batch's events may carry values of, when `fields` is a dict
+ * (else NULL and an error); from now on the batch's events record where their values end. */
+static fp_extractor *fp_sup_begin(fp_batch *b, PyObject *fields) {
     fp_extractor *x = b->st ? b->st->extract : NULL;
     if (!x || !x->names) {
         PyErr_SetString(PyExc_TypeError, "fields=: this plugin has no fields to supply");
-        return -1;
+        return NULL;
     }
     if (!PyDict_Check(fields)) {
         PyErr_Format(PyExc_TypeError, "fields= takes a dict {field name: value}, not %.100s",
                      Py_TYPE(fields)->tp_name);
-        return -1;
+        return NULL;
     }
     fp_supplies *s = &b->sup;
     if (!s->active) { /* the first event of this batch with values: earlier ones have none */
-        if (fp_sup_grow(&s->end, &s->cap_end, b->count + 1, sizeof *s->end) < 0) return -1;
+        if (fp_sup_grow(&s->end, &s->cap_end, b->count + 1, sizeof *s->end) < 0) return NULL;
         for (uint32_t i = 0; i < b->count; i++) s->end[i] = 0;
         s->nvals = 0;
         s->arena_len = 0;
         s->active = 1;
     }
+    return x;
+}
+
+/* With the GIL held, before the event is put: store the values of `fields` for it (the
+ * event the batch's next put adds). On error nothing is kept. */
+static int fp_supply(fp_batch *b, PyObject *fields) {
+    fp_extractor *x = fp_sup_begin(b, fields);
+    if (!x) return -1;
+    fp_supplies *s = &b->sup;
     uint32_t nvals = s->nvals;
     size_t arena_len = s->arena_len;
     Py_ssize_t pos = 0;
     PyObject *name, *value;
     while (PyDict_Next(fields, &pos, &name, &value)) {
-        if (fp_sup_field(s, x, name, value) < 0) {
+        long id = fp_sup_field_of(x, name);
+        if (id < 0 || fp_sup_values(s, (uint32_t)id, &x->fields[id], name, value) < 0) {
             s->nvals = nvals;
             s->arena_len = arena_len;
             return -1;
         }
+    }
+    return 0;
+}
+
+/* The columns of a bulk call's fields= ({name: one value per event}), resolved once. */
+typedef struct fp_sup_column {
+    uint32_t id;
+    const fp_field *fd;
+    PyObject *name;
+    fp_column col;
+    int direct; /* a range of ints for a uint64 or time field: no int objects */
+} fp_sup_column;
+
+typedef struct fp_sup_columns {
+    Py_ssize_t n;
+    fp_sup_column c[];
+} fp_sup_columns;
+
+static void fp_sup_columns_free(fp_sup_columns *cols) {
+    if (!cols) return;
+    for (Py_ssize_t k = 0; k < cols->n; k++) {
+        Py_XDECREF(cols->c[k].name);
+        fp_column_close(&cols->c[k].col);
+    }
+    PyMem_Free(cols);
+}
+
+/* The columns of `fields` for `n` events (the bulk forms of fields=), or NULL and an error:
+ * a name that cannot be supplied, a column that is not iterable or has another length. */
+static fp_sup_columns *fp_supply_columns(fp_batch *b, PyObject *fields, Py_ssize_t n) {
+    fp_extractor *x = fp_sup_begin(b, fields);
+    if (!x) return NULL;
+    fp_sup_columns *cols =
+        PyMem_Malloc(sizeof *cols + (size_t)PyDict_GET_SIZE(fields) * sizeof cols->c[0]);
+    if (!cols) return (fp_sup_columns *)PyErr_NoMemory();
+    cols->n = 0;
+    Py_ssize_t pos = 0;
+    PyObject *name, *column;
+    while (PyDict_Next(fields, &pos, &name, &column)) {
+        long id = fp_sup_field_of(x, name);
+        fp_sup_column *c = &cols->c[cols->n];
+        if (id < 0 || fp_column_open(&c->col, column, "fields=: a column takes one value per "
+                                     "event (a list, a tuple, a range...)") < 0)
+            break;
+        cols->n++;
+        c->id = (uint32_t)id;
+        c->fd = &x->fields[id];
+        c->name = Py_NewRef(name);
+        uint32_t ftype = c->fd->ftype;
+        c->direct = !c->col.seq && !c->fd->is_list && c->col.start >= 0 && c->col.last >= 0 &&
+                    (ftype == FTYPE_UINT64 || ftype == FTYPE_RELTIME || ftype == FTYPE_ABSTIME);
+        if (c->col.len != n) {
+            PyErr_Format(PyExc_ValueError, "fields=: the column of %U has %zd values for %zd "
+                         "events", name, c->col.len, n);
+            break;
+        }
+    }
+    if (!PyErr_Occurred()) return cols;
+    fp_sup_columns_free(cols);
+    return NULL;
+}
+
+/* With the GIL held, before the i-th event of a bulk call is put: its supplied values. */
+static int fp_supply_row(fp_batch *b, fp_sup_columns *cols, Py_ssize_t i) {
+    fp_supplies *s = &b->sup;
+    for (Py_ssize_t k = 0; k < cols->n; k++) {
+        fp_sup_column *c = &cols->c[k];
+        if (c->direct) {
+            fp_supplied *v = fp_sup_next(s, c->id);
+            if (!v) return -1;
+            v->v = (uint64_t)fp_column_int(&c->col, i);
+            continue;
+        }
+        int owned;
+        PyObject *value = fp_column_item(&c->col, i, &owned);
+        int rc = value ? fp_sup_values(s, c->id, c->fd, c->name, value) : -1;
+        if (owned) Py_XDECREF(value);
+        if (rc < 0) return -1;
     }
     return 0;
 }
