@@ -16,10 +16,11 @@ PREFIX is a real-host install made with ``install.sh --dev`` (``bin/sinsp-exampl
   field (every event runs the filter: one ``extract_fields`` call on a new event each).
   countdown and the dummy port at their default configs, countdown at its old default (4
   events per batch), a countdown-like source that fills batches of 64 with ``add_many``,
-  with payloads formatted per event (an f-string: CPython's own cost) or ready as bytes (what
-  a plugin relaying data it received pays: the SDK's cost), and one that adds its events
-  with ``fields=`` (the field a filter reads is then answered in C) next to the same source
-  whose filter calls the field's method.
+  with payloads formatted per event (an f-string: CPython's own cost), ready as bytes (what
+  a plugin relaying data it received pays: the SDK's cost) or made in C by
+  ``add_formatted``, and one that adds its events with ``fields=`` (the field a filter reads
+  is then answered in C; per event, and as one column per batch, which the filter and Falco
+  rows use) next to the same source whose filter calls the field's method.
 - **Falco**: the real Falco (``falco_plugin.realhost.run_falco``) with one rule on a plugin
   field that every event evaluates and none matches; the wall time of the whole run (a
   field's method and a supplied field side by side).
@@ -97,8 +98,10 @@ def dummy_params(n: int) -> str:
     return json.dumps({"start": 1, "maxEvents": n})
 
 
-#: bench_source adding every event with fields={"bench_source.remaining": k}
-SUPPLY = json.dumps({"batch_size": 128, "supply": True})
+#: bench_source supplying bench_source.remaining for its events: one column per batch
+#: (add_many(payloads, fields={"bench_source.remaining": range})), or per event
+SUPPLY = json.dumps({"batch_size": 128, "supply": True, "bulk": True})
+SUPPLY_EACH = json.dumps({"batch_size": 128, "supply": True})
 
 
 @dataclass
@@ -410,6 +413,9 @@ def source_rows(root: Path, libs: Libraries, opt: Options, rounds: Rounds) -> li
     reused = Plugin("bench_source bulk 64, bytes", bench, "py", reused64)
     method = Plugin("bench_source b128", bench, "py", json.dumps({"batch_size": 128}))
     supplied = Plugin("bench_source b128 supplied", bench, "py", SUPPLY)
+    supplied_each = Plugin("bench_source b128 supplied each", bench, "py", SUPPLY_EACH)
+    formatted64 = json.dumps({"batch_size": 64, "formatted": True})
+    formatted = Plugin("bench_source add_formatted 64", bench, "py", formatted64)
     ref_filter = "dummy.value > 0"
     bench_filter = "bench_source.remaining >= 0"
     setups: list[tuple[str, Plugin, str | None, str, Callable[[Row], bool | None] | None]] = [
@@ -421,7 +427,10 @@ def source_rows(root: Path, libs: Libraries, opt: Options, rounds: Rounds) -> li
          ratio_at_least(0.7)),
         ("source, batch 64, add_many(), bytes payloads", reused, None, ">=0.7 C++, >Go",
          ratio_at_least(0.7)),
-        ("source, batch 128, add(fields=) (supplied)", supplied, None, "", None),
+        ("source, batch 64, add_formatted(): countdown-like", formatted, None,
+         ">=0.7 C++, >Go", ratio_at_least(0.7)),
+        ("source, batch 128, add(fields=) (supplied)", supplied_each, None, "", None),
+        ("source, batch 128, add_many(fields=) (columns)", supplied, None, "", None),
         ("source + filter countdown.remaining >= 0", libs.countdown, "countdown.remaining >= 0",
          ">=0.5 C++, >Go", ratio_at_least(0.5)),
         ("source + filter dummy.value > 0: dummy port", libs.dummy_py, ref_filter,

@@ -3,8 +3,10 @@
 Open params are the number of events; the config picks the batch size and the path:
 ``add`` (one call per event), ``add_many`` (one call per batch), and whether payloads are
 formatted per event (``"<k> events remaining"``, like countdown) or reused (SDK cost only).
-``supply`` adds every event with ``fields={"bench_source.remaining": k}``: that field is
-then answered in C, without calling its method.
+``formatted`` makes the countdown payloads with ``add_formatted`` (in C) instead. ``supply``
+adds every event with ``fields={"bench_source.remaining": k}`` (with ``bulk``: one column
+of values for the batch, ``add_many(payloads, fields={...: range})``): that field is then
+answered in C, without calling its method.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class BenchConfig:
     format_payloads: bool = True
     json_payloads: bool = False  # {"id": k, "user": {"name": ...}} instead of text
     supply: bool = False  # add(payload, fields={"bench_source.remaining": k})
+    formatted: bool = False  # add_formatted("{} events remaining", range)
 
 
 class BenchInstance(SourceInstance):
@@ -32,6 +35,7 @@ class BenchInstance(SourceInstance):
         self.fixed = b"1234567 events remaining"
         self.json = config.json_payloads
         self.supply = config.supply
+        self.formatted = config.formatted
 
     def next_batch(self, batch) -> None:
         start = self.remaining
@@ -45,6 +49,12 @@ class BenchInstance(SourceInstance):
                     for k in range(start - 1, stop - 1, -1)
                 ]
             )
+        elif self.formatted:
+            batch.add_formatted("{} events remaining", range(start - 1, stop - 1, -1))
+        elif self.bulk and self.supply:
+            ks = range(start - 1, stop - 1, -1)
+            batch.add_many([f"{k} events remaining" for k in ks],
+                           fields={"bench_source.remaining": ks})  # fmt: skip
         elif self.bulk:
             if self.format:
                 batch.add_many([f"{k} events remaining" for k in range(start - 1, stop - 1, -1)])

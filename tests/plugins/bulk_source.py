@@ -98,7 +98,8 @@ class BulkInstance(SourceInstance):
                 "bulk.items": [[k, 2 * k] for k in ks],
             })  # fmt: skip
         else:
-            batch.add_many([f"k={k} t=x{k}".encode() for k in ks])
+            texts = [f"k={k} t=x{k}" for k in ks]  # str (ASCII: used in place) and bytes
+            batch.add_many([t if k % 2 else t.encode() for k, t in zip(ks, texts, strict=True)])
         self.next = ks.stop
         if self.next == self.total:
             raise Eof

@@ -71,6 +71,9 @@ static int fp_batch_put(fp_batch *b, const char *data, Py_ssize_t n, uint64_t ts
 static int fp_payload_add(fp_batch *b, PyObject *payload, uint64_t ts) {
     if (PyBytes_CheckExact(payload))
         return fp_batch_put(b, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), ts);
+    if (PyUnicode_CheckExact(payload) && PyUnicode_IS_COMPACT_ASCII(payload)) /* no copy */
+        return fp_batch_put(b, (const char *)(((PyASCIIObject *)payload) + 1),
+                            PyUnicode_GET_LENGTH(payload), ts);
     if (PyUnicode_Check(payload)) {
         Py_ssize_t n;
         const char *s = PyUnicode_AsUTF8AndSize(payload, &n);
