@@ -41,8 +41,31 @@ RANGES = [range(-5, 5), range(10, 0, -3), range(2**62, 2**62 + 3), range(2**63 -
           range(0), range(7, 8)]  # fmt: skip
 
 
+class Shrinks:
+    """A value whose formatting (or truth) empties the list it was given."""
+
+    def __init__(self, holder: list[object]) -> None:
+        self.holder = holder
+
+    def __format__(self, spec: str) -> str:
+        self.holder.clear()
+        return "shrunk"
+
+    def __bool__(self) -> bool:
+        self.holder.clear()
+        return True
+
+
+def shrinking(n: int, target: list[object] | None = None) -> list[object]:
+    """n values, the first of which empties ``target`` (by default the list itself)."""
+    values: list[object] = [0] * n
+    values[0] = Shrinks(values if target is None else target)
+    return values
+
+
 def wrong_calls(batch) -> list[str]:
     """What each wrong bulk call raises; none of them adds an event."""
+    payloads: list[object] = [b"a", b"b"]
     calls = [
         lambda: batch.add_formatted("{} {}", [1]),
         lambda: batch.add_formatted("{0}", [1]),
@@ -60,13 +83,15 @@ def wrong_calls(batch) -> list[str]:
         lambda: batch.add_many([b"a"], fields={"bulk.text": [3]}),
         lambda: batch.add_many([b"a"], fields={"bulk.num": 3}),
         lambda: batch.add_many([b"a"], ts=3),
+        lambda: batch.add_formatted("{}{}", shrinking(3), [1, 2, 3]),
+        lambda: batch.add_many(payloads, fields={"bulk.flag": shrinking(2, payloads)}),
     ]
     out = []
     for call in calls:
         try:
             call()
             out.append("no error")
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RuntimeError) as exc:
             out.append(f"{type(exc).__name__}: {exc}")
     out.append(f"events: {len(batch)}")
     return out

@@ -60,10 +60,18 @@ static inline long long fp_column_int(const fp_column *c, Py_ssize_t i) {
     return c->start + c->step * (long long)i;
 }
 
-/* The i-th item of a column as an object: borrowed from a sequence, new for a range. */
-static PyObject *fp_column_item(const fp_column *c, Py_ssize_t i, int *owned) {
-    *owned = c->seq == NULL;
-    return c->seq ? PySequence_Fast_GET_ITEM(c->seq, i) : PyLong_FromLongLong(fp_column_int(c, i));
+/* The i-th item of a sequence (a new reference), or NULL and an error when the sequence
+ * (a list the plugin holds too) became shorter: Python code a value runs (__format__,
+ * __bool__) may change it. */
+static PyObject *fp_seq_at(PyObject *seq, Py_ssize_t i) {
+    if (i < PySequence_Fast_GET_SIZE(seq)) return Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+    PyErr_SetString(PyExc_RuntimeError, "a list of a bulk add changed size during the call");
+    return NULL;
+}
+
+/* The i-th item of a column as an object (a new reference). */
+static PyObject *fp_column_at(const fp_column *c, Py_ssize_t i) {
+    return c->seq ? fp_seq_at(c->seq, i) : PyLong_FromLongLong(fp_column_int(c, i));
 }
 
 /* Where a batch stood before a bulk call, to take the whole call back on an error. */
@@ -127,13 +135,14 @@ static PyObject *fp_batch_add_many(PyObject *self, PyObject *const *args, Py_ssi
     PyObject *seq = PySequence_Fast(args[0], "add_many() takes an iterable of payloads");
     if (!seq) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
     fp_batch_mark mark = fp_batch_save(b);
     int failed;
     struct fp_sup_columns *cols = fp_bulk_fields(b, fields, n, &failed);
-    for (Py_ssize_t i = 0; i < n && !failed; i++)
-        failed = (cols && fp_supply_row(b, cols, i) < 0) ||
-                 fp_payload_add(b, items[i], FP_TS_NOW) < 0;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        PyObject *payload = (cols && fp_supply_row(b, cols, i) < 0) ? NULL : fp_seq_at(seq, i);
+        failed = !payload || fp_payload_add(b, payload, FP_TS_NOW) < 0;
+        Py_XDECREF(payload);
+    }
     fp_sup_columns_free(cols);
     Py_DECREF(seq);
     if (failed) {
@@ -284,9 +293,14 @@ static int fp_formatted_event(fp_batch *b, const fp_template *t, const fp_column
         if (fp_text_put(&out, t->text + t->piece_off[k], t->piece_len[k]) < 0) return -1;
         if (k == t->nslots) break;
         const fp_column *c = &cols[k];
-        if ((c->seq ? fp_text_value(&out, PySequence_Fast_GET_ITEM(c->seq, i))
-                    : fp_text_int(&out, fp_column_int(c, i))) < 0)
-            return -1;
+        if (!c->seq) {
+            if (fp_text_int(&out, fp_column_int(c, i)) < 0) return -1;
+            continue;
+        }
+        PyObject *value = fp_seq_at(c->seq, i);
+        int rc = value ? fp_text_value(&out, value) : -1;
+        Py_XDECREF(value);
+        if (rc < 0) return -1;
     }
     if (out.len > UINT32_MAX - FP_PLUGINEVENT_PAYLOAD_OFFSET) {
         PyErr_SetString(PyExc_ValueError, "event payload too large (max 4 GiB)");

@@ -160,9 +160,11 @@ static int fp_sup_values(fp_supplies *s, uint32_t id, const fp_field *fd, PyObje
     if (value != Py_None) {
         PyObject *seq = PySequence_Fast(value, "fields=: a list field takes a list of values");
         if (!seq) return -1;
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        for (Py_ssize_t k = 0; k < n; k++) {
-            if (fp_sup_value(s, id, fd, name, PySequence_Fast_GET_ITEM(seq, k)) < 0) {
+        for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(seq); k++) { /* may shrink */
+            PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(seq, k));
+            int rc = fp_sup_value(s, id, fd, name, item);
+            Py_DECREF(item);
+            if (rc < 0) {
                 Py_DECREF(seq);
                 return -1;
             }
@@ -291,10 +293,9 @@ static int fp_supply_row(fp_batch *b, fp_sup_columns *cols, Py_ssize_t i) {
             v->v = (uint64_t)fp_column_int(&c->col, i);
             continue;
         }
-        int owned;
-        PyObject *value = fp_column_item(&c->col, i, &owned);
+        PyObject *value = fp_column_at(&c->col, i);
         int rc = value ? fp_sup_values(s, c->id, c->fd, c->name, value) : -1;
-        if (owned) Py_XDECREF(value);
+        Py_XDECREF(value);
         if (rc < 0) return -1;
     }
     return 0;
