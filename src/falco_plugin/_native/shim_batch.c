@@ -4,8 +4,8 @@
  */
 
 
-static int fp_batch_reserve(fp_batch *b, size_t extra) {
-    if (b->len + extra <= b->cap) return 0;
+/* Grow the buffer to hold `extra` more bytes (doubling, from 64 KiB). */
+static int fp_batch_grow(fp_batch *b, size_t extra) {
     size_t cap = b->cap ? b->cap : 64 * 1024;
     while (cap < b->len + extra) cap *= 2;
     uint8_t *p = realloc(b->buf, cap);
@@ -16,6 +16,11 @@ static int fp_batch_reserve(fp_batch *b, size_t extra) {
     b->buf = p;
     b->cap = cap;
     return 0;
+}
+
+/* Room for `extra` more bytes (the check inline: every event asks). */
+static inline int fp_batch_reserve(fp_batch *b, size_t extra) {
+    return b->len + extra <= b->cap ? 0 : fp_batch_grow(b, extra);
 }
 
 static int fp_batch_check_open(fp_batch *b) {

@@ -40,13 +40,16 @@ static int fp_sup_grow(void *pp, uint32_t *cap, uint32_t need, size_t elem) {
  * event's values end. */
 static int fp_supplied_mark(fp_batch *b) {
     fp_supplies *s = &b->sup;
-    if (fp_sup_grow(&s->end, &s->cap_end, b->count, sizeof *s->end) < 0) return -1;
+    if (b->count > s->cap_end && fp_sup_grow(&s->end, &s->cap_end, b->count, sizeof *s->end) < 0)
+        return -1;
     s->end[b->count - 1] = s->nvals;
     return 0;
 }
 
-static fp_supplied *fp_sup_next(fp_supplies *s, uint32_t field) {
-    if (fp_sup_grow(&s->vals, &s->cap_vals, s->nvals + 1, sizeof *s->vals) < 0) return NULL;
+static inline fp_supplied *fp_sup_next(fp_supplies *s, uint32_t field) {
+    if (s->nvals >= s->cap_vals &&
+        fp_sup_grow(&s->vals, &s->cap_vals, s->nvals + 1, sizeof *s->vals) < 0)
+        return NULL;
     fp_supplied *v = &s->vals[s->nvals++];
     v->field = field;
     v->len = 0;
