@@ -84,23 +84,26 @@ class Steps:
     """Random steps of 1 plus a jitter in ``[0, jitter]``, each value equally likely.
 
     Drawn many at a time: random bytes that ``bytes.translate`` maps to steps in C, dropping
-    the bytes above the largest multiple of ``jitter + 1`` (so that no step is more likely
-    than another); ``random.choices`` for a jitter above 254 (a step of 256 is not a byte).
+    the bytes from the largest multiple of ``jitter + 1`` up to 255 (so that no step is more
+    likely than another); ``random.choices`` for a jitter above 254 (a step of 256 is not a
+    byte).
     """
 
     def __init__(self, jitter: int, rng: random.Random) -> None:
         self.jitter = jitter
         self.rng = rng
-        size = jitter + 1
-        kept = 256 - 256 % size
-        self.table = bytes(1 + b % size if b < kept else 0 for b in range(256))
-        self.dropped = bytes(range(kept, 256))
+        self.table = self.dropped = b""
+        if 0 < jitter < 255:
+            size = jitter + 1
+            kept = 256 - 256 % size
+            self.table = bytes(1 + b % size if b < kept else 0 for b in range(256))
+            self.dropped = bytes(range(kept, 256))
 
     def draw(self, n: int) -> Iterable[int]:
         """``n`` steps."""
         if self.jitter == 0:
             return repeat(1, n)
-        if self.jitter > 254:
+        if not self.table:
             return self.rng.choices(range(1, self.jitter + 2), k=n)
         steps = b""
         while len(steps) < n:

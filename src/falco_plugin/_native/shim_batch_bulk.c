@@ -22,8 +22,12 @@ static int fp_column_seq(fp_column *c, PyObject *obj, const char *what) {
 
 /* A range whose values all fit in a long long (1), else 0; -1 on an error. */
 static int fp_column_range(fp_column *c, PyObject *obj) {
-    PyObject *start = PyObject_GetAttrString(obj, "start");
-    PyObject *step = start ? PyObject_GetAttrString(obj, "step") : NULL;
+    static PyObject *start_name, *step_name; /* interned once */
+    if (!start_name) start_name = PyUnicode_InternFromString("start");
+    if (!step_name) step_name = PyUnicode_InternFromString("step");
+    if (!start_name || !step_name) return -1;
+    PyObject *start = PyObject_GetAttr(obj, start_name);
+    PyObject *step = start ? PyObject_GetAttr(obj, step_name) : NULL;
     int over = 0, over_step = 0;
     c->start = step ? PyLong_AsLongLongAndOverflow(start, &over) : 0;
     c->step = step ? PyLong_AsLongLongAndOverflow(step, &over_step) : 0;
