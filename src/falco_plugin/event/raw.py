@@ -7,7 +7,6 @@ then the parameter values back to back. ``len`` counts everything, header includ
 
 from __future__ import annotations
 
-import struct
 import sys
 
 from .._lean_typing import TYPE_CHECKING
@@ -15,13 +14,13 @@ from ._generated import EVENT_COUNT, EVENT_LAYOUT_DIGEST, LARGE_CODES, MAX_PARAM
 from .framing import EventFormatError
 
 if TYPE_CHECKING:
+    import struct
     from collections.abc import Iterator
     from typing import Any
 
 __all__ = ["HEADER_LEN", "EventFormatError", "RawEvent", "iter_events", "is_large"]
 
 HEADER_LEN = 26
-_HEADER = struct.Struct("<QqIHI")
 _large = [False] * EVENT_COUNT
 for _code in LARGE_CODES:
     _large[_code] = True
@@ -46,8 +45,23 @@ def _lengths_struct(nparams: int, large: bool) -> struct.Struct:
     key = (nparams, large)
     st = _LENGTHS.get(key)
     if st is None:
+        import struct
+
         st = _LENGTHS[key] = struct.Struct(f"<{nparams}{'I' if large else 'H'}")
     return st
+
+
+#: The header's unpack_from, made at first use: struct is an extension module (a shared
+#: library to load) that a plugin's start does not need (its C walker reads the headers).
+_unpack_header: Any = None
+
+
+def _header_unpacker() -> Any:
+    global _unpack_header
+    import struct
+
+    _unpack_header = struct.Struct("<QqIHI").unpack_from
+    return _unpack_header
 
 
 def _as_bytes_view(buf: Buffer) -> memoryview:
@@ -131,14 +145,13 @@ class RawEvent:
 def _parse(
     view: memoryview,
     offset: int,
-    _unpack: Any = _HEADER.unpack_from,
     _large: tuple[bool, ...] = _LARGE,
     _structs: dict[tuple[int, bool], struct.Struct] = _LENGTHS,
 ) -> RawEvent:
     size = len(view)
     if offset < 0 or offset + HEADER_LEN > size:
         raise EventFormatError(f"truncated event header at offset {offset}")
-    ts, tid, length, etype, nparams = _unpack(view, offset)
+    ts, tid, length, etype, nparams = (_unpack_header or _header_unpacker())(view, offset)
     if length < HEADER_LEN:
         raise EventFormatError(f"event length {length} below the header size at offset {offset}")
     if offset + length > size:

@@ -7,8 +7,6 @@ count: the missing ones read as None and are not written back.
 
 from __future__ import annotations
 
-import struct
-
 from .._lean_typing import TYPE_CHECKING
 from ._generated import EVENT_CLASSES
 from .framing import TS_NOW, EventFormatError
@@ -16,6 +14,7 @@ from .raw import HEADER_LEN, NATIVE, Buffer, RawEvent, _lengths_struct
 from .spec import EventParams
 
 if TYPE_CHECKING:
+    import struct
     from typing import Any
 
     from .values import RelPath
@@ -25,12 +24,23 @@ _ASYNC_CODE = 402  # PPME_ASYNCEVENT_E
 
 __all__ = ["Event", "decode", "event_class", "EVENT_CLASSES"]
 
-_HEADER = struct.Struct("<QqIHI")
+#: struct and the header's layout, made at the first encode (see raw._header_unpacker).
+_struct: Any = None
+_HEADER: struct.Struct | None = None
 _U64 = 1 << 64
 _MAX_LEN = (1 << 32) - 1
 _INDEX: dict[tuple[str, str | None], int | None] = {}
 #: The params classes made so far, by code (None: not yet; EVENT_CLASSES makes it).
 _MADE = EVENT_CLASSES.made
+
+
+def _header() -> struct.Struct:
+    global _struct, _HEADER
+    import struct
+
+    _struct = struct
+    _HEADER = struct.Struct("<QqIHI")
+    return _HEADER
 
 
 def _index() -> dict[tuple[str, str | None], int | None]:
@@ -148,6 +158,7 @@ class Event:
 
     def encode(self) -> bytes:
         """The event's bytes: header, parameter lengths, parameter values."""
+        layout = _HEADER or _header()  # struct too
         params = self.params
         cls = type(params)
         codecs = cls._CODECS
@@ -159,7 +170,7 @@ class Event:
                 continue
             try:
                 parts.append(codecs[i].encode(value))
-            except (struct.error, TypeError, ValueError, IndexError, AttributeError) as exc:
+            except (_struct.error, TypeError, ValueError, IndexError, AttributeError) as exc:
                 raise ValueError(f"{cls.__name__}.{attr}: cannot encode {value!r}: {exc}") from exc
         lengths = [len(p) for p in parts]
         large = cls.LARGE
@@ -169,8 +180,8 @@ class Event:
         if total > _MAX_LEN:
             raise ValueError(f"{cls.__name__}: event of {total} bytes is too long")
         try:
-            header = _HEADER.pack(self.ts, self.tid, total, cls.CODE, self.nparams)
-        except struct.error as exc:
+            header = layout.pack(self.ts, self.tid, total, cls.CODE, self.nparams)
+        except _struct.error as exc:
             raise ValueError(f"bad event header (ts={self.ts!r}, tid={self.tid!r}): {exc}") from exc
         table = _lengths_struct(self.nparams, large).pack(*lengths)
         return b"".join((header, table, *parts))
