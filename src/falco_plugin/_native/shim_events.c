@@ -221,7 +221,7 @@ static PyObject *fp_ev_raw(fp_evnative *m, const uint8_t *buf, PyObject *view, P
     PyObject *old_lengths = reuse ? FP_SLOT(reuse, o[R_LENGTHS]) : NULL;
     v[R_LENGTHS] = fp_ev_lengths(m, buf + off + FP_EVT_HEADER, h, old_lengths);
     v[R_BUF] = Py_NewRef(view);
-    v[R_OFF] = PyLong_FromSsize_t(off);
+    v[R_OFF] = PyLong_FromLong((long)off); /* CPython 3.11: one digit without a loop */
     PyObject *raw = reuse ? Py_NewRef(reuse) : m->raw_cls->tp_alloc(m->raw_cls, 0);
     int ok = raw && v[R_TS] && v[R_TID] && v[R_LEN] && v[R_NPARAMS] && v[R_LENGTHS] && v[R_OFF];
     for (int k = 0; k < 8; k++) {

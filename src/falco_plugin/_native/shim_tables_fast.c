@@ -207,7 +207,8 @@ static PyObject *fp_tb_entry_getter(PyObject *self, PyObject *args) {
 
 /* ------------------------------------------------------------------ field readers */
 
-#define FP_STR_CACHE 256 /* strings a string field reader keeps, by a hash of their text */
+#define FP_STR_CACHE 256 /* strings a string field reader keeps, by a hash of their text
+                          * (its top 8 bits: 256 lines) */
 #define FP_STR_CACHED 64 /* the longest text kept */
 
 typedef struct {
@@ -227,11 +228,18 @@ typedef struct {
  * from thread to thread), else a new one. */
 static PyObject *fp_reader_str(fp_reader *rd, const char *s) {
     if (!s) return fp_str(s);
-    size_t n = 0;
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; s[n] && n <= FP_STR_CACHED; n++) h = (h ^ (uint8_t)s[n]) * 16777619u;
+    size_t n = strlen(s);
     if (n > FP_STR_CACHED) return fp_str(s);
-    PyObject **line = &rd->strs[h % FP_STR_CACHE];
+    /* the line: a hash of the length and the first and last 8 bytes (where names differ) */
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        memcpy(&a, s, n);
+    }
+    uint64_t x = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ n) * 0xBF58476D1CE4E5B9ull;
+    PyObject **line = &rd->strs[x >> 56]; /* FP_STR_CACHE lines: the top 8 bits */
     PyObject *got = *line;
     if (got && (size_t)PyUnicode_GET_LENGTH(got) == n && memcmp(PyUnicode_DATA(got), s, n) == 0)
         return Py_NewRef(got);
