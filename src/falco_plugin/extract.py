@@ -85,8 +85,13 @@ class FieldDefinitionError(TypeError):
 class ExtractEvent(Protocol):
     """What a field method receives: the event being extracted from.
 
-    Inside the host this is a C object over the host's event; ``payload`` is copied once
-    per event on first use and shared by every field of that event, like ``context``.
+    Inside the host this is a C object over the host's event, shared by every field of one
+    event: ``payload`` (bytes, plugin events only: AttributeError for others) and ``tid``
+    are filled when the event arrives (the payload copied into the previous event's bytes
+    object when nothing else holds it), ``context`` is computed once on first use, and the
+    other attributes are read from the host's event. An event kept past its call keeps its
+    payload, tid, source, and the context and raw bytes read during it; ``ts``, ``evtnum``,
+    ``type`` and ``plugin_id`` then raise RuntimeError.
     """
 
     ts: int
