@@ -208,3 +208,36 @@ def test_a_plugin_start_imports_no_typing(tmp_path: Path) -> None:
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["['json']"]  # json: the config text is parsed
+
+
+def test_async_and_listen_plugins_load_without_typing_or_logging(tmp_path: Path) -> None:
+    # the async and listen capabilities' modules are imported by their plugins' init:
+    # typing and logging there cost every such plugin's start (about 35 M instructions)
+    (tmp_path / "plugin.py").write_text(textwrap.dedent('''
+        from falco_plugin import AsyncPlugin, ListenPlugin
+        from falco_plugin.async_event import BackgroundTask
+
+        class P(AsyncPlugin, ListenPlugin):
+            NAME = "p"
+            VERSION = "1.0.0"
+            DESCRIPTION = "ticks"
+            CONTACT = "tests"
+            ASYNC_EVENTS = ["tick"]
+
+            def __init__(self, config: str) -> None:
+                self.task = BackgroundTask(lambda: None, 1.0)
+    '''))
+    code = textwrap.dedent(f'''
+        import sys
+        sys.path[:0] = [{str(SRC)!r}, {str(tmp_path)!r}]
+        import plugin
+        from falco_plugin.loader import PluginRef
+        from falco_plugin.validate import plugin_meta
+        meta = plugin_meta(plugin.P, PluginRef("", "plugin", "P"))
+        assert meta.async_events == ["tick"], meta
+        print(sorted(m for m in ("typing", "logging") if m in sys.modules))
+    ''')
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["[]"]

@@ -18,12 +18,16 @@ has been cleared. The SDK calls ``stop_async`` before it closes the emitter and 
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Callable
-from typing import ClassVar, Protocol
 
+from ._lean_typing import TYPE_CHECKING
 from .base import Plugin
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import ClassVar, Protocol
+else:
+    from ._lean_typing import Protocol
 
 
 class AsyncEventError(Exception):
@@ -105,6 +109,8 @@ class BackgroundTask:
         self._thread = None
 
     def _loop(self) -> None:
+        import logging  # here: a plugin that never starts a task does not pay for logging
+
         log = logging.getLogger(__name__)
         while not self._stop.is_set():
             try:

@@ -19,10 +19,14 @@ Tables can be read and written in ``capture_open`` / ``capture_close``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
-
+from ._lean_typing import TYPE_CHECKING
 from .base import Plugin
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Protocol
+else:
+    from ._lean_typing import Protocol
 
 
 class CaptureListen(Protocol):
