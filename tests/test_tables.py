@@ -135,6 +135,17 @@ def test_the_c_lookup_is_a_method_of_the_tables_class(libs) -> None:
     assert cap.fields[0]["owner.get_forms"] == ["ImportedTable", "True"] + ["True:True"] * 4
 
 
+def test_entry_fields_are_read_by_name_in_c_until_the_class_changes(libs) -> None:
+    cap = run(libs, "table_owner", fields=["owner.seen", "owner.fast_reads"])
+    assert cap.ok, cap.error_message + cap.stderr
+    first = cap.fields[0]
+    seen = str(first["owner.seen"])
+    # both fields by name in C, values the same by every path; after a change, none in C
+    assert first["owner.fast_reads"] == ["comm,seen", "True", seen, "", "True", seen]
+    for later in cap.fields[1:]:
+        assert later["owner.fast_reads"][3:] == ["", "True", str(later["owner.seen"])]
+
+
 def test_wrong_key_type_fails_init(libs, any_host) -> None:
     countdown = plugin_args(libs["countdown"], open_params="2")
     cap = run_capture([countdown, plugin_args(libs["table_wrongkey"])], host=any_host)

@@ -506,7 +506,8 @@ def _accelerate(table: ImportedTable[E], backend: Any) -> ImportedTable[E]:
     ``get`` is the backend's entry getter (a method: CPython finds it in the class in a few
     instructions, where an instance attribute costs a generic lookup). The entries it makes
     are of a subclass of the entry class, made for this table, whose non-table fields are
-    the backend's field readers. Same results and errors; writes still go through
+    the backend's field readers (which the backend may also find by name, past CPython's
+    generic attribute lookup). Same results and errors; writes still go through
     :class:`Field`. Nested tables (bound anew for every entry) keep the Python path."""
     make_getter = getattr(backend, "entry_getter", None)
     make_reader = getattr(backend, "field_reader", None)
@@ -521,6 +522,9 @@ def _accelerate(table: ImportedTable[E], backend: Any) -> ImportedTable[E]:
     attrs.update(__slots__=(), __module__=base.__module__, __qualname__=base.__qualname__)
     fast: Any = type(base.__name__, (base,), attrs)
     fast.FIELDS = base.FIELDS  # the declarations stay the Field objects
+    fast_reads = getattr(backend, "fast_reads", None)
+    if fast_reads is not None:
+        fast_reads(fast)  # its readers found by name in C, past the generic lookup
     cls = type(table)
     own: Any = type(cls.__name__, (cls,), {
         "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,

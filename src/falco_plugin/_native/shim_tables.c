@@ -666,6 +666,8 @@ static PyMethodDef fp_tb_methods[] = {
     {"add_table", fp_tb_add_table, METH_VARARGS, NULL},
     {"entry_getter", fp_tb_entry_getter, METH_VARARGS, NULL},
     {"field_reader", fp_tb_field_reader, METH_VARARGS, NULL},
+    {"fast_reads", fp_tb_fast_reads, METH_O, NULL},
+    {"_fast_fields", fp_tb_fast_fields, METH_O, NULL},
     {"_seed_generation", fp_tb_seed_generation, METH_O, NULL},
     {"_handles_in_call", fp_tb_handles_in_call, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

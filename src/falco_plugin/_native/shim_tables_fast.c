@@ -248,14 +248,8 @@ static PyObject *fp_reader_str(fp_reader *rd, const char *s) {
     return text;
 }
 
-static PyObject *fp_reader_get(PyObject *self, PyObject *entry, PyObject *type) {
-    fp_reader *rd = (fp_reader *)self;
-    if (!entry || entry == Py_None) return Py_NewRef(rd->field);
-    if (!PyObject_TypeCheck(entry, rd->cls)) {
-        PyErr_Format(PyExc_TypeError, "a field of %.100s read on a %.100s", rd->cls->tp_name,
-                     Py_TYPE(entry)->tp_name);
-        return NULL;
-    }
+/* The field of an entry known to be of the reader's class. */
+static PyObject *fp_reader_read(fp_reader *rd, PyObject *entry) {
     PyObject *handle = FP_SLOT(entry, rd->off_handle);
     if (!handle) {
         PyErr_SetString(PyExc_AttributeError, "_handle");
@@ -269,6 +263,17 @@ static PyObject *fp_reader_get(PyObject *self, PyObject *entry, PyObject *type) 
     ss_plugin_state_data out;
     if (fp_read_entry_data(rd->tb, rd->table_id, eid, rd->field_id, &out) < 0) return NULL;
     return fp_reader_str(rd, out.str); /* the host's buffer lives until its next call */
+}
+
+static PyObject *fp_reader_get(PyObject *self, PyObject *entry, PyObject *type) {
+    fp_reader *rd = (fp_reader *)self;
+    if (!entry || entry == Py_None) return Py_NewRef(rd->field);
+    if (!PyObject_TypeCheck(entry, rd->cls)) {
+        PyErr_Format(PyExc_TypeError, "a field of %.100s read on a %.100s", rd->cls->tp_name,
+                     Py_TYPE(entry)->tp_name);
+        return NULL;
+    }
+    return fp_reader_read(rd, entry);
 }
 
 static int fp_reader_set(PyObject *self, PyObject *entry, PyObject *value) {
@@ -333,4 +338,88 @@ static PyObject *fp_tb_field_reader(PyObject *self, PyObject *args) {
     rd->field = Py_NewRef(field);
     memset(rd->strs, 0, sizeof rd->strs);
     return (PyObject *)rd;
+}
+
+/* ------------------------------------------------------------------ reads without the
+ * generic attribute lookup
+ *
+ * `entry.comm` costs CPython a generic lookup (the type's MRO cache, the descriptor check)
+ * before the reader runs, about 130 instructions: CPython 3.11 specializes no attribute of
+ * that kind. The entry class made for a table gets its own tp_getattro instead, which
+ * finds its readers by the attribute name's identity (names in code are interned) and
+ * hands every other name, and every class changed since, to the generic lookup. A class is
+ * known here by its pointer and version tag (CPython never gives a tag twice and changes it
+ * whenever the class changes), so a class freed, changed or pushed out of this short list
+ * only loses its fast path. */
+
+#define FP_FAST_CLASSES 32 /* classes kept (the oldest goes first) */
+#define FP_FAST_FIELDS 16  /* readers per class this path knows (the rest: generic) */
+
+typedef struct {
+    PyTypeObject *cls;    /* borrowed: trusted only while its version tag is unchanged */
+    unsigned int version; /* 0: an empty line */
+    int n;
+    PyObject *names[FP_FAST_FIELDS]; /* borrowed from the class's dict, like the readers */
+    fp_reader *readers[FP_FAST_FIELDS];
+} fp_fast_class;
+
+static fp_fast_class g_fast[FP_FAST_CLASSES];
+static unsigned int g_fast_next; /* the line the next class takes */
+
+/* The line of a class as it is now, or NULL. */
+static fp_fast_class *fp_fast_of(PyTypeObject *tp) {
+    unsigned int version = tp->tp_version_tag;
+    if (!version || !PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) return NULL;
+    for (int c = 0; c < FP_FAST_CLASSES; c++)
+        if (g_fast[c].cls == tp && g_fast[c].version == version) return &g_fast[c];
+    return NULL;
+}
+
+static PyObject *fp_entry_getattro(PyObject *obj, PyObject *name) {
+    fp_fast_class *fc = fp_fast_of(Py_TYPE(obj));
+    if (fc)
+        for (int i = 0; i < fc->n; i++)
+            if (fc->names[i] == name) return fp_reader_read(fc->readers[i], obj);
+    return PyObject_GenericGetAttr(obj, name);
+}
+
+/* fast_reads(entry_class): give the class made for a table (a subclass of the entry
+ * class its readers were made for, with the readers in its own dict) the getattro above.
+ * False when it cannot (the class keeps the generic lookup: same results). */
+static PyObject *fp_tb_fast_reads(PyObject *self, PyObject *arg) {
+    if (!PyType_Check(arg) || !g_reader_type) Py_RETURN_FALSE;
+    PyTypeObject *tp = (PyTypeObject *)arg;
+    if (tp->tp_getattro != PyObject_GenericGetAttr && tp->tp_getattro != fp_entry_getattro)
+        Py_RETURN_FALSE; /* a class with its own __getattribute__ / __getattr__ */
+    fp_fast_class fc = {tp, 0, 0, {NULL}, {NULL}};
+    PyObject *dict = tp->tp_dict, *key, *value;
+    Py_ssize_t pos = 0;
+    while (dict && PyDict_Next(dict, &pos, &key, &value)) {
+        if (Py_TYPE(value) != g_reader_type || !PyUnicode_CheckExact(key) ||
+            !PyType_IsSubtype(tp, ((fp_reader *)value)->cls))
+            continue;
+        if (fc.n == FP_FAST_FIELDS) break;
+        fc.names[fc.n] = key; /* the dict's keys are interned */
+        fc.readers[fc.n++] = (fp_reader *)value;
+    }
+    if (fc.n == 0) Py_RETURN_FALSE;
+    tp->tp_getattro = fp_entry_getattro;
+    PyType_Modified(tp); /* a new version tag, from the lookup below on */
+    if (!_PyType_Lookup(tp, fc.names[0]) || !PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        tp->tp_getattro = PyObject_GenericGetAttr;
+        Py_RETURN_FALSE;
+    }
+    fc.version = tp->tp_version_tag;
+    g_fast[g_fast_next] = fc;
+    g_fast_next = (g_fast_next + 1) % FP_FAST_CLASSES;
+    Py_RETURN_TRUE;
+}
+
+/* _fast_fields(cls): the names read by the getattro above for this class now (tests). */
+static PyObject *fp_tb_fast_fields(PyObject *self, PyObject *arg) {
+    fp_fast_class *fc = PyType_Check(arg) ? fp_fast_of((PyTypeObject *)arg) : NULL;
+    PyObject *out = PyTuple_New(fc ? fc->n : 0);
+    for (int i = 0; out && fc && i < fc->n; i++)
+        PyTuple_SET_ITEM(out, i, Py_NewRef(fc->names[i]));
+    return out;
 }
