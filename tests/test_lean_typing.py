@@ -152,6 +152,20 @@ def test_origin_and_args_are_typings(tp: object) -> None:
     assert lean.is_form(tp, "Any") == (tp is typing.Any)
 
 
+class _ClaimsToBeAClass:
+    """What ``list[int]`` looks like to isinstance on Python 3.10: it answers ``type`` for
+    ``__class__``, so isinstance(obj, type) is True."""
+
+    __class__ = type  # type: ignore[assignment]
+
+
+def test_an_object_that_claims_to_be_a_class_is_not_plain() -> None:
+    # list fields broke on 3.10 (their list[...] was taken for a plain class: no origin)
+    claims = _ClaimsToBeAClass()
+    assert isinstance(claims, type)
+    assert not lean.is_plain(claims)
+
+
 def test_a_plugin_start_imports_no_typing(tmp_path: Path) -> None:
     """Everything init does with a plugin that has a dataclass config and fields, in an
     interpreter started as the shim starts it (isolated, no site): typing stays out."""

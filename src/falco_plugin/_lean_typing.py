@@ -91,7 +91,9 @@ class Protocol:
 def is_plain(tp: object) -> bool:
     """A class that is no generic alias nor one of typing's forms: typing's get_origin and
     get_args answer None and () for it."""
-    return isinstance(tp, type) and getattr(tp, "__module__", None) != "typing"
+    # the class of the object itself: on Python 3.10 ``list[int]`` passes isinstance(tp,
+    # type) (a generic alias answers __class__ for its origin)
+    return issubclass(type(tp), type) and getattr(tp, "__module__", None) != "typing"
 
 
 def get_origin(tp: object) -> Any:

@@ -366,10 +366,19 @@ typedef struct {
 static fp_fast_class g_fast[FP_FAST_CLASSES];
 static unsigned int g_fast_next; /* the line the next class takes */
 
+/* A class's version tag, 0 when it has none now. Up to 3.12 a changed class keeps a stale
+ * tag with the valid-tag flag cleared; from 3.13 on the tag is 0 and the flag unused. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define FP_TYPE_VERSION(tp) ((tp)->tp_version_tag)
+#else
+#define FP_TYPE_VERSION(tp) \
+    (PyType_HasFeature((tp), Py_TPFLAGS_VALID_VERSION_TAG) ? (tp)->tp_version_tag : 0)
+#endif
+
 /* The line of a class as it is now, or NULL. */
 static fp_fast_class *fp_fast_of(PyTypeObject *tp) {
-    unsigned int version = tp->tp_version_tag;
-    if (!version || !PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) return NULL;
+    unsigned int version = FP_TYPE_VERSION(tp);
+    if (!version) return NULL;
     for (int c = 0; c < FP_FAST_CLASSES; c++)
         if (g_fast[c].cls == tp && g_fast[c].version == version) return &g_fast[c];
     return NULL;
@@ -405,11 +414,11 @@ static PyObject *fp_tb_fast_reads(PyObject *self, PyObject *arg) {
     if (fc.n == 0) Py_RETURN_FALSE;
     tp->tp_getattro = fp_entry_getattro;
     PyType_Modified(tp); /* a new version tag, from the lookup below on */
-    if (!_PyType_Lookup(tp, fc.names[0]) || !PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+    if (!_PyType_Lookup(tp, fc.names[0]) || !FP_TYPE_VERSION(tp)) {
         tp->tp_getattro = PyObject_GenericGetAttr;
         Py_RETURN_FALSE;
     }
-    fc.version = tp->tp_version_tag;
+    fc.version = FP_TYPE_VERSION(tp);
     g_fast[g_fast_next] = fc;
     g_fast_next = (g_fast_next + 1) % FP_FAST_CLASSES;
     Py_RETURN_TRUE;
