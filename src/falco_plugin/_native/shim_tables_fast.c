@@ -77,6 +77,31 @@ static PyObject *fp_getter_entry(fp_getter *g) {
     return entry;
 }
 
+/* The usual call, in fewer steps: the plugin dropped the entry it got last (only the
+ * getter holds it), and that entry still holds the handle the next slot gave out last,
+ * held by nothing else but the slot and last_handle. The general path below would take
+ * the handle from the entry, find it free to give again (fp_fill_entry) and put it back:
+ * here it stays where it is and only the slot and the key change. NULL: not that case. */
+FP_HOT PyObject *fp_getter_refill(fp_getter *g, fp_tables *tb, ss_plugin_table_t *t,
+                                  ss_plugin_table_entry_t *e, PyObject *key) {
+    PyObject *entry = g->spare;
+    if (!entry || Py_REFCNT(entry) != 1) return NULL;
+    PyObject *h = FP_SLOT(entry, g->off_handle);
+    uint32_t idx = tb->nentries;
+    if (!h || h != tb->last_handle || Py_REFCNT(h) != 3 || idx >= tb->cap_entries ||
+        FP_SLOT(entry, g->off_table) != g->table)
+        return NULL;
+    fp_entry_ref *r = &tb->entries[idx];
+    if (r->handle != h || r->handle_version != r->version || !r->version) return NULL;
+    r->t = t;
+    r->e = e;
+    r->state = FP_ENTRY_OWNED;
+    tb->nentries = idx + 1;
+    tb->last_eid = (unsigned long long)r->version << 32 | idx;
+    fp_slot_set(entry, g->off_key, Py_NewRef(key));
+    return Py_NewRef(entry);
+}
+
 static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t nargsf,
                                 PyObject *kwnames) {
     fp_getter *g = (fp_getter *)self;
@@ -85,11 +110,13 @@ static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t na
         !fp_key_direct(args[1], g->key_type, &k))
         return PyObject_Vectorcall(g->slow, args, nargsf, kwnames);
     fp_tables *tb = g->tb;
-    if (fp_need(tb, 0) < 0) return NULL;
-    ss_plugin_table_t *t = fp_table_of(tb, g->table_id);
+    if (fp_need_read(tb) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_at(tb, g->table_id);
     if (!t) return NULL;
     ss_plugin_table_entry_t *e = tb->reader->get_table_entry(t, &k);
     if (!e) Py_RETURN_NONE; /* absent (the host gives no way to tell an error apart) */
+    PyObject *again = fp_getter_refill(g, tb, t, e, args[1]);
+    if (again) return again;
     /* the entry about to be refilled lets its old handle go first: then only the SDK holds
      * that one, and fp_new_entry can give it again */
     if (g->spare && Py_REFCNT(g->spare) == 1 && FP_SLOT(g->spare, g->off_handle))
@@ -249,7 +276,7 @@ static PyObject *fp_reader_str(fp_reader *rd, const char *s) {
 }
 
 /* The field of an entry known to be of the reader's class. */
-static PyObject *fp_reader_read(fp_reader *rd, PyObject *entry) {
+FP_HOT PyObject *fp_reader_read(fp_reader *rd, PyObject *entry) {
     PyObject *handle = FP_SLOT(entry, rd->off_handle);
     if (!handle) {
         PyErr_SetString(PyExc_AttributeError, "_handle");
