@@ -17,9 +17,13 @@ THREADS = 600
 
 
 def comm_of(i: int) -> str:
-    # names repeat (every 450th), some are not ASCII, one is longer than what is kept
+    # names repeat (every 450th), some are not ASCII, one is longer than what is kept, and
+    # some longer than 16 bytes differ only in the middle (same length, first and last 8
+    # bytes: one cache set, told apart by the bytes between)
     if i % 97 == 0:
         return f"wörker-{i}"
+    if i % 11 == 0:
+        return f"thread--{i % 450:04d}--worker"
     return "x" * 80 if i == 5 else f"worker-{i % 450}"
 
 

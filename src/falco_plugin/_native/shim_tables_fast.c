@@ -234,9 +234,22 @@ static PyObject *fp_tb_entry_getter(PyObject *self, PyObject *args) {
 
 /* ------------------------------------------------------------------ field readers */
 
-#define FP_STR_CACHE 256 /* strings a string field reader keeps, by a hash of their text
-                          * (its top 8 bits: 256 lines) */
+/* The strings a string field reader keeps: 64 sets of 4 lines, a text's set chosen by
+ * the top 6 bits of a hash of it. Four lines a set, not one: 64 names (threads' comm)
+ * spread over 256 single lines would share some lines and push each other out on every
+ * read. */
+#define FP_STR_SET_BITS 6
+#define FP_STR_WAYS 4
+#define FP_STR_CACHE (FP_STR_WAYS << FP_STR_SET_BITS)
 #define FP_STR_CACHED 64 /* the longest text kept */
+
+/* A str kept, with what tells its text apart without reading it: its length and its first
+ * and last 8 bytes (these two cover the whole text up to 16 bytes: comm's limit). */
+typedef struct {
+    PyObject *str; /* ASCII: a byte per character */
+    uint64_t head, tail;
+    size_t n;
+} fp_str_line;
 
 typedef struct {
     PyObject_HEAD
@@ -247,7 +260,7 @@ typedef struct {
     Py_ssize_t off_handle; /* of the entry class's _handle slot */
     PyTypeObject *cls;     /* the entry class */
     PyObject *field;       /* the Python tables.Field: class access, writes, deletes */
-    PyObject *strs[FP_STR_CACHE]; /* str values read last (ASCII), given again when equal */
+    fp_str_line strs[FP_STR_CACHE]; /* str values read last, given again when equal */
 } fp_reader;
 
 /* The str of a string field's value: the one read last with the same text when the
@@ -266,12 +279,19 @@ static PyObject *fp_reader_str(fp_reader *rd, const char *s) {
         memcpy(&a, s, n);
     }
     uint64_t x = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ n) * 0xBF58476D1CE4E5B9ull;
-    PyObject **line = &rd->strs[x >> 56]; /* FP_STR_CACHE lines: the top 8 bits */
-    PyObject *got = *line;
-    if (got && (size_t)PyUnicode_GET_LENGTH(got) == n && memcmp(PyUnicode_DATA(got), s, n) == 0)
-        return Py_NewRef(got);
+    fp_str_line *set = &rd->strs[(x >> (64 - FP_STR_SET_BITS)) * FP_STR_WAYS];
+    for (int i = 0; i < FP_STR_WAYS; i++) {
+        fp_str_line *line = &set[i];
+        if (line->head == a && line->n == n && line->tail == b && line->str &&
+            (n <= 16 || memcmp((const char *)PyUnicode_DATA(line->str) + 8, s + 8, n - 16) == 0))
+            return Py_NewRef(line->str);
+    }
     PyObject *text = fp_str(s);
-    if (text && PyUnicode_IS_ASCII(text)) Py_XSETREF(*line, Py_NewRef(text));
+    if (text && PyUnicode_IS_ASCII(text)) { /* first in its set; the set's oldest goes */
+        Py_XDECREF(set[FP_STR_WAYS - 1].str);
+        memmove(&set[1], &set[0], (FP_STR_WAYS - 1) * sizeof *set);
+        set[0] = (fp_str_line){Py_NewRef(text), a, b, n};
+    }
     return text;
 }
 
@@ -318,7 +338,7 @@ static void fp_reader_dealloc(PyObject *self) {
     Py_CLEAR(((fp_reader *)self)->tb);
     Py_CLEAR(((fp_reader *)self)->field);
     Py_CLEAR(((fp_reader *)self)->cls);
-    for (int i = 0; i < FP_STR_CACHE; i++) Py_CLEAR(((fp_reader *)self)->strs[i]);
+    for (int i = 0; i < FP_STR_CACHE; i++) Py_CLEAR(((fp_reader *)self)->strs[i].str);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
