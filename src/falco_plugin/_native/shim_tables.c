@@ -261,8 +261,7 @@ static PyObject *fp_new_scoped(fp_tables *tb, ss_plugin_table_t *t) {
 /* The end of a call (or of init): give back what the plugin still holds. */
 static void fp_tables_end(fp_tables *tb) {
     if (!tb) return;
-    for (uint32_t i = 0; i < tb->nentries; i++) {
-        fp_entry_ref *r = &tb->entries[i];
+    for (fp_entry_ref *r = tb->entries, *end = r + tb->nentries; r < end; r++) {
         if (r->state == FP_ENTRY_OWNED && tb->reader && tb->reader->release_table_entry)
             tb->reader->release_table_entry(r->t, r->e);
         else if (r->state == FP_ENTRY_STAGED && tb->writer && tb->writer->destroy_table_entry)

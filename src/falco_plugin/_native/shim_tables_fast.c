@@ -286,7 +286,7 @@ typedef struct {
 /* The str of a string field's value: the one read last with the same text when the
  * reader still has it (a str is immutable: no one can tell; comm, exe and the like repeat
  * from thread to thread), else a new one. */
-static PyObject *fp_reader_str(fp_reader *rd, const char *s) {
+FP_HOT PyObject *fp_reader_str(fp_reader *rd, const char *s) {
     if (!s) return fp_str(s);
     size_t n = strlen(s);
     if (n > FP_STR_CACHED) return fp_str(s);
