@@ -122,8 +122,8 @@ static int fp_need(fp_tables *tb, int write) {
 
 /* The checks every table read makes, inlined where they run on every event (the entry
  * getter and field readers of shim_tables_fast.c): a call costs more than their few
- * compares. Only the usual case is inline; any other goes to the full check, which sets
- * the error. */
+ * compares. Only the compares are inline: an error is set out of line (fp_need_read and
+ * fp_table_at leave every case but the usual one to the full check, which sets it). */
 #define FP_HOT static inline __attribute__((always_inline))
 
 /* fp_need(tb, 0) */
