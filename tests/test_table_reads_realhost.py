@@ -17,9 +17,13 @@ THREADS = 600
 
 
 def comm_of(i: int) -> str:
-    # names repeat (every 450th), some are not ASCII, one is longer than what is kept
+    # names repeat (every 450th), some are not ASCII, one is longer than what is kept, and
+    # some longer than 16 bytes differ only in the middle (same length, first and last 8
+    # bytes: one cache set, told apart by the bytes between)
     if i % 97 == 0:
         return f"wörker-{i}"
+    if i % 11 == 0:
+        return f"thread--{i % 450:04d}--worker"
     return "x" * 80 if i == 5 else f"worker-{i % 450}"
 
 
@@ -64,3 +68,17 @@ def test_an_entry_handle_is_given_again_only_when_nothing_holds_it(
     got = cap.field_values("tc.handle_versions")
     assert got[:5] == ["first", "dropped:True", "kept:True", "dropped:True", "kept:True"], got
     assert set(got[5:]) == {"kept:True", "dropped:True"}, got
+
+
+def test_int_keys_of_every_size_and_sign(
+    falco_realhost: Path, falco_build: Callable[[str], Path], tmp_path: Path
+) -> None:
+    # the C lookup reads a one-digit int in place and hands any other to PyLong: a key
+    # whose low digit is a thread's tid, or the tid negated, finds no thread
+    path = tmp_path / "threads.scap"
+    write(path, 20)
+    lib = falco_build(str(PLUGINS / "thread_comm.py"))
+    cap = run_capture([plugin_args(lib)], capture=path, host="sinsp", fields=["tc.key_forms"])
+    assert cap.ok, cap.error_message + cap.stderr[-2000:]
+    got = cap.field_values("tc.key_forms")
+    assert got == [["True", "False", "False", "False"]] * 20, got

@@ -37,6 +37,14 @@ class ThreadComm(ExtractPlugin):
         thread = self.threads.get(event.tid)
         return None if thread is None else thread.pid
 
+    @field("tc.key_forms")
+    def key_forms(self, event: ExtractEvent) -> list[str]:
+        """The event's thread by its tid, and no thread by keys that share the tid's low
+        digit (30 bits) or its magnitude: a key of more than one digit, or negative."""
+        tid = event.tid
+        keys = (tid, tid + 2**30, tid + 2**60, -tid)
+        return [str(self.threads.get(k) is not None) for k in keys]
+
     @field("tc.handle_versions")
     def handle_versions(self, event: ExtractEvent) -> str:
         """Across calls: an entry's handle after the plugin kept the previous call's handle

@@ -120,6 +120,17 @@ static int fp_need(fp_tables *tb, int write) {
     return 0;
 }
 
+/* The checks every table read makes, inlined where they run on every event (the entry
+ * getter and field readers of shim_tables_fast.c): a call costs more than their few
+ * compares. Only the compares are inline: an error is set out of line (fp_need_read and
+ * fp_table_at leave every case but the usual one to the full check, which sets it). */
+#define FP_HOT static inline __attribute__((always_inline))
+
+/* fp_need(tb, 0) */
+FP_HOT int fp_need_read(fp_tables *tb) {
+    return !tb->retired && tb->scope != FP_SCOPE_NONE && tb->reader ? 0 : fp_need(tb, 0);
+}
+
 /* ------------------------------------------------------------------ handles */
 
 static int fp_push_ptr(void ***arr, uint32_t *n, uint32_t *cap, void *p) {
@@ -152,19 +163,28 @@ static ss_plugin_table_t *fp_table_of(fp_tables *tb, unsigned long long id) {
     return NULL;
 }
 
-static fp_entry_ref *fp_entry_of(fp_tables *tb, unsigned long long id, ss_plugin_table_t *t) {
+/* fp_table_of, with a table looked up at init inline (a nested table's id, with bit 63
+ * set, is never below ntables) */
+FP_HOT ss_plugin_table_t *fp_table_at(fp_tables *tb, unsigned long long id) {
+    return id < tb->ntables ? tb->tables[id] : fp_table_of(tb, id);
+}
+
+static fp_entry_ref *fp_entry_refused(int other_table) {
+    PyErr_SetString(g_table_error, other_table ? "this entry belongs to another table"
+                                               : "this table entry is no longer valid "
+                                                 "(released, or from an earlier call): get "
+                                                 "it again");
+    return NULL;
+}
+
+/* The slot of an entry handle of this call, of table t (inline: every field read
+ * checks it). */
+FP_HOT fp_entry_ref *fp_entry_of(fp_tables *tb, unsigned long long id, ss_plugin_table_t *t) {
     uint32_t version = (uint32_t)(id >> 32), idx = (uint32_t)(id & FP_SLOT_MASK);
     fp_entry_ref *r = idx < tb->nentries ? &tb->entries[idx] : NULL;
-    if (!r || r->version != version || r->state == FP_ENTRY_FREE || tb->scope == FP_SCOPE_NONE) {
-        PyErr_SetString(g_table_error,
-                        "this table entry is no longer valid (released, or from an earlier "
-                        "call): get it again");
-        return NULL;
-    }
-    if (r->t != t) {
-        PyErr_SetString(g_table_error, "this entry belongs to another table");
-        return NULL;
-    }
+    if (!r || r->version != version || r->state == FP_ENTRY_FREE || tb->scope == FP_SCOPE_NONE)
+        return fp_entry_refused(0);
+    if (r->t != t) return fp_entry_refused(1);
     return r;
 }
 
@@ -241,8 +261,7 @@ static PyObject *fp_new_scoped(fp_tables *tb, ss_plugin_table_t *t) {
 /* The end of a call (or of init): give back what the plugin still holds. */
 static void fp_tables_end(fp_tables *tb) {
     if (!tb) return;
-    for (uint32_t i = 0; i < tb->nentries; i++) {
-        fp_entry_ref *r = &tb->entries[i];
+    for (fp_entry_ref *r = tb->entries, *end = r + tb->nentries; r < end; r++) {
         if (r->state == FP_ENTRY_OWNED && tb->reader && tb->reader->release_table_entry)
             tb->reader->release_table_entry(r->t, r->e);
         else if (r->state == FP_ENTRY_STAGED && tb->writer && tb->writer->destroy_table_entry)
@@ -445,10 +464,10 @@ static PyObject *fp_tb_get_entry(PyObject *self, PyObject *args) {
 }
 
 /* A field of an entry, by handles, into *out (what read and the C field readers do). */
-static int fp_read_entry_data(fp_tables *tb, unsigned long long id, unsigned long long eid,
+FP_HOT int fp_read_entry_data(fp_tables *tb, unsigned long long id, unsigned long long eid,
                               unsigned int fid, ss_plugin_state_data *out) {
-    if (fp_need(tb, 0) < 0) return -1;
-    ss_plugin_table_t *t = fp_table_of(tb, id);
+    if (fp_need_read(tb) < 0) return -1;
+    ss_plugin_table_t *t = fp_table_at(tb, id);
     fp_entry_ref *r = t ? fp_entry_of(tb, eid, t) : NULL;
     if (!r) return -1;
     if (fid >= tb->nfields) {

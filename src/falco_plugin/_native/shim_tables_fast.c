@@ -17,6 +17,23 @@
  * Both check handles, scopes and tables exactly like the backend's read and get_entry.
  */
 
+/* The value of an int of one digit (a thread id, a pid: most keys) read in place, as
+ * CPython's own inline code reads it; 0 for any other int (PyLong converts it). */
+static inline int fp_small_int(PyObject *v, long long *out) {
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+    *out = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+    return 1;
+#elif PY_VERSION_HEX >= 0x030B0000
+    Py_ssize_t size = Py_SIZE(v); /* the digits, negative for a negative int */
+    if (size < -1 || size > 1) return 0;
+    *out = (long long)size * (long long)((PyLongObject *)v)->ob_digit[0];
+    return 1;
+#else
+    return 0; /* 3.10's longintrepr.h is not in Python.h */
+#endif
+}
+
 /* A key the host can take as it is (an int of the key's width, a str without NUL), in
  * *out; 0 when Python must check it (and raise the right error). */
 static int fp_key_direct(PyObject *key, int key_type, ss_plugin_state_data *out) {
@@ -32,11 +49,14 @@ static int fp_key_direct(PyObject *key, int key_type, ss_plugin_state_data *out)
         return 1;
     }
     if (!PyLong_CheckExact(key)) return 0;
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(key, &overflow);
-    if (overflow || (v == -1 && PyErr_Occurred())) {
-        PyErr_Clear();
-        return 0; /* beyond int64: Python checks it (a uint64 key goes on from there) */
+    long long v;
+    if (!fp_small_int(key, &v)) {
+        int overflow = 0;
+        v = PyLong_AsLongLongAndOverflow(key, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0; /* beyond int64: Python checks it (a uint64 key goes on from there) */
+        }
     }
     switch (key_type) {
     case SS_PLUGIN_ST_INT8: out->s8 = (int8_t)v; return v == out->s8;
@@ -77,6 +97,31 @@ static PyObject *fp_getter_entry(fp_getter *g) {
     return entry;
 }
 
+/* The usual call, in fewer steps: the plugin dropped the entry it got last (only the
+ * getter holds it), and that entry still holds the handle the next slot gave out last,
+ * held by nothing else but the slot and last_handle. The general path below would take
+ * the handle from the entry, find it free to give again (fp_fill_entry) and put it back:
+ * here it stays where it is and only the slot and the key change. NULL: not that case. */
+FP_HOT PyObject *fp_getter_refill(fp_getter *g, fp_tables *tb, ss_plugin_table_t *t,
+                                  ss_plugin_table_entry_t *e, PyObject *key) {
+    PyObject *entry = g->spare;
+    if (!entry || Py_REFCNT(entry) != 1) return NULL;
+    PyObject *h = FP_SLOT(entry, g->off_handle);
+    uint32_t idx = tb->nentries;
+    if (!h || h != tb->last_handle || Py_REFCNT(h) != 3 || idx >= tb->cap_entries ||
+        FP_SLOT(entry, g->off_table) != g->table)
+        return NULL;
+    fp_entry_ref *r = &tb->entries[idx];
+    if (r->handle != h || r->handle_version != r->version || !r->version) return NULL;
+    r->t = t;
+    r->e = e;
+    r->state = FP_ENTRY_OWNED;
+    tb->nentries = idx + 1;
+    tb->last_eid = (unsigned long long)r->version << 32 | idx;
+    fp_slot_set(entry, g->off_key, Py_NewRef(key));
+    return Py_NewRef(entry);
+}
+
 static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t nargsf,
                                 PyObject *kwnames) {
     fp_getter *g = (fp_getter *)self;
@@ -85,11 +130,13 @@ static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t na
         !fp_key_direct(args[1], g->key_type, &k))
         return PyObject_Vectorcall(g->slow, args, nargsf, kwnames);
     fp_tables *tb = g->tb;
-    if (fp_need(tb, 0) < 0) return NULL;
-    ss_plugin_table_t *t = fp_table_of(tb, g->table_id);
+    if (fp_need_read(tb) < 0) return NULL;
+    ss_plugin_table_t *t = fp_table_at(tb, g->table_id);
     if (!t) return NULL;
     ss_plugin_table_entry_t *e = tb->reader->get_table_entry(t, &k);
     if (!e) Py_RETURN_NONE; /* absent (the host gives no way to tell an error apart) */
+    PyObject *again = fp_getter_refill(g, tb, t, e, args[1]);
+    if (again) return again;
     /* the entry about to be refilled lets its old handle go first: then only the SDK holds
      * that one, and fp_new_entry can give it again */
     if (g->spare && Py_REFCNT(g->spare) == 1 && FP_SLOT(g->spare, g->off_handle))
@@ -207,9 +254,22 @@ static PyObject *fp_tb_entry_getter(PyObject *self, PyObject *args) {
 
 /* ------------------------------------------------------------------ field readers */
 
-#define FP_STR_CACHE 256 /* strings a string field reader keeps, by a hash of their text
-                          * (its top 8 bits: 256 lines) */
+/* The strings a string field reader keeps: 64 sets of 4 lines, a text's set chosen by
+ * the top 6 bits of a hash of it. Four lines a set, not one: 64 names (threads' comm)
+ * spread over 256 single lines would share some lines and push each other out on every
+ * read. */
+#define FP_STR_SET_BITS 6
+#define FP_STR_WAYS 4
+#define FP_STR_CACHE (FP_STR_WAYS << FP_STR_SET_BITS)
 #define FP_STR_CACHED 64 /* the longest text kept */
+
+/* A str kept, with what tells its text apart without reading it: its length and its first
+ * and last 8 bytes (these two cover the whole text up to 16 bytes: comm's limit). */
+typedef struct {
+    PyObject *str; /* ASCII: a byte per character */
+    uint64_t head, tail;
+    size_t n;
+} fp_str_line;
 
 typedef struct {
     PyObject_HEAD
@@ -220,13 +280,13 @@ typedef struct {
     Py_ssize_t off_handle; /* of the entry class's _handle slot */
     PyTypeObject *cls;     /* the entry class */
     PyObject *field;       /* the Python tables.Field: class access, writes, deletes */
-    PyObject *strs[FP_STR_CACHE]; /* str values read last (ASCII), given again when equal */
+    fp_str_line strs[FP_STR_CACHE]; /* str values read last, given again when equal */
 } fp_reader;
 
 /* The str of a string field's value: the one read last with the same text when the
  * reader still has it (a str is immutable: no one can tell; comm, exe and the like repeat
  * from thread to thread), else a new one. */
-static PyObject *fp_reader_str(fp_reader *rd, const char *s) {
+FP_HOT PyObject *fp_reader_str(fp_reader *rd, const char *s) {
     if (!s) return fp_str(s);
     size_t n = strlen(s);
     if (n > FP_STR_CACHED) return fp_str(s);
@@ -239,17 +299,24 @@ static PyObject *fp_reader_str(fp_reader *rd, const char *s) {
         memcpy(&a, s, n);
     }
     uint64_t x = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ n) * 0xBF58476D1CE4E5B9ull;
-    PyObject **line = &rd->strs[x >> 56]; /* FP_STR_CACHE lines: the top 8 bits */
-    PyObject *got = *line;
-    if (got && (size_t)PyUnicode_GET_LENGTH(got) == n && memcmp(PyUnicode_DATA(got), s, n) == 0)
-        return Py_NewRef(got);
+    fp_str_line *set = &rd->strs[(x >> (64 - FP_STR_SET_BITS)) * FP_STR_WAYS];
+    for (int i = 0; i < FP_STR_WAYS; i++) {
+        fp_str_line *line = &set[i];
+        if (line->head == a && line->n == n && line->tail == b && line->str &&
+            (n <= 16 || memcmp((const char *)PyUnicode_DATA(line->str) + 8, s + 8, n - 16) == 0))
+            return Py_NewRef(line->str);
+    }
     PyObject *text = fp_str(s);
-    if (text && PyUnicode_IS_ASCII(text)) Py_XSETREF(*line, Py_NewRef(text));
+    if (text && PyUnicode_IS_ASCII(text)) { /* first in its set; the set's oldest goes */
+        Py_XDECREF(set[FP_STR_WAYS - 1].str);
+        memmove(&set[1], &set[0], (FP_STR_WAYS - 1) * sizeof *set);
+        set[0] = (fp_str_line){Py_NewRef(text), a, b, n};
+    }
     return text;
 }
 
 /* The field of an entry known to be of the reader's class. */
-static PyObject *fp_reader_read(fp_reader *rd, PyObject *entry) {
+FP_HOT PyObject *fp_reader_read(fp_reader *rd, PyObject *entry) {
     PyObject *handle = FP_SLOT(entry, rd->off_handle);
     if (!handle) {
         PyErr_SetString(PyExc_AttributeError, "_handle");
@@ -291,7 +358,7 @@ static void fp_reader_dealloc(PyObject *self) {
     Py_CLEAR(((fp_reader *)self)->tb);
     Py_CLEAR(((fp_reader *)self)->field);
     Py_CLEAR(((fp_reader *)self)->cls);
-    for (int i = 0; i < FP_STR_CACHE; i++) Py_CLEAR(((fp_reader *)self)->strs[i]);
+    for (int i = 0; i < FP_STR_CACHE; i++) Py_CLEAR(((fp_reader *)self)->strs[i].str);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
