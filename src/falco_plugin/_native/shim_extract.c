@@ -308,10 +308,12 @@ static int fp_extract_one(fp_extractor *x, ss_plugin_extract_field *f, size_t i)
  * them since: with more than one field, every result is pointed again. */
 static int fp_extract_finish(fp_extractor *x, const ss_plugin_field_extract_input *in) {
     fp_results *r = &x->r;
-    for (size_t k = 0; k < r->n[FP_K_STR]; k++) r->str[k] = r->arena + r->str_off[k];
-    for (size_t k = 0; k < r->n[FP_K_BUF]; k++) {
-        r->buf[k].ptr = r->arena + r->buf_off[k];
-        r->buf[k].len = r->buf_len[k];
+    if (r->arena_len) { /* else no string or address (a string takes at least its NUL) */
+        for (size_t k = 0; k < r->n[FP_K_STR]; k++) r->str[k] = r->arena + r->str_off[k];
+        for (size_t k = 0; k < r->n[FP_K_BUF]; k++) {
+            r->buf[k].ptr = r->arena + r->buf_off[k];
+            r->buf[k].len = r->buf_len[k];
+        }
     }
     if (in->num_fields > 1)
         for (uint32_t i = 0; i < in->num_fields; i++) {
