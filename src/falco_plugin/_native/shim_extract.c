@@ -250,6 +250,16 @@ static inline void fp_point(const fp_results *r, ss_plugin_extract_field *f, int
     }
 }
 
+/* Call a function with vectorcall arguments. A Python function (a field method) is called
+ * through its own vectorcall entry: what PyObject_Vectorcall adds, finding that entry and
+ * checking that a result and an error do not come together (a guard for C callables: the
+ * eval loop never does that), is work for nothing there. */
+static inline PyObject *fp_vectorcall(PyObject *func, PyObject *const *args, size_t nargsf) {
+    if (PyFunction_Check(func))
+        return ((PyFunctionObject *)func)->vectorcall(func, args, nargsf, NULL);
+    return PyObject_Vectorcall(func, args, nargsf, NULL);
+}
+
 /* Call a field's method with the event (and the request's argument, for a field that
  * takes one): its new result, or NULL with a Python error. */
 static PyObject *fp_call_field(fp_extractor *x, const fp_field *fd,
@@ -265,8 +275,8 @@ static PyObject *fp_call_field(fp_extractor *x, const fp_field *fd,
     /* args[0] is scratch space the callee may use (PY_VECTORCALL_ARGUMENTS_OFFSET) */
     PyObject *args[4] = {NULL, fd->self, (PyObject *)x->cur, arg};
     size_t nargs = (fd->self ? 2 : 1) + (arg != NULL);
-    PyObject *res = PyObject_Vectorcall(fd->func, args + (fd->self ? 1 : 2),
-                                        nargs | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    PyObject *res = fp_vectorcall(fd->func, args + (fd->self ? 1 : 2),
+                                  nargs | PY_VECTORCALL_ARGUMENTS_OFFSET);
     Py_XDECREF(arg);
     return res;
 }
