@@ -84,7 +84,7 @@ static int fp_grow_raw(void *pp, size_t *cap, size_t need, size_t elem) {
 
 /* The per-requested-field arrays (value offsets, first value index), grown together;
  * no GIL needed. */
-__attribute__((noinline)) static int fp_widen_fields(fp_results *r, size_t need) {
+FP_NOINLINE static int fp_widen_fields(fp_results *r, size_t need) {
     size_t n = r->cap_fields ? r->cap_fields : 4;
     while (n < need) n *= 2;
     uint32_t *start = realloc(r->start, n * sizeof *start);
@@ -112,7 +112,7 @@ static int fp_resize(void *pp, size_t n, size_t elem) {
 
 /* Double the room of every array of one kind (16 the first time); -1 if it cannot (no GIL
  * needed: no Python error). Out of line: the values of a call fit, but for the first ones. */
-__attribute__((noinline)) static int fp_widen(fp_results *r, int kind) {
+FP_NOINLINE static int fp_widen(fp_results *r, int kind) {
     size_t n = r->cap[kind] ? 2 * r->cap[kind] : 16;
     int ok;
     switch (kind) {
@@ -218,7 +218,7 @@ static int fp_put_addr(fp_results *r, PyObject *v) {
 }
 
 /* Store one Python value of field `fd`. */
-static inline int fp_put_value(fp_results *r, const fp_field *fd, PyObject *v) {
+static FP_ALWAYS_INLINE int fp_put_value(fp_results *r, const fp_field *fd, PyObject *v) {
     switch (fd->kind) {
     case FP_K_U64: return fp_put_int(r, v);
     case FP_K_U32: return fp_put_bool(r, v);

@@ -76,7 +76,7 @@ static inline PyGILState_STATE fp_enter(void) {
     return fp_enter_slow();
 }
 
-__attribute__((noinline)) static PyGILState_STATE fp_enter_slow(void) {
+FP_NOINLINE static PyGILState_STATE fp_enter_slow(void) {
     if (!fp_tls_seen) {
         fp_tls_seen = 1;
         if (PyGILState_GetThisThreadState() == NULL) {
