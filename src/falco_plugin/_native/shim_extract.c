@@ -219,12 +219,12 @@ static int fp_put_addr(fp_results *r, PyObject *v) {
 
 /* Store one Python value of field `fd`. */
 static FP_ALWAYS_INLINE int fp_put_value(fp_results *r, const fp_field *fd, PyObject *v) {
-    switch (fd->kind) {
-    case FP_K_U64: return fp_put_int(r, v);
-    case FP_K_U32: return fp_put_bool(r, v);
-    case FP_K_STR: return fp_put_str(r, v);
-    default: return fp_put_addr(r, v);
-    }
+    /* tests, not a switch: the usual kinds first, in a compare or two (a switch is a jump
+     * table here: more work for them) */
+    if (fd->kind == FP_K_U64) return fp_put_int(r, v);
+    if (fd->kind == FP_K_STR) return fp_put_str(r, v);
+    if (fd->kind == FP_K_U32) return fp_put_bool(r, v);
+    return fp_put_addr(r, v);
 }
 
 /* Store the values of a list field. */
@@ -242,12 +242,10 @@ static int fp_put_list(fp_results *r, const fp_field *fd, PyObject *value) {
 /* Point a requested field's result at its values, from index `first` of its kind. */
 static inline void fp_point(const fp_results *r, ss_plugin_extract_field *f, int kind,
                             size_t first) {
-    switch (kind) {
-    case FP_K_U32: f->res.u32 = r->u32 + first; break;
-    case FP_K_STR: f->res.str = r->str + first; break;
-    case FP_K_BUF: f->res.buf = r->buf + first; break;
-    default: f->res.u64 = r->u64 + first; break;
-    }
+    if (kind == FP_K_U64) f->res.u64 = r->u64 + first; /* as in fp_put_value */
+    else if (kind == FP_K_STR) f->res.str = r->str + first;
+    else if (kind == FP_K_U32) f->res.u32 = r->u32 + first;
+    else f->res.buf = r->buf + first;
 }
 
 /* Call a function with vectorcall arguments. A Python function (a field method) is called
@@ -316,7 +314,8 @@ static int fp_extract_one(fp_extractor *x, ss_plugin_extract_field *f, size_t i)
  * their pointers into the arena, which moves no more. Each field's result was pointed at
  * its values when they were stored, and only the values of later fields may have moved
  * them since: with more than one field, every result is pointed again. */
-static int fp_extract_finish(fp_extractor *x, const ss_plugin_field_extract_input *in) {
+static FP_ALWAYS_INLINE int fp_extract_finish(fp_extractor *x,
+                                             const ss_plugin_field_extract_input *in) {
     fp_results *r = &x->r;
     if (r->arena_len) { /* else no string or address (a string takes at least its NUL) */
         for (size_t k = 0; k < r->n[FP_K_STR]; k++) r->str[k] = r->arena + r->str_off[k];
