@@ -339,20 +339,21 @@ static int fp_supplied_of(fp_state *st, const ss_plugin_event *e, const fp_suppl
  * 0; -1 when a result buffer cannot grow. */
 static int fp_supplied_put(fp_extractor *x, const fp_batch *b, const fp_supplied *lo,
                            const fp_supplied *hi, ss_plugin_extract_field *f, size_t i) {
-    while (lo < hi && lo->field != f->field_id) lo++;
+    uint32_t id = f->field_id; /* read once: the stores below may alias it for the compiler */
+    while (lo < hi && lo->field != id) lo++;
     if (lo == hi) return 0;
     fp_results *r = &x->r;
-    int kind = x->fields[f->field_id].kind; /* an address is never supplied */
+    int kind = x->fields[id].kind; /* an address is never supplied */
     size_t first = r->first[i] = r->n[kind];
-    for (; lo < hi && lo->field == f->field_id && lo->len != FP_SUP_EMPTY; lo++) {
+    for (; lo < hi && lo->field == id && lo->len != FP_SUP_EMPTY; lo++) {
         if (fp_room_raw(r, kind) < 0) return -1;
-        switch (kind) {
-        case FP_K_U32: r->u32[r->n[kind]] = (uint32_t)lo->v; break;
-        case FP_K_STR:
+        if (kind == FP_K_U64) { /* the usual kinds first, as in fp_put_value */
+            r->u64[r->n[kind]] = lo->v;
+        } else if (kind == FP_K_STR) {
             if (fp_arena_put_raw(r, b->sup.arena + lo->v, lo->len, 1, &r->str_off[r->n[kind]]) < 0)
                 return -1;
-            break;
-        default: r->u64[r->n[kind]] = lo->v; break;
+        } else {
+            r->u32[r->n[kind]] = (uint32_t)lo->v;
         }
         r->n[kind]++;
     }
