@@ -226,6 +226,7 @@ class Extractor:
         self.fields = {f["name"]: (i, f) for i, f in enumerate(json.loads(so.plugin_get_fields()))}
         self.offsets = offsets
         self._evtnum = 0
+        self._event: tuple[int, bytes, Any] | None = None
 
     @property
     def last_error(self) -> str:
@@ -236,39 +237,58 @@ class Extractor:
     ) -> tuple[int, Any, tuple[int, int] | None]:
         """(rc, value, offsets) for one field spec ``name`` or ``name[arg]``; each call is a
         new event (a new event number) unless ``evtnum`` says otherwise."""
+        rc, values, offsets = self.extract_many(raw, [spec], evtnum=evtnum, source=source)
+        if rc != SUCCESS:
+            return rc, None, None
+        return rc, values[0], offsets[0] if offsets else None
+
+    def extract_many(
+        self, raw: bytes, specs: list[str], *, evtnum: int | None = None, source: bytes = b"src"
+    ) -> tuple[int, list[Any], list[tuple[int, int]] | None]:
+        """(rc, values, offsets) of the field specs asked for in one call, as :meth:`extract`
+        reads one."""
         if evtnum is None:
             self._evtnum += 1
             evtnum = self._evtnum
-        name, _, arg = spec.partition("[")
-        arg = arg[:-1] if arg else ""
-        field_id, info = self.fields[name]
-        f = ExtractField()
-        f.field_id = field_id
-        f.field = name.encode()
-        f.ftype = FTYPES[info["type"]]
-        f.flist = int(info.get("isList", False))
-        if arg:
-            f.arg_present = 1
-            if info["arg"].get("isIndex"):
-                f.arg_index = int(arg)
-            else:
-                f.arg_key = arg.encode()
-        buf = ctypes.create_string_buffer(raw, len(raw))
+        fields = (ExtractField * len(specs))()
+        infos = []
+        for f, spec in zip(fields, specs, strict=True):
+            name, _, arg = spec.partition("[")
+            arg = arg[:-1] if arg else ""
+            field_id, info = self.fields[name]
+            infos.append(info)
+            f.field_id = field_id
+            f.field = name.encode()
+            f.ftype = FTYPES[info["type"]]
+            f.flist = int(info.get("isList", False))
+            if arg:
+                f.arg_present = 1
+                if info["arg"].get("isIndex"):
+                    f.arg_index = int(arg)
+                else:
+                    f.arg_key = arg.encode()
+        # the host's event stays where it is while its number does (as in libsinsp): the
+        # plugin knows an event it has seen by its number and address
+        if self._event is None or self._event[:2] != (evtnum, raw):
+            self._event = (evtnum, raw, ctypes.create_string_buffer(raw, len(raw)))
+        buf = self._event[2]
         evt = EventInput(ctypes.cast(ctypes.addressof(buf), ctypes.POINTER(Event)), evtnum, source)
         offsets = ValueOffsets()
-        inp = ExtractInput(None, None, 1, ctypes.pointer(f))
+        inp = ExtractInput(None, None, len(specs), fields)
         if self.offsets:
             inp.value_offsets = ctypes.pointer(offsets)
         rc = self.so.plugin_extract_fields(self.state, ctypes.byref(evt), ctypes.byref(inp))
         if rc != SUCCESS:
-            return rc, None, None
-        res = ctypes.cast(f.res.u64, ctypes.c_void_p).value or 0
-        values = [decode_value(info["type"], res, i) for i in range(f.res_len)]
-        value = values if info.get("isList") else (values[0] if values else None)
+            return rc, [], None
+        out = []
+        for f, info in zip(fields, infos, strict=True):
+            res = ctypes.cast(f.res.u64, ctypes.c_void_p).value or 0
+            values = [decode_value(info["type"], res, i) for i in range(f.res_len)]
+            out.append(values if info.get("isList") else (values[0] if values else None))
         where = None
         if self.offsets and offsets.start:
-            where = (offsets.start[0], offsets.length[0])
-        return rc, value, where
+            where = [(offsets.start[i], offsets.length[i]) for i in range(len(specs))]
+        return rc, out, where
 
     def close(self) -> None:
         self.so.plugin_destroy(self.state)

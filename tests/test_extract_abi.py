@@ -78,6 +78,18 @@ def test_every_type_plain_optional_list_empty(x: Extractor, kind: str) -> None:
     assert x.extract(EMPTY, f"at.{kind}.list")[:2] == (SUCCESS, [])
 
 
+def test_many_fields_in_one_call(x: Extractor) -> None:
+    # more values of every type than the result arrays first hold: they grow (and move)
+    # during the call, and every field's result must point at its values at the end
+    specs = [s for kind in sorted(EXPECTED) for s in (f"at.{kind}", f"at.{kind}.list")] * 6
+    specs += ["at.word", "at.str.opt", "at.key[abc]", "at.u64"]
+    want = [x.extract(EV, spec)[1] for spec in specs]
+    rc, got, where = x.extract_many(EV, specs)
+    assert rc == SUCCESS, x.last_error
+    assert got == want
+    assert where is not None and where[-4:] == [(38, 5), (0, 0), (0, 0), (0, 0)]
+
+
 def test_arguments(x: Extractor) -> None:
     assert x.extract(EV, "at.index[21]")[:2] == (SUCCESS, 42)
     assert x.extract(EV, "at.index.opt[5]")[:2] == (SUCCESS, 5)

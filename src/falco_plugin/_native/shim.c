@@ -12,6 +12,9 @@
 #include <Python.h>
 #include <marshal.h>
 #include <structmember.h>
+#if PY_VERSION_HEX < 0x030B0000
+#include <longintrepr.h> /* PyLongObject's digits (Python.h includes it from 3.11 on) */
+#endif
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -32,6 +35,9 @@
 #endif
 
 #define FP_EXPORT __attribute__((visibility("default")))
+/* For the hot paths: a fast case inlined into its callers, the rest out of line. */
+#define FP_ALWAYS_INLINE __attribute__((always_inline)) inline
+#define FP_NOINLINE __attribute__((noinline))
 #define FP_ERR_CAP 4096
 #define FP_TS_NOW UINT64_MAX
 #define FP_ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
@@ -135,15 +141,31 @@ static struct {
 
 #include "shim_report.c"
 
-/* An int as a uint64 ((unsigned long long)-1 and an exception when it is not one): where
- * long has 64 bits PyLong_AsUnsignedLong, which reads an int of several digits directly
+/* fp_as_u64 for an int of several digits, a negative one or not an int: where long has 64
+ * bits PyLong_AsUnsignedLong, which reads an int of several digits directly
  * (PyLong_AsUnsignedLongLong goes through a byte array for those: ten times the work). */
-static unsigned long long fp_as_u64(PyObject *v) {
+FP_NOINLINE static unsigned long long fp_as_u64_other(PyObject *v) {
 #if ULONG_MAX == UINT64_MAX
     return PyLong_AsUnsignedLong(v);
 #else
     return PyLong_AsUnsignedLongLong(v);
 #endif
+}
+
+/* An int as a uint64 ((unsigned long long)-1 and an exception when it is not one). Most
+ * values are small: an int of one digit is read here, in a few inlined instructions. */
+static inline unsigned long long fp_as_u64(PyObject *v) {
+    if (PyLong_CheckExact(v)) {
+#if PY_VERSION_HEX >= 0x030C0000
+        PyLongObject *l = (PyLongObject *)v;
+        if (PyUnstable_Long_IsCompact(l) && PyUnstable_Long_CompactValue(l) >= 0)
+            return (unsigned long long)PyUnstable_Long_CompactValue(l);
+#else
+        if (Py_SIZE(v) == 0 || Py_SIZE(v) == 1) /* 0, or one digit (its sign is the size's) */
+            return Py_SIZE(v) ? ((PyLongObject *)v)->ob_digit[0] : 0;
+#endif
+    }
+    return fp_as_u64_other(v);
 }
 
 #include "shim_evcheck.c"

@@ -234,8 +234,8 @@ static int fp_event_fill(fp_event *ev, const ss_plugin_event_input *evt) {
     return fp_event_fill_payload(ev, e);
 }
 
-/* A new event object over the host's event (valid during the current call only). */
-static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_context) {
+/* A new event object, to be filled with fp_event_fill. */
+static fp_event *fp_event_new(PyObject *make_context) {
     if (!g_event_type) {
         g_event_type = (PyTypeObject *)PyType_FromSpec(&fp_event_spec);
         if (!g_event_type) return NULL;
@@ -247,13 +247,8 @@ static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_c
     memset(ev->tids, 0, sizeof ev->tids);
     ev->source_c[0] = '\0';
     ev->source_set = 0;
-    ev->evtsrc = evt->evtsrc;
     ev->make_context = make_context;
     Py_XINCREF(make_context);
-    if (fp_event_fill(ev, evt) < 0) {
-        Py_DECREF(ev);
-        return NULL;
-    }
     return ev;
 }
 
@@ -262,7 +257,7 @@ static fp_event *fp_event_new(const ss_plugin_event_input *evt, PyObject *make_c
  * previous object, refilled, when nothing else holds it (the hot path allocates nothing),
  * else a new one, so that an object the plugin kept stays as it was (its payload, tid and
  * source, and the "only readable during the call" error for the rest). Returns a borrowed
- * reference.
+ * reference. One place fills both (fp_event_fill is inlined there).
  */
 static fp_event *fp_event_take(fp_event **slot, const ss_plugin_event_input *evt,
                                PyObject *make_context) {
@@ -273,16 +268,16 @@ static fp_event *fp_event_take(fp_event **slot, const ss_plugin_event_input *evt
         Py_CLEAR(ev->context);
         ev->raw = NULL;
         ev->source_set = 0;
-        ev->evtsrc = evt->evtsrc;
-        if (fp_event_fill(ev, evt) < 0) {
-            Py_CLEAR(*slot); /* half filled: the next call makes a new one */
-            return NULL;
-        }
-        return ev;
+    } else {
+        ev = fp_event_new(make_context);
+        if (!ev) return NULL;
+        Py_XSETREF(*slot, ev);
     }
-    ev = fp_event_new(evt, make_context);
-    if (!ev) return NULL;
-    Py_XSETREF(*slot, ev);
+    ev->evtsrc = evt->evtsrc;
+    if (fp_event_fill(ev, evt) < 0) {
+        Py_CLEAR(*slot); /* half filled: the next call makes a new one */
+        return NULL;
+    }
     return ev;
 }
 

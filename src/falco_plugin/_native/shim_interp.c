@@ -63,12 +63,20 @@ static int fp_pinned_mark(int set) {
     return found;
 }
 
-static PyGILState_STATE fp_enter(void) {
+static PyGILState_STATE fp_enter_slow(void);
+
+/* Take the GIL. The hot path (a thread with its pinned state, the GIL not its own already)
+ * is small enough to be inlined into every call; the rest is out of line. */
+static inline PyGILState_STATE fp_enter(void) {
     PyThreadState *ts = fp_tls_tstate;
     if (ts && fp_gil_holder() != ts) {
         PyEval_RestoreThread(ts);
         return FP_GIL_DIRECT;
     }
+    return fp_enter_slow();
+}
+
+FP_NOINLINE static PyGILState_STATE fp_enter_slow(void) {
     if (!fp_tls_seen) {
         fp_tls_seen = 1;
         if (PyGILState_GetThisThreadState() == NULL) {

@@ -339,33 +339,26 @@ static int fp_supplied_of(fp_state *st, const ss_plugin_event *e, const fp_suppl
  * 0; -1 when a result buffer cannot grow. */
 static int fp_supplied_put(fp_extractor *x, const fp_batch *b, const fp_supplied *lo,
                            const fp_supplied *hi, ss_plugin_extract_field *f, size_t i) {
-    while (lo < hi && lo->field != f->field_id) lo++;
+    uint32_t id = f->field_id; /* read once: the stores below may alias it for the compiler */
+    while (lo < hi && lo->field != id) lo++;
     if (lo == hi) return 0;
     fp_results *r = &x->r;
-    uint32_t ftype = x->fields[f->field_id].ftype;
-    r->first[i] = fp_count_of(r, ftype);
-    size_t count = 0;
-    for (; lo < hi && lo->field == f->field_id && lo->len != FP_SUP_EMPTY; lo++, count++) {
-        int rc = 0;
-        switch (ftype) {
-        case FTYPE_BOOL:
-            rc = fp_grow_raw(&r->u32, &r->cap_u32, r->n_u32 + 1, sizeof *r->u32);
-            if (rc == 0) r->u32[r->n_u32++] = (uint32_t)lo->v;
-            break;
-        case FTYPE_STRING:
-            rc = fp_grow_raw(&r->str_off, &r->cap_str, r->n_str + 1, sizeof *r->str_off);
-            if (rc == 0)
-                rc = fp_arena_put_raw(r, b->sup.arena + lo->v, lo->len, 1, &r->str_off[r->n_str]);
-            if (rc == 0) r->n_str++;
-            break;
-        default:
-            rc = fp_grow_raw(&r->u64, &r->cap_u64, r->n_u64 + 1, sizeof *r->u64);
-            if (rc == 0) r->u64[r->n_u64++] = lo->v;
-            break;
+    int kind = x->fields[id].kind; /* an address is never supplied */
+    size_t first = r->first[i] = r->n[kind];
+    for (; lo < hi && lo->field == id && lo->len != FP_SUP_EMPTY; lo++) {
+        if (fp_room_raw(r, kind) < 0) return -1;
+        if (kind == FP_K_U64) { /* the usual kinds first, as in fp_put_value */
+            r->u64[r->n[kind]] = lo->v;
+        } else if (kind == FP_K_STR) {
+            if (fp_arena_put_raw(r, b->sup.arena + lo->v, lo->len, 1, &r->str_off[r->n[kind]]) < 0)
+                return -1;
+        } else {
+            r->u32[r->n[kind]] = (uint32_t)lo->v;
         }
-        if (rc < 0) return -1;
+        r->n[kind]++;
     }
-    f->res_len = count;
+    f->res_len = r->n[kind] - first;
+    fp_point(r, f, kind, first);
     return 1;
 }
 
