@@ -56,16 +56,22 @@ def test_thread_fields_agree_with_libsinsp_event_by_event(
         assert got["tc.comm"] == comm_of(got["thread.tid"] - 2000)
 
 
+def thread_comm_values(
+    falco_build: Callable[[str], Path], tmp_path: Path, events: int, field: str
+) -> list[object]:
+    """The values of one thread_comm field over a capture of ``events`` events, in libsinsp."""
+    path = tmp_path / "threads.scap"
+    write(path, events)
+    lib = falco_build(str(PLUGINS / "thread_comm.py"))
+    cap = run_capture([plugin_args(lib)], capture=path, host="sinsp", fields=[field])
+    assert cap.ok, cap.error_message + cap.stderr[-2000:]
+    return cap.field_values(field)
+
+
 def test_an_entry_handle_is_given_again_only_when_nothing_holds_it(
     falco_realhost: Path, falco_build: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    path = tmp_path / "threads.scap"
-    write(path, 40)
-    lib = falco_build(str(PLUGINS / "thread_comm.py"))
-    cap = run_capture([plugin_args(lib)], capture=path, host="sinsp",
-                      fields=["tc.handle_versions"])  # fmt: skip
-    assert cap.ok, cap.error_message + cap.stderr[-2000:]
-    got = cap.field_values("tc.handle_versions")
+    got = thread_comm_values(falco_build, tmp_path, 40, "tc.handle_versions")
     assert got[:5] == ["first", "dropped:True", "kept:True", "dropped:True", "kept:True"], got
     assert set(got[5:]) == {"kept:True", "dropped:True"}, got
 
@@ -75,10 +81,5 @@ def test_int_keys_of_every_size_and_sign(
 ) -> None:
     # the C lookup reads a one-digit int in place and hands any other to PyLong: a key
     # whose low digit is a thread's tid, or the tid negated, finds no thread
-    path = tmp_path / "threads.scap"
-    write(path, 20)
-    lib = falco_build(str(PLUGINS / "thread_comm.py"))
-    cap = run_capture([plugin_args(lib)], capture=path, host="sinsp", fields=["tc.key_forms"])
-    assert cap.ok, cap.error_message + cap.stderr[-2000:]
-    got = cap.field_values("tc.key_forms")
+    got = thread_comm_values(falco_build, tmp_path, 20, "tc.key_forms")
     assert got == [["True", "False", "False", "False"]] * 20, got
