@@ -152,19 +152,28 @@ FP_NOINLINE static unsigned long long fp_as_u64_other(PyObject *v) {
 #endif
 }
 
+/* The value of an exact int of one digit (most ids, counts and small values) read in
+ * place, as CPython's own inline code reads it; 0 for any other int (PyLong converts it).
+ * `v` must be an exact int. */
+static inline int fp_small_int(PyObject *v, long long *out) {
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+    *out = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+    return 1;
+#else
+    Py_ssize_t size = Py_SIZE(v); /* the digits, negative for a negative int */
+    if (size < -1 || size > 1) return 0;
+    *out = (long long)size * (long long)((PyLongObject *)v)->ob_digit[0];
+    return 1;
+#endif
+}
+
 /* An int as a uint64 ((unsigned long long)-1 and an exception when it is not one). Most
  * values are small: an int of one digit is read here, in a few inlined instructions. */
 static inline unsigned long long fp_as_u64(PyObject *v) {
-    if (PyLong_CheckExact(v)) {
-#if PY_VERSION_HEX >= 0x030C0000
-        PyLongObject *l = (PyLongObject *)v;
-        if (PyUnstable_Long_IsCompact(l) && PyUnstable_Long_CompactValue(l) >= 0)
-            return (unsigned long long)PyUnstable_Long_CompactValue(l);
-#else
-        if (Py_SIZE(v) == 0 || Py_SIZE(v) == 1) /* 0, or one digit (its sign is the size's) */
-            return Py_SIZE(v) ? ((PyLongObject *)v)->ob_digit[0] : 0;
-#endif
-    }
+    long long small;
+    if (PyLong_CheckExact(v) && fp_small_int(v, &small) && small >= 0)
+        return (unsigned long long)small;
     return fp_as_u64_other(v);
 }
 

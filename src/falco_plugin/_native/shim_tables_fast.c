@@ -17,23 +17,6 @@
  * Both check handles, scopes and tables exactly like the backend's read and get_entry.
  */
 
-/* The value of an int of one digit (a thread id, a pid: most keys) read in place, as
- * CPython's own inline code reads it; 0 for any other int (PyLong converts it). */
-static inline int fp_small_int(PyObject *v, long long *out) {
-#if PY_VERSION_HEX >= 0x030C0000
-    if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
-    *out = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
-    return 1;
-#elif PY_VERSION_HEX >= 0x030B0000
-    Py_ssize_t size = Py_SIZE(v); /* the digits, negative for a negative int */
-    if (size < -1 || size > 1) return 0;
-    *out = (long long)size * (long long)((PyLongObject *)v)->ob_digit[0];
-    return 1;
-#else
-    return 0; /* 3.10's longintrepr.h is not in Python.h */
-#endif
-}
-
 /* A key the host can take as it is (an int of the key's width, a str without NUL), in
  * *out; 0 when Python must check it (and raise the right error). */
 static int fp_key_direct(PyObject *key, int key_type, ss_plugin_state_data *out) {
