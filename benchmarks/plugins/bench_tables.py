@@ -3,7 +3,8 @@
 
 - :class:`BenchTables` (parse + extract) reads the host's ``threads`` table at the event's
   tid: a lookup only, the static ``comm`` (its length) and ``pid``, and a uint64 field it
-  adds at init and increments in ``parse_event`` (so the value read is real).
+  adds at init and increments in ``parse_event`` (so the value read is real); and the tid
+  alone, which reads no table (the same call without the tables, to subtract).
 - :class:`BenchTablesSyscall`: the same on syscall events, whose threads table is libsinsp's
   own (built from a capture file's process list).
 - :class:`BenchExporter` exports ``bench_rows`` (uint64 key -> ``value``), filled at init
@@ -64,6 +65,11 @@ class BenchTables(ParsePlugin, ExtractPlugin):
         thread = self.threads.get(event.tid)
         if thread is not None:
             thread.counter += 1
+
+    @field("bench_tables.tid")
+    def tid(self, event: ExtractEvent) -> int:
+        """The event's tid, reading no table: what the call costs without the tables."""
+        return event.tid
 
     @field("bench_tables.lookup")
     def lookup(self, event: ExtractEvent) -> int | None:
