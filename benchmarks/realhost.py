@@ -2,7 +2,8 @@
 ``dummy`` plugins measured in the same run.
 
     FALCO_PLUGIN_REALHOST=PREFIX python benchmarks/run.py --realhost [--repeat R]
-        [--scale F] [--no-instructions] [--json FILE] [--only PART ...]
+        [--scale F] [--no-instructions] [--json FILE] [--markdown FILE]
+        [--only PART ...]
 
 ``--only`` runs some parts of the table alone (source, falco, extraction, tables, start,
 async, events), e.g. ``--only start`` for the start rows.
@@ -373,6 +374,39 @@ def print_table(rows: list[Row]) -> None:
             print(f"{'':<4}{row.note}")
 
 
+def markdown_table(rows: list[Row]) -> str:
+    """The table as the performance page shows it (Markdown), its notes below it."""
+
+    def value(cell: Cell | None, unit: str) -> str:
+        if cell is None or cell.value is None:
+            return ""
+        if unit == "ns" and cell.value >= 1000:
+            return f"{cell.value / 1000:.2f} µs"
+        return fmt(cell.value, unit).replace("M/s", "M ev/s").replace("k/s", "k ev/s")
+
+    def instr(cell: Cell | None) -> str:
+        text = fmt_instr(cell)
+        return text[:-1] + " M" if text.endswith("M") else text
+
+    lines = ["| run | Python | Ir | C++ / C | Ir | Go `dummy` | Python / C++ | Python / Go "
+             "| target |", "|---|--:|--:|--:|--:|--:|--:|--:|---|"]  # fmt: skip
+    notes = []
+    for row in rows:
+        c_ratio, go_ratio = row.ratio(row.c), row.ratio(row.go)
+        verdict = row.check(row) if row.check else None
+        target = row.target.replace(">=", "≥ ").replace("<=", "≤ ").replace(">Go", "> Go")
+        if verdict is not None:
+            target += ": met" if verdict else ": missed"
+        cells = [row.title.replace("...", "…"), value(row.py, row.unit), instr(row.py),
+                 value(row.c, row.unit), instr(row.c), value(row.go, row.unit),
+                 "" if c_ratio is None else f"{c_ratio:.2f}",
+                 "" if go_ratio is None else f"{go_ratio:.2f}", target]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+        if row.note:
+            notes.append(f"- {row.title.strip(' .…')}: {row.note}")
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
 def ratio_at_least(minimum: float) -> Callable[[Row], bool | None]:
     def check(row: Row) -> bool | None:
         c, go = row.ratio(row.c), row.ratio(row.go)
@@ -737,6 +771,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--scale", type=float, default=1.0, help="events per run, x F")
     parser.add_argument("--no-instructions", action="store_true", help="skip callgrind")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--markdown", type=Path,
+                        help="also write the table as Markdown (the performance page's) here")
     parser.add_argument(
         "--only", action="append", choices=PARTS, default=[],
         help="run only this part of the table (repeatable), e.g. --only start",
@@ -757,6 +793,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps([_row_json(r) for r in rows], indent=1))
+    if args.markdown:
+        args.markdown.write_text(markdown_table(rows))
     return rows
 
 

@@ -79,3 +79,26 @@ def test_the_realhost_benchmark_runs_only_the_parts_asked(falco_realhost: Path) 
     ]  # fmt: skip
     assert all(row.py.value is not None and row.py.value > 0 for row in rows)
     assert all(row.c is not None and row.c.value is not None for row in rows)
+
+
+def test_the_realhost_table_as_markdown() -> None:
+    """``--markdown``: the performance page's table, with units, ratios and verdicts."""
+    import realhost
+    from realhost import Cell, Row
+
+    rows = [
+        Row("source", "Mev/s", Cell(8.44e6, 1221.0), Cell(9.83e6, 1027.0), Cell(2.79e6),
+            ">=0.5 C++, >Go", realhost.ratio_at_least(0.5)),
+        Row("  ... tables", "ns", Cell(341.0, 2239.0), Cell(50.0, 362.0), target="<=300 ns",
+            check=realhost.at_most(300)),
+        Row("go extraction", "ns", Cell(30.0), None, Cell(2333.0)),
+        Row("start", "ms", Cell(26.5, 80.0e6), note="a note"),
+    ]  # fmt: skip
+    lines = realhost.markdown_table(rows).splitlines()
+    assert lines[0].startswith("| run | Python | Ir |")
+    assert lines[2] == ("| source | 8.44 M ev/s | 1,221 | 9.83 M ev/s | 1,027 | 2.79 M ev/s "
+                        "| 0.86 | 3.03 | ≥ 0.5 C++, > Go: met |")  # fmt: skip
+    assert lines[3] == "|   … tables | 341 ns | 2,239 | 50 ns | 362 |  | 0.15 |  | ≤ 300 ns: missed |"
+    assert lines[4] == "| go extraction | 30 ns |  |  |  | 2.33 µs |  | 77.77 |  |"
+    assert lines[5] == "| start | 26.5 ms | 80.0 M |  |  |  |  |  |  |"
+    assert lines[-1] == "- start: a note"
