@@ -4,6 +4,8 @@ libsinsp): fields, outputs and filters over the examples, offsets, failures, thr
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +150,31 @@ def test_two_states_extract_on_two_threads(countdown: Path) -> None:
     ]
     assert checks and checks[0]["threads"] == 2 and checks[0]["mismatches"] == 0
     assert checks[0]["calls"] >= 2 * 3 * 500
+
+
+VALGRIND_EXTRACT = """
+import sys
+from falco_plugin.event import encode_plugin_event
+from tests.abi import Extractor, load
+ex = Extractor(load(sys.argv[1]))
+print(ex.extract(encode_plugin_event(b"x", plugin_id=999), "iz.values")[1])
+"""
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="needs valgrind")
+def test_int_values_are_read_within_their_objects(falco_build) -> None:
+    # An int of one digit is read in place. On Python 3.10 a zero made by int.from_bytes
+    # holds no digit (its object ends where the digits start): reading one there is a read
+    # past the object. In this process's interpreter, with the C allocator, valgrind sees it.
+    lib = falco_build(str(PLUGINS / "int_zero.py"))
+    proc = subprocess.run(
+        ["valgrind", "--undef-value-errors=no", sys.executable, "-c", VALGRIND_EXTRACT, str(lib)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "PYTHONMALLOC": "malloc"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["[0,", "1,", f"{2**30 - 1},", f"{2**30},", f"{2**64 - 1}]"]
+    assert "Invalid read" not in proc.stderr, proc.stderr[-3000:]
 
 
 def test_cli_fields_filter_output() -> None:

@@ -129,6 +129,16 @@ def test_lookups_and_entries_of_imported_tables(libs) -> None:
     ]
 
 
+def test_an_entry_given_again_shows_nothing_of_the_dropped_one(libs) -> None:
+    # the C lookup fills the entry the plugin dropped again only when no one can tell: not
+    # for a class with slots of its own, weak references or a finalizer, nor an entry
+    # whose class the plugin changed
+    cap = run(libs, "table_owner", fields=["owner.entry_state"])
+    assert cap.ok, cap.error_message + cap.stderr
+    for got in cap.field_values("owner.entry_state"):
+        assert got == ["unset", "True", "True", "Thread:True"], got
+
+
 def test_the_c_lookup_is_a_method_of_the_tables_class(libs) -> None:
     cap = run(libs, "table_owner", fields=["owner.get_forms"])
     assert cap.ok, cap.error_message + cap.stderr

@@ -3,6 +3,8 @@ table (and to each thread's nested file_descriptors table)."""
 
 from __future__ import annotations
 
+import weakref
+
 from falco_plugin import ExtractEvent, ExtractPlugin, ParsePlugin, field
 from falco_plugin.tables import (
     Entry,
@@ -38,6 +40,38 @@ class Probe(Entry):
     seen = Field(UInt64, name="seen")
 
 
+class Marked(Entry):
+    """Threads, with a slot of the plugin's own (owner.entry_state)."""
+
+    __slots__ = ("mark",)
+    comm = Field(str)
+
+
+class Watched(Entry):
+    """Threads, with weak references to entries (owner.entry_state)."""
+
+    __slots__ = ("__weakref__",)
+    comm = Field(str)
+
+
+DROPPED: list[int] = []  # the keys of the Counted entries finalized
+
+
+class Counted(Entry):
+    """Threads, with a finalizer (owner.entry_state)."""
+
+    comm = Field(str)
+
+    def __del__(self) -> None:
+        DROPPED.append(self.key)
+
+
+class Renamed(Entry):
+    """What an entry of threads is turned into by owner.entry_state."""
+
+    comm = Field(str)
+
+
 class Hit(ExportedEntry):
     evtnum = Public(UInt64)
 
@@ -60,6 +94,9 @@ class TableOwner(ParsePlugin, ExtractPlugin):
     def __init__(self, config: str, tables: TablesInit) -> None:
         self.threads = tables.import_table("threads", Int64, Thread)
         self.probes = tables.import_table("threads", Int64, Probe)
+        self.marked = tables.import_table("threads", Int64, Marked)
+        self.watched = tables.import_table("threads", Int64, Watched)
+        self.counted = tables.import_table("threads", Int64, Counted)
         self.counters = tables.export_table("counters", UInt64, Counter)
         self.fd_count = 0
         self.init_tables = [name for name, _ in tables.list_tables()]
@@ -164,6 +201,37 @@ class TableOwner(ParsePlugin, ExtractPlugin):
         before = state()
         cls.changed = True  # type: ignore[attr-defined]  # a new version of the class
         return [*before, *state()]
+
+    @field("owner.entry_state")
+    def entry_state(self, event: ExtractEvent) -> list[str]:
+        """An entry the plugin dropped, looked up again: nothing of the dropped one shows
+        through the new one (a slot of the plugin's own, a weak reference, its finalizer,
+        a class it was given)."""
+        tid = event.tid
+        marked = self.marked.get(tid)
+        if marked is None:
+            return []
+        marked.mark = "set on the dropped entry"
+        del marked
+        again = self.marked.get(tid)
+        mark = getattr(again, "mark", "unset")
+        watched = weakref.ref(self.watched.get(tid))  # type: ignore[arg-type]
+        other = self.watched.get(tid)
+        DROPPED.clear()
+        self.counted.get(tid)
+        self.counted.get(tid)
+        finalized = list(DROPPED)
+        thread = self.threads.get(tid)
+        cls = type(thread)
+        object.__setattr__(thread, "__class__", Renamed)
+        del thread
+        renamed = self.threads.get(tid)
+        return [
+            mark,
+            str(watched() is None and other is not None and other.key == tid),
+            str(finalized == [tid, tid]),
+            f"{type(renamed).__name__}:{type(renamed) is cls}",
+        ]
 
     @field("owner.entry_kind")
     def entry_kind(self, event: ExtractEvent) -> list[str]:

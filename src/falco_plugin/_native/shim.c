@@ -163,6 +163,14 @@ static inline int fp_small_int(PyObject *v, long long *out) {
 #else
     Py_ssize_t size = Py_SIZE(v); /* the digits, negative for a negative int */
     if (size < -1 || size > 1) return 0;
+#if PY_VERSION_HEX < 0x030B0000
+    /* 3.10 allocates no digit for some zeros (int.from_bytes(bytes(8), "little")): their
+     * object ends where the digit would be (3.11 on always allocate one) */
+    if (size == 0) {
+        *out = 0;
+        return 1;
+    }
+#endif
     *out = (long long)size * (long long)((PyLongObject *)v)->ob_digit[0];
     return 1;
 #endif

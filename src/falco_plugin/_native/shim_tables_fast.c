@@ -67,16 +67,30 @@ typedef struct {
     PyObject *slow;    /* ImportedTable.get (unbound), for keys Python must check */
     PyObject *spare;   /* the last entry made, given again when nothing else holds it */
     Py_ssize_t off_table, off_handle, off_key;
+    int reusable; /* cls's entries hold nothing but the three slots the getter fills */
 } fp_getter;
 
-/* An entry object to fill: the last one made when only this getter holds it (the plugin
- * dropped it: reused, nothing allocated), else a new one (an entry the plugin kept stays
- * as it was). No __init__ call: as ImportedTable.get. Returns a new reference. */
-static PyObject *fp_getter_entry(fp_getter *g) {
+/* The last entry made, when it may be filled again: only this getter holds it (the plugin
+ * dropped it), and nothing could tell it from a new one. That needs an entry class whose
+ * objects are only the three slots filled here (no slot of the plugin's own, __dict__ or
+ * weak reference: those would show the dropped entry's state, or bring it back through a
+ * weak reference), with no finalizer (which runs when an entry is dropped), and an entry
+ * still of that class (the plugin may have given it another). NULL otherwise. */
+static inline PyObject *fp_getter_spare(fp_getter *g) {
     PyObject *entry = g->spare;
-    if (entry && Py_REFCNT(entry) == 1) return Py_NewRef(entry);
+    if (!entry || Py_REFCNT(entry) != 1 || !Py_IS_TYPE(entry, g->cls) || g->cls->tp_finalize)
+        return NULL;
+    return entry;
+}
+
+/* An entry object to fill: the last one made when it may be filled again (reused, nothing
+ * allocated), else a new one (an entry the plugin kept stays as it was). No __init__
+ * call: as ImportedTable.get. Returns a new reference. */
+static PyObject *fp_getter_entry(fp_getter *g) {
+    PyObject *entry = fp_getter_spare(g);
+    if (entry) return Py_NewRef(entry);
     entry = g->cls->tp_alloc(g->cls, 0);
-    if (entry) Py_XSETREF(g->spare, Py_NewRef(entry));
+    if (entry && g->reusable && !g->cls->tp_finalize) Py_XSETREF(g->spare, Py_NewRef(entry));
     return entry;
 }
 
@@ -87,8 +101,8 @@ static PyObject *fp_getter_entry(fp_getter *g) {
  * here it stays where it is and only the slot and the key change. NULL: not that case. */
 FP_HOT PyObject *fp_getter_refill(fp_getter *g, fp_tables *tb, ss_plugin_table_t *t,
                                   ss_plugin_table_entry_t *e, PyObject *key) {
-    PyObject *entry = g->spare;
-    if (!entry || Py_REFCNT(entry) != 1) return NULL;
+    PyObject *entry = fp_getter_spare(g);
+    if (!entry) return NULL;
     PyObject *h = FP_SLOT(entry, g->off_handle);
     uint32_t idx = tb->nentries;
     if (!h || h != tb->last_handle || Py_REFCNT(h) != 3 || idx >= tb->cap_entries ||
@@ -122,8 +136,8 @@ static PyObject *fp_getter_call(PyObject *self, PyObject *const *args, size_t na
     if (again) return again;
     /* the entry about to be refilled lets its old handle go first: then only the SDK holds
      * that one, and fp_new_entry can give it again */
-    if (g->spare && Py_REFCNT(g->spare) == 1 && FP_SLOT(g->spare, g->off_handle))
-        fp_slot_set(g->spare, g->off_handle, NULL);
+    PyObject *spare = fp_getter_spare(g);
+    if (spare && FP_SLOT(spare, g->off_handle)) fp_slot_set(spare, g->off_handle, NULL);
     PyObject *handle = fp_new_entry(tb, t, e, FP_ENTRY_OWNED);
     if (!handle) return NULL;
     uint32_t idx = tb->nentries - 1;
@@ -231,6 +245,10 @@ static PyObject *fp_tb_entry_getter(PyObject *self, PyObject *args) {
     g->off_table = off_table;
     g->off_handle = off_handle;
     g->off_key = off_key;
+    Py_ssize_t end = off_table > off_handle ? off_table : off_handle;
+    end = (off_key > end ? off_key : end) + (Py_ssize_t)sizeof(PyObject *);
+    g->reusable = tp->tp_basicsize == end && tp->tp_itemsize == 0 && tp->tp_dictoffset == 0 &&
+                  tp->tp_weaklistoffset == 0;
     PyObject_GC_Track(g);
     return (PyObject *)g;
 }
