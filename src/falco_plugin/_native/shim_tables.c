@@ -261,6 +261,10 @@ static PyObject *fp_new_scoped(fp_tables *tb, ss_plugin_table_t *t) {
 /* The end of a call (or of init): give back what the plugin still holds. */
 static void fp_tables_end(fp_tables *tb) {
     if (!tb) return;
+    /* the call is over before the host gets its entries back: a release that runs Python
+     * (a table a Python plugin exports) and uses this plugin's tables meanwhile gets the
+     * "outside a call" error, and cannot grow the array this loop walks */
+    tb->scope = FP_SCOPE_NONE;
     for (fp_entry_ref *r = tb->entries, *end = r + tb->nentries; r < end; r++) {
         if (r->state == FP_ENTRY_OWNED && tb->reader && tb->reader->release_table_entry)
             tb->reader->release_table_entry(r->t, r->e);
@@ -270,7 +274,6 @@ static void fp_tables_end(fp_tables *tb) {
     }
     tb->nentries = 0; /* the slots are reused, under new versions */
     tb->nscoped = 0;
-    tb->scope = FP_SCOPE_NONE;
     tb->reader = tb->init_reader;
     tb->writer = tb->init_writer;
 }
