@@ -139,6 +139,17 @@ def test_an_entry_given_again_shows_nothing_of_the_dropped_one(libs) -> None:
         assert got == ["unset", "True", "True", "Thread:True"], got
 
 
+def test_a_handle_the_plugin_overwrote_fails_the_same_in_c(libs) -> None:
+    # a field read in C on an entry whose _handle is not one the SDK made raises what the
+    # Python Field raises: no handle of this call (TableError), not an int (TypeError)
+    cap = run(libs, "table_owner", fields=["owner.bad_handles"])
+    assert cap.ok, cap.error_message + cap.stderr
+    for got in cap.field_values("owner.bad_handles"):
+        assert len(got) == 4 and "|" not in "".join(got), got
+        assert [g.split(":")[0] for g in got] == ["TableError", "TableError", "TypeError",
+                                                 "TableError"], got  # fmt: skip
+
+
 def test_the_c_lookup_is_a_method_of_the_tables_class(libs) -> None:
     cap = run(libs, "table_owner", fields=["owner.get_forms"])
     assert cap.ok, cap.error_message + cap.stderr

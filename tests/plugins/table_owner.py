@@ -233,6 +233,26 @@ class TableOwner(ParsePlugin, ExtractPlugin):
             f"{type(renamed).__name__}:{type(renamed) is cls}",
         ]
 
+    @field("owner.bad_handles")
+    def bad_handles(self, event: ExtractEvent) -> list[str]:
+        """An entry whose handle the plugin overwrote: its field read in C fails as the
+        Python Field's does (what fails, and how, for each kind of wrong handle)."""
+        kept = self.threads.get(event.tid)  # another entry: the one below is not the last
+        entry = self.threads.get(event.tid)
+        if kept is None or entry is None:
+            return []
+        out = []
+        for bad in (-5, 2**70, "x", 2**63):
+            object.__setattr__(entry, "_handle", bad)
+            results = []
+            for read in (lambda: entry.comm, lambda: vars(Thread)["comm"].__get__(entry, Thread)):
+                try:
+                    results.append(f"no error: {read()!r}")
+                except Exception as exc:
+                    results.append(f"{type(exc).__name__}: {exc}")
+            out.append(results[1] if results[0] == results[1] else f"{results[0]} | {results[1]}")
+        return out
+
     @field("owner.entry_kind")
     def entry_kind(self, event: ExtractEvent) -> list[str]:
         """What an entry of the threads table is."""

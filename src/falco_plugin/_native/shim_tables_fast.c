@@ -325,7 +325,14 @@ FP_HOT PyObject *fp_reader_read(fp_reader *rd, PyObject *entry) {
     }
     /* the handle the getter made last is known without converting it */
     unsigned long long eid = handle == rd->tb->last_handle ? rd->tb->last_eid : fp_as_u64(handle);
-    if (eid == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (eid == (unsigned long long)-1 && PyErr_Occurred()) {
+        /* no handle the SDK made (the plugin set _handle): the Python Field it stands for
+         * reads it, and raises what that read raises */
+        descrgetfunc get = Py_TYPE(rd->field)->tp_descr_get;
+        if (!get) return NULL;
+        PyErr_Clear();
+        return get(rd->field, entry, (PyObject *)Py_TYPE(entry));
+    }
     if (rd->kind != SS_PLUGIN_ST_STRING)
         return fp_read_entry(rd->tb, rd->table_id, eid, rd->field_id, rd->kind);
     ss_plugin_state_data out;
