@@ -239,10 +239,26 @@ static PyObject *fp_fill_entry(fp_tables *tb, uint32_t idx, ss_plugin_table_t *t
     return handle;
 }
 
+/* Give the host back an entry the call holds: released when it was found, destroyed when
+ * it was made for an add that did not happen. */
+static void fp_give_back(fp_tables *tb, ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
+                         int state) {
+    if (state == FP_ENTRY_OWNED && tb->reader && tb->reader->release_table_entry)
+        tb->reader->release_table_entry(t, e);
+    else if (state == FP_ENTRY_STAGED && tb->writer && tb->writer->destroy_table_entry)
+        tb->writer->destroy_table_entry(t, e);
+}
+
+/* The handle of an entry the host just gave; with no slot for it (out of memory), the
+ * entry goes back to the host at once, as it would at the end of the call. */
 static PyObject *fp_new_entry(fp_tables *tb, ss_plugin_table_t *t, ss_plugin_table_entry_t *e,
                               int state) {
     uint32_t idx;
-    return fp_take_entry_slot(tb, &idx) < 0 ? NULL : fp_fill_entry(tb, idx, t, e, state);
+    if (fp_take_entry_slot(tb, &idx) < 0) {
+        fp_give_back(tb, t, e, state);
+        return NULL;
+    }
+    return fp_fill_entry(tb, idx, t, e, state);
 }
 
 /* The handle of a nested table read in this call. */
@@ -266,10 +282,7 @@ static void fp_tables_end(fp_tables *tb) {
      * "outside a call" error, and cannot grow the array this loop walks */
     tb->scope = FP_SCOPE_NONE;
     for (fp_entry_ref *r = tb->entries, *end = r + tb->nentries; r < end; r++) {
-        if (r->state == FP_ENTRY_OWNED && tb->reader && tb->reader->release_table_entry)
-            tb->reader->release_table_entry(r->t, r->e);
-        else if (r->state == FP_ENTRY_STAGED && tb->writer && tb->writer->destroy_table_entry)
-            tb->writer->destroy_table_entry(r->t, r->e);
+        fp_give_back(tb, r->t, r->e, r->state);
         r->state = FP_ENTRY_FREE;
     }
     tb->nentries = 0; /* the slots are reused, under new versions */
