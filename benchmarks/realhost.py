@@ -329,6 +329,15 @@ class Row:
             return self.py.value / other.value
         return other.value / self.py.value
 
+    def ratio_text(self, other: Cell | None) -> str:
+        """:meth:`ratio` as the tables show it, "" when there is none."""
+        value = self.ratio(other)
+        return "" if value is None else f"{value:.2f}"
+
+    def verdict(self) -> bool | None:
+        """Whether the row meets its target; None when it has none (or no figure)."""
+        return self.check(self) if self.check else None
+
 
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
@@ -360,15 +369,13 @@ def print_table(rows: list[Row]) -> None:
     print(head)
     print("-" * len(head))
     for row in rows:
-        c_ratio, go_ratio = row.ratio(row.c), row.ratio(row.go)
-        verdict = row.check(row) if row.check else None
+        verdict = row.verdict()
         mark = "" if verdict is None else (" ok" if verdict else " MISSED")
         print(
             f"{row.title:<46}{fmt(row.py.value, row.unit):>11}{fmt_instr(row.py):>8}"
             f"{fmt(row.c.value if row.c else None, row.unit):>11}{fmt_instr(row.c):>8}"
             f"{fmt(row.go.value if row.go else None, row.unit):>11}"
-            f"{'' if c_ratio is None else f'{c_ratio:.2f}':>8}"
-            f"{'' if go_ratio is None else f'{go_ratio:.2f}':>7}  {row.target}{mark}"
+            f"{row.ratio_text(row.c):>8}{row.ratio_text(row.go):>7}  {row.target}{mark}"
         )
         if row.note:
             print(f"{'':<4}{row.note}")
@@ -392,15 +399,13 @@ def markdown_table(rows: list[Row]) -> str:
              "| target |", "|---|--:|--:|--:|--:|--:|--:|--:|---|"]  # fmt: skip
     notes = []
     for row in rows:
-        c_ratio, go_ratio = row.ratio(row.c), row.ratio(row.go)
-        verdict = row.check(row) if row.check else None
+        verdict = row.verdict()
         target = row.target.replace(">=", "≥ ").replace("<=", "≤ ").replace(">Go", "> Go")
         if verdict is not None:
             target += ": met" if verdict else ": missed"
         cells = [row.title.replace("...", "…"), value(row.py, row.unit), instr(row.py),
                  value(row.c, row.unit), instr(row.c), value(row.go, row.unit),
-                 "" if c_ratio is None else f"{c_ratio:.2f}",
-                 "" if go_ratio is None else f"{go_ratio:.2f}", target]  # fmt: skip
+                 row.ratio_text(row.c), row.ratio_text(row.go), target]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
         if row.note:
             notes.append(f"- {row.title.strip(' .…')}: {row.note}")
